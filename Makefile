@@ -1,0 +1,47 @@
+# codexhub: `make run` starts the hub, `make test` runs lint and the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run worker test lint e2e migrate superuser bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	@echo ""
+	@echo "  codexhub is starting at http://$(HOST):$(PORT)/"
+	@echo "  Open it and create the first account, or make an admin with: make superuser"
+	@echo ""
+	$(BIN)/daphne --bind $(HOST) --port $(PORT) codexhub.asgi:application
+
+# With REDIS_URL set, jobs run in separate workers instead of in-process.
+worker: migrate
+	$(BIN)/celery --app codexhub worker --loglevel INFO
+
+superuser: migrate
+	$(BIN)/python manage.py createsuperuser
+
+lint: install
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+e2e: install
+	$(BIN)/python -m pytest -m e2e
+
+clean:
+	rm -rf $(VENV) var/test_db.sqlite3 test-artifacts

@@ -1,0 +1,37 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from accounts.models import Invitation, Membership, Team, User
+
+
+@admin.register(User)
+class CodexhubUserAdmin(UserAdmin):
+    list_display = ("email", "username", "is_staff", "is_active", "date_joined")
+    search_fields = ("email", "username")
+    ordering = ("email",)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "created_at")
+    search_fields = ("name",)
+    inlines = [MembershipInline]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ("email", "team", "role", "invited_by", "created_at", "expires_at", "accepted_at")
+    list_filter = ("role",)
+    search_fields = ("email", "team__name")
+    readonly_fields = ("token_hash", "accepted_at", "accepted_by", "created_at")
+    raw_id_fields = ("invited_by",)
+
+    def has_add_permission(self, request):
+        # An invitation's link is shown once, to its creator: create them on the team page.
+        return False

@@ -1,0 +1,68 @@
+"""/ws/ui/: the phone's live socket. It joins one group per team of the user
+and one for the user; later issues send host, mirror and task events there."""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django_otp import DEVICE_ID_SESSION_KEY
+
+from accounts.services import otp_is_enrolled, otp_session_is_verified, teams_for_user
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def team_group(team_id: int) -> str:
+    return f"team.{team_id}"
+
+
+@database_sync_to_async
+def _session_state(user, device_id):
+    if otp_is_enrolled(user=user) and not otp_session_is_verified(user=user, device_id=device_id):
+        return None
+    return list(teams_for_user(user=user).values("id", "name"))
+
+
+class UIConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close()  # before accept: the handshake answers 403
+            return
+        device_id = self.scope["session"].get(DEVICE_ID_SESSION_KEY)
+        teams = await _session_state(user, device_id)
+        if teams is None:
+            await self.close()
+            return
+        self.groups_joined = [user_group(user.id)] + [team_group(t["id"]) for t in teams]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "hello", "user": user.email, "teams": teams})
+
+    async def disconnect(self, code):
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if text_data is None:
+            await self.send_json({"type": "error", "error": "send JSON text frames"})
+            return
+        await super().receive(text_data=text_data, **kwargs)
+
+    async def receive_json(self, content, **kwargs):
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+            return
+        await self.send_json({"type": "error", "error": "unknown message type"})
+
+    @classmethod
+    async def decode_json(cls, text_data):
+        try:
+            return await super().decode_json(text_data)
+        except ValueError:
+            return None
+
+    async def force_close(self, event):
+        """Sent to user.<id> when the session ends (sign-out, deactivation)."""
+        await self.close(code=event.get("code", 4403))

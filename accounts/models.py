@@ -1,0 +1,134 @@
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+
+from accounts.validators import validate_no_control_characters
+
+
+class User(AbstractUser):
+    email = models.EmailField("email address", unique=True)
+
+    def __str__(self) -> str:
+        return self.email or self.username
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+
+
+MANAGER_ROLES = (Role.OWNER, Role.ADMIN)
+
+
+class Team(models.Model):
+    """The tenant: hosts, projects and tasks each belong to one team."""
+
+    name = models.CharField(max_length=64, validators=[validate_no_control_characters])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="membership_unique"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=Role.values), name="membership_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+    @property
+    def can_manage(self) -> bool:
+        return self.role in MANAGER_ROLES
+
+
+class Invitation(models.Model):
+    """A single-use link that adds one email address to a team.
+
+    Only the SHA-256 of the link's token is kept: the link is shown once.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role__in=[Role.ADMIN, Role.MEMBER]),
+                name="invitation_role_not_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.team}"
+
+
+class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """One-time backup codes, kept as salted password hashes.
+
+    django-otp's StaticDevice stores codes in plain text; ASVS 6.5.2 asks for a
+    salted password hash for secrets this short. One salt per device lets a
+    typed code be hashed once and looked up, not checked against every row.
+    """
+
+    salt = models.CharField(max_length=32)
+
+    class Meta(Device.Meta):
+        verbose_name = "backup code set"
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+
+    def verify_token(self, token) -> bool:
+        from accounts.backup_codes import backup_code_spend
+
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        if backup_code_spend(device=self, code=str(token)):
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+            return True
+        self.throttle_increment()
+        return False
+
+
+class BackupCode(models.Model):
+    device = models.ForeignKey(BackupCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=128)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "code_hash"], name="backup_code_unique"),
+        ]

@@ -1,0 +1,11 @@
+"""Settings for the test suite: the real settings, made fast and quiet."""
+
+from codexhub.settings import *  # noqa: F403
+from codexhub.settings import DATA_DIR, DATABASES
+
+# PBKDF2 costs ~0.25 s a hash here; the tests hash hundreds of passwords.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# A file, not memory, so that processes the tests start (daphne, Celery) share it.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test_db.sqlite3")}

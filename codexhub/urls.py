@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from django_otp.admin import OTPAdminSite
+
+from codexhub import views
+
+# Staff reach the admin only after passing their second factor.
+admin.site.__class__ = OTPAdminSite
+admin.site.site_header = "codexhub admin"
+admin.site.site_title = "codexhub admin"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("manifest.webmanifest", views.manifest, name="manifest"),
+    path("sw.js", views.service_worker, name="service_worker"),
+    path("favicon.ico", views.favicon, name="favicon"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
+    path("hosts/", include("devices.urls")),
+    path("projects/", include("projects.urls")),
+    path("tasks/", include("tasks.urls")),
+]
