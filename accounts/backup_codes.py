@@ -36,8 +36,7 @@ def backup_codes_replace(*, device: BackupCodeDevice, count: int) -> list[str]:
     with transaction.atomic():
         device.codes.all().delete()
         BackupCode.objects.bulk_create(
-            BackupCode(device=device, code_hash=_hash(device, backup_code_normalize(code)))
-            for code in codes
+            BackupCode(device=device, code_hash=_hash(device, backup_code_normalize(code))) for code in codes
         )
     return codes
 

@@ -12,9 +12,7 @@ class TeamForm(forms.ModelForm):
 
 class InviteForm(forms.Form):
     email = forms.EmailField(widget=forms.EmailInput(attrs={"placeholder": "name@example.com"}))
-    role = forms.ChoiceField(
-        choices=[(Role.MEMBER, "Member"), (Role.ADMIN, "Admin")], initial=Role.MEMBER
-    )
+    role = forms.ChoiceField(choices=[(Role.MEMBER, "Member"), (Role.ADMIN, "Admin")], initial=Role.MEMBER)
 
 
 class RoleForm(forms.Form):

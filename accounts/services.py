@@ -32,8 +32,7 @@ INVITATION_UNKNOWN = "This invitation link is not valid. Ask for a new one."
 INVITATION_EXPIRED = "This invitation has expired. Ask the team for a new one."
 INVITATION_USED = "This invitation has already been used."
 INVITATION_WRONG_EMAIL = (
-    "This invitation was sent to another email address. "
-    "Sign in with the address it was sent to."
+    "This invitation was sent to another email address. Sign in with the address it was sent to."
 )
 ROLE_CHANGE_NOT_ALLOWED = "Only the team's owners can change roles or remove members."
 LAST_OWNER = "A team needs at least one owner."
@@ -104,11 +103,16 @@ def membership_remove(*, actor: Membership, member_id: int) -> None:
         member.delete()
 
 
-def _team_member_for_update(team: Team, member_id: int) -> Membership:
+def team_member_get(*, team: Team, member_id: int, for_update: bool = False) -> Membership:
+    members = Membership.objects.select_for_update() if for_update else Membership.objects
     try:
-        return Membership.objects.select_for_update().get(team=team, id=member_id)
+        return members.select_related("user").get(team=team, id=member_id)
     except Membership.DoesNotExist:
         raise Http404("No such member.") from None
+
+
+def _team_member_for_update(team: Team, member_id: int) -> Membership:
+    return team_member_get(team=team, member_id=member_id, for_update=True)
 
 
 def _ensure_another_owner(member: Membership) -> None:
@@ -149,9 +153,7 @@ def invitation_get(*, token: str) -> Invitation:
     if not token or len(token) > 128:
         raise InvitationError(INVITATION_UNKNOWN, status=404)
     try:
-        return Invitation.objects.select_related("team", "invited_by").get(
-            token_hash=token_hash(token)
-        )
+        return Invitation.objects.select_related("team", "invited_by").get(token_hash=token_hash(token))
     except Invitation.DoesNotExist:
         raise InvitationError(INVITATION_UNKNOWN, status=404) from None
 
@@ -181,9 +183,7 @@ def invitation_accept(*, token: str, user: User) -> Membership:
             ).update(accepted_at=now, accepted_by=user)
             if claimed != 1:
                 raise InvitationError(INVITATION_USED, status=410)
-            return Membership.objects.create(
-                team=invitation.team, user=user, role=invitation.role
-            )
+            return Membership.objects.create(team=invitation.team, user=user, role=invitation.role)
     except IntegrityError:
         raise InvitationError(INVITE_ALREADY_MEMBER, status=409) from None
 
@@ -257,9 +257,7 @@ def _verify(*, user: User, device: Device, code: str) -> None:
         device.refresh_from_db()
         allowed, info = device.verify_is_allowed()
         if not allowed and info.get("failure_count", 0) > 1:
-            raise OTPError(
-                f"{OTP_CODE_INCORRECT} {OTP_THROTTLED.format(seconds=_seconds_until(info))}"
-            )
+            raise OTPError(f"{OTP_CODE_INCORRECT} {OTP_THROTTLED.format(seconds=_seconds_until(info))}")
         raise OTPError(OTP_CODE_INCORRECT)
 
 

@@ -1,7 +1,8 @@
 import django_otp
+from allauth.account import views as allauth_views
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -144,7 +145,9 @@ def team_invite(request, team_id: int):
         return _render_team(request, membership, form, status=400)
     link = request.build_absolute_uri(reverse("invitation_accept", args=[new.token]))
     invitation_email_job.delay_on_commit(new.invitation.id, link)
-    return _render_team(request, membership, InviteForm(), new_invitation={"link": link, "email": new.invitation.email})
+    return _render_team(
+        request, membership, InviteForm(), new_invitation={"link": link, "email": new.invitation.email}
+    )
 
 
 @login_required
@@ -162,6 +165,7 @@ def team_switch(request, team_id: int):
 @require_POST
 def member_role(request, team_id: int, member_id: int):
     actor = services.membership_get(user=request.user, team_id=team_id)
+    services.team_member_get(team=actor.team, member_id=member_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose owner, admin or member.")
@@ -212,3 +216,12 @@ def invitation_accept(request, token: str):
         return redirect("team_detail", team_id=membership.team_id)
     return render(request, "accounts/invitation.html", {"invitation": invitation})
 
+
+class LoginView(allauth_views.LoginView):
+    """allauth's sign-in, answering 429 once the failed-login limit is hit."""
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, "too_many_login_attempts"):
+            response.status_code = 429
+        return response

@@ -159,6 +159,7 @@ OTP_TOTP_ISSUER = SITE_NAME
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 BACKUP_CODE_COUNT = 10
+RATELIMIT_VIEW = "codexhub.views.rate_limited"
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7)
 
 # Mail ------------------------------------------------------------------------
@@ -185,6 +186,8 @@ SECURE_HSTS_PRELOAD = HTTPS
 if env_bool("TRUST_PROXY_HEADERS", False):
     # Only behind a proxy that sets (and strips client copies of) this header.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Rate limits count per client address: take it from the proxy's header.
+    ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_DAYS", 7) * 24 * 3600
 X_FRAME_OPTIONS = "DENY"

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
@@ -60,3 +60,9 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return HttpResponse("ok", content_type="text/plain")
+
+
+def rate_limited(request, exception=None):
+    response = render(request, "429.html", status=429)
+    response["Retry-After"] = "60"
+    return response

@@ -1,0 +1,39 @@
+"""Helpers the tests share: people, second factors, signed-in clients."""
+
+import html
+from base64 import b32encode
+
+import pyotp
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import User
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(email: str, *, otp: bool = True) -> User:
+    user = User.objects.create_user(username=email.split("@")[0], email=email, password=PASSWORD)
+    if otp:
+        TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=True)
+    return user
+
+
+def totp_for(user: User) -> pyotp.TOTP:
+    device = TOTPDevice.objects.get(user=user)
+    return pyotp.TOTP(b32encode(device.bin_key).decode())
+
+
+def login(client, user: User, *, verified: bool = True):
+    """Sign the client in as user; `verified` also passes the second factor."""
+    client.force_login(user)
+    if verified:
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user).persistent_id
+        session.save()
+    return client
+
+
+def page_text(response) -> str:
+    """The response body with HTML entities decoded, as a reader sees it."""
+    return html.unescape(response.content.decode())

@@ -1,0 +1,92 @@
+"""SECURITY.md case 28: every detail URL answers another team's id with 404,
+the same page as an id that does not exist. The URLs come from the URLconf, so
+a new view is covered (or fails here until its id kinds are known)."""
+
+import itertools
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.models import Membership
+from tests.helpers import page_text
+
+pytestmark = pytest.mark.django_db
+
+OUR_APPS = ("accounts.", "devices.", "projects.", "tasks.", "codexhub.")
+# Bearer links whose secret is the capability: not scoped to a team.
+CAPABILITY_URLS = {"invitation_accept"}
+MISSING_ID = 987654321
+
+
+def our_detail_patterns(resolver=None, prefix=""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            yield from our_detail_patterns(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            module = getattr(entry.callback, "__module__", "")
+            if module.startswith(OUR_APPS) and entry.pattern.converters and entry.name not in CAPABILITY_URLS:
+                yield entry
+
+
+def comparable(response, url: str) -> str:
+    """The page without what differs between any two requests: the CSRF
+    token and the requested path (the team menu's return address)."""
+    text = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", page_text(response))
+    return text.replace(url, "<url>")
+
+
+def foreign_ids(kwarg: str, own_team, foreign_team) -> list[int]:
+    """Ids that alice must not reach for each kind of kwarg."""
+    if kwarg == "team_id":
+        return [foreign_team.id]
+    if kwarg == "member_id":
+        return [Membership.objects.filter(team=foreign_team).first().id]
+    raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}: add it to foreign_ids")
+
+
+def own_ids(kwarg: str, own_team) -> list[int]:
+    if kwarg == "team_id":
+        return [own_team.id]
+    if kwarg == "member_id":
+        return [Membership.objects.filter(team=own_team).first().id]
+    raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}")
+
+
+def test_the_urlconf_has_detail_urls_to_check():
+    names = {pattern.name for pattern in our_detail_patterns()}
+    assert {"team_detail", "team_invite", "member_role", "member_remove"} <= names
+
+
+def test_another_teams_ids_answer_404_like_missing_ones(alice_client, alice, bob, team_a, team_b, charlie):
+    checked = 0
+    for pattern in our_detail_patterns():
+        kwargs = list(pattern.pattern.converters)
+        # Every mix of own and foreign ids in which at least one is foreign.
+        choices = [
+            [("own", v) for v in own_ids(k, team_a)]
+            + [("foreign", v) for v in foreign_ids(k, team_a, team_b)]
+            for k in kwargs
+        ]
+        for combo in itertools.product(*choices):
+            if all(kind == "own" for kind, _ in combo):
+                continue
+            values = dict(zip(kwargs, (value for _, value in combo), strict=True))
+            missing = {
+                k: (MISSING_ID if kind == "foreign" else v)
+                for k, (kind, v) in zip(kwargs, combo, strict=True)
+            }
+            for method in ("get", "post"):
+                url, missing_url = reverse(pattern.name, kwargs=values), reverse(pattern.name, kwargs=missing)
+                response = getattr(alice_client, method)(url)
+                if response.status_code == 405:
+                    continue
+                baseline = getattr(alice_client, method)(missing_url)
+                where = f"{method.upper()} {pattern.name} {values}"
+                assert response.status_code == 404, where
+                assert comparable(response, url) == comparable(baseline, missing_url), where
+                checked += 1
+    assert checked >= 8
+    # Nothing changed in team B.
+    assert Membership.objects.filter(team=team_b).count() == 1
