@@ -9,3 +9,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A file, not memory, so that processes the tests start (daphne, Celery) share it.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test_db.sqlite3")}
+
+# Consumers reach the database from a thread pool; a connection kept open
+# there would block dropping the test database at the end of the run.
+DATABASES["default"]["CONN_MAX_AGE"] = 0

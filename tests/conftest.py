@@ -37,7 +37,7 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     # Browser tests last: pytest-playwright's sync API leaves an event loop
     # running that breaks async tests after it.
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+    items.sort(key=lambda item: item.nodeid.startswith("tests/e2e/"))
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import services
+from accounts.jobs import invitation_email_job
 from accounts.models import Invitation, Membership, Role
 from tests.helpers import login, make_user, page_text
 
@@ -22,12 +23,16 @@ def link_from(response) -> str:
 
 
 def test_it_creates_an_invitation_shows_the_link_once_and_emails_it(
-    alice_client, team_a, django_capture_on_commit_callbacks
+    alice_client, team_a, django_capture_on_commit_callbacks, monkeypatch
 ):
+    enqueued = []
+    monkeypatch.setattr(invitation_email_job, "delay_on_commit", lambda *args: enqueued.append(args))
     with django_capture_on_commit_callbacks(execute=True):
         response = invite(alice_client, team_a)
     assert response.status_code == 200
     link = link_from(response)
+    assert enqueued == [(Invitation.objects.get().id, link)]
+    invitation_email_job(*enqueued[0])  # the job itself; tests/integration runs it in a worker
     token = link.rstrip("/").rsplit("/", 1)[1]
     invitation = Invitation.objects.get()
     assert invitation.email == "dave@example.com"
