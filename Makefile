@@ -43,5 +43,9 @@ test: lint
 e2e: install
 	$(BIN)/python -m pytest -m e2e
 
+bench: migrate
+	$(BIN)/python bench/backup_codes.py
+	$(BIN)/python bench/pages.py
+
 clean:
 	rm -rf $(VENV) var/test_db.sqlite3 test-artifacts
