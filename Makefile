@@ -5,15 +5,21 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run worker test lint e2e migrate superuser bench clean
+.PHONY: install run worker test lint e2e migrate superuser bench constraints clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt | $(BIN)/python
+$(VENV)/.installed: requirements.txt constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
+
+# After changing requirements.txt: pin what it pulls in.
+constraints: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	{ head -n 2 constraints.txt; $(BIN)/python -m pip freeze | grep -v '^-e'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 install: $(VENV)/.installed
 
