@@ -5,22 +5,19 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django_otp import DEVICE_ID_SESSION_KEY
 
+from accounts.groups import team_group, user_group
 from accounts.services import otp_is_enrolled, otp_session_is_verified, teams_for_user
-
-
-def user_group(user_id: int) -> str:
-    return f"user.{user_id}"
-
-
-def team_group(team_id: int) -> str:
-    return f"team.{team_id}"
+from devices.services import host_state_for_ui, hosts_for_team
 
 
 @database_sync_to_async
 def _session_state(user, device_id):
+    """The current state a page needs on (re)connect, or None if refused."""
     if otp_is_enrolled(user=user) and not otp_session_is_verified(user=user, device_id=device_id):
         return None
-    return list(teams_for_user(user=user).values("id", "name"))
+    teams = list(teams_for_user(user=user).values("id", "name"))
+    hosts = [host_state_for_ui(h) for team in teams for h in hosts_for_team(team_id=team["id"])]
+    return teams, hosts
 
 
 class UIConsumer(AsyncJsonWebsocketConsumer):
@@ -30,15 +27,16 @@ class UIConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accept: the handshake answers 403
             return
         device_id = self.scope["session"].get(DEVICE_ID_SESSION_KEY)
-        teams = await _session_state(user, device_id)
-        if teams is None:
+        state = await _session_state(user, device_id)
+        if state is None:
             await self.close()
             return
+        teams, hosts = state
         self.groups_joined = [user_group(user.id)] + [team_group(t["id"]) for t in teams]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        await self.send_json({"type": "hello", "user": user.email, "teams": teams})
+        await self.send_json({"type": "hello", "user": user.email, "teams": teams, "hosts": hosts})
 
     async def disconnect(self, code):
         for group in getattr(self, "groups_joined", []):
@@ -62,6 +60,9 @@ class UIConsumer(AsyncJsonWebsocketConsumer):
             return await super().decode_json(text_data)
         except ValueError:
             return None
+
+    async def host_presence(self, event):
+        await self.send_json({"type": "host.presence", "host": event["host"]})
 
     async def force_close(self, event):
         """Sent to user.<id> when the session ends (sign-out, deactivation)."""

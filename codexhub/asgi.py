@@ -14,13 +14,14 @@ from django.urls import path  # noqa: E402
 
 from accounts.consumers import UIConsumer  # noqa: E402
 from codexhub.security import SameOriginValidator  # noqa: E402
+from devices.auth import HostTokenAuthMiddleware  # noqa: E402
 from devices.consumers import HostConsumer  # noqa: E402
 
 websocket_routes = URLRouter(
     [
         path("ws/ui/", SameOriginValidator(AuthMiddlewareStack(UIConsumer.as_asgi()))),
         # Agents send no Origin and no cookies: they authenticate by token.
-        path("ws/host/", HostConsumer.as_asgi()),
+        path("ws/host/", HostTokenAuthMiddleware(HostConsumer.as_asgi())),
     ]
 )
 

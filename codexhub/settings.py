@@ -12,6 +12,7 @@ from csp.constants import NONE, SELF
 
 from codexhub.env import (
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_secret,
@@ -161,7 +162,19 @@ OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 BACKUP_CODE_COUNT = 10
 RATELIMIT_VIEW = "codexhub.views.rate_limited"
+RATELIMIT_IP_META_KEY = "codexhub.http.client_ip"
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7)
+
+# Hosts: pairing and the live link ---------------------------------------------
+
+PAIRING_TTL = env_int("PAIRING_TTL", 600)  # seconds a pairing request, and an unconfirmed token, live
+PAIRING_INTERVAL = env_int("PAIRING_INTERVAL", 5)  # RFC 8628 poll interval
+PAIRING_PENDING_PER_IP = env_int("PAIRING_PENDING_PER_IP", 5)
+PAIRING_PENDING_GLOBAL = env_int("PAIRING_PENDING_GLOBAL", 1000)
+HOST_HEARTBEAT_INTERVAL = env_float("HOST_HEARTBEAT_INTERVAL", 20)
+HOST_HEARTBEAT_TIMEOUT = env_float("HOST_HEARTBEAT_TIMEOUT", 3 * HOST_HEARTBEAT_INTERVAL)
+HOST_LINK_RATE = env_int("HOST_LINK_RATE", 200)  # messages a second one link may send, sustained
+HOST_LINK_BURST = env_int("HOST_LINK_BURST", 1000)
 
 # Mail ------------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ from django_otp.admin import OTPAdminSite
 
 from accounts import views as account_views
 from codexhub import views
+from devices import api as device_api
+from devices import views as device_views
 
 # Staff reach the admin only after passing their second factor.
 admin.site.__class__ = OTPAdminSite
@@ -21,6 +23,12 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("hosts/", include("devices.urls")),
+    path("pair/", device_views.pair, name="pair"),
+    path("api/pairing/", device_api.pairing_start, name="api_pairing_start"),
+    path("api/pairing/token/", device_api.pairing_token, name="api_pairing_token"),
+    path("api/pairing/confirm/", device_api.pairing_confirm, name="api_pairing_confirm"),
+    path("api/pairing/reject/", device_api.pairing_reject, name="api_pairing_reject"),
+    path("api/host/unpair/", device_api.host_unpair, name="api_host_unpair"),
     path("projects/", include("projects.urls")),
     path("tasks/", include("tasks.urls")),
 ]

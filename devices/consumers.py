@@ -1,14 +1,167 @@
-"""/ws/host/: the host agents' socket. Pairing (issue 3) issues the tokens it
-will accept; until then no token is valid, so every agent is told so."""
+"""/ws/host/: the live link of each paired host (see docs/protocol.md)."""
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+import asyncio
+import json
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from devices import services
+from devices.handlers import UnknownMessage
+from devices.limits import TokenBucket, window_hit
+
+logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_HEARTBEAT_TIMEOUT = 4408
+CLOSE_REPLACED = 4409
+CLOSE_TOO_MANY_CONNECTS = 4429
+CLOSE_POLICY = 1008
+MAX_SEQ = 2**62
+CONNECTS_PER_TOKEN, CONNECTS_PER_IP = 10, 60  # a minute
 
 
-class HostConsumer(AsyncJsonWebsocketConsumer):
+class HostConsumer(AsyncWebsocketConsumer):
+    host_id: int | None = None
+    watchdog: asyncio.Task | None = None
+
     async def connect(self):
-        # Accept, then close with a code the agent can read: a bare refusal
-        # would reach it as an HTTP 403 with no reason.
+        # Accept, then close with a code the agent can read: a refusal before
+        # accept reaches it as a bare HTTP 403.
         await self.accept()
+        host = self.scope.get("host")
+        if host is None:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        if not await self._connect_allowed():
+            await self.close(code=CLOSE_TOO_MANY_CONNECTS)
+            return
+        opened = await database_sync_to_async(services.host_link_opened)(
+            host_id=host.id, channel_name=self.channel_name
+        )
+        if opened is None:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        host, previous = opened
+        self.host_id = host.id
+        self.bucket = TokenBucket(settings.HOST_LINK_RATE, settings.HOST_LINK_BURST)
+        self.last_heard = time.monotonic()
+        await self.channel_layer.group_add(services.host_group(host.id), self.channel_name)
+        if previous:
+            await self.channel_layer.send(previous, {"type": "host.replaced"})
+        positions = await database_sync_to_async(services.stream_positions)(host_id=host.id)
+        await self._send(
+            type="welcome",
+            host_id=host.id,
+            heartbeat_interval=settings.HOST_HEARTBEAT_INTERVAL,
+            streams=positions,
+        )
+        self.watchdog = asyncio.create_task(self._watch_heartbeats())
+
+    @database_sync_to_async
+    def _connect_allowed(self) -> bool:
+        token_key = services.secret_hash(self.scope["host_token"])[:32]
+        client_ip = (self.scope.get("client") or ["unknown"])[0]
+        return window_hit(f"hostlink:token:{token_key}", CONNECTS_PER_TOKEN, 60) and window_hit(
+            f"hostlink:ip:{client_ip}", CONNECTS_PER_IP, 60
+        )
+
+    async def disconnect(self, code):
+        if self.watchdog:
+            self.watchdog.cancel()
+        if self.host_id is not None:
+            await self.channel_layer.group_discard(services.host_group(self.host_id), self.channel_name)
+            await database_sync_to_async(services.host_link_closed)(
+                host_id=self.host_id, channel_name=self.channel_name
+            )
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.host_id is None:
+            return
+        if not self.bucket.take():
+            logger.warning("host %s flooded its link; closing", self.host_id)
+            await self.close(code=CLOSE_POLICY)
+            return
+        self.last_heard = time.monotonic()
+        message = self._parse(text_data)
+        if message is None:
+            await self._send(type="error", error="send JSON objects as text frames")
+        elif message.get("type") == "heartbeat":
+            await self._heartbeat()
+        elif "seq" in message or "stream" in message:
+            await self._sequenced(message)
+        else:
+            await self._send(type="error", error="unknown message type")
+
+    @staticmethod
+    def _parse(text_data) -> dict | None:
+        if text_data is None:
+            return None
+        try:
+            message = json.loads(text_data)
+        except (ValueError, RecursionError):
+            return None
+        return message if isinstance(message, dict) else None
+
+    async def _heartbeat(self):
+        status = await database_sync_to_async(services.host_heartbeat)(
+            host_id=self.host_id, channel_name=self.channel_name
+        )
+        if status == services.LINK_REVOKED:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+        elif status == services.LINK_REPLACED:
+            await self.close(code=CLOSE_REPLACED)
+        else:
+            # Group membership expires in Redis and is lost on its restart: renew it.
+            await self.channel_layer.group_add(services.host_group(self.host_id), self.channel_name)
+            await self._send(type="heartbeat_ack")
+
+    async def _sequenced(self, message: dict):
+        stream, seq, kind, payload = (message.get(k) for k in ("stream", "seq", "type", "payload"))
+        if not (
+            isinstance(stream, str) and 0 < len(stream) <= 32 and isinstance(kind, str) and len(kind) <= 64
+        ):
+            await self._send(type="error", error="a sequenced message needs a stream and a type")
+            return
+        if type(seq) is not int or not 0 < seq < MAX_SEQ:
+            await self._send(type="error", error="seq must be a positive integer", stream=stream)
+            return
+        if not isinstance(payload, dict):
+            await self._send(type="error", error="payload must be an object", stream=stream, seq=seq)
+            return
+        try:
+            result = await database_sync_to_async(services.host_message_apply)(
+                host_id=self.host_id, stream=stream, seq=seq, kind=kind, payload=payload
+            )
+        except UnknownMessage as exc:
+            await self._send(type="error", error=str(exc), stream=stream, seq=seq)
+            return
+        if result.outcome == services.GAP:
+            await self._send(type="error", error="gap", stream=stream, seq=seq, expected=result.expected)
+            return
+        await self._send(type="ack", stream=stream, seq=seq)
+        if result.outcome == services.REJECTED:
+            await self._send(type="error", error=result.error, stream=stream, seq=seq)
+
+    async def _watch_heartbeats(self):
+        timeout = settings.HOST_HEARTBEAT_TIMEOUT
+        while True:
+            await asyncio.sleep(min(timeout / 4, 5))
+            if time.monotonic() - self.last_heard > timeout:
+                logger.info("host %s missed its heartbeats; closing", self.host_id)
+                await self.close(code=CLOSE_HEARTBEAT_TIMEOUT)
+                return
+
+    async def _send(self, **message):
+        await self.send(text_data=json.dumps(message))
+
+    # Channel-layer events ------------------------------------------------------
+
+    async def host_revoke(self, event):
         await self.close(code=CLOSE_UNAUTHORIZED)
+
+    async def host_replaced(self, event):
+        await self.close(code=CLOSE_REPLACED)

@@ -1,14 +1,183 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+from django_ratelimit.core import is_ratelimited
 
-from accounts.services import otp_is_enrolled
+from accounts.decorators import second_factor_required
+from accounts.models import MANAGER_ROLES, Membership
+from accounts.services import OTPError, membership_get, otp_is_enrolled
 from accounts.teams import current_membership
+from codexhub.http import client_ip
+from devices import services
+from devices.forms import ApproveForm, RenameForm, RevokeForm, UserCodeForm
+from devices.models import Host
+
+# User-code guessing: failures only, per user and per address (SECURITY.md section 3).
+CODE_FAILURE_LIMITS = (("pair-code-user", "user", "10/10m"), ("pair-code-ip", "ip", "30/h"))
+CODE_GUESSES_LIMITED = "Too many wrong codes. Wait a few minutes, then type the code again."
 
 
 @login_required
 def host_list(request):
+    membership = current_membership(request)
+    hosts = services.hosts_for_team(team_id=membership.team_id) if membership else []
     context = {
-        "membership": current_membership(request),
+        "membership": membership,
+        "hosts": hosts,
         "otp_enrolled": otp_is_enrolled(user=request.user),
+        "hub_url": request.build_absolute_uri("/").rstrip("/"),
     }
     return render(request, "devices/host_list.html", context)
+
+
+def _host_or_404(request, host_id: int) -> Host:
+    try:
+        return services.host_get(user=request.user, host_id=host_id)
+    except Host.DoesNotExist:
+        raise Http404("No such host.") from None
+
+
+@login_required
+def host_detail(request, host_id: int):
+    host = _host_or_404(request, host_id)
+    membership = membership_get(user=request.user, team_id=host.team_id)
+    return _render_host(request, host, membership, RenameForm(instance=host), RevokeForm())
+
+
+def _render_host(request, host, membership, rename_form, revoke_form, status=200):
+    context = {
+        "host": host,
+        "membership": membership,
+        "can_manage": membership.role in MANAGER_ROLES,
+        "rename_form": rename_form,
+        "revoke_form": revoke_form,
+    }
+    return render(request, "devices/host_detail.html", context, status=status)
+
+
+@second_factor_required
+@require_POST
+def host_rename(request, host_id: int):
+    host = _host_or_404(request, host_id)
+    membership = membership_get(user=request.user, team_id=host.team_id)
+    if membership.role not in MANAGER_ROLES:
+        raise PermissionDenied(services.HOST_NOT_MANAGER)
+    form = RenameForm(request.POST, instance=Host.objects.get(id=host.id))
+    if not form.is_valid():
+        return _render_host(request, host, membership, form, RevokeForm(), status=400)
+    services.host_rename(host=host, actor=membership, name=form.cleaned_data["name"])
+    messages.success(request, "Host renamed.")
+    return redirect("host_detail", host_id=host.id)
+
+
+@second_factor_required
+@require_POST
+def host_revoke(request, host_id: int):
+    host = _host_or_404(request, host_id)
+    membership = membership_get(user=request.user, team_id=host.team_id)
+    if membership.role not in MANAGER_ROLES:
+        raise PermissionDenied(services.HOST_NOT_MANAGER)
+    form = RevokeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.host_revoke_by_manager(
+                host=host, actor=membership, otp_code=form.cleaned_data["otp_code"], ip=client_ip(request)
+            )
+        except OTPError as exc:
+            form.add_error("otp_code", str(exc))
+        else:
+            messages.success(request, f"“{host.name}” was revoked. Its agent was disconnected.")
+            return redirect("host_list")
+    return _render_host(request, host, membership, RenameForm(instance=host), form, status=400)
+
+
+# Pairing ------------------------------------------------------------------------------
+
+
+def _code_guessing_limited(request) -> bool:
+    return any(
+        is_ratelimited(request, group=group, key=key, rate=rate, increment=False)
+        for group, key, rate in CODE_FAILURE_LIMITS
+    )
+
+
+def _count_code_failure(request) -> None:
+    for group, key, rate in CODE_FAILURE_LIMITS:
+        is_ratelimited(request, group=group, key=key, rate=rate, increment=True)
+
+
+def _lookup(request, raw_code: str):
+    """The pending request for a typed code, or (None, message, status)."""
+    if _code_guessing_limited(request):
+        return None, CODE_GUESSES_LIMITED, 429
+    try:
+        return services.pairing_lookup(user_code=raw_code), "", 200
+    except services.PairingCodeError as exc:
+        _count_code_failure(request)
+        status = 400 if str(exc) == services.PAIRING_CODE_INVALID else 404
+        return None, str(exc), status
+
+
+@second_factor_required
+@require_http_methods(["GET", "POST"])
+def pair(request):
+    raw_code = request.POST.get("code") or request.GET.get("code") or ""
+    if not raw_code:
+        return render(request, "devices/pair_code.html", {"form": UserCodeForm()})
+    pairing, problem, status = _lookup(request, raw_code)
+    if pairing is None:
+        form = UserCodeForm(initial={"code": raw_code[:16]})
+        return render(request, "devices/pair_code.html", {"form": form, "problem": problem}, status=status)
+    memberships = Membership.objects.filter(user=request.user, role__in=MANAGER_ROLES).select_related("team")
+    form = ApproveForm(
+        request.POST if request.POST.get("action") == "approve" else None, memberships=memberships
+    )
+    if request.method == "POST":
+        outcome = _decide(request, pairing, form)
+        if outcome is not None:
+            return outcome
+    context = {
+        "pairing": pairing,
+        "form": form,
+        "can_approve": memberships.exists(),
+        "same_address": pairing.requested_from == client_ip(request),
+    }
+    return render(request, "devices/pair_approve.html", context, status=400 if form.errors else 200)
+
+
+def _decide(request, pairing, form):
+    if request.POST.get("action") == "deny":
+        services.pairing_deny(pairing=pairing, user=request.user, ip=client_ip(request))
+        messages.info(request, f"You denied “{pairing.name}”. It was not added.")
+        return redirect("host_list")
+    if not form.is_valid():
+        _reject_foreign_team(request)
+        return None
+    actor = membership_get(user=request.user, team_id=form.cleaned_data["team"])
+    try:
+        host = services.pairing_approve(
+            pairing=pairing, actor=actor, otp_code=form.cleaned_data["otp_code"], ip=client_ip(request)
+        )
+    except OTPError as exc:
+        form.add_error("otp_code", str(exc))
+        return None
+    except services.PairingCodeError as exc:
+        form.add_error(None, str(exc))
+        return None
+    messages.success(request, f"“{host.name}” joins {actor.team.name} once you confirm on the host.")
+    return redirect("host_list")
+
+
+def _reject_foreign_team(request):
+    """A team id the form does not offer: 404 if it is not the user's team,
+    403 if they are only a member there."""
+    try:
+        team_id = int(request.POST.get("team", ""))
+    except ValueError:
+        return
+    membership = membership_get(user=request.user, team_id=team_id)  # 404 for other tenants
+    if membership.role not in MANAGER_ROLES:
+        raise PermissionDenied(services.PAIRING_NOT_MANAGER)

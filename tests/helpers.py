@@ -37,3 +37,24 @@ def login(client, user: User, *, verified: bool = True):
 def page_text(response) -> str:
     """The response body with HTML entities decoded, as a reader sees it."""
     return html.unescape(response.content.decode())
+
+
+def make_host(team, name: str = "Workstation", *, state: str = "active"):
+    """An already paired host; returns (host, token)."""
+    import secrets
+
+    from django.utils import timezone
+
+    from devices.models import Host
+    from devices.services import TOKEN_PREFIX, secret_hash
+
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    host = Host.objects.create(
+        team=team,
+        name=name,
+        platform="linux-x86_64",
+        state=state,
+        token_hash=secret_hash(token),
+        token_issued_at=timezone.now(),
+    )
+    return host, token

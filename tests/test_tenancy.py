@@ -9,7 +9,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Membership
-from tests.helpers import page_text
+from devices.models import Host
+from tests.helpers import make_host, page_text
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +44,8 @@ def foreign_ids(kwarg: str, own_team, foreign_team) -> list[int]:
         return [foreign_team.id]
     if kwarg == "member_id":
         return [Membership.objects.filter(team=foreign_team).first().id]
+    if kwarg == "host_id":
+        return [Host.objects.filter(team=foreign_team).first().id]
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}: add it to foreign_ids")
 
 
@@ -51,15 +54,19 @@ def own_ids(kwarg: str, own_team) -> list[int]:
         return [own_team.id]
     if kwarg == "member_id":
         return [Membership.objects.filter(team=own_team).first().id]
+    if kwarg == "host_id":
+        return [Host.objects.filter(team=own_team).first().id]
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}")
 
 
 def test_the_urlconf_has_detail_urls_to_check():
     names = {pattern.name for pattern in our_detail_patterns()}
-    assert {"team_detail", "team_invite", "member_role", "member_remove"} <= names
+    assert {"team_detail", "team_invite", "member_role", "member_remove", "host_detail", "host_revoke"} <= names
 
 
 def test_another_teams_ids_answer_404_like_missing_ones(alice_client, alice, bob, team_a, team_b, charlie):
+    make_host(team_a, "Alice's box")
+    foreign_host, _ = make_host(team_b, "Charlie's box")
     checked = 0
     for pattern in our_detail_patterns():
         kwargs = list(pattern.pattern.converters)
@@ -90,3 +97,5 @@ def test_another_teams_ids_answer_404_like_missing_ones(alice_client, alice, bob
     assert checked >= 8
     # Nothing changed in team B.
     assert Membership.objects.filter(team=team_b).count() == 1
+    foreign_host.refresh_from_db()
+    assert (foreign_host.name, foreign_host.state) == ("Charlie's box", "active")

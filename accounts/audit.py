@@ -1,0 +1,15 @@
+from accounts.models import AuditEvent, Team, User
+
+
+def audit_record(
+    *,
+    action: str,
+    team: Team | None = None,
+    actor: User | None = None,
+    target: str = "",
+    ip: str | None = None,
+    **detail,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        action=action, team=team, actor=actor, target=target[:200], ip=ip, detail=detail
+    )

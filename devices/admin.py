@@ -1,0 +1,76 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from devices.models import Host, HostState, PairingRequest
+from devices.services import host_revoke
+
+
+class OnlineFilter(admin.SimpleListFilter):
+    title = "online"
+    parameter_name = "online"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Online"), ("no", "Offline")]
+
+    def queryset(self, request, queryset):
+        from datetime import timedelta
+
+        from django.conf import settings
+
+        fresh = timezone.now() - timedelta(seconds=settings.HOST_HEARTBEAT_TIMEOUT)
+        online = queryset.exclude(link_channel="").filter(last_seen_at__gt=fresh)
+        if self.value() == "yes":
+            return online
+        if self.value() == "no":
+            return queryset.exclude(id__in=online.values("id"))
+        return queryset
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin):
+    list_display = ("name", "team", "state", "is_online", "platform", "agent_version", "last_seen_at")
+    list_filter = ("team", OnlineFilter, "state", "platform")
+    search_fields = ("name", "team__name", "platform")
+    readonly_fields = (
+        "team", "state", "token_hash", "token_issued_at", "approved_by", "created_at", "confirmed_at",
+        "revoked_at", "last_seen_at", "link_channel", "platform", "agent_version", "capabilities",
+    )  # fmt: skip
+    fields = ("name", *readonly_fields)
+    actions = ["revoke_hosts"]
+
+    @admin.display(boolean=True, description="online")
+    def is_online(self, host: Host) -> bool:
+        return host.online
+
+    def has_add_permission(self, request):
+        return False  # hosts join by pairing only
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a host would leave its live link open: revoke it instead.
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Revoke the selected hosts (closes their links)")
+    def revoke_hosts(self, request, queryset):
+        revoked = sum(
+            host_revoke(host=host, actor=request.user, ip=request.META.get("REMOTE_ADDR"), reason="admin")
+            for host in queryset.exclude(state=HostState.REVOKED)
+        )
+        self.message_user(request, f"Revoked {revoked} host(s).", messages.SUCCESS)
+
+
+@admin.register(PairingRequest)
+class PairingRequestAdmin(admin.ModelAdmin):
+    list_display = ("name", "state", "requested_from", "team", "decided_by", "created_at", "expires_at")
+    list_filter = ("state",)
+    search_fields = ("name", "requested_from")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

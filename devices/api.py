@@ -1,0 +1,153 @@
+"""The agent's HTTP API: JSON, no session, no CSRF (see docs/protocol.md)."""
+
+import json
+import logging
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from django_ratelimit.decorators import ratelimit
+
+from accounts.validators import BIDI_CONTROLS
+from codexhub.http import client_ip
+from devices import services
+
+logger = logging.getLogger("django.security.pairing")
+MAX_BODY = 4096
+
+
+class BadRequest(Exception):
+    def __init__(self, description: str, status: int = 400):
+        super().__init__(description)
+        self.description = description
+        self.status = status
+
+
+def error(code: str, description: str, status: int = 400, **extra) -> JsonResponse:
+    response = JsonResponse({"error": code, "error_description": description, **extra}, status=status)
+    if status == 429:
+        response["Retry-After"] = "60"
+    return response
+
+
+def json_fields(request, fields: dict[str, tuple[int, bool]]) -> dict[str, str]:
+    """Parse a small JSON object whose fields are all text: {name: (max length, required)}."""
+    if request.content_type != "application/json":
+        raise BadRequest("Send Content-Type: application/json.")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = MAX_BODY + 1
+    if length > MAX_BODY:
+        raise BadRequest(f"The body is larger than {MAX_BODY} bytes.", status=413)
+    try:
+        data = json.loads(request.body)
+    except (ValueError, RecursionError):
+        raise BadRequest("The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The body must be a JSON object.")
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise BadRequest(f"Unknown fields: {', '.join(unknown)[:100]}.")
+    return {name: _text(data, name, limit, required) for name, (limit, required) in fields.items()}
+
+
+def _text(data: dict, name: str, limit: int, required: bool) -> str:
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string.")
+    value = value.strip()
+    if required and not value:
+        raise BadRequest(f"{name} is required.")
+    if len(value) > limit:
+        raise BadRequest(f"{name} is longer than {limit} characters.")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 or c in BIDI_CONTROLS for c in value):
+        raise BadRequest(f"{name} has control characters.")
+    return value
+
+
+def bearer(request) -> str:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
+    return token if scheme == "Bearer" else ""
+
+
+def agent_api(rate: str):
+    """CSRF-exempt POST endpoint, rate limited per client address: a session
+    cookie never authenticates these (they read no session)."""
+
+    def decorate(view):
+        @csrf_exempt
+        @require_POST
+        @ratelimit(key="ip", rate=rate, method="POST", block=False)
+        def wrapper(request, *args, **kwargs):
+            if getattr(request, "limited", False):
+                return error("rate_limited", "Too many requests from this address. Wait a minute.", 429)
+            try:
+                return view(request, *args, **kwargs)
+            except BadRequest as exc:
+                return error("invalid_request", exc.description, exc.status)
+            except services.PairingError as exc:
+                extra = {"interval": exc.interval} if exc.interval else {}
+                return error(exc.code, exc.description, exc.status, **extra)
+
+        return wrapper
+
+    return decorate
+
+
+@agent_api("10/m")
+def pairing_start(request):
+    fields = json_fields(request, {"name": (64, True), "platform": (64, False), "agent_version": (32, False)})
+    started = services.pairing_start(ip=client_ip(request), **fields)
+    pairing = started.pairing
+    verification_uri = request.build_absolute_uri(reverse("pair"))
+    return JsonResponse(
+        {
+            "device_code": started.device_code,
+            "user_code": pairing.user_code_display,
+            "verification_uri": verification_uri,
+            "verification_uri_complete": f"{verification_uri}?code={pairing.user_code_display}",
+            "expires_in": int((pairing.expires_at - pairing.created_at).total_seconds()),
+            "interval": pairing.interval,
+        }
+    )
+
+
+@agent_api("60/m")
+def pairing_token(request):
+    fields = json_fields(request, {"device_code": (64, True)})
+    issued = services.pairing_poll(device_code=fields["device_code"])
+    return JsonResponse(
+        {
+            "host_id": issued.host.id,
+            "host_token": issued.token,
+            "team": issued.team,
+            "approved_by": issued.approved_by,
+            "approved_from": issued.approved_from,
+            "confirm_within": settings.PAIRING_TTL,
+        }
+    )
+
+
+@agent_api("60/m")
+def pairing_confirm(request):
+    host = services.host_confirm(token=bearer(request))
+    return JsonResponse({"host_id": host.id, "status": "confirmed"})
+
+
+@agent_api("60/m")
+def pairing_reject(request):
+    services.host_reject(token=bearer(request))
+    return JsonResponse({"status": "rejected"})
+
+
+@agent_api("60/m")
+def host_unpair(request):
+    host = services.host_for_token(token=bearer(request))
+    if host is None:
+        return error("invalid_token", "Unknown or revoked token.", 401)
+    services.host_revoke(host=host, actor=None, ip=client_ip(request), reason="unpaired by the host")
+    return JsonResponse({"status": "revoked"})

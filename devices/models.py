@@ -1,0 +1,130 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Team
+from accounts.validators import validate_no_control_characters
+
+
+class HostState(models.TextChoices):
+    UNCONFIRMED = "unconfirmed", "Waiting for the host to confirm"
+    ACTIVE = "active", "Active"
+    REVOKED = "revoked", "Revoked"
+    REJECTED = "rejected", "Rejected by the host"
+
+
+class Host(models.Model):
+    """A paired workstation. Its token is kept only as a SHA-256 hash."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="hosts")
+    name = models.CharField(max_length=64, validators=[validate_no_control_characters])
+    platform = models.CharField(max_length=64, blank=True)
+    agent_version = models.CharField(max_length=32, blank=True)
+    capabilities = models.JSONField(default=list, blank=True)
+    state = models.CharField(max_length=16, choices=HostState.choices, default=HostState.UNCONFIRMED)
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    token_issued_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    # The channel name of the live link; empty while the host is offline.
+    link_channel = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(state__in=HostState.values), name="host_state_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def online(self) -> bool:
+        """Linked, and heard from within the heartbeat timeout: a hub process
+        that died cannot leave its hosts looking online for long."""
+        if not self.link_channel or self.last_seen_at is None:
+            return False
+        fresh_after = timezone.now() - timedelta(seconds=settings.HOST_HEARTBEAT_TIMEOUT)
+        return self.last_seen_at > fresh_after
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == HostState.ACTIVE
+
+
+class HostStream(models.Model):
+    """The last sequence number applied per (host, stream): the hub's half of
+    exactly-once delivery from the agent's outbox."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="streams")
+    name = models.CharField(max_length=32)
+    last_seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["host", "name"], name="host_stream_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.host_id}/{self.name}@{self.last_seq}"
+
+
+class PairingState(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+    CLAIMED = "claimed", "Token issued"
+    CONFIRMED = "confirmed", "Confirmed by the host"
+    REJECTED_BY_HOST = "rejected_by_host", "Rejected by the host"
+
+
+class PairingRequest(models.Model):
+    """One run of the device authorization grant (RFC 8628), started by a host."""
+
+    device_code_hash = models.CharField(max_length=64, unique=True, editable=False)
+    user_code = models.CharField(max_length=8)
+    name = models.CharField(max_length=64)
+    platform = models.CharField(max_length=64, blank=True)
+    agent_version = models.CharField(max_length=32, blank=True)
+    requested_from = models.GenericIPAddressField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    interval = models.PositiveIntegerField()
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=PairingState.choices, default=PairingState.PENDING)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_from = models.GenericIPAddressField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    host = models.OneToOneField(
+        Host, null=True, blank=True, on_delete=models.SET_NULL, related_name="pairing"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_code"],
+                condition=models.Q(state="pending"),
+                name="pairing_user_code_pending_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state__in=PairingState.values), name="pairing_state_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.state})"
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    @property
+    def user_code_display(self) -> str:
+        return f"{self.user_code[:4]}-{self.user_code[4:]}"

@@ -1,0 +1,444 @@
+"""Pairing hosts, their tokens, presence and the sequenced link: one function per verb."""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.audit import audit_record
+from accounts.groups import team_group
+from accounts.models import MANAGER_ROLES, Membership, User
+from accounts.services import otp_verify
+from devices.models import Host, HostState, HostStream, PairingRequest, PairingState
+
+# 20 consonants (RFC 8628's, no vowels so no words) and 2-9: 28^8 = 2^38.5.
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ23456789"
+USER_CODE_LENGTH = 8
+TOKEN_PREFIX = "chub_"
+TOKEN_LENGTH = len(TOKEN_PREFIX) + 43  # secrets.token_urlsafe(32)
+DEVICE_CODE_LENGTH = 43
+
+PAIRING_CODE_INVALID = "That is not a valid code. Codes look like WDJB-MJHT."
+PAIRING_CODE_UNKNOWN = "No pairing request with this code. Check the code on the host."
+PAIRING_CODE_EXPIRED = "This code has expired: run `python -m hostagent pair` on the host again."
+PAIRING_CODE_USED = "This code was already used."
+PAIRING_NOT_MANAGER = "Only the team's owners and admins can add hosts to it."
+PAIRING_LIMIT_IP = "Too many pairing requests from this address are waiting. Finish or let them expire."
+PAIRING_LIMIT_GLOBAL = "Too many pairing requests are waiting on this hub. Try again later."
+HOST_NOT_MANAGER = "Only the team's owners and admins can rename or revoke hosts."
+
+
+class PairingError(Exception):
+    """An RFC 8628 error: `code` is the wire name, `status` the HTTP status."""
+
+    def __init__(self, code: str, description: str, status: int = 400, interval: int | None = None):
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.status = status
+        self.interval = interval
+
+
+class PairingCodeError(Exception):
+    """A user code typed on the phone cannot be used; the message says why."""
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# The host starts ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairingStarted:
+    pairing: PairingRequest
+    device_code: str
+
+
+def pairing_start(*, name: str, platform: str, agent_version: str, ip: str) -> PairingStarted:
+    now = timezone.now()
+    pending = PairingRequest.objects.filter(state=PairingState.PENDING, expires_at__gt=now)
+    if pending.filter(requested_from=ip).count() >= settings.PAIRING_PENDING_PER_IP:
+        raise PairingError("rate_limited", PAIRING_LIMIT_IP, status=429)
+    if pending.count() >= settings.PAIRING_PENDING_GLOBAL:
+        raise PairingError("rate_limited", PAIRING_LIMIT_GLOBAL, status=429)
+    device_code = secrets.token_urlsafe(32)
+    for _ in range(5):  # a clash with a live user code is rare (28^8); draw again
+        try:
+            with transaction.atomic():
+                pairing = PairingRequest.objects.create(
+                    device_code_hash=secret_hash(device_code),
+                    user_code=_new_user_code(),
+                    name=name,
+                    platform=platform,
+                    agent_version=agent_version,
+                    requested_from=ip,
+                    expires_at=now + timedelta(seconds=settings.PAIRING_TTL),
+                    interval=settings.PAIRING_INTERVAL,
+                )
+            break
+        except IntegrityError:
+            continue
+    else:
+        raise PairingError("server_error", "Could not draw a free user code.", status=503)
+    audit_record(action="pairing.requested", target=name, ip=ip, platform=platform)
+    return PairingStarted(pairing=pairing, device_code=device_code)
+
+
+def _new_user_code() -> str:
+    return "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+
+
+@dataclass(frozen=True)
+class TokenIssued:
+    host: Host
+    token: str
+    team: str
+    approved_by: str
+    approved_from: str
+
+
+def pairing_poll(*, device_code: str) -> TokenIssued:
+    """The host's poll. Returns the token exactly once; raises PairingError otherwise."""
+    if not isinstance(device_code, str) or len(device_code) != DEVICE_CODE_LENGTH:
+        raise PairingError("invalid_grant", "Unknown device code.")
+    pairing = PairingRequest.objects.filter(device_code_hash=secret_hash(device_code)).first()
+    if pairing is None:
+        raise PairingError("invalid_grant", "Unknown device code.")
+    now = timezone.now()
+    if pairing.state in (PairingState.PENDING, PairingState.APPROVED) and pairing.expired:
+        raise PairingError("expired_token", "The pairing request expired. Run `hostagent pair` again.")
+    _check_poll_interval(pairing, now)
+    if pairing.state == PairingState.PENDING:
+        raise PairingError("authorization_pending", "Waiting for someone to approve on the phone.")
+    if pairing.state == PairingState.DENIED:
+        raise PairingError("access_denied", "The pairing was denied on the phone.")
+    if pairing.state != PairingState.APPROVED:
+        raise PairingError("expired_token", "This pairing already issued its token.")
+    return _claim(pairing, now)
+
+
+def _check_poll_interval(pairing: PairingRequest, now) -> None:
+    last = pairing.last_polled_at
+    PairingRequest.objects.filter(id=pairing.id).update(last_polled_at=now)
+    if last is not None and (now - last).total_seconds() < pairing.interval:
+        # RFC 8628 3.5: slow_down adds 5 s to the interval for this and every later poll.
+        pairing.interval += 5
+        PairingRequest.objects.filter(id=pairing.id).update(interval=pairing.interval)
+        raise PairingError("slow_down", "Polling too fast.", interval=pairing.interval)
+
+
+def _claim(pairing: PairingRequest, now) -> TokenIssued:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        # Two racing polls: the conditional update lets exactly one claim the token.
+        claimed = PairingRequest.objects.filter(id=pairing.id, state=PairingState.APPROVED).update(
+            state=PairingState.CLAIMED
+        )
+        if claimed != 1:
+            raise PairingError("expired_token", "This pairing already issued its token.")
+        Host.objects.filter(id=pairing.host_id).update(token_hash=secret_hash(token), token_issued_at=now)
+    host = Host.objects.select_related("team", "approved_by").get(id=pairing.host_id)
+    return TokenIssued(
+        host=host,
+        token=token,
+        team=host.team.name,
+        approved_by=host.approved_by.email if host.approved_by else "",
+        approved_from=pairing.decided_from or "",
+    )
+
+
+# The phone approves ------------------------------------------------------------------
+
+
+def user_code_normalize(raw: str) -> str:
+    """Read a typed code case-insensitively, ignoring dashes and spaces."""
+    code = raw.upper().replace("-", "").replace(" ", "")
+    if len(code) != USER_CODE_LENGTH or any(char not in USER_CODE_ALPHABET for char in code):
+        raise PairingCodeError(PAIRING_CODE_INVALID)
+    return code
+
+
+def pairing_lookup(*, user_code: str) -> PairingRequest:
+    """The pending request a typed code names; raises PairingCodeError."""
+    code = user_code_normalize(user_code)
+    pairing = PairingRequest.objects.filter(user_code=code, state=PairingState.PENDING).first()
+    if pairing is None:
+        used = PairingRequest.objects.filter(user_code=code).exists()
+        raise PairingCodeError(PAIRING_CODE_USED if used else PAIRING_CODE_UNKNOWN)
+    if pairing.expired:
+        raise PairingCodeError(PAIRING_CODE_EXPIRED)
+    return pairing
+
+
+def pairing_approve(*, pairing: PairingRequest, actor: Membership, otp_code: str, ip: str) -> Host:
+    """Approve into the actor's team after checking their TOTP code.
+
+    Raises PermissionDenied (not an admin), OTPError (wrong code) or
+    PairingCodeError (no longer pending)."""
+    if actor.role not in MANAGER_ROLES:
+        raise PermissionDenied(PAIRING_NOT_MANAGER)
+    otp_verify(user=actor.user, code=otp_code)
+    now = timezone.now()
+    with transaction.atomic():
+        decided = PairingRequest.objects.filter(
+            id=pairing.id, state=PairingState.PENDING, expires_at__gt=now
+        ).update(
+            state=PairingState.APPROVED,
+            team=actor.team,
+            decided_by=actor.user,
+            decided_from=ip,
+            decided_at=now,
+        )
+        if decided != 1:
+            raise PairingCodeError(PAIRING_CODE_USED)
+        host = Host.objects.create(
+            team=actor.team,
+            name=pairing.name,
+            platform=pairing.platform,
+            agent_version=pairing.agent_version,
+            approved_by=actor.user,
+        )
+        PairingRequest.objects.filter(id=pairing.id).update(host=host)
+        audit_record(
+            action="pairing.approved",
+            team=actor.team,
+            actor=actor.user,
+            target=f"host {host.id} {host.name}",
+            ip=ip,
+            requested_from=pairing.requested_from,
+        )
+    return host
+
+
+def pairing_deny(*, pairing: PairingRequest, user: User, ip: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        decided = PairingRequest.objects.filter(id=pairing.id, state=PairingState.PENDING).update(
+            state=PairingState.DENIED, decided_by=user, decided_from=ip, decided_at=now
+        )
+        if decided != 1:
+            raise PairingCodeError(PAIRING_CODE_USED)
+        audit_record(action="pairing.denied", actor=user, target=pairing.name, ip=ip)
+
+
+# The host confirms ---------------------------------------------------------------------
+
+
+def host_for_token(*, token: str, states=(HostState.ACTIVE,)) -> Host | None:
+    """The host a token belongs to, if it is in one of `states`."""
+    if not isinstance(token, str) or len(token) != TOKEN_LENGTH or not token.startswith(TOKEN_PREFIX):
+        return None
+    return Host.objects.select_related("team").filter(token_hash=secret_hash(token), state__in=states).first()
+
+
+def host_confirm(*, token: str) -> Host:
+    host = _unconfirmed_host(token)
+    with transaction.atomic():
+        done = Host.objects.filter(id=host.id, state=HostState.UNCONFIRMED).update(
+            state=HostState.ACTIVE, confirmed_at=timezone.now()
+        )
+        if done != 1:
+            raise PairingError("invalid_token", "This token cannot be confirmed.", status=401)
+        PairingRequest.objects.filter(host=host).update(state=PairingState.CONFIRMED)
+        audit_record(action="host.confirmed", team=host.team, target=f"host {host.id} {host.name}")
+    host.refresh_from_db()
+    return host
+
+
+def host_reject(*, token: str) -> None:
+    host = _unconfirmed_host(token)
+    with transaction.atomic():
+        Host.objects.filter(id=host.id, state=HostState.UNCONFIRMED).update(state=HostState.REJECTED)
+        PairingRequest.objects.filter(host=host).update(state=PairingState.REJECTED_BY_HOST)
+        audit_record(action="host.rejected_by_host", team=host.team, target=f"host {host.id} {host.name}")
+
+
+def _unconfirmed_host(token: str) -> Host:
+    host = host_for_token(token=token, states=(HostState.UNCONFIRMED,))
+    if host is None:
+        raise PairingError("invalid_token", "Unknown, revoked or already confirmed token.", status=401)
+    deadline = host.token_issued_at + timedelta(seconds=settings.PAIRING_TTL)
+    if deadline <= timezone.now():
+        raise PairingError("expired_token", "Too late to confirm: run `hostagent pair` again.", status=410)
+    return host
+
+
+# Managing hosts -------------------------------------------------------------------------
+
+
+def hosts_for_team(*, team_id: int):
+    return Host.objects.filter(team_id=team_id, state=HostState.ACTIVE).order_by("name", "id")
+
+
+def host_get(*, user: User, host_id: int) -> Host:
+    """A host of one of the user's teams (any state), or Host.DoesNotExist."""
+    return Host.objects.select_related("team").get(id=host_id, team__memberships__user=user)
+
+
+def host_rename(*, host: Host, actor: Membership, name: str) -> Host:
+    _require_manager(host, actor)
+    old = host.name
+    host.name = name
+    host.save(update_fields=["name"])
+    audit_record(
+        action="host.renamed", team=host.team, actor=actor.user, target=f"host {host.id} {name}", old=old
+    )
+    presence_broadcast(host=host)
+    return host
+
+
+def host_revoke(*, host: Host, actor: User | None, ip: str | None = None, reason: str = "revoked") -> bool:
+    """Refuse the host's token from now on and close its live link at once.
+
+    Returns False if it was already revoked."""
+    with transaction.atomic():
+        done = (
+            Host.objects.filter(id=host.id)
+            .exclude(state=HostState.REVOKED)
+            .update(state=HostState.REVOKED, revoked_at=timezone.now(), link_channel="")
+        )
+        if done != 1:
+            return False
+        audit_record(
+            action="host.revoked",
+            team=host.team,
+            actor=actor,
+            target=f"host {host.id} {host.name}",
+            ip=ip,
+            reason=reason,
+        )
+        transaction.on_commit(lambda: _group_send(host_group(host.id), {"type": "host.revoke"}))
+    host.refresh_from_db()
+    presence_broadcast(host=host)
+    return True
+
+
+def host_revoke_by_manager(*, host: Host, actor: Membership, otp_code: str, ip: str) -> bool:
+    _require_manager(host, actor)
+    otp_verify(user=actor.user, code=otp_code)
+    return host_revoke(host=host, actor=actor.user, ip=ip)
+
+
+def _require_manager(host: Host, actor: Membership) -> None:
+    if actor.team_id != host.team_id or actor.role not in MANAGER_ROLES:
+        raise PermissionDenied(HOST_NOT_MANAGER)
+
+
+# Presence and the live link -------------------------------------------------------------------
+
+
+def host_group(host_id: int) -> str:
+    return f"host.{host_id}"
+
+
+def host_state_for_ui(host: Host) -> dict:
+    return {
+        "id": host.id,
+        "team_id": host.team_id,
+        "name": host.name,
+        "online": host.online and host.is_active,
+        "state": host.state,
+        "last_seen_at": host.last_seen_at.isoformat() if host.last_seen_at else None,
+    }
+
+
+def presence_broadcast(*, host: Host) -> None:
+    """Tell the phones of the host's team, once the change is committed."""
+    message = {"type": "host.presence", "host": host_state_for_ui(host)}
+    transaction.on_commit(lambda: _group_send(team_group(host.team_id), message))
+
+
+def _group_send(group: str, message: dict) -> None:
+    async_to_sync(get_channel_layer().group_send)(group, message)
+
+
+def host_link_opened(*, host_id: int, channel_name: str) -> tuple[Host, str] | None:
+    """Record the new live link; returns the host and the channel of the link it
+    replaces ("" if none), which the caller closes: the newest link wins.
+    None if the host was revoked meanwhile."""
+    with transaction.atomic():
+        host = Host.objects.select_for_update().select_related("team").get(id=host_id)
+        if host.state != HostState.ACTIVE:
+            return None
+        previous = host.link_channel
+        host.link_channel = channel_name
+        host.last_seen_at = timezone.now()
+        host.save(update_fields=["link_channel", "last_seen_at"])
+        presence_broadcast(host=host)
+    return host, previous if previous != channel_name else ""
+
+
+def host_link_closed(*, host_id: int, channel_name: str) -> None:
+    with transaction.atomic():
+        # Only the link that is current may mark the host offline: a replaced
+        # link closing late must not hide its successor.
+        closed = Host.objects.filter(id=host_id, link_channel=channel_name).update(
+            link_channel="", last_seen_at=timezone.now()
+        )
+        if closed:
+            presence_broadcast(host=Host.objects.get(id=host_id))
+
+
+LINK_OK, LINK_REVOKED, LINK_REPLACED = "ok", "revoked", "replaced"
+
+
+def host_heartbeat(*, host_id: int, channel_name: str) -> str:
+    """Refresh presence, and re-check from the database what a lost channel
+    message might not have said: revoked, or replaced by a newer link."""
+    refreshed = Host.objects.filter(id=host_id, state=HostState.ACTIVE, link_channel=channel_name).update(
+        last_seen_at=timezone.now()
+    )
+    if refreshed:
+        return LINK_OK
+    active = Host.objects.filter(id=host_id, state=HostState.ACTIVE).exists()
+    return LINK_REPLACED if active else LINK_REVOKED
+
+
+def stream_positions(*, host_id: int) -> dict[str, int]:
+    return dict(HostStream.objects.filter(host_id=host_id).values_list("name", "last_seq"))
+
+
+# Sequenced messages ------------------------------------------------------------------------
+
+APPLIED, DUPLICATE, GAP, REJECTED = "applied", "duplicate", "gap", "rejected"
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    outcome: str
+    expected: int = 0
+    error: str = ""
+
+
+def host_message_apply(*, host_id: int, stream: str, seq: int, kind: str, payload: dict) -> ApplyResult:
+    """Apply one sequenced message exactly once: the effect and the stream's
+    position are written in one transaction, so a redelivery is a no-op."""
+    from devices.handlers import InvalidMessage, handler_for
+
+    handler = handler_for(stream, kind)  # raises UnknownMessage before any write
+    with transaction.atomic():
+        position, _ = HostStream.objects.select_for_update().get_or_create(host_id=host_id, name=stream)
+        if seq <= position.last_seq:
+            return ApplyResult(DUPLICATE)
+        if seq != position.last_seq + 1:
+            return ApplyResult(GAP, expected=position.last_seq + 1)
+        result = ApplyResult(APPLIED)
+        try:
+            with transaction.atomic():
+                handler(host_id=host_id, payload=payload)
+        except InvalidMessage as exc:
+            # Still take the seq: a message that can never apply must not block
+            # the stream (or sit in the agent's outbox) for ever.
+            result = ApplyResult(REJECTED, error=str(exc))
+        position.last_seq = seq
+        position.save(update_fields=["last_seq"])
+    return result
