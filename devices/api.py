@@ -110,7 +110,7 @@ def pairing_start(request):
             "user_code": pairing.user_code_display,
             "verification_uri": verification_uri,
             "verification_uri_complete": f"{verification_uri}?code={pairing.user_code_display}",
-            "expires_in": int((pairing.expires_at - pairing.created_at).total_seconds()),
+            "expires_in": settings.PAIRING_TTL,
             "interval": pairing.interval,
         }
     )

@@ -4,7 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
-from django_ratelimit.core import is_ratelimited
+from django_ratelimit.core import get_usage, is_ratelimited
 
 from accounts.decorators import second_factor_required
 from accounts.models import MANAGER_ROLES, Membership
@@ -98,10 +98,12 @@ def host_revoke(request, host_id: int):
 
 
 def _code_guessing_limited(request) -> bool:
-    return any(
-        is_ratelimited(request, group=group, key=key, rate=rate, increment=False)
-        for group, key, rate in CODE_FAILURE_LIMITS
-    )
+    """True once a limit's failures are used up: the next try is refused."""
+    for group, key, rate in CODE_FAILURE_LIMITS:
+        usage = get_usage(request, group=group, key=key, rate=rate, increment=False)
+        if usage and usage["count"] >= usage["limit"]:
+            return True
+    return False
 
 
 def _count_code_failure(request) -> None:

@@ -61,7 +61,14 @@ def own_ids(kwarg: str, own_team) -> list[int]:
 
 def test_the_urlconf_has_detail_urls_to_check():
     names = {pattern.name for pattern in our_detail_patterns()}
-    assert {"team_detail", "team_invite", "member_role", "member_remove", "host_detail", "host_revoke"} <= names
+    assert {
+        "team_detail",
+        "team_invite",
+        "member_role",
+        "member_remove",
+        "host_detail",
+        "host_revoke",
+    } <= names
 
 
 def test_another_teams_ids_answer_404_like_missing_ones(alice_client, alice, bob, team_a, team_b, charlie):
