@@ -64,7 +64,8 @@ class Process:
         )
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 10) -> None:
@@ -79,14 +80,21 @@ class Process:
 
 
 class Hub(Process):
-    """daphne serving codexhub.asgi on a free loopback port."""
+    """daphne serving codexhub.asgi on a loopback port (a free one by default)."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path):
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], log_dir: Path, port: int | None = None):
+        self.env, self.log_dir = env, log_dir
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "codexhub.asgi:application"]
-        super().__init__(args, env, log_dir / f"daphne-{self.port}.log")
+        log_path = log_dir / f"daphne-{self.port}-{time.monotonic_ns()}.log"
+        super().__init__(args, env, log_path)
         wait_until(self._healthy, timeout=30, what=f"daphne on {self.url}")
+
+    def restarted(self) -> "Hub":
+        """Stop this daphne and start another on the same port."""
+        self.stop()
+        return Hub(self.env, self.log_dir, port=self.port)
 
     def _healthy(self) -> bool:
         if self.popen.poll() is not None:
@@ -113,3 +121,47 @@ class Worker(Process):
         if self.popen.poll() is not None:
             raise RuntimeError(f"celery exited:\n{self.output()}")
         return " ready." in self.output()
+
+
+def agent_env(**extra: str) -> dict[str, str]:
+    """What a workstation's shell would have: no Django, no hub secrets."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "PYTEST", "DATABASE", "REDIS"))}
+    env.update(
+        PYTHONUNBUFFERED="1",
+        CODEXHUB_AGENT_BACKOFF_BASE="0.2",
+        CODEXHUB_AGENT_BACKOFF_CAP="1",
+    )
+    env.update(extra)
+    return env
+
+
+class Agent(Process):
+    """`python -m hostagent <args>` with its own config file."""
+
+    def __init__(self, config: Path, *args: str, log_dir: Path, stdin=None):
+        self.config = config
+        command = [sys.executable, "-m", "hostagent", *args, "--config", str(config)]
+        name = f"agent-{config.parent.name}-{args[0]}-{time.monotonic_ns()}.log"
+        super().__init__(command, agent_env(), log_dir / name)
+
+    def exit_code(self, timeout: float) -> int:
+        return self.popen.wait(timeout)
+
+
+def write_agent_config(path: Path, *, hub: str, host_id: int, name: str, token: str) -> Path:
+    """A config as `hostagent pair` writes it, for hosts made directly in the database."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_text(f'hub = "{hub}"\nhost_id = {host_id}\nname = "{name}"\ntoken = "{token}"\n')
+    path.chmod(0o600)
+    return path
+
+
+class RedisServer(Process):
+    """A private redis-server on a spare port, for tests that stop or restart it."""
+
+    def __init__(self, log_dir: Path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        args = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        super().__init__(args, dict(os.environ), log_dir / f"redis-{self.port}.log")
+        wait_until(lambda: "Ready to accept connections" in self.output(), timeout=10, what="redis-server")
