@@ -162,6 +162,16 @@ class RedisServer(Process):
     def __init__(self, log_dir: Path):
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        args = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        args = [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
         super().__init__(args, dict(os.environ), log_dir / f"redis-{self.port}.log")
         wait_until(lambda: "Ready to accept connections" in self.output(), timeout=10, what="redis-server")
