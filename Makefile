@@ -52,6 +52,7 @@ e2e: install
 bench: migrate
 	$(BIN)/python bench/backup_codes.py
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/link.py
 
 clean:
 	rm -rf $(VENV) var/test_db.sqlite3 test-artifacts

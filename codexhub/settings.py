@@ -110,12 +110,17 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "codexhub"},
+            # A phone's channel holds up to `capacity` events before the layer drops
+            # them (channels_redis#181): after a hub restart hundreds of hosts
+            # report presence at once.
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "codexhub", "capacity": 1000},
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+    }
 
 # Jobs: a Redis broker and separate workers, or in-process when there is no Redis.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -175,6 +180,8 @@ HOST_HEARTBEAT_INTERVAL = env_float("HOST_HEARTBEAT_INTERVAL", 20)
 HOST_HEARTBEAT_TIMEOUT = env_float("HOST_HEARTBEAT_TIMEOUT", 3 * HOST_HEARTBEAT_INTERVAL)
 HOST_LINK_RATE = env_int("HOST_LINK_RATE", 200)  # messages a second one link may send, sustained
 HOST_LINK_BURST = env_int("HOST_LINK_BURST", 1000)
+HOST_CONNECTS_PER_TOKEN = env_int("HOST_CONNECTS_PER_TOKEN", 10)  # a minute
+HOST_CONNECTS_PER_IP = env_int("HOST_CONNECTS_PER_IP", 60)  # a minute
 
 # Mail ------------------------------------------------------------------------
 

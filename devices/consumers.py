@@ -21,7 +21,6 @@ CLOSE_REPLACED = 4409
 CLOSE_TOO_MANY_CONNECTS = 4429
 CLOSE_POLICY = 1008
 MAX_SEQ = 2**62
-CONNECTS_PER_TOKEN, CONNECTS_PER_IP = 10, 60  # a minute
 
 
 class HostConsumer(AsyncWebsocketConsumer):
@@ -65,8 +64,8 @@ class HostConsumer(AsyncWebsocketConsumer):
     def _connect_allowed(self) -> bool:
         token_key = services.secret_hash(self.scope["host_token"])[:32]
         client_ip = (self.scope.get("client") or ["unknown"])[0]
-        return window_hit(f"hostlink:token:{token_key}", CONNECTS_PER_TOKEN, 60) and window_hit(
-            f"hostlink:ip:{client_ip}", CONNECTS_PER_IP, 60
+        return window_hit(f"hostlink:token:{token_key}", settings.HOST_CONNECTS_PER_TOKEN, 60) and window_hit(
+            f"hostlink:ip:{client_ip}", settings.HOST_CONNECTS_PER_IP, 60
         )
 
     async def disconnect(self, code):
