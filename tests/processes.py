@@ -56,12 +56,21 @@ def wait_until(condition, *, timeout: float, what: str, interval: float = 0.05):
 
 
 class Process:
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, stdin: bytes = b""):
         self.log_path = log_path
         self.log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.popen = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+        # What a person would type at the prompts, then end of input.
+        self.popen.stdin.write(stdin)
+        self.popen.stdin.close()
 
     def output(self) -> str:
         if not self.log.closed:
@@ -138,11 +147,11 @@ def agent_env(**extra: str) -> dict[str, str]:
 class Agent(Process):
     """`python -m hostagent <args>` with its own config file."""
 
-    def __init__(self, config: Path, *args: str, log_dir: Path, stdin=None):
+    def __init__(self, config: Path, *args: str, log_dir: Path, stdin: bytes = b""):
         self.config = config
         command = [sys.executable, "-m", "hostagent", *args, "--config", str(config)]
         name = f"agent-{config.parent.name}-{args[0]}-{time.monotonic_ns()}.log"
-        super().__init__(command, agent_env(), log_dir / name)
+        super().__init__(command, agent_env(), log_dir / name, stdin=stdin)
 
     def exit_code(self, timeout: float) -> int:
         return self.popen.wait(timeout)
