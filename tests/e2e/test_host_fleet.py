@@ -60,9 +60,13 @@ def pair_agent(page: Page, hub: Hub, owner, name: str, tmp_path, artifacts) -> A
     code = wait_until(
         lambda: re.search(r"^Code: (\S+)$", pairing.output(), re.M), timeout=15, what=f"{name}'s code"
     ).group(1)
-    page.goto(f"{hub.url}/pair/?code={code}")
+    page.goto(f"{hub.url}/pair/")
+    page.get_by_label("Code shown on the host").fill(code.lower().replace("-", " "))
+    shot(page, artifacts, f"pair-code-{name}")
+    page.get_by_role("button", name="Continue").click()
     expect(page.locator("#pairing-name")).to_have_text(name)
     page.get_by_label("Your two-factor code").fill(fresh_code(owner))
+    shot(page, artifacts, f"pair-approve-{name}")
     page.get_by_role("button", name="Approve").click()
     expect(page).to_have_url(re.compile(r"/hosts/$"))
     assert pairing.exit_code(timeout=20) == 0, pairing.output()
