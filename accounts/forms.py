@@ -19,17 +19,17 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
+def otp_code_field(label: str = "Code", **attrs) -> forms.CharField:
+    """A field for a TOTP or backup code, as phones' keyboards and autofill expect it."""
+    widget_attrs = {
+        "autocomplete": "one-time-code",
+        "autocapitalize": "characters",
+        "spellcheck": "false",
+        "placeholder": "123456",
+        **attrs,
+    }
+    return forms.CharField(label=label, max_length=32, widget=forms.TextInput(attrs=widget_attrs))
+
+
 class OTPCodeForm(forms.Form):
-    code = forms.CharField(
-        label="Code",
-        max_length=32,
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "one-time-code",
-                "autocapitalize": "characters",
-                "spellcheck": "false",
-                "autofocus": True,
-                "placeholder": "123456",
-            }
-        ),
-    )
+    code = otp_code_field(autofocus=True)

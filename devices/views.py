@@ -58,13 +58,19 @@ def _render_host(request, host, membership, rename_form, revoke_form, status=200
     return render(request, "devices/host_detail.html", context, status=status)
 
 
-@second_factor_required
-@require_POST
-def host_rename(request, host_id: int):
+def _managed_host(request, host_id: int) -> tuple[Host, Membership]:
+    """A host of the user's team that they may change: 404 outside it, 403 for members."""
     host = _host_or_404(request, host_id)
     membership = membership_get(user=request.user, team_id=host.team_id)
     if membership.role not in MANAGER_ROLES:
         raise PermissionDenied(services.HOST_NOT_MANAGER)
+    return host, membership
+
+
+@second_factor_required
+@require_POST
+def host_rename(request, host_id: int):
+    host, membership = _managed_host(request, host_id)
     form = RenameForm(request.POST, instance=Host.objects.get(id=host.id))
     if not form.is_valid():
         return _render_host(request, host, membership, form, RevokeForm(), status=400)
@@ -76,10 +82,7 @@ def host_rename(request, host_id: int):
 @second_factor_required
 @require_POST
 def host_revoke(request, host_id: int):
-    host = _host_or_404(request, host_id)
-    membership = membership_get(user=request.user, team_id=host.team_id)
-    if membership.role not in MANAGER_ROLES:
-        raise PermissionDenied(services.HOST_NOT_MANAGER)
+    host, membership = _managed_host(request, host_id)
     form = RevokeForm(request.POST)
     if form.is_valid():
         try:

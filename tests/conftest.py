@@ -98,3 +98,12 @@ def alice_client(client, alice):
 def _allow_testserver(settings):
     if "testserver" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+
+
+@pytest.fixture
+def staff_client(client, db):
+    """A superuser who passed their second factor."""
+    user = make_user("root@example.com")
+    user.is_staff = user.is_superuser = True
+    user.save()
+    return login(client, user)

@@ -8,17 +8,14 @@ from django.urls import reverse
 from accounts.models import AuditEvent
 from devices import services
 from devices.models import Host, HostState
-from tests.helpers import login, make_host, make_user
+from tests.helpers import make_host
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(client):
-    user = make_user("root@example.com")
-    user.is_staff = user.is_superuser = True
-    user.save()
-    return login(client, user)
+def admin_client(staff_client):
+    return staff_client
 
 
 def test_the_revoke_action_revokes_each_host_and_audits_it(

@@ -21,13 +21,6 @@ FAST_LINK = {"HOST_HEARTBEAT_INTERVAL": "0.5", "HOST_HEARTBEAT_TIMEOUT": "2"}
 
 
 @pytest.fixture
-def logs(tmp_path):
-    folder = tmp_path / "logs"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def redis_url(logs):
     """The CI's Redis when REDIS_URL is set; otherwise a private redis-server."""
     if os.environ.get("REDIS_URL"):

@@ -12,13 +12,6 @@ from tests.processes import Agent, Hub, hub_env, wait_until
 
 
 @pytest.fixture
-def logs(tmp_path):
-    folder = tmp_path / "logs"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def hub(transactional_db, logs):
     hub = Hub(hub_env(PAIRING_INTERVAL="1"), logs)
     yield hub
