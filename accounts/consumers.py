@@ -8,6 +8,17 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from accounts.groups import team_group, user_group
 from accounts.services import otp_is_enrolled, otp_session_is_verified, teams_for_user
 from devices.services import host_state_for_ui, hosts_for_team
+from projects.models import Project
+from projects.services import project_get, project_group
+
+
+@database_sync_to_async
+def _can_see_project(user, project_id: int) -> bool:
+    try:
+        project_get(user=user, project_id=project_id)
+    except Project.DoesNotExist:
+        return False
+    return True
 
 
 @database_sync_to_async
@@ -49,10 +60,33 @@ class UIConsumer(AsyncJsonWebsocketConsumer):
         await super().receive(text_data=text_data, **kwargs)
 
     async def receive_json(self, content, **kwargs):
-        if isinstance(content, dict) and content.get("type") == "ping":
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "ping":
             await self.send_json({"type": "pong"})
+        elif kind == "subscribe":
+            await self._subscribe(content.get("project"))
+        else:
+            await self.send_json({"type": "error", "error": "unknown message type"})
+
+    async def _subscribe(self, project_id):
+        """Join a project's group: only if the project belongs to one of the
+        user's teams (another team's id gets the same answer as a missing one)."""
+        user = self.scope["user"]
+        if type(project_id) is not int or not await _can_see_project(user, project_id):
+            await self.send_json({"type": "error", "error": "no such project"})
             return
-        await self.send_json({"type": "error", "error": "unknown message type"})
+        group = project_group(project_id)
+        if group not in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.append(group)
+        await self.send_json({"type": "subscribed", "project": project_id})
+
+    async def mirror_changed(self, event):
+        fields = ("project", "changes", "count")
+        await self.send_json({"type": "mirror.changed", **{key: event[key] for key in fields}})
+
+    async def projects_changed(self, event):
+        await self.send_json({"type": "projects.changed"})
 
     @classmethod
     async def decode_json(cls, text_data):

@@ -164,3 +164,6 @@ class HostConsumer(AsyncWebsocketConsumer):
 
     async def host_replaced(self, event):
         await self.close(code=CLOSE_REPLACED)
+
+    async def mirror_resync(self, event):
+        await self._send(type="mirror.resync", project=event["project"])

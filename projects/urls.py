@@ -4,4 +4,6 @@ from projects import views
 
 urlpatterns = [
     path("", views.project_list, name="project_list"),
+    path("<int:project_id>/", views.project_detail, name="project_detail"),
+    path("<int:project_id>/files/<path:path>", views.file_detail, name="file_detail"),
 ]

@@ -1,9 +1,76 @@
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import render
 
 from accounts.teams import current_membership
+from devices.services import hosts_for_team
+from projects import services
+from projects.models import Entry, EntryKind, Project
+from projects.render import file_type, is_markdown, render_code, render_markdown
+
+
+def _fragment(request) -> bool:
+    """Live pages re-fetch only their changing part, as HTML rendered here."""
+    return request.GET.get("fragment") == "1"
 
 
 @login_required
 def project_list(request):
-    return render(request, "projects/project_list.html", {"membership": current_membership(request)})
+    membership = current_membership(request)
+    groups = []
+    if membership:
+        projects = list(services.projects_for_team(team_id=membership.team_id))
+        for host in hosts_for_team(team_id=membership.team_id):
+            groups.append({"host": host, "projects": [p for p in projects if p.host_id == host.id]})
+    template = "projects/_project_groups.html" if _fragment(request) else "projects/project_list.html"
+    return render(request, template, {"membership": membership, "groups": groups})
+
+
+def _project_or_404(request, project_id: int) -> Project:
+    try:
+        return services.project_get(user=request.user, project_id=project_id)
+    except Project.DoesNotExist:
+        raise Http404("No such project.") from None
+
+
+@login_required
+def project_detail(request, project_id: int):
+    project = _project_or_404(request, project_id)
+    context = {
+        "project": project,
+        "tree": services.project_tree(project=project),
+        "changes": project.changes.all()[:20],
+        "entry_count": project.entries.count(),
+    }
+    template = "projects/_project_live.html" if _fragment(request) else "projects/project_detail.html"
+    return render(request, template, context)
+
+
+@login_required
+def file_detail(request, project_id: int, path: str):
+    project = _project_or_404(request, project_id)
+    try:
+        entry = services.entry_get(project=project, path=path)
+    except Entry.DoesNotExist:
+        raise Http404("No such file.") from None
+    context = {
+        "project": project,
+        "entry": entry,
+        "crumbs": _crumbs(entry.path),
+        "body": _body(entry),
+        "file_type": file_type(entry.path),
+    }
+    template = "projects/_file_live.html" if _fragment(request) else "projects/file_detail.html"
+    return render(request, template, context)
+
+
+def _body(entry: Entry):
+    if entry.kind != EntryKind.FILE or entry.text is None:
+        return None
+    if is_markdown(entry.path):
+        return {"kind": "markdown", "html": render_markdown(entry.text)}
+    return {"kind": "code", "html": render_code(entry.path, entry.text)}
+
+
+def _crumbs(path: str) -> list[str]:
+    return path.split("/")[:-1]

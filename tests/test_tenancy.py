@@ -10,7 +10,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Membership
 from devices.models import Host
+from projects.models import Project
 from tests.helpers import make_host, page_text
+from tests.projects.mirror import Stream, file_change
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +48,10 @@ def foreign_ids(kwarg: str, own_team, foreign_team) -> list[int]:
         return [Membership.objects.filter(team=foreign_team).first().id]
     if kwarg == "host_id":
         return [Host.objects.filter(team=foreign_team).first().id]
+    if kwarg == "project_id":
+        return [Project.objects.filter(host__team=foreign_team).first().id]
+    if kwarg == "path":
+        return []  # a path means something only inside its project
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}: add it to foreign_ids")
 
 
@@ -56,6 +62,10 @@ def own_ids(kwarg: str, own_team) -> list[int]:
         return [Membership.objects.filter(team=own_team).first().id]
     if kwarg == "host_id":
         return [Host.objects.filter(team=own_team).first().id]
+    if kwarg == "project_id":
+        return [Project.objects.filter(host__team=own_team).first().id]
+    if kwarg == "path":
+        return ["README.md"]
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}")
 
 
@@ -72,8 +82,12 @@ def test_the_urlconf_has_detail_urls_to_check():
 
 
 def test_another_teams_ids_answer_404_like_missing_ones(alice_client, alice, bob, team_a, team_b, charlie):
-    make_host(team_a, "Alice's box")
+    own_host, _ = make_host(team_a, "Alice's box")
     foreign_host, _ = make_host(team_b, "Charlie's box")
+    for host in (own_host, foreign_host):
+        stream = Stream(host.id)
+        stream.projects("docs")
+        stream.batch("docs", file_change("README.md"))
     checked = 0
     for pattern in our_detail_patterns():
         kwargs = list(pattern.pattern.converters)

@@ -1,12 +1,16 @@
-// Live updates over /ws/ui/: host presence on pages marked with [data-live].
-// The socket rings the bell; the hello message on every (re)connect carries
-// the current state, so nothing is missed while the socket was down.
+// Live updates over /ws/ui/ on pages marked with [data-live]. The socket only
+// rings the bell: pages re-fetch their live part as HTML, and every
+// (re)connect re-syncs, so nothing is missed while the socket was down.
 "use strict";
 
 (function () {
   if (!document.querySelector("[data-live]")) return;
+  const region = document.getElementById("live-region");
+  const projectId = region && region.dataset.liveProject ? Number(region.dataset.liveProject) : null;
+  const filePath = region ? region.dataset.livePath : undefined;
+  const status = document.querySelector("[data-live-status]");
 
-  function render(host) {
+  function renderHost(host) {
     document.querySelectorAll(`[data-host-id="${host.id}"]`).forEach((el) => {
       const badge = el.querySelector("[data-presence]");
       if (badge && host.state === "active") {
@@ -23,22 +27,68 @@
     });
   }
 
+  let refreshing = null;
+  async function refresh(changedPaths) {
+    if (!region) return;
+    if (refreshing) return refreshing.then(() => refresh(changedPaths));
+    refreshing = (async () => {
+      const url = new URL(location.href);
+      url.searchParams.set("fragment", "1");
+      const response = await fetch(url, { headers: { "X-Requested-With": "live" }, credentials: "same-origin" });
+      if (response.status === 404 && filePath !== undefined) {
+        if (status) status.textContent = "This file was deleted on the host.";
+        return;
+      }
+      if (!response.ok) return;
+      region.innerHTML = await response.text();  // HTML rendered and escaped by the hub
+      (changedPaths || []).forEach((path) => {
+        region.querySelectorAll("[data-path]").forEach((el) => {
+          if (el.dataset.path === path) el.classList.add("changed");
+        });
+      });
+      if (status && changedPaths) {
+        const time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+        status.textContent = `Updated ${time}`;
+      }
+    })();
+    try { await refreshing; } finally { refreshing = null; }
+  }
+
+  function onChanged(message) {
+    if (message.project !== projectId) return;
+    const paths = message.changes.map((change) => change.path);
+    if (filePath !== undefined && !paths.some((p) => p === filePath || filePath.startsWith(p + "/"))) return;
+    refresh(paths);
+  }
+
   let delay = 1000;
+  let connectedBefore = false;
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/ws/ui/`);
-    socket.addEventListener("open", () => { delay = 1000; document.body.dataset.live = "open"; });
+    socket.addEventListener("open", () => {
+      delay = 1000;
+      if (projectId !== null) socket.send(JSON.stringify({ type: "subscribe", project: projectId }));
+    });
     socket.addEventListener("message", (event) => {
       let message;
       try { message = JSON.parse(event.data); } catch { return; }
-      if (message.type === "hello") (message.hosts || []).forEach(render);
-      if (message.type === "host.presence") render(message.host);
+      if (message.type === "hello") {
+        (message.hosts || []).forEach(renderHost);
+        if (connectedBefore) refresh(null);  // catch up on what happened while away
+        connectedBefore = true;
+      }
+      if (message.type === "subscribed") document.body.dataset.live = "open";
+      if (message.type === "host.presence") renderHost(message.host);
+      if (message.type === "mirror.changed") onChanged(message);
+      if (message.type === "projects.changed" && region && region.dataset.liveProjects !== undefined) refresh(null);
     });
     socket.addEventListener("close", () => {
       document.body.dataset.live = "closed";
       setTimeout(connect, delay * (0.5 + Math.random()));
       delay = Math.min(delay * 2, 30000);
     });
+    if (projectId === null) socket.addEventListener("open", () => { document.body.dataset.live = "open"; });
   }
   connect();
 })();

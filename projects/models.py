@@ -1,0 +1,77 @@
+from django.db import models
+
+from accounts.validators import validate_no_control_characters
+from devices.models import Host
+
+
+class Project(models.Model):
+    """A folder a host shares; its entries mirror the files in it."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=64, validators=[validate_no_control_characters])
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_change_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["host", "name"], name="project_unique_per_host")]
+
+    def __str__(self) -> str:
+        return f"{self.host.name}: {self.name}"
+
+
+class EntryKind(models.TextChoices):
+    FILE = "file", "File"
+    DIR = "dir", "Folder"
+    SYMLINK = "symlink", "Symbolic link"
+
+
+class Entry(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="entries")
+    path = models.TextField()
+    path_hash = models.CharField(max_length=64)
+    kind = models.CharField(max_length=8, choices=EntryKind.choices)
+    size = models.BigIntegerField(null=True, blank=True)
+    mtime = models.FloatField(null=True, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
+    # None: no text kept (binary or too large); "": an empty text file.
+    text = models.TextField(null=True, blank=True)  # noqa: DJ001
+    binary = models.BooleanField(default=False)
+    too_large = models.BooleanField(default=False)
+    target_inside = models.BooleanField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "path_hash"], name="entry_unique_path"),
+            models.CheckConstraint(condition=models.Q(kind__in=EntryKind.values), name="entry_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+class ChangeOp(models.TextChoices):
+    CREATED = "created", "Created"
+    MODIFIED = "modified", "Modified"
+    DELETED = "deleted", "Deleted"
+
+
+class Change(models.Model):
+    """Recent changes of a project, newest first; older ones are pruned."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="changes")
+    path = models.TextField()
+    kind = models.CharField(max_length=8, choices=EntryKind.choices)
+    op = models.CharField(max_length=8, choices=ChangeOp.choices)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.path}"

@@ -1,0 +1,296 @@
+"""Mirrors: applying a host's batches, and what the pages read."""
+
+import re
+from dataclasses import dataclass
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.groups import team_group
+from accounts.validators import BIDI_CONTROLS
+from devices.handlers import InvalidMessage, handles
+from devices.models import Host, HostState
+from devices.services import host_group
+from projects.models import Change, ChangeOp, Entry, EntryKind, Project
+from projects.paths import InvalidPath, mirror_path, path_hash
+
+MAX_TEXT = 512 * 1024
+MAX_CHANGES = 5000
+MAX_PROJECTS = 200
+KEEP_CHANGES = 100
+HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def project_group(project_id: int) -> str:
+    return f"project.{project_id}"
+
+
+# What a host sends ---------------------------------------------------------------------
+
+
+def _project_name(value: object) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 64 or "/" in value:
+        raise InvalidMessage("a project name is 1-64 characters without '/'")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 or c in BIDI_CONTROLS for c in value):
+        raise InvalidMessage("a project name must not contain control characters")
+    return value
+
+
+@handles("mirror", "mirror.projects")
+def mirror_projects_apply(*, host_id: int, payload: dict) -> None:
+    projects = payload.get("projects")
+    if not isinstance(projects, list) or len(projects) > MAX_PROJECTS:
+        raise InvalidMessage(f"projects must be a list of at most {MAX_PROJECTS}")
+    names = {_project_name(p.get("name") if isinstance(p, dict) else None) for p in projects}
+    now = timezone.now()
+    for name in names:
+        Project.objects.update_or_create(host_id=host_id, name=name, defaults={"removed_at": None})
+    Project.objects.filter(host_id=host_id, removed_at__isnull=True).exclude(name__in=names).update(
+        removed_at=now
+    )
+    _notify_team(host_id)
+
+
+@dataclass(frozen=True)
+class Upsert:
+    path: str
+    kind: str
+    size: int | None
+    mtime: float | None
+    hash: str
+    text: str | None
+    binary: bool
+    too_large: bool
+    target_inside: bool | None
+
+
+@dataclass(frozen=True)
+class Delete:
+    path: str
+
+
+def _parse_change(raw: object) -> Upsert | Delete:
+    if not isinstance(raw, dict):
+        raise InvalidMessage("each change must be an object")
+    try:
+        path = mirror_path(raw.get("path"))
+    except InvalidPath as exc:
+        raise InvalidMessage(f"refused path {str(raw.get('path'))[:80]!r}: {exc}") from None
+    op = raw.get("op")
+    if op == "delete":
+        return Delete(path)
+    if op != "upsert":
+        raise InvalidMessage("op must be upsert or delete")
+    kind = raw.get("kind")
+    if kind not in EntryKind.values:
+        raise InvalidMessage("kind must be file, dir or symlink")
+    return Upsert(
+        path=path,
+        kind=kind,
+        size=_optional_int(raw.get("size")),
+        mtime=_optional_number(raw.get("mtime")),
+        hash=_file_hash(raw.get("hash"), kind),
+        text=_text(raw.get("text")),
+        binary=raw.get("binary") is True,
+        too_large=raw.get("too_large") is True,
+        target_inside=raw.get("target_inside") if isinstance(raw.get("target_inside"), bool) else None,
+    )
+
+
+def _optional_int(value: object) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value < 2**62:
+        raise InvalidMessage("size must be a non-negative integer")
+    return value
+
+
+def _optional_number(value: object) -> float | None:
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not 0 <= value < 1e11:
+        raise InvalidMessage("mtime must be a number of seconds")
+    return float(value)
+
+
+def _file_hash(value: object, kind: str) -> str:
+    if kind != EntryKind.FILE:
+        return ""
+    if not isinstance(value, str) or not HASH_RE.match(value):
+        raise InvalidMessage("a file needs its SHA-256 as 64 hex digits")
+    return value
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidMessage("text must be a string or null")
+    if len(value) > MAX_TEXT:
+        raise InvalidMessage(f"text over {MAX_TEXT // 1024} KiB: send it as metadata")
+    if "\x00" in value:
+        raise InvalidMessage("text must not contain NUL: send the file as binary")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidMessage("text must be valid UTF-8") from None
+    return value
+
+
+@handles("mirror", "mirror.batch")
+def mirror_batch_apply(*, host_id: int, payload: dict) -> None:
+    """Apply one batch in the caller's transaction. Everything is checked
+    before anything is written: one bad path refuses the whole batch."""
+    project = _host_project(host_id, payload.get("project"))
+    raw_changes = payload.get("changes")
+    if not isinstance(raw_changes, list) or len(raw_changes) > MAX_CHANGES:
+        raise InvalidMessage(f"changes must be a list of at most {MAX_CHANGES}")
+    changes = [_parse_change(raw) for raw in raw_changes]
+    if payload.get("reset") is True:
+        project.entries.all().delete()
+    applied = [outcome for change in changes if (outcome := _apply(project, change))]
+    if applied:
+        _record(project, applied)
+
+
+def _host_project(host_id: int, name: object) -> Project:
+    name = _project_name(name)
+    project = Project.objects.filter(host_id=host_id, name=name, removed_at__isnull=True).first()
+    if project is None:
+        raise InvalidMessage(f"unknown project {name!r}: send mirror.projects first")
+    return project
+
+
+def _apply(project: Project, change: Upsert | Delete) -> dict | None:
+    """Write one change; returns what changed, or None if nothing did."""
+    if isinstance(change, Delete):
+        return _delete(project, change.path)
+    fields = {
+        "kind": change.kind,
+        "size": change.size,
+        "mtime": change.mtime,
+        "hash": change.hash,
+        "text": change.text,
+        "binary": change.binary,
+        "too_large": change.too_large,
+        "target_inside": change.target_inside,
+    }
+    key = path_hash(change.path)
+    entry = project.entries.filter(path_hash=key).first()
+    if entry is None:
+        Entry.objects.create(project=project, path=change.path, path_hash=key, **fields)
+        return {"op": ChangeOp.CREATED, "path": change.path, "kind": change.kind}
+    if all(getattr(entry, name) == value for name, value in fields.items()):
+        return None  # the same again: nothing written, updated_at untouched
+    if entry.kind == EntryKind.DIR and change.kind != EntryKind.DIR:
+        _delete_below(project, change.path)
+    for name, value in fields.items():
+        setattr(entry, name, value)
+    entry.save()
+    return {"op": ChangeOp.MODIFIED, "path": change.path, "kind": change.kind}
+
+
+def _delete(project: Project, path: str) -> dict | None:
+    entry = project.entries.filter(path_hash=path_hash(path)).first()
+    removed_below = _delete_below(project, path)
+    if entry is None and not removed_below:
+        return None
+    kind = entry.kind if entry else EntryKind.DIR
+    if entry:
+        entry.delete()
+    return {"op": ChangeOp.DELETED, "path": path, "kind": kind}
+
+
+def _delete_below(project: Project, path: str) -> int:
+    deleted, _ = project.entries.filter(path__startswith=f"{path}/").delete()
+    return deleted
+
+
+def _record(project: Project, applied: list[dict]) -> None:
+    now = timezone.now()
+    Project.objects.filter(id=project.id).update(last_change_at=now)
+    Change.objects.bulk_create(
+        Change(project=project, path=item["path"], kind=item["kind"], op=item["op"])
+        for item in applied[-KEEP_CHANGES:]
+    )
+    stale = project.changes.order_by("-id").values_list("id", flat=True)[KEEP_CHANGES:]
+    Change.objects.filter(id__in=list(stale)).delete()
+    event = {"type": "mirror.changed", "project": project.id, "changes": applied[:200], "count": len(applied)}
+    transaction.on_commit(lambda: _group_send(project_group(project.id), event))
+    _notify_team(project.host_id)
+
+
+def _notify_team(host_id: int) -> None:
+    team_id = Host.objects.filter(id=host_id).values_list("team_id", flat=True).first()
+    event = {"type": "projects.changed", "host": host_id}
+    transaction.on_commit(lambda: _group_send(team_group(team_id), event))
+
+
+def _group_send(group: str, message: dict) -> None:
+    async_to_sync(get_channel_layer().group_send)(group, message)
+
+
+def mirror_resync(*, project: Project) -> None:
+    """Ask the host for a full snapshot of the project."""
+    event = {"type": "mirror.resync", "project": project.name}
+    transaction.on_commit(lambda: _group_send(host_group(project.host_id), event))
+
+
+# What the pages read -------------------------------------------------------------------
+
+
+def projects_for_team(*, team_id: int):
+    return (
+        Project.objects.filter(host__team_id=team_id, host__state=HostState.ACTIVE, removed_at__isnull=True)
+        .select_related("host")
+        .order_by("host__name", "name")
+    )
+
+
+def project_get(*, user, project_id: int) -> Project:
+    """A live project of one of the user's teams, or Project.DoesNotExist."""
+    return Project.objects.select_related("host", "host__team").get(
+        id=project_id,
+        removed_at__isnull=True,
+        host__state=HostState.ACTIVE,
+        host__team__memberships__user=user,
+    )
+
+
+def entry_get(*, project: Project, path: str) -> Entry:
+    try:
+        mirror_path(path)
+    except InvalidPath:
+        raise Entry.DoesNotExist from None
+    return project.entries.exclude(kind=EntryKind.DIR).get(path_hash=path_hash(path))
+
+
+@dataclass
+class TreeNode:
+    entry: Entry
+    children: list["TreeNode"]
+
+
+def project_tree(*, project: Project) -> list[TreeNode]:
+    """Entries as a tree, folders first, then by name."""
+    entries = project.entries.only("path", "kind", "size", "binary", "too_large", "target_inside").order_by(
+        "path"
+    )
+    roots: list[TreeNode] = []
+    nodes: dict[str, TreeNode] = {}
+    for entry in entries:
+        node = TreeNode(entry, [])
+        nodes[entry.path] = node
+        parent_path = entry.path.rpartition("/")[0]
+        siblings = nodes[parent_path].children if parent_path in nodes else roots
+        siblings.append(node)
+    _sort(roots)
+    return roots
+
+
+def _sort(nodes: list[TreeNode]) -> None:
+    nodes.sort(key=lambda n: (n.entry.kind != EntryKind.DIR, n.entry.name.lower()))
+    for node in nodes:
+        _sort(node.children)

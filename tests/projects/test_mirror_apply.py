@@ -1,0 +1,139 @@
+"""Applying mirror batches on the hub (SECURITY.md 49, 51, 52, 58)."""
+
+from unittest import mock
+
+import pytest
+
+from devices import services as device_services
+from projects.models import Change, Entry, Project
+from tests.helpers import make_host
+from tests.projects.mirror import Stream, delete, dir_change, file_change
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def host(team_a):
+    return make_host(team_a, "Build box")[0]
+
+
+@pytest.fixture
+def stream(host):
+    stream = Stream(host.id)
+    assert stream.projects("docs").outcome == "applied"
+    return stream
+
+
+def paths(project_name="docs"):
+    return sorted(Entry.objects.filter(project__name=project_name).values_list("path", flat=True))
+
+
+def test_it_creates_and_removes_projects(host, stream):
+    stream.projects("docs", "site")
+    assert set(Project.objects.filter(removed_at__isnull=True).values_list("name", flat=True)) == {
+        "docs",
+        "site",
+    }
+    stream.projects("site")
+    assert Project.objects.get(name="docs").removed_at is not None
+
+
+def test_it_applies_upserts_and_deletes(stream):
+    stream.batch("docs", dir_change("notes"), file_change("notes/a.md"), file_change("README.md"), reset=True)
+    assert paths() == ["README.md", "notes", "notes/a.md"]
+    stream.batch("docs", file_change("README.md", "# New\n"), delete("notes"))
+    assert paths() == ["README.md"]
+    assert Entry.objects.get(path="README.md").text == "# New\n"
+    ops = list(Change.objects.order_by("id").values_list("op", "path"))
+    assert ops[-2:] == [("modified", "README.md"), ("deleted", "notes")]
+
+
+def test_reset_forgets_what_the_snapshot_does_not_send(stream):
+    stream.batch("docs", file_change("old.md"), file_change("keep.md"))
+    stream.batch("docs", file_change("keep.md"), reset=True)
+    assert paths() == ["keep.md"]
+
+
+def test_the_same_batch_twice_changes_nothing(stream):
+    """SECURITY.md 52: replayed seq is a duplicate; the same content again writes nothing."""
+    batch = {"project": "docs", "reset": False, "changes": [file_change("a.md")]}
+    assert stream.send("mirror.batch", batch).outcome == "applied"
+    entry = Entry.objects.get(path="a.md")
+    assert stream.send("mirror.batch", batch, seq=stream.seq).outcome == "duplicate"
+    assert stream.send("mirror.batch", batch).outcome == "applied"
+    again = Entry.objects.get(path="a.md")
+    assert again.updated_at == entry.updated_at
+    assert Change.objects.filter(path="a.md").count() == 1
+
+
+def test_a_sequence_gap_is_refused(stream):
+    result = stream.send(
+        "mirror.batch", {"project": "docs", "changes": [file_change("a.md")]}, seq=stream.seq + 2
+    )
+    assert (result.outcome, result.expected) == ("gap", stream.seq + 1)
+    assert paths() == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        file_change("../x"),
+        file_change("/etc/passwd"),
+        file_change("a\x00b"),
+        file_change("ok.md", text="nul \x00 inside"),
+        file_change("big.md", text="x" * (512 * 1024 + 1)),
+        file_change("ok.md", hash="not-a-hash"),
+        file_change("ok.md", size=-1),
+        {"op": "rename", "path": "ok.md"},
+        {"op": "upsert", "path": "ok.md", "kind": "fifo"},
+        "not an object",
+    ],
+    ids=["dotdot", "absolute", "nul-path", "nul-text", "oversized", "hash", "size", "op", "kind", "type"],
+)
+def test_a_bad_change_refuses_the_whole_batch(stream, change):
+    result = stream.batch("docs", file_change("good.md"), change)
+    assert result.outcome == "rejected"
+    assert result.error
+    assert paths() == []
+    assert not Change.objects.exists()
+
+
+def test_text_at_the_limit_is_kept(stream):
+    """SECURITY.md 51: 512 KiB is the limit; the agent sends larger files as metadata."""
+    stream.batch("docs", file_change("big.md", text="y" * (512 * 1024)))
+    assert len(Entry.objects.get(path="big.md").text) == 512 * 1024
+
+
+def test_a_batch_naming_another_hosts_project_is_refused(stream, team_a):
+    """SECURITY.md 58: project names are looked up under the sending host only."""
+    other, _ = make_host(team_a, "Other")
+    Stream(other.id).projects("secret")
+    result = stream.batch("secret", file_change("planted.md"))
+    assert result.outcome == "rejected"
+    assert "unknown project" in result.error
+    assert not Entry.objects.exists()
+
+
+def test_a_deleted_folder_takes_its_contents(stream):
+    stream.batch("docs", dir_change("a"), dir_change("a/b"), file_change("a/b/c.md"), file_change("ab.md"))
+    stream.batch("docs", delete("a"))
+    assert paths() == ["ab.md"]
+
+
+def test_changes_ring_the_project_group_after_commit(stream, django_capture_on_commit_callbacks):
+    project = Project.objects.get(name="docs")
+    with mock.patch("projects.services._group_send") as group_send:
+        with django_capture_on_commit_callbacks(execute=True):
+            stream.batch("docs", file_change("a.md"))
+    events = [args for args, _ in group_send.call_args_list]
+    group, event = events[0]
+    assert group == f"project.{project.id}"
+    assert event["type"] == "mirror.changed"
+    assert event["changes"] == [{"op": "created", "path": "a.md", "kind": "file"}]
+
+
+def test_unknown_mirror_messages_are_refused_before_any_write(host):
+    with pytest.raises(Exception, match="unknown message"):
+        device_services.host_message_apply(
+            host_id=host.id, stream="mirror", seq=1, kind="mirror.nope", payload={}
+        )
