@@ -10,6 +10,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.audit import audit_record
@@ -276,7 +277,12 @@ def _unconfirmed_host(token: str) -> Host:
 
 
 def hosts_for_team(*, team_id: int):
-    return Host.objects.filter(team_id=team_id, state=HostState.ACTIVE).order_by("name", "id")
+    live_projects = Count("projects", filter=Q(projects__removed_at__isnull=True))
+    return (
+        Host.objects.filter(team_id=team_id, state=HostState.ACTIVE)
+        .annotate(project_count=live_projects)
+        .order_by("name", "id")
+    )
 
 
 def host_get(*, user: User, host_id: int) -> Host:

@@ -29,6 +29,13 @@ def test_the_hosts_page_lists_the_current_teams_active_hosts(alice_client, host,
     assert "python -m hostagent pair --hub http://testserver" in body
 
 
+def test_the_hosts_page_counts_each_hosts_projects(alice_client, host):
+    from tests.projects.mirror import Stream
+
+    Stream(host.id).projects("docs", "site")
+    assert "2 projects" in page_text(alice_client.get(reverse("host_list")))
+
+
 def test_an_online_host_shows_online(alice_client, host):
     services.host_link_opened(host_id=host.id, channel_name="specific.test!1")
     assert "Online" in page_text(alice_client.get(reverse("host_list")))
