@@ -331,3 +331,14 @@ async def test_another_teams_phone_hears_nothing(paired):
     await link.disconnect()
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(layer.receive(channel), timeout=0.3)
+
+
+async def test_a_resync_request_reaches_the_host(paired):
+    host, token = paired
+    communicator = await connect(token)
+    await welcome(communicator)
+    await get_channel_layer().group_send(
+        services.host_group(host.id), {"type": "mirror.resync", "project": "docs"}
+    )
+    assert await communicator.receive_json_from(timeout=5) == {"type": "mirror.resync", "project": "docs"}
+    await communicator.disconnect()

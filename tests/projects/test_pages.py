@@ -137,3 +137,22 @@ async def test_subscribing_to_another_teams_project_is_refused(team_b):
         await phone.send_json_to({"type": "subscribe", "project": project_id})
         assert await phone.receive_json_from(timeout=5) == {"type": "error", "error": "no such project"}
     await phone.disconnect()
+
+
+def test_the_admin_lists_mirrors_read_only_and_asks_for_a_resync(
+    staff_client, project, django_capture_on_commit_callbacks
+):
+    from unittest import mock
+
+    assert staff_client.get(reverse("admin:projects_entry_changelist")).status_code == 200
+    assert staff_client.get(reverse("admin:projects_entry_add")).status_code == 403
+    with mock.patch("projects.services._group_send") as group_send:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = staff_client.post(
+                reverse("admin:projects_project_changelist"),
+                {"action": "resync", "_selected_action": [project.id]},
+            )
+    assert response.status_code == 302
+    group_send.assert_called_once_with(
+        f"host.{project.host_id}", {"type": "mirror.resync", "project": "docs"}
+    )
