@@ -150,7 +150,9 @@ def mirror_batch_apply(*, host_id: int, payload: dict) -> None:
     changes = [_parse_change(raw) for raw in raw_changes]
     if payload.get("reset") is True:
         project.entries.all().delete()
-    applied = [outcome for change in changes if (outcome := _apply(project, change))]
+    writer = _BatchWriter(project, changes)
+    applied = [outcome for change in changes if (outcome := writer.apply(change))]
+    writer.flush()
     if applied:
         _record(project, applied)
 
@@ -163,44 +165,71 @@ def _host_project(host_id: int, name: object) -> Project:
     return project
 
 
-def _apply(project: Project, change: Upsert | Delete) -> dict | None:
-    """Write one change; returns what changed, or None if nothing did."""
-    if isinstance(change, Delete):
-        return _delete(project, change.path)
-    fields = {
-        "kind": change.kind,
-        "size": change.size,
-        "mtime": change.mtime,
-        "hash": change.hash,
-        "text": change.text,
-        "binary": change.binary,
-        "too_large": change.too_large,
-        "target_inside": change.target_inside,
-    }
-    key = path_hash(change.path)
-    entry = project.entries.filter(path_hash=key).first()
-    if entry is None:
-        Entry.objects.create(project=project, path=change.path, path_hash=key, **fields)
-        return {"op": ChangeOp.CREATED, "path": change.path, "kind": change.kind}
-    if all(getattr(entry, name) == value for name, value in fields.items()):
-        return None  # the same again: nothing written, updated_at untouched
-    if entry.kind == EntryKind.DIR and change.kind != EntryKind.DIR:
-        _delete_below(project, change.path)
-    for name, value in fields.items():
-        setattr(entry, name, value)
-    entry.save()
-    return {"op": ChangeOp.MODIFIED, "path": change.path, "kind": change.kind}
+ENTRY_FIELDS = ("kind", "size", "mtime", "hash", "text", "binary", "too_large", "target_inside")
 
 
-def _delete(project: Project, path: str) -> dict | None:
-    entry = project.entries.filter(path_hash=path_hash(path)).first()
-    removed_below = _delete_below(project, path)
-    if entry is None and not removed_below:
-        return None
-    kind = entry.kind if entry else EntryKind.DIR
-    if entry:
-        entry.delete()
-    return {"op": ChangeOp.DELETED, "path": path, "kind": kind}
+class _BatchWriter:
+    """Applies a batch's changes in order with a handful of queries: the
+    entries it touches are loaded at once, and writes go out in bulk."""
+
+    def __init__(self, project: Project, changes: list[Upsert | Delete]):
+        self.project = project
+        keys = [path_hash(c.path) for c in changes if isinstance(c, Upsert)]
+        self.known = {e.path_hash: e for e in project.entries.filter(path_hash__in=keys)}
+        self.new: dict[str, Entry] = {}
+        self.dirty: dict[int, Entry] = {}
+        self.now = timezone.now()
+
+    def apply(self, change: Upsert | Delete) -> dict | None:
+        """Write (or queue) one change; returns what changed, or None if nothing did."""
+        if isinstance(change, Delete):
+            self.flush()
+            return self._delete(change.path)
+        fields = {name: getattr(change, name) for name in ENTRY_FIELDS}
+        key = path_hash(change.path)
+        entry = self.new.get(key) or self.known.get(key)
+        if entry is None:
+            self.new[key] = Entry(project=self.project, path=change.path, path_hash=key, **fields)
+            return {"op": ChangeOp.CREATED, "path": change.path, "kind": change.kind}
+        if all(getattr(entry, name) == value for name, value in fields.items()):
+            return None  # the same again: nothing written, updated_at untouched
+        if entry.kind == EntryKind.DIR and change.kind != EntryKind.DIR:
+            self.flush()
+            self._forget_below(change.path)
+            _delete_below(self.project, change.path)
+        for name, value in fields.items():
+            setattr(entry, name, value)
+        entry.updated_at = self.now
+        if entry.pk:
+            self.dirty[entry.pk] = entry
+        return {"op": ChangeOp.MODIFIED, "path": change.path, "kind": change.kind}
+
+    def flush(self) -> None:
+        if self.new:
+            Entry.objects.bulk_create(self.new.values(), batch_size=500)
+            # Keep what came back with a key; reload any that did not.
+            missing = [key for key, entry in self.new.items() if not entry.pk]
+            self.known.update({key: entry for key, entry in self.new.items() if entry.pk})
+            self.known.update({e.path_hash: e for e in self.project.entries.filter(path_hash__in=missing)})
+            self.new = {}
+        if self.dirty:
+            Entry.objects.bulk_update(self.dirty.values(), [*ENTRY_FIELDS, "updated_at"], batch_size=500)
+            self.dirty = {}
+
+    def _delete(self, path: str) -> dict | None:
+        key = path_hash(path)
+        entry = self.known.pop(key, None) or self.project.entries.filter(path_hash=key).first()
+        self._forget_below(path)
+        removed_below = _delete_below(self.project, path)
+        if entry is None and not removed_below:
+            return None
+        if entry:
+            Entry.objects.filter(id=entry.id).delete()
+        return {"op": ChangeOp.DELETED, "path": path, "kind": entry.kind if entry else EntryKind.DIR}
+
+    def _forget_below(self, path: str) -> None:
+        prefix = f"{path}/"
+        self.known = {k: e for k, e in self.known.items() if not e.path.startswith(prefix)}
 
 
 def _delete_below(project: Project, path: str) -> int:

@@ -137,3 +137,25 @@ def test_unknown_mirror_messages_are_refused_before_any_write(host):
         device_services.host_message_apply(
             host_id=host.id, stream="mirror", seq=1, kind="mirror.nope", payload={}
         )
+
+
+def test_changes_in_one_batch_apply_in_order(stream):
+    stream.batch(
+        "docs",
+        file_change("a.md", "one"),
+        delete("a.md"),
+        file_change("a.md", "two"),
+        dir_change("d"),
+        file_change("d/x.md"),
+        file_change("d", "now a file"),
+    )
+    assert paths() == ["a.md", "d"]
+    assert Entry.objects.get(path="a.md").text == "two"
+    assert Entry.objects.get(path="d").kind == "file"
+
+
+def test_a_large_batch_takes_few_queries(stream, django_assert_max_num_queries):
+    changes = [file_change(f"f{n:04d}.txt", f"text {n}") for n in range(1000)]
+    with django_assert_max_num_queries(20):
+        stream.batch("docs", *changes)
+    assert Entry.objects.count() == 1000
