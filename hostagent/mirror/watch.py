@@ -1,0 +1,156 @@
+"""Watching project folders: watchdog observers, events funnelled into the asyncio loop.
+
+Observer threads only compute the touched path and hand it to the loop with
+`call_soon_threadsafe`; the loop collects paths per project and flushes them
+30 ms after the last event (at most 250 ms after the first), so a burst of
+writes (an editor's save: temp file, write, rename) becomes one re-scan of the
+touched paths, and a single save reaches the phone quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from hostagent.mirror.paths import is_git_name
+from hostagent.mirror.scan import Scope
+
+log = logging.getLogger("hostagent.mirror")
+
+QUIET = 0.03
+MAX_DELAY = 0.25
+_IGNORED_EVENTS = {"opened", "closed_no_write"}
+
+Flush = Callable[[str, set[Scope]], None]
+
+
+def relative(path: str, root: str) -> str | None:
+    """`path` relative to `root`, "/"-joined; None for the root itself or outside it."""
+    try:
+        rel = os.path.relpath(path, root)
+    except ValueError:
+        return None
+    if rel == os.curdir or rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
+        return None
+    if os.sep != "/":
+        rel = rel.replace(os.sep, "/")
+    return rel
+
+
+def scopes_for(event_type: str, is_directory: bool, rel: str) -> Scope | None:
+    """What to re-scan for one event on `rel`, or None for events to ignore."""
+    parts = rel.split("/")
+    if any(is_git_name(part) for part in parts):
+        # Inside .git only the exclude file matters to the mirror.
+        if [p.casefold() for p in parts] == [".git", "info", "exclude"]:
+            return Scope("")
+        return None
+    if parts[-1] == ".gitignore":  # the rules of that folder changed: re-scan all of it
+        return Scope("/".join(parts[:-1]))
+    if event_type == "modified" and is_directory:
+        return Scope(rel, recursive=False)  # a child changed; the child has its own event
+    return Scope(rel)
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, watcher: Watcher, name: str, root: str):
+        self.watcher = watcher
+        self.name = name
+        self.root = root
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _IGNORED_EVENTS:
+            return
+        touched = [(os.fsdecode(event.src_path), event.event_type)]
+        if event.event_type == "moved":
+            # The old path is gone (a recursive removal); the new one is like a creation.
+            touched = [(touched[0][0], "deleted"), (os.fsdecode(event.dest_path), "created")]
+        for path, kind in touched:
+            rel = relative(path, self.root)
+            if rel is None:
+                continue
+            scope = scopes_for(kind, event.is_directory, rel)
+            if scope is not None:
+                self.watcher.touch_threadsafe(self.name, scope)
+
+
+class Watcher:
+    def __init__(
+        self, roots: dict[str, str], flush: Flush, quiet: float = QUIET, max_delay: float = MAX_DELAY
+    ):
+        self.roots = roots
+        self.flush = flush
+        self.quiet = quiet
+        self.max_delay = max_delay
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.observer: Observer | None = None
+        self._pending: dict[str, set[Scope]] = {}
+        self._first: dict[str, float] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self.stopped = False
+
+    def start_in(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the observer (adding watches walks the trees: call it in a worker thread).
+
+        A root that cannot be watched (missing, inotify limit reached) is logged and
+        skipped: its changes then travel at the next start or reconnect.
+        """
+        self.loop = loop
+        observer = Observer()
+        observer.daemon = True
+        observer.start()
+        self.observer = observer
+        for name, root in self.roots.items():
+            try:  # on a running observer, schedule starts the emitter: errors surface here
+                observer.schedule(_Handler(self, name, root), root, recursive=True)
+            except OSError as exc:
+                log.warning("cannot watch project %r at %s: %s", name, ascii(root)[:300], exc)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the observer thread; call `cancel_timers` on the loop first."""
+        self.stopped = True
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join(timeout)
+            self.observer = None
+
+    def cancel_timers(self) -> None:
+        self.stopped = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._pending.clear()
+
+    def touch_threadsafe(self, name: str, scope: Scope) -> None:
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self.touch, name, scope)
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+
+    def touch(self, name: str, scope: Scope) -> None:
+        if self.stopped or self.loop is None:
+            return
+        now = self.loop.time()
+        pending = self._pending.setdefault(name, set())
+        if not pending:
+            self._first[name] = now
+        pending.add(scope)
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        delay = max(0.0, min(self.quiet, self._first[name] + self.max_delay - now))
+        self._timers[name] = self.loop.call_later(delay, self._flush, name)
+
+    def _flush(self, name: str) -> None:
+        self._timers.pop(name, None)
+        scopes = self._pending.pop(name, set())
+        if scopes:
+            self.flush(name, scopes)
