@@ -53,6 +53,7 @@ bench: migrate
 	$(BIN)/python bench/backup_codes.py
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/link.py
+	$(BIN)/python bench/mirror.py
 
 clean:
 	rm -rf $(VENV) var/test_db.sqlite3 test-artifacts

@@ -74,7 +74,7 @@ def generate_tree(root: Path, count: int) -> int:
             data = rng.randbytes(rng.randint(100_000, 300_000))
             name = f"blob{n}.bin"
         elif roll < 0.10:
-            data = ("line of text %d\n" % n * rng.randint(600, 1200)).encode()
+            data = (f"line of text {n}\n" * rng.randint(600, 1200)).encode()
             name = f"doc{n}.md"
         else:
             data = (f"def f{n}():\n    return {n}\n" * rng.randint(20, 120)).encode()
@@ -172,7 +172,9 @@ def main() -> None:
     cookie = f"sessionid={client.cookies['sessionid'].value}"
     host, token = make_host(team, "bench-host")
     hub = Hub(hub_env(), logs)
-    config = write_agent_config(work / "agent" / "agent.toml", hub=hub.url, host_id=host.id, name="bench", token=token)
+    config = write_agent_config(
+        work / "agent" / "agent.toml", hub=hub.url, host_id=host.id, name="bench", token=token
+    )
     for name, folder in (("small", small), ("big", big)):
         added = Agent(config, "project", "add", str(folder), "--name", name, log_dir=logs)
         assert added.exit_code(timeout=30) == 0, added.output()
@@ -221,11 +223,14 @@ def main() -> None:
     for label, q in (("p50 (ms)", 0.5), ("p95 (ms)", 0.95)):
         hub_value, relay_value = pctl(edits, q), pctl(relay_ms, q)
         print(f"   {label:22}{hub_value:>14.1f}{relay_value:>14.2f}{hub_value / relay_value:>8.1f}")
-    print(f"   all {EDITS} edits told to the phone; final text is the last edit: {final.startswith(f'# Edit {49}')}")
+    last_edit_kept = final.startswith("# Edit 49")
+    print(f"   all {EDITS} edits told to the phone; final text is the last edit: {last_edit_kept}")
     print(f"   mirror stream: last seq applied {stream.last_seq} (each applied once, in order)")
     print(f"2. first sync of {FILES + 102} files, {tree_bytes / 1e6:.1f} MB")
-    print(f"   sync to the hub {sync_seconds:.2f} s; read and hash the tree {hash_seconds:.2f} s; "
-          f"ratio {sync_seconds / hash_seconds:.1f}")
+    print(
+        f"   sync to the hub {sync_seconds:.2f} s; read and hash the tree {hash_seconds:.2f} s; "
+        f"ratio {sync_seconds / hash_seconds:.1f}"
+    )
     print("3. one change, p50 / p95 (ms)")
     print(f"   in a {FILES + 1}-file project   {pctl(in_big, 0.5):.1f} / {pctl(in_big, 0.95):.1f}")
     print(f"   in a 101-file project     {pctl(in_small, 0.5):.1f} / {pctl(in_small, 0.95):.1f}")
