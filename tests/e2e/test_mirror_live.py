@@ -70,6 +70,11 @@ def tree_item(page: Page, path: str):
     return page.locator(f'.tree [data-path="{path}"]').first
 
 
+def wait_live(page: Page) -> None:
+    """The page's socket is subscribed: from now on it hears every change."""
+    expect(page.locator('body[data-live="open"]')).to_have_count(1, timeout=10_000)
+
+
 def batch_changes(hub: Hub, since: int) -> int:
     """How many entries travelled in mirror batches, from the hub's log."""
     counts = re.findall(r"mirror batch: host \d+ project \d+, (\d+) changes", hub.output()[since:])
@@ -96,6 +101,7 @@ def test_the_mirror_follows_the_host_live(setup, browser, artifacts, tree):
     page.get_by_role("tree").get_by_role("link", name="README.md").click()
     expect(page.locator("#file-body h1")).to_have_text("Hello")
     shot(page, artifacts, "02-markdown")
+    wait_live(page)
 
     # Edited on the host: the open file page shows the new text.
     (tree / "README.md").write_text("# Hello again\n\nSecond version.\n")
@@ -104,6 +110,7 @@ def test_the_mirror_follows_the_host_live(setup, browser, artifacts, tree):
 
     # Created, deleted, folder renamed: the open project page follows.
     page.get_by_role("link", name="docs").click()
+    wait_live(page)
     (tree / "notes.md").write_text("new\n")
     expect(tree_item(page, "notes.md")).to_be_visible(timeout=LIVE)
     (tree / "notes.md").unlink()
