@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -18,6 +19,11 @@ from hostagent.text import clean
 
 REPLACED = "hostagent: another agent connected with this host's token; this one stops."
 NOT_PAIRED = "hostagent: not paired. Run: python -m hostagent pair --hub URL --name NAME"
+PROJECT_HELP = (
+    "Shared folders are mirrored to the hub (files, folders and symlinks; .gitignore'd files and .git "
+    "are never sent). They are kept in the config file; a running agent picks up changes to the list "
+    "at its next start (restart `python -m hostagent run`)."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="connect to the hub and serve it until stopped")
     sub.add_parser("status", help="show the pairing and the number of unsent messages")
     sub.add_parser("unpair", help="revoke this host on the hub and forget its token")
-    for command in sub.choices.values():
+    project = sub.add_parser(
+        "project",
+        help="share folders with the hub (add, list, remove)",
+        description=PROJECT_HELP,
+    )
+    psub = project.add_subparsers(dest="project_command", required=True, metavar="ACTION")
+    add = psub.add_parser("add", help="share a folder", description=PROJECT_HELP)
+    add.add_argument("folder", metavar="PATH", help="the folder to share")
+    add.add_argument("--name", help="its name on the hub (default: the folder's name)")
+    psub.add_parser("list", help="show the shared folders")
+    remove = psub.add_parser("remove", help="stop sharing a folder", description=PROJECT_HELP)
+    remove.add_argument("name", metavar="NAME", help="the project's name")
+    commands = [c for name, c in sub.choices.items() if name != "project"] + list(psub.choices.values())
+    for command in commands:
         command.add_argument("--config", metavar="PATH", help="config file (default: platform config dir)")
     return parser
 
@@ -59,10 +78,12 @@ def cmd_pair(args: argparse.Namespace, path: Path) -> int:
     return pair(args.hub, args.name, path, yes=args.yes, config_hint=hint)
 
 
-async def _serve(link: object) -> None:
+async def _serve(link: object, mirror: object = None) -> None:
     from hostagent.link import HostLink
+    from hostagent.mirror.sync import Mirror
 
     assert isinstance(link, HostLink)
+    assert mirror is None or isinstance(mirror, Mirror)
     loop = asyncio.get_running_loop()
     installed = []
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -72,14 +93,20 @@ async def _serve(link: object) -> None:
         except (NotImplementedError, RuntimeError):  # Windows event loops
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(link.request_close))
     try:
+        if mirror is not None:
+            await mirror.start()
         await link.run()
     finally:
+        if mirror is not None:
+            await mirror.stop()
         for sig in installed:
             loop.remove_signal_handler(sig)
 
 
 def cmd_run(args: argparse.Namespace, path: Path) -> int:
     from hostagent.link import HostLink, HostRevoked, LinkReplaced, backoff_from_env
+    from hostagent.mirror.index import Index
+    from hostagent.mirror.sync import Mirror
     from hostagent.outbox import Outbox
     from hostagent.pairing import platform_string
 
@@ -94,12 +121,16 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
     logging.basicConfig(level=logging.INFO, format="hostagent: %(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)  # its debug logs show headers
     base, cap = backoff_from_env()
-    with Outbox(config.outbox_path(path)) as outbox:
+    with Outbox(config.outbox_path(path)) as outbox, Index(config.mirror_index_path(path)) as index:
         link = HostLink(
             hub, cfg.token, outbox, platform=platform_string(), backoff_base=base, backoff_cap=cap
         )
+        # Always attached: an empty project list tells the hub the last project was removed.
+        # The config folder (token, outbox, index) is never mirrored, even inside a shared folder.
+        mirror = Mirror(cfg.projects, index, exclude=[str(path.parent)])
+        mirror.attach(link)
         try:
-            asyncio.run(_serve(link))
+            asyncio.run(_serve(link, mirror))
         except HostRevoked:
             print(
                 "hostagent: this host was revoked or its token is no longer valid. "
@@ -153,11 +184,67 @@ def cmd_unpair(args: argparse.Namespace, path: Path) -> int:
     cfg.token = ""
     config.save(path, cfg)
     config.remove_outbox(path)
+    config.remove_mirror_index(path)
     print(f"Forgot this host's token (config: {path}).")
     return code
 
 
-COMMANDS = {"pair": cmd_pair, "run": cmd_run, "status": cmd_status, "unpair": cmd_unpair}
+def _load_or_new(path: Path) -> config.Config | None:
+    try:
+        return config.load(path) or config.Config()
+    except config.ConfigError as exc:
+        print(f"hostagent: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_project(args: argparse.Namespace, path: Path) -> int:
+    cfg = _load_or_new(path)
+    if cfg is None:
+        return 2
+    if args.project_command == "list":
+        if not cfg.projects:
+            print("No shared projects. Add one with: python -m hostagent project add PATH")
+        for name, folder in cfg.projects.items():
+            print(f"{clean(name)}  {clean(folder)}")
+        return 0
+    if args.project_command == "remove":
+        if args.name not in cfg.projects:
+            print(f"hostagent: no project named {clean(args.name)!r}.", file=sys.stderr)
+            return 2
+        del cfg.projects[args.name]
+        config.save(path, cfg)
+        print(f"Removed project {clean(args.name)!r}. A running agent stops sharing it at its next start.")
+        return 0
+    folder = os.path.realpath(os.path.expanduser(args.folder))
+    if not os.path.isdir(folder):
+        print(f"hostagent: not a folder: {clean(args.folder)}", file=sys.stderr)
+        return 2
+    name = args.name if args.name is not None else os.path.basename(folder)
+    error = config.project_name_error(name)
+    if error is not None:
+        hint = "" if args.name is not None else " (choose one with --name NAME)"
+        print(f"hostagent: cannot name a project {clean(ascii(name))}: {error}{hint}.", file=sys.stderr)
+        return 2
+    if name in cfg.projects:
+        print(f"hostagent: a project named {clean(name)!r} already exists.", file=sys.stderr)
+        return 2
+    if len(cfg.projects) >= config.MAX_PROJECTS:
+        print(f"hostagent: at most {config.MAX_PROJECTS} projects can be shared.", file=sys.stderr)
+        return 2
+    cfg.projects[name] = folder
+    config.save(path, cfg)
+    print(f"Added project {clean(name)!r}: {clean(folder)}")
+    print("A running agent shares it from its next start (restart python -m hostagent run).")
+    return 0
+
+
+COMMANDS = {
+    "pair": cmd_pair,
+    "run": cmd_run,
+    "status": cmd_status,
+    "unpair": cmd_unpair,
+    "project": cmd_project,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

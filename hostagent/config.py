@@ -7,14 +7,20 @@ replaced atomically: a crash mid-write leaves the old file, never half a token.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_VAR = "CODEXHUB_AGENT_CONFIG"
 OUTBOX_NAME = "outbox.sqlite3"
+MIRROR_NAME = "mirror.sqlite3"
+MAX_PROJECT_NAME = 64
+MAX_PROJECTS = 200  # the hub refuses a longer mirror.projects list
+# C0, DEL, C1 and the bidi controls (as the hub's accounts.validators.BIDI_CONTROLS).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class ConfigError(Exception):
@@ -27,6 +33,8 @@ class Config:
     host_id: int | None = None
     name: str = ""
     token: str = ""
+    # Shared folders (docs/protocol.md, "The mirror"): project name -> absolute path, in the order added.
+    projects: dict[str, str] = field(default_factory=dict)
 
     @property
     def paired(self) -> bool:
@@ -60,6 +68,27 @@ def outbox_path(path: Path) -> Path:
     return path.parent / OUTBOX_NAME
 
 
+def mirror_index_path(path: Path) -> Path:
+    return path.parent / MIRROR_NAME
+
+
+def project_name_error(name: object) -> str | None:
+    """Why `name` cannot name a project (1-64 characters, no control character, no `/`), or None."""
+    if not isinstance(name, str) or not name:
+        return "a project name must not be empty"
+    if len(name) > MAX_PROJECT_NAME:
+        return f"a project name has at most {MAX_PROJECT_NAME} characters"
+    if "/" in name:
+        return "a project name must not contain /"
+    if _CONTROL.search(name):
+        return "a project name must not contain control characters"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a project name must be valid Unicode"
+    return None
+
+
 def load(path: Path) -> Config | None:
     """The config at `path`, or None if there is no file. Raises ConfigError."""
     try:
@@ -79,6 +108,16 @@ def load(path: Path) -> Config | None:
     if host_id is not None and (not isinstance(host_id, int) or isinstance(host_id, bool)):
         raise ConfigError(f"{path}: host_id must be an integer")
     config.host_id = host_id
+    projects = data.get("projects", {})
+    if not isinstance(projects, dict):
+        raise ConfigError(f"{path}: projects must be a table of name = path")
+    for name, folder in projects.items():
+        error = project_name_error(name)
+        if error is not None:
+            raise ConfigError(f"{path}: project {name!r}: {error}")
+        if not isinstance(folder, str) or not os.path.isabs(folder):
+            raise ConfigError(f"{path}: project {name!r}: the path must be an absolute path")
+        config.projects[name] = folder
     return config
 
 
@@ -105,6 +144,9 @@ def dumps(config: Config) -> str:
     lines.append(f"name = {toml_string(config.name)}")
     if config.token:
         lines.append(f"token = {toml_string(config.token)}")
+    if config.projects:
+        lines += ["", "[projects]"]
+        lines += [f"{toml_string(name)} = {toml_string(folder)}" for name, folder in config.projects.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -139,11 +181,19 @@ def save(path: Path, config: Config) -> None:
         raise
 
 
-def remove_outbox(path: Path) -> None:
-    """Delete the outbox beside the config: its sequence numbers belong to one host."""
-    base = outbox_path(path)
+def _remove_sqlite(base: Path) -> None:
     for suffix in ("", "-journal", "-wal", "-shm"):
         try:
             os.unlink(f"{base}{suffix}")
         except FileNotFoundError:
             pass
+
+
+def remove_outbox(path: Path) -> None:
+    """Delete the outbox beside the config: its sequence numbers belong to one host."""
+    _remove_sqlite(outbox_path(path))
+
+
+def remove_mirror_index(path: Path) -> None:
+    """Delete the mirror index beside the config: it records what one host's hub was sent."""
+    _remove_sqlite(mirror_index_path(path))

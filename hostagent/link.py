@@ -117,6 +117,7 @@ class HostLink:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.registry = registry
+        self.capabilities: list[str] = ["agent"]  # the mirror adds "mirror" when it shares a project
         self._headers = {"Authorization": f"Bearer {token}"}
 
         self.state = State.DISCONNECTED
@@ -260,7 +261,11 @@ class HostLink:
             await self.send_frame(message)
 
     def hello_payload(self) -> dict[str, Any]:
-        return {"agent_version": self.agent_version, "platform": self.platform, "capabilities": ["agent"]}
+        return {
+            "agent_version": self.agent_version,
+            "platform": self.platform,
+            "capabilities": list(self.capabilities),
+        }
 
     # Heartbeats ----------------------------------------------------------------
 

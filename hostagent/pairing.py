@@ -176,8 +176,14 @@ def pair(
         return 1
 
     try:
-        config.save(path, config.Config(hub=hub, host_id=host_id, name=name, token=token))
+        previous = config.load(path)
+    except config.ConfigError:
+        previous = None
+    projects = dict(previous.projects) if previous is not None else {}  # shared folders survive a re-pair
+    try:
+        config.save(path, config.Config(hub=hub, host_id=host_id, name=name, token=token, projects=projects))
         config.remove_outbox(path)  # a new host starts its sequence numbers at 1
+        config.remove_mirror_index(path)  # and its hub has none of the mirror yet
     except OSError as exc:
         print(f"hostagent: confirmed, but cannot write {path}: {exc}", file=err)
         return 1

@@ -1,5 +1,6 @@
 """Mirrors: applying a host's batches, and what the pages read."""
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from devices.services import host_group
 from projects.models import Change, ChangeOp, Entry, EntryKind, Project
 from projects.paths import InvalidPath, mirror_path, path_hash
 
+logger = logging.getLogger(__name__)
 MAX_TEXT = 512 * 1024
 MAX_CHANGES = 5000
 MAX_PROJECTS = 200
@@ -150,6 +152,7 @@ def mirror_batch_apply(*, host_id: int, payload: dict) -> None:
     changes = [_parse_change(raw) for raw in raw_changes]
     if payload.get("reset") is True:
         project.entries.all().delete()
+    logger.info("mirror batch: host %s project %s, %d changes", host_id, project.id, len(changes))
     writer = _BatchWriter(project, changes)
     applied = [outcome for change in changes if (outcome := writer.apply(change))]
     writer.flush()

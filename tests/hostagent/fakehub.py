@@ -165,6 +165,19 @@ class FakeHub:
         self._server.close()
         await self._server.wait_closed()
 
+    def mirror_messages(self, type_: str | None = None) -> list[dict[str, Any]]:
+        """The applied messages of stream `mirror` (each once, in seq order), optionally of one type."""
+        return [
+            m
+            for m in self.applied_messages
+            if m.get("stream") == "mirror" and (type_ is None or m.get("type") == type_)
+        ]
+
+    def mirror_batches(self, project: str | None = None) -> list[dict[str, Any]]:
+        """The payloads of the applied `mirror.batch` messages, optionally of one project."""
+        payloads = [m["payload"] for m in self.mirror_messages("mirror.batch")]
+        return [p for p in payloads if project is None or p.get("project") == project]
+
     async def connection(self, index: int, timeout: float = 5.0) -> Conn:
         await wait_for(lambda: len(self.connections) > index, timeout, f"connection #{index + 1}")
         return self.connections[index]

@@ -1,0 +1,213 @@
+"""`Mirror`: keeps the hub's copy of the shared projects in step, through a HostLink.
+
+- After each `welcome` (once the link's own handler queued `hello` and resent
+  the outbox) it sends `mirror.projects`, then, per project, the difference
+  between a fresh scan and the index; a project the index does not know gets a
+  full snapshot whose first batch says `reset: true`.
+- Watch events re-scan only the touched paths and queue the difference.
+- `mirror.resync` from the hub forgets the project's index and sends a snapshot.
+
+Scans and file reads run in worker threads; queueing (outbox, then index)
+runs on the loop. One lock per project keeps a scan and its queueing from
+interleaving with another's. Watch events that arrive before a project's first
+sync wait for it, so no batch precedes the `mirror.projects` naming its project.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+from hostagent.link import HostLink, Registry
+from hostagent.mirror.batches import MAX_BATCH, BatchBuilder
+from hostagent.mirror.diff import Diff, diff, snapshot
+from hostagent.mirror.index import Index
+from hostagent.mirror.scan import RootMissing, Scanner, Scope
+from hostagent.mirror.watch import Watcher
+
+log = logging.getLogger("hostagent.mirror")
+
+STREAM = "mirror"
+
+
+def normalize_scopes(scopes: Iterable[Scope]) -> list[Scope]:
+    """Drop scopes already covered by a recursive scope of a parent (or the same path)."""
+    recursive = {s.rel for s in scopes if s.recursive}
+    if "" in recursive:
+        return [Scope("")]
+    kept = []
+    for scope in sorted(set(scopes), key=lambda s: (s.rel, not s.recursive)):
+        parts = scope.rel.split("/")
+        ancestors = {"/".join(parts[:i]) for i in range(1, len(parts))}
+        if ancestors & recursive or (not scope.recursive and scope.rel in recursive):
+            continue
+        kept.append(scope)
+    return kept
+
+
+class _Project:
+    def __init__(self, name: str, root: str, exclude: Iterable[str]):
+        self.name = name
+        self.root = root
+        self.scanner = Scanner(root, exclude)
+        self.lock = asyncio.Lock()
+        self.synced = False  # a sync after a welcome has run in this process
+        self.waiting: set[Scope] = set()
+
+
+class Mirror:
+    def __init__(
+        self,
+        projects: dict[str, str],
+        index: Index,
+        *,
+        exclude: Iterable[str] = (),
+        batch_limit: int = MAX_BATCH,
+        watch: bool = True,
+    ):
+        exclude = list(exclude)
+        self.projects = {name: _Project(name, root, exclude) for name, root in projects.items()}
+        self.index = index
+        self.batch_limit = batch_limit
+        self.watch = watch
+        self.link: Any = None  # a HostLink, or anything with `async send(stream, type, payload)`
+        self.watcher: Watcher | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.index.forget_except(self.projects)
+
+    # Wiring --------------------------------------------------------------------
+
+    def attach(self, link: HostLink) -> None:
+        """Hook into `link`: its own registry copy, with welcome wrapped and mirror.resync added."""
+        registry = Registry()
+        registry.handlers.update(link.registry.handlers)
+        original = registry.get("welcome")
+
+        async def on_welcome(link: HostLink, message: dict[str, Any]) -> None:
+            if original is not None:
+                await original(link, message)
+            await self.on_welcome()
+
+        async def on_resync(link: HostLink, message: dict[str, Any]) -> None:
+            await self.on_resync(message)
+
+        registry.handlers["welcome"] = on_welcome
+        registry.handlers["mirror.resync"] = on_resync
+        link.registry = registry
+        if self.projects and "mirror" not in link.capabilities:
+            link.capabilities.append("mirror")
+        self.link = link
+
+    async def start(self) -> None:
+        """Start watching; call once the loop runs."""
+        if self.watch and self.projects:
+            roots = {name: p.scanner.root for name, p in self.projects.items()}
+            self.watcher = Watcher(roots, self.on_touched)
+            await asyncio.to_thread(self.watcher.start_in, asyncio.get_running_loop())
+
+    async def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel_timers()
+            await asyncio.to_thread(self.watcher.stop)
+            self.watcher = None
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("mirror task failed", exc_info=task.exception())
+
+    async def idle(self) -> None:
+        """Wait until no sync is running (for tests and shutdown)."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    # Hub messages ----------------------------------------------------------------
+
+    async def on_welcome(self) -> None:
+        projects = [{"name": name} for name in self.projects]
+        await self.link.send(STREAM, "mirror.projects", {"projects": projects})
+        self._spawn(self.sync_all())
+
+    async def on_resync(self, message: dict[str, Any]) -> None:
+        name = message.get("project")
+        if not isinstance(name, str) or name not in self.projects:
+            log.warning("ignoring mirror.resync for an unknown project: %s", ascii(name)[:100])
+            return
+        log.info("the hub asked for a full snapshot of %r", name)
+        self._spawn(self.sync_project(name, reset=True))
+
+    # Syncing ---------------------------------------------------------------------
+
+    async def sync_all(self) -> None:
+        for name in list(self.projects):
+            await self.sync_project(name)
+
+    async def sync_project(self, name: str, reset: bool = False) -> None:
+        """Queue what differs between the project and the index (everything, with reset, if new)."""
+        project = self.projects[name]
+        async with project.lock:
+            if reset:
+                self.index.forget(name)
+            full = not self.index.known(name)
+            try:
+                work = await asyncio.to_thread(self._plan, project, [Scope("")], full)
+            except RootMissing as exc:
+                log.warning("not syncing project %r: %s", name, exc)
+                return
+            await self._queue(name, work, full)
+            project.synced = True
+        if project.waiting:
+            await self.sync_touched(name)
+
+    def on_touched(self, name: str, scopes: set[Scope]) -> None:
+        """From the watcher, on the loop."""
+        project = self.projects.get(name)
+        if project is None:
+            return
+        project.waiting |= scopes
+        if project.synced:
+            self._spawn(self.sync_touched(name))
+
+    async def sync_touched(self, name: str) -> None:
+        project = self.projects[name]
+        async with project.lock:
+            scopes = normalize_scopes(project.waiting)
+            project.waiting = set()
+            if not scopes:
+                return
+            try:
+                work = await asyncio.to_thread(self._plan, project, scopes, False)
+            except RootMissing as exc:
+                log.warning("not syncing project %r: %s", name, exc)
+                return
+            await self._queue(name, work, False)
+
+    def _plan(self, project: _Project, scopes: list[Scope], full: bool) -> Diff:
+        """In a worker thread: scan, then compare with the index."""
+        result = project.scanner.scan(scopes)
+        if full:
+            return snapshot(result.entries)
+        return diff(result.entries, self.index.rows(project.name, result.covered))
+
+    async def _queue(self, name: str, work: Diff, reset: bool) -> int:
+        """Queue `work` as batches; each goes to the outbox, then into the index. Returns the count."""
+        builder = BatchBuilder(name, work, reset=reset, limit=self.batch_limit)
+        count = 0
+        while True:
+            payload = await asyncio.to_thread(builder.next_batch)
+            if payload is None:
+                return count
+            await self.link.send(STREAM, "mirror.batch", payload)
+            self.index.apply(name, payload["changes"], reset=payload["reset"])
+            count += 1
