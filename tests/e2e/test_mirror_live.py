@@ -136,3 +136,6 @@ def test_the_mirror_follows_the_host_live(setup, browser, artifacts, tree):
         what="the mirror to converge",
     )
     assert batch_changes(hub, since) == 3
+    page.goto(f"{hub.url}/projects/")
+    expect(page.get_by_role("link", name="docs")).to_be_visible()
+    shot(page, artifacts, "05-projects")
