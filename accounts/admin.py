@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from accounts.models import AuditEvent, Invitation, Membership, Team, User
+from codexhub.admin import ReadOnlyAdmin
 
 
 @admin.register(User)
@@ -38,19 +39,9 @@ class InvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only for everyone, superusers included: an audit log that can be
-    edited is not one."""
+class AuditEventAdmin(ReadOnlyAdmin):
+    """An audit log that can be edited is not one."""
 
     list_display = ("created_at", "action", "target", "team", "actor", "ip")
     list_filter = ("action", "team")
     search_fields = ("target", "actor__email", "ip")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,20 +1,8 @@
 from django.contrib import admin, messages
 
+from codexhub.admin import ReadOnlyAdmin
 from projects.models import Change, Entry, Project
 from projects.services import mirror_resync
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Mirrors are written by hosts only: the admin reads them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Project)
