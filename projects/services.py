@@ -22,6 +22,7 @@ MAX_TEXT = 512 * 1024
 MAX_CHANGES = 5000
 MAX_PROJECTS = 200
 KEEP_CHANGES = 100
+CHANGES_PER_BATCH = 20
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -243,9 +244,11 @@ def _delete_below(project: Project, path: str) -> int:
 def _record(project: Project, applied: list[dict]) -> None:
     now = timezone.now()
     Project.objects.filter(id=project.id).update(last_change_at=now)
+    # A snapshot of thousands of files is not a list anyone reads: keep the
+    # last few of each batch, and the last KEEP_CHANGES of the project.
     Change.objects.bulk_create(
         Change(project=project, path=item["path"], kind=item["kind"], op=item["op"])
-        for item in applied[-KEEP_CHANGES:]
+        for item in applied[-CHANGES_PER_BATCH:]
     )
     stale = project.changes.order_by("-id").values_list("id", flat=True)[KEEP_CHANGES:]
     Change.objects.filter(id__in=list(stale)).delete()
