@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from _setup import ROOT, django_on_temp_db
+from _setup import ECHO_SERVER, ROOT, django_on_temp_db, pctl, rss_kib
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 os.environ.update(HOST_CONNECTS_PER_IP="100000", HOST_HEARTBEAT_INTERVAL="20")
@@ -29,37 +29,11 @@ from tests.helpers import make_host  # noqa: E402
 from tests.processes import free_port, wait_until  # noqa: E402
 
 BIN = Path(sys.executable).parent
-ECHO_SERVER = """
-import asyncio, sys
-from websockets.asyncio.server import serve
-async def echo(ws):
-    async for message in ws:
-        await ws.send(message)
-async def main():
-    async with serve(echo, "127.0.0.1", int(sys.argv[1])):
-        print("ready", flush=True)
-        await asyncio.Future()
-asyncio.run(main())
-"""
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
 def start(args: list[str], ready) -> subprocess.Popen:
     log = open(os.environ.get("BENCH_HUB_LOG", os.devnull), "wb")  # noqa: SIM115
     process = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
     wait_until(ready, timeout=30, what=" ".join(args[:3]))
     return process
-
-
-def pctl(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 async def hub_run(port: int, tokens: list[tuple[int, str]], cookie: str, pid: int) -> dict:

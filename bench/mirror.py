@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _setup import ROOT, django_on_temp_db
+from _setup import ROOT, django_on_temp_db, pctl
 
 EDITS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 FILES = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
@@ -55,11 +55,6 @@ async def main():
         await asyncio.Future()
 asyncio.run(main())
 """
-
-
-def pctl(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 def generate_tree(root: Path, count: int) -> int:

@@ -254,7 +254,6 @@ def _record(project: Project, applied: list[dict]) -> None:
     Change.objects.filter(id__in=list(stale)).delete()
     event = {"type": "mirror.changed", "project": project.id, "changes": applied[:200], "count": len(applied)}
     transaction.on_commit(lambda: _group_send(project_group(project.id), event))
-    _notify_team(project.host_id)
 
 
 def _notify_team(host_id: int) -> None:
