@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
 
 from accounts.models import AuditEvent, Invitation, Membership, Team, User
+from accounts.sockets import user_sockets_close
 from codexhub.admin import ReadOnlyAdmin
 
 
@@ -10,6 +12,12 @@ class CodexhubUserAdmin(UserAdmin):
     list_display = ("email", "username", "is_staff", "is_active", "date_joined")
     search_fields = ("email", "username")
     ordering = ("email",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            # The next request finds the session's user inactive; open sockets must go now.
+            transaction.on_commit(lambda: user_sockets_close(user_id=obj.id))
 
 
 class MembershipInline(admin.TabularInline):

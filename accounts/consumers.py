@@ -5,7 +5,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django_otp import DEVICE_ID_SESSION_KEY
 
-from accounts.groups import team_group, user_group
+from accounts.groups import session_group, team_group, user_group
 from accounts.services import otp_is_enrolled, otp_session_is_verified, teams_for_user
 from devices.services import host_state_for_ui, hosts_for_team
 from projects.models import Project
@@ -43,7 +43,8 @@ class UIConsumer(AsyncJsonWebsocketConsumer):
             await self.close()
             return
         teams, hosts = state
-        self.groups_joined = [user_group(user.id)] + [team_group(t["id"]) for t in teams]
+        self.groups_joined = [user_group(user.id), session_group(self.scope["session"].session_key)]
+        self.groups_joined += [team_group(t["id"]) for t in teams]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()

@@ -3,6 +3,7 @@ and the session (case 41)."""
 
 import pytest
 from channels.testing import WebsocketCommunicator
+from django.db import connections
 from django.test import Client
 
 from codexhub.asgi import application
@@ -97,3 +98,55 @@ async def test_the_host_socket_refuses_every_agent_until_pairing_exists():
     closed = await communicator.receive_output(timeout=5)
     assert closed["type"] == "websocket.close"
     assert closed["code"] == 4401
+
+
+@pytest.fixture
+def two_sessions(alice):
+    return login(Client(), alice), login(Client(), alice)
+
+
+async def test_signing_out_closes_that_sessions_sockets_only(two_sessions):
+    """SECURITY.md case 23."""
+    from asgiref.sync import sync_to_async
+
+    leaving, staying = two_sessions
+    first, connected, _ = await open_socket(headers_for(leaving, OUR_ORIGIN))
+    await first.receive_json_from(timeout=5)
+    second, _, _ = await open_socket(headers_for(staying, OUR_ORIGIN))
+    await second.receive_json_from(timeout=5)
+    await sync_to_async(leaving.post)("/accounts/logout/")
+    closed = await first.receive_output(timeout=1)
+    assert (closed["type"], closed["code"]) == ("websocket.close", 4401)
+    await second.send_json_to({"type": "ping"})
+    assert await second.receive_json_from(timeout=5) == {"type": "pong"}
+    await second.disconnect()
+
+
+@pytest.fixture
+def admin_and_alice(alice):
+    from tests.helpers import make_user
+
+    root = make_user("root@example.com")
+    root.is_staff = root.is_superuser = True
+    root.save()
+    return login(Client(), root), login(Client(), alice), alice
+
+
+async def test_deactivating_a_user_closes_their_sockets(admin_and_alice):
+    """SECURITY.md case 25: the admin unticks "active"."""
+    from asgiref.sync import sync_to_async
+
+    admin, alices_phone, alice = admin_and_alice
+    socket, _, _ = await open_socket(headers_for(alices_phone, OUR_ORIGIN))
+    await socket.receive_json_from(timeout=5)
+    change_url = f"/admin/accounts/user/{alice.id}/change/"
+    joined = {"date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"}
+    initial = {f"initial-{key}": value for key, value in joined.items()}
+    form = {"username": alice.username, "email": alice.email, **joined, **initial}  # "is_active" unticked
+    response = await sync_to_async(admin.post)(change_url, form)
+    assert response.status_code == 302, response.content[:500]
+    closed = await socket.receive_output(timeout=1)
+    assert (closed["type"], closed["code"]) == ("websocket.close", 4403)
+    response = await sync_to_async(alices_phone.get)("/hosts/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    await sync_to_async(connections.close_all)()  # the worker thread's, or the test database stays in use
