@@ -15,8 +15,12 @@ def django_on_temp_db() -> None:
     data = tempfile.mkdtemp(prefix="codexhub-bench-")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "codexhub.settings")
     os.environ["CODEXHUB_DATA_DIR"] = data
+    # SQLite by default; BENCH_DATABASE_URL names a Postgres database to use
+    # (its tables are created; use a database of its own, not your data).
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)
+    if os.environ.get("BENCH_DATABASE_URL"):
+        os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
     import django
     from django.core.management import call_command
 

@@ -121,7 +121,8 @@ def main() -> None:
     applied = dict(HostStream.objects.filter(name="mirror").values_list("host_id", "last_seq"))
     mismatched = sum(1 for (host, _), agent in zip(hosts, hub_agents, strict=True)
                      if applied.get(host.id) != len(agent.sent))  # fmt: skip
-    print(f"{AGENTS} agents x {RATE:g} msg/s x {SECONDS:g} s, one daphne (SQLite, in-memory layer)")
+    database = "Postgres" if os.environ.get("BENCH_DATABASE_URL") else "SQLite"
+    print(f"{AGENTS} agents x {RATE:g} msg/s x {SECONDS:g} s, one daphne ({database}, in-memory layer)")
     print(f"{'':26}{'hub':>12}{'bare echo':>12}")
     for key in ("sent", "lost", "acked twice"):
         print(f"{key:26}{hub_summary[key]:>12}{echo_summary[key]:>12}")
