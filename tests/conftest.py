@@ -10,6 +10,7 @@ from django.core.cache import cache
 
 from accounts.models import Membership, Role, Team
 from tests.helpers import login, make_user
+from tests.processes import Process
 
 # Services ----------------------------------------------------------------------
 
@@ -46,6 +47,15 @@ def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("CI") and skipped:
         reporter.write_line(f"CI: {len(skipped)} test(s) skipped; under CI every test must run.", red=True)
         session.exitstatus = 1
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_processes():
+    """Stop what a test started and left running (a fixture that failed
+    half-way): a stray Celery worker would take the next test's jobs."""
+    yield
+    for process in list(Process.running):
+        process.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 from django.db import connection
@@ -40,6 +41,8 @@ def hub_env(**extra: str) -> dict[str, str]:
         DATABASE_URL=child_database_url(),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         PYTHONUNBUFFERED="1",
+        # A queue of this test's own: no other worker on the shared Redis takes its jobs.
+        CELERY_QUEUE=f"test-{uuid.uuid4().hex[:12]}",
     )
     env.update(extra)
     return env
@@ -56,6 +59,10 @@ def wait_until(condition, *, timeout: float, what: str, interval: float = 0.05):
 
 
 class Process:
+    # Every process a test started and has not stopped yet: the root conftest
+    # stops them after each test, even when a fixture failed half-way.
+    running: set["Process"] = set()
+
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path, stdin: bytes = b""):
         self.log_path = log_path
         self.log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
@@ -68,6 +75,7 @@ class Process:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        Process.running.add(self)
         # What a person would type at the prompts, then end of input.
         self.popen.stdin.write(stdin)
         self.popen.stdin.close()
@@ -78,6 +86,7 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 10) -> None:
+        Process.running.discard(self)
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGTERM)
             try:
