@@ -25,6 +25,7 @@ from accounts.models import (
     Team,
     User,
 )
+from accounts.sockets import CLOSE_ACCESS_CHANGED, user_sockets_close
 
 INVITE_NOT_ALLOWED = "Only the team's owners and admins can invite people."
 INVITE_ALREADY_MEMBER = "This person is already a member of the team."
@@ -101,6 +102,10 @@ def membership_remove(*, actor: Membership, member_id: int) -> None:
         if member.role == Role.OWNER:
             _ensure_another_owner(member)
         member.delete()
+        # Their open sockets joined this team's groups at connect: end them, so
+        # that the team's events stop now (the page reconnects without it).
+        user_id = member.user_id
+        transaction.on_commit(lambda: user_sockets_close(user_id=user_id, code=CLOSE_ACCESS_CHANGED))
 
 
 def team_member_get(*, team: Team, member_id: int, for_update: bool = False) -> Membership:

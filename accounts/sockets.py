@@ -8,6 +8,7 @@ from django.dispatch import receiver
 
 from accounts.groups import session_group, user_group
 
+CLOSE_ACCESS_CHANGED = 4000  # the page reconnects and gets its new state
 CLOSE_SIGNED_OUT = 4401
 CLOSE_DEACTIVATED = 4403
 
@@ -23,5 +24,5 @@ def close_the_sessions_sockets(sender, request, user, **kwargs):
         sockets_close(session_group(request.session.session_key), CLOSE_SIGNED_OUT)
 
 
-def user_sockets_close(*, user_id: int) -> None:
-    sockets_close(user_group(user_id), CLOSE_DEACTIVATED)
+def user_sockets_close(*, user_id: int, code: int = CLOSE_DEACTIVATED) -> None:
+    sockets_close(user_group(user_id), code)

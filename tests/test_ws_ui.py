@@ -150,3 +150,28 @@ async def test_deactivating_a_user_closes_their_sockets(admin_and_alice):
     response = await sync_to_async(alices_phone.get)("/hosts/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     await sync_to_async(connections.close_all)()  # the worker thread's, or the test database stays in use
+
+
+@pytest.fixture
+def bob_phone_and_owner(alice, bob):
+    from accounts.models import Membership
+
+    return login(Client(), bob), login(Client(), alice), Membership.objects.get(user=bob)
+
+
+async def test_removing_a_member_ends_their_live_view_of_the_team(bob_phone_and_owner):
+    """SECURITY.md case 31: the team's events stop at once; a reconnect no longer has the team."""
+    from asgiref.sync import sync_to_async
+
+    bobs_phone, owner, bobs_membership = bob_phone_and_owner
+    socket, _, _ = await open_socket(headers_for(bobs_phone, OUR_ORIGIN))
+    assert [t["name"] for t in (await socket.receive_json_from(timeout=5))["teams"]] == ["Team A"]
+    url = f"/teams/{bobs_membership.team_id}/members/{bobs_membership.id}/remove/"
+    response = await sync_to_async(owner.post)(url)
+    assert response.status_code == 302
+    closed = await socket.receive_output(timeout=1)
+    assert (closed["type"], closed["code"]) == ("websocket.close", 4000)
+    again, connected, _ = await open_socket(headers_for(bobs_phone, OUR_ORIGIN))
+    assert (await again.receive_json_from(timeout=5))["teams"] == []
+    await again.disconnect()
+    await sync_to_async(connections.close_all)()
