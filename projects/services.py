@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.groups import team_group
@@ -191,7 +191,7 @@ class _BatchWriter:
             return self._delete(change.path)
         fields = {name: getattr(change, name) for name in ENTRY_FIELDS}
         key = path_hash(change.path)
-        entry = self.new.get(key) or self.known.get(key)
+        entry = self.new.get(key) or self._known(key)
         if entry is None:
             self.new[key] = Entry(project=self.project, path=change.path, path_hash=key, **fields)
             return {"op": ChangeOp.CREATED, "path": change.path, "kind": change.kind}
@@ -201,6 +201,7 @@ class _BatchWriter:
             self.flush()
             self._forget_below(change.path)
             _delete_below(self.project, change.path)
+            entry = self._known(key)  # the stored row, now that it is written
         for name, value in fields.items():
             setattr(entry, name, value)
         entry.updated_at = self.now
@@ -210,19 +211,27 @@ class _BatchWriter:
 
     def flush(self) -> None:
         if self.new:
-            Entry.objects.bulk_create(self.new.values(), batch_size=500)
-            # Keep what came back with a key; reload any that did not.
-            missing = [key for key, entry in self.new.items() if not entry.pk]
-            self.known.update({key: entry for key, entry in self.new.items() if entry.pk})
-            self.known.update({e.path_hash: e for e in self.project.entries.filter(path_hash__in=missing)})
+            _insert_entries(self.new.values(), self.now)
+            # Reload the new rows only if a later change in this batch needs them.
+            self.known.update({key: None for key in self.new})
             self.new = {}
         if self.dirty:
             Entry.objects.bulk_update(self.dirty.values(), [*ENTRY_FIELDS, "updated_at"], batch_size=500)
             self.dirty = {}
 
+    def _known(self, key: str) -> Entry | None:
+        if key in self.known and self.known[key] is None:  # inserted earlier in this batch
+            stored = self.project.entries.filter(path_hash=key).first()
+            if stored is None:  # deleted since, with a folder above it
+                del self.known[key]
+                return None
+            self.known[key] = stored
+        return self.known.get(key)
+
     def _delete(self, path: str) -> dict | None:
         key = path_hash(path)
-        entry = self.known.pop(key, None) or self.project.entries.filter(path_hash=key).first()
+        entry = self._known(key) or self.project.entries.filter(path_hash=key).first()
+        self.known.pop(key, None)
         self._forget_below(path)
         removed_below = _delete_below(self.project, path)
         if entry is None and not removed_below:
@@ -233,7 +242,27 @@ class _BatchWriter:
 
     def _forget_below(self, path: str) -> None:
         prefix = f"{path}/"
-        self.known = {k: e for k, e in self.known.items() if not e.path.startswith(prefix)}
+        self.known = {k: e for k, e in self.known.items() if e is None or not e.path.startswith(prefix)}
+
+
+ENTRY_COLUMNS = ("project_id", "path", "path_hash", *ENTRY_FIELDS, "updated_at")
+
+
+def _values(entry: Entry) -> tuple:
+    return tuple(getattr(entry, name) for name in ENTRY_FIELDS)
+
+
+def _insert_entries(entries, now) -> None:
+    """One executemany for the batch's new entries. A snapshot inserts tens of
+    thousands of rows, and building ORM bulk inserts cost most of its time."""
+    quote = connection.ops.quote_name
+    table = quote(Entry._meta.db_table)
+    columns = ", ".join(quote(column) for column in ENTRY_COLUMNS)
+    marks = ", ".join(["%s"] * len(ENTRY_COLUMNS))
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    rows = [(e.project_id, e.path, e.path_hash, *_values(e), stamp) for e in entries]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608 (names quoted, values bound)
 
 
 def _delete_below(project: Project, path: str) -> int:

@@ -159,3 +159,13 @@ def test_a_large_batch_takes_few_queries(stream, django_assert_max_num_queries):
     with django_assert_max_num_queries(30):  # not one a file
         stream.batch("docs", *changes)
     assert Entry.objects.count() == 1000
+
+
+def test_a_file_recreated_under_a_deleted_folder_in_one_batch(stream):
+    stream.batch(
+        "docs", dir_change("x"), file_change("x/a.md", "old"), delete("x"), file_change("x/a.md", "new")
+    )
+    assert paths() == ["x/a.md"]
+    entry = Entry.objects.get(path="x/a.md")
+    assert entry.text == "new"
+    assert entry.updated_at is not None
