@@ -1,12 +1,11 @@
 """Ending the live sockets of a session or a user when their access ends
 (ASVS 7.4.2): the socket read the session once, at connect."""
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 
 from accounts.groups import session_group, user_group
+from codexhub import events
 
 CLOSE_ACCESS_CHANGED = 4000  # the page reconnects and gets its new state
 CLOSE_SIGNED_OUT = 4401
@@ -14,7 +13,7 @@ CLOSE_DEACTIVATED = 4403
 
 
 def sockets_close(group: str, code: int) -> None:
-    async_to_sync(get_channel_layer().group_send)(group, {"type": "force.close", "code": code})
+    events.group_send(group, {"type": "force.close", "code": code})
 
 
 @receiver(user_logged_out)

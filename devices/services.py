@@ -5,8 +5,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -17,6 +15,7 @@ from accounts.audit import audit_record
 from accounts.groups import team_group
 from accounts.models import MANAGER_ROLES, Membership, User
 from accounts.services import otp_verify
+from codexhub.events import group_send_on_commit
 from devices.models import Host, HostState, HostStream, PairingRequest, PairingState
 
 # 20 consonants (RFC 8628's, no vowels so no words) and 2-9: 28^8 = 2^38.5.
@@ -322,7 +321,7 @@ def host_revoke(*, host: Host, actor: User | None, ip: str | None = None, reason
             ip=ip,
             reason=reason,
         )
-        transaction.on_commit(lambda: _group_send(host_group(host.id), {"type": "host.revoke"}))
+        group_send_on_commit(host_group(host.id), {"type": "host.revoke"})
     host.refresh_from_db()
     presence_broadcast(host=host)
     return True
@@ -360,11 +359,8 @@ def host_state_for_ui(host: Host) -> dict:
 def presence_broadcast(*, host: Host) -> None:
     """Tell the phones of the host's team, once the change is committed."""
     message = {"type": "host.presence", "host": host_state_for_ui(host)}
-    transaction.on_commit(lambda: _group_send(team_group(host.team_id), message))
+    group_send_on_commit(team_group(host.team_id), message)
 
-
-def _group_send(group: str, message: dict) -> None:
-    async_to_sync(get_channel_layer().group_send)(group, message)
 
 
 def host_link_opened(*, host_id: int, channel_name: str) -> tuple[Host, str] | None:

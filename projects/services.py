@@ -4,13 +4,12 @@ import logging
 import re
 from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from accounts.groups import team_group
 from accounts.validators import BIDI_CONTROLS
+from codexhub.events import group_send_on_commit
 from devices.handlers import InvalidMessage, handles
 from devices.models import Host, HostState
 from devices.services import host_group
@@ -282,23 +281,20 @@ def _record(project: Project, applied: list[dict]) -> None:
     stale = project.changes.order_by("-id").values_list("id", flat=True)[KEEP_CHANGES:]
     Change.objects.filter(id__in=list(stale)).delete()
     event = {"type": "mirror.changed", "project": project.id, "changes": applied[:200], "count": len(applied)}
-    transaction.on_commit(lambda: _group_send(project_group(project.id), event))
+    group_send_on_commit(project_group(project.id), event)
 
 
 def _notify_team(host_id: int) -> None:
     team_id = Host.objects.filter(id=host_id).values_list("team_id", flat=True).first()
     event = {"type": "projects.changed", "host": host_id}
-    transaction.on_commit(lambda: _group_send(team_group(team_id), event))
+    group_send_on_commit(team_group(team_id), event)
 
-
-def _group_send(group: str, message: dict) -> None:
-    async_to_sync(get_channel_layer().group_send)(group, message)
 
 
 def mirror_resync(*, project: Project) -> None:
     """Ask the host for a full snapshot of the project."""
     event = {"type": "mirror.resync", "project": project.name}
-    transaction.on_commit(lambda: _group_send(host_group(project.host_id), event))
+    group_send_on_commit(host_group(project.host_id), event)
 
 
 # What the pages read -------------------------------------------------------------------

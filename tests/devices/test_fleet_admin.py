@@ -23,7 +23,7 @@ def test_the_revoke_action_revokes_each_host_and_audits_it(
 ):
     hosts = [make_host(team_a, f"Box {n}") for n in range(3)]
     ids = [str(host.id) for host, _ in hosts]
-    with mock.patch("devices.services._group_send") as group_send:
+    with mock.patch("codexhub.events.group_send") as group_send:
         with django_capture_on_commit_callbacks(execute=True):
             response = admin_client.post(
                 reverse("admin:devices_host_changelist"), {"action": "revoke_hosts", "_selected_action": ids}

@@ -83,7 +83,7 @@ def test_a_demoted_admin_is_refused_at_once(client, bob, host):
 
 
 def test_revoking_asks_for_the_otp_code_again(alice_client, host):
-    with mock.patch("devices.services._group_send") as group_send:
+    with mock.patch("codexhub.events.group_send") as group_send:
         response = alice_client.post(reverse("host_revoke", args=[host.id]), {"otp_code": "000000"})
     assert response.status_code == 400
     assert "not correct" in page_text(response)
@@ -95,7 +95,7 @@ def test_revoking_asks_for_the_otp_code_again(alice_client, host):
 def test_revoking_closes_the_link_and_is_audited(
     alice_client, alice, host, django_capture_on_commit_callbacks
 ):
-    with mock.patch("devices.services._group_send") as group_send:
+    with mock.patch("codexhub.events.group_send") as group_send:
         with django_capture_on_commit_callbacks(execute=True):
             response = alice_client.post(
                 reverse("host_revoke", args=[host.id]), {"otp_code": totp_for(alice).now()}

@@ -122,7 +122,7 @@ def test_a_deleted_folder_takes_its_contents(stream):
 
 def test_changes_ring_the_project_group_after_commit(stream, django_capture_on_commit_callbacks):
     project = Project.objects.get(name="docs")
-    with mock.patch("projects.services._group_send") as group_send:
+    with mock.patch("codexhub.events.group_send") as group_send:
         with django_capture_on_commit_callbacks(execute=True):
             stream.batch("docs", file_change("a.md"))
     events = [args for args, _ in group_send.call_args_list]

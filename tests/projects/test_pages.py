@@ -146,7 +146,7 @@ def test_the_admin_lists_mirrors_read_only_and_asks_for_a_resync(
 
     assert staff_client.get(reverse("admin:projects_entry_changelist")).status_code == 200
     assert staff_client.get(reverse("admin:projects_entry_add")).status_code == 403
-    with mock.patch("projects.services._group_send") as group_send:
+    with mock.patch("codexhub.events.group_send") as group_send:
         with django_capture_on_commit_callbacks(execute=True):
             response = staff_client.post(
                 reverse("admin:projects_project_changelist"),
