@@ -9,8 +9,11 @@ CONTROL_CHARACTERS_REFUSED = "Control characters are not allowed here."
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+def has_control_characters(value: str) -> bool:
+    """C0 and C1 control characters, DEL, or bidi controls."""
+    return any(unicodedata.category(char) == "Cc" or char in BIDI_CONTROLS for char in value)
+
+
 def validate_no_control_characters(value: str) -> None:
-    """Refuse C0 and C1 control characters and bidi controls."""
-    for char in value:
-        if unicodedata.category(char) == "Cc" or char in BIDI_CONTROLS:
-            raise ValidationError(CONTROL_CHARACTERS_REFUSED, code="control_characters")
+    if has_control_characters(value):
+        raise ValidationError(CONTROL_CHARACTERS_REFUSED, code="control_characters")

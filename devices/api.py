@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_ratelimit.decorators import ratelimit
 
-from accounts.validators import BIDI_CONTROLS
+from accounts.validators import has_control_characters
 from codexhub.http import client_ip
 from devices import services
 
@@ -63,7 +63,7 @@ def _text(data: dict, name: str, limit: int, required: bool) -> str:
         raise BadRequest(f"{name} is required.")
     if len(value) > limit:
         raise BadRequest(f"{name} is longer than {limit} characters.")
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 or c in BIDI_CONTROLS for c in value):
+    if has_control_characters(value):
         raise BadRequest(f"{name} has control characters.")
     return value
 

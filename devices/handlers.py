@@ -3,7 +3,7 @@ decorated function; the link and its exactly-once bookkeeping stay the same."""
 
 from collections.abc import Callable
 
-from accounts.validators import validate_no_control_characters
+from accounts.validators import has_control_characters
 from devices.models import Host
 
 Handler = Callable[..., None]
@@ -38,10 +38,8 @@ def _short_text(payload: dict, key: str, limit: int) -> str:
     value = payload.get(key, "")
     if not isinstance(value, str) or len(value) > limit:
         raise InvalidMessage(f"{key} must be text of at most {limit} characters")
-    try:
-        validate_no_control_characters(value)
-    except Exception:
-        raise InvalidMessage(f"{key} has control characters") from None
+    if has_control_characters(value):
+        raise InvalidMessage(f"{key} has control characters")
     return value
 
 

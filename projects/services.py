@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.groups import team_group
-from accounts.validators import BIDI_CONTROLS
+from accounts.validators import has_control_characters
 from codexhub.events import group_send_on_commit
 from devices.handlers import InvalidMessage, handles
 from devices.models import Host, HostState
@@ -35,7 +35,7 @@ def project_group(project_id: int) -> str:
 def _project_name(value: object) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= 64 or "/" in value:
         raise InvalidMessage("a project name is 1-64 characters without '/'")
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 or c in BIDI_CONTROLS for c in value):
+    if has_control_characters(value):
         raise InvalidMessage("a project name must not contain control characters")
     return value
 
