@@ -59,9 +59,7 @@ def otp_setup(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def otp_verify(request):
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-        next_url = reverse("home")
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next") or "")
     if request.user.is_verified():
         return redirect(next_url)
     form = OTPCodeForm(request.POST or None)
@@ -75,6 +73,13 @@ def otp_verify(request):
             return redirect(next_url)
     context = {"form": form, "next": next_url}
     return render(request, "accounts/otp_verify.html", context, status=400 if form.errors else 200)
+
+
+def _safe_next(request, url: str) -> str:
+    """Where to go next: a path on this site, never another site."""
+    if url_has_allowed_host_and_scheme(url, {request.get_host()}, request.is_secure()):
+        return url
+    return reverse("home")
 
 
 def _otp_login(request, device) -> None:
@@ -155,10 +160,7 @@ def team_invite(request, team_id: int):
 def team_switch(request, team_id: int):
     membership = services.membership_get(user=request.user, team_id=team_id)
     current_team_set(request, membership)
-    next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-        next_url = reverse("home")
-    return redirect(next_url)
+    return redirect(_safe_next(request, request.POST.get("next", "")))
 
 
 @second_factor_required

@@ -24,6 +24,14 @@ def totp_for(user: User) -> pyotp.TOTP:
     return pyotp.TOTP(b32encode(device.bin_key).decode())
 
 
+def fresh_totp_code(user: User) -> str:
+    """A code the hub will take now. A code's 30 s step cannot be spent twice,
+    so a person would wait for the next one; the test forgets the last step
+    used (and any clock drift learnt from it) instead."""
+    TOTPDevice.objects.filter(user=user).update(last_t=-1, drift=0)
+    return totp_for(user).now()
+
+
 def login(client, user: User, *, verified: bool = True):
     """Sign the client in as user; `verified` also passes the second factor."""
     client.force_login(user)

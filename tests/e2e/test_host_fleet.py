@@ -6,7 +6,6 @@ import re
 import signal
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
 from accounts.models import Membership, Role, Team
@@ -14,7 +13,7 @@ from devices.models import Host, HostState
 from tests.e2e.conftest import PHONE
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
-from tests.helpers import make_user, totp_for
+from tests.helpers import fresh_totp_code, make_user
 from tests.processes import Agent, Hub, Worker, hub_env, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -47,13 +46,6 @@ def owner(transactional_db):
     return user
 
 
-def fresh_code(user) -> str:
-    """A TOTP code the hub will take. A person would wait up to 30 s for the
-    next code after using one; the test forgets the last step instead."""
-    TOTPDevice.objects.filter(user=user).update(last_t=-1, drift=0)
-    return totp_for(user).now()
-
-
 def pair_agent(page: Page, hub: Hub, owner, name: str, tmp_path, artifacts) -> Agent:
     config = tmp_path / name / "agent.toml"
     pairing = Agent(config, "pair", "--hub", hub.url, "--name", name, "--yes", log_dir=artifacts)
@@ -65,7 +57,7 @@ def pair_agent(page: Page, hub: Hub, owner, name: str, tmp_path, artifacts) -> A
     shot(page, artifacts, f"pair-code-{name}")
     page.get_by_role("button", name="Continue").click()
     expect(page.locator("#pairing-name")).to_have_text(name)
-    page.get_by_label("Your two-factor code").fill(fresh_code(owner))
+    page.get_by_label("Your two-factor code").fill(fresh_totp_code(owner))
     shot(page, artifacts, f"pair-approve-{name}")
     page.get_by_role("button", name="Approve").click()
     expect(page).to_have_url(re.compile(r"/hosts/$"))
@@ -103,7 +95,7 @@ def test_three_agents_online_killed_revoked_and_riding_out_a_hub_restart(
 
         # Revoked from the phone: the agent exits non-zero, saying so, within two seconds.
         page.locator("[data-host-id]", has_text="bravo").click()
-        page.get_by_label("Your two-factor code").fill(fresh_code(owner))
+        page.get_by_label("Your two-factor code").fill(fresh_totp_code(owner))
         shot(page, artifacts, "03-host-page")
         page.get_by_role("button", name="Revoke bravo").click()
         expect(page.get_by_text("“bravo” was revoked.")).to_be_visible()

@@ -9,7 +9,8 @@ import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
-from accounts.models import Membership, Role
+from accounts.models import Membership, Role, User
+from tests.helpers import fresh_totp_code
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -29,14 +30,6 @@ def sign_up(page: Page, email: str) -> None:
     page.get_by_placeholder("Password", exact=True).fill(PASSWORD)
     page.get_by_placeholder("Password (again)").fill(PASSWORD)
     page.get_by_role("button", name="Sign Up").click()
-
-
-def fresh_code(totp: pyotp.TOTP, email: str) -> str:
-    """A code the hub will take now. The step used at setup cannot be spent
-    again, so a person would wait up to 30 s for the next code; the test
-    forgets the last step (and any drift learnt at setup) instead."""
-    TOTPDevice.objects.filter(user__email=email).update(last_t=-1, drift=0)
-    return totp.now()
 
 
 def test_sign_up_two_factor_team_and_invitation(live_hub, phones, artifacts, mail_dir):
@@ -79,7 +72,7 @@ def test_sign_up_two_factor_team_and_invitation(live_hub, phones, artifacts, mai
     # django-otp refuses any code for 1 s after a wrong one: wait until it would accept.
     device = TOTPDevice.objects.get(user__email="ana@example.com")
     wait_until(lambda: device.verify_is_allowed()[0], timeout=5, what="the back-off to pass")
-    page.get_by_label("Code").fill(fresh_code(totp, "ana@example.com"))
+    page.get_by_label("Code").fill(fresh_totp_code(User.objects.get(email="ana@example.com")))
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("heading", name="Hosts")).to_be_visible()
     shot(page, artifacts, "07-hosts-no-team")
