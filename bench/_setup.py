@@ -28,6 +28,20 @@ def django_on_temp_db() -> None:
     call_command("migrate", verbosity=0)
 
 
+def team_with_signed_in_owner():
+    """A team and the session cookie of its owner, for a phone's socket."""
+    from django.test import Client
+
+    from accounts.models import Membership, Role, Team, User
+
+    team = Team.objects.create(name="Bench")
+    user = User.objects.create(username="bench", email="bench@example.com")
+    Membership.objects.create(team=team, user=user, role=Role.OWNER)
+    client = Client()
+    client.force_login(user)
+    return team, f"sessionid={client.cookies['sessionid'].value}"
+
+
 def timed(fn, runs: int) -> list[float]:
     """Wall time of each call in milliseconds."""
     samples = []

@@ -14,16 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-from _setup import ECHO_SERVER, ROOT, django_on_temp_db, pctl, rss_kib
+from _setup import ECHO_SERVER, ROOT, django_on_temp_db, pctl, rss_kib, team_with_signed_in_owner
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 os.environ.update(HOST_CONNECTS_PER_IP="100000", HOST_HEARTBEAT_INTERVAL="20")
 django_on_temp_db()
 
 import websockets  # noqa: E402
-from django.test import Client  # noqa: E402
 
-from accounts.models import Membership, Role, Team, User  # noqa: E402
 from devices.models import Host  # noqa: E402
 from tests.helpers import make_host  # noqa: E402
 from tests.processes import free_port, wait_until  # noqa: E402
@@ -124,12 +122,7 @@ async def close_all(links) -> None:
 
 
 def main() -> None:
-    team = Team.objects.create(name="Bench")
-    user = User.objects.create(username="bench", email="bench@example.com")
-    Membership.objects.create(team=team, user=user, role=Role.OWNER)
-    client = Client()
-    client.force_login(user)
-    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    team, cookie = team_with_signed_in_owner()
     tokens = []
     for n in range(N):
         host, token = make_host(team, f"bench-{n}")

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _setup import ROOT, django_on_temp_db, pctl
+from _setup import ROOT, django_on_temp_db, pctl, team_with_signed_in_owner
 
 EDITS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 FILES = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
@@ -28,9 +28,7 @@ os.environ.update(HOST_CONNECTS_PER_IP="100000")
 django_on_temp_db()
 
 import websockets  # noqa: E402
-from django.test import Client  # noqa: E402
 
-from accounts.models import Membership, Role, Team, User  # noqa: E402
 from devices.models import HostStream  # noqa: E402
 from projects.models import Entry, Project  # noqa: E402
 from tests.helpers import make_host  # noqa: E402
@@ -159,12 +157,7 @@ def main() -> None:
     (big / "README.md").write_text("# Start\n")
     hash_seconds = read_and_hash(big)
 
-    team = Team.objects.create(name="Bench")
-    user = User.objects.create(username="bench", email="bench@example.com")
-    Membership.objects.create(team=team, user=user, role=Role.OWNER)
-    client = Client()
-    client.force_login(user)
-    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    team, cookie = team_with_signed_in_owner()
     host, token = make_host(team, "bench-host")
     hub = Hub(hub_env(), logs)
     config = write_agent_config(
