@@ -10,6 +10,8 @@ from accounts.services import otp_is_enrolled, otp_session_is_verified, teams_fo
 from devices.services import host_state_for_ui, hosts_for_team
 from projects.models import Project
 from projects.services import project_get, project_group
+from tasks.models import Task
+from tasks.services import task_get, task_group
 
 
 @database_sync_to_async
@@ -17,6 +19,15 @@ def _can_see_project(user, project_id: int) -> bool:
     try:
         project_get(user=user, project_id=project_id)
     except Project.DoesNotExist:
+        return False
+    return True
+
+
+@database_sync_to_async
+def _can_see_task(user, task_id: int) -> bool:
+    try:
+        task_get(user=user, task_id=task_id)
+    except Task.DoesNotExist:
         return False
     return True
 
@@ -64,6 +75,8 @@ class UIConsumer(AsyncJsonWebsocketConsumer):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "ping":
             await self.send_json({"type": "pong"})
+        elif kind == "subscribe" and "task" in content:
+            await self._subscribe_task(content.get("task"))
         elif kind == "subscribe":
             await self._subscribe(content.get("project"))
         else:
@@ -76,11 +89,27 @@ class UIConsumer(AsyncJsonWebsocketConsumer):
         if type(project_id) is not int or not await _can_see_project(user, project_id):
             await self.send_json({"type": "error", "error": "no such project"})
             return
-        group = project_group(project_id)
+        await self._join(project_group(project_id))
+        await self.send_json({"type": "subscribed", "project": project_id})
+
+    async def _subscribe_task(self, task_id):
+        user = self.scope["user"]
+        if type(task_id) is not int or not await _can_see_task(user, task_id):
+            await self.send_json({"type": "error", "error": "no such task"})
+            return
+        await self._join(task_group(task_id))
+        await self.send_json({"type": "subscribed", "task": task_id})
+
+    async def _join(self, group: str) -> None:
         if group not in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
-        await self.send_json({"type": "subscribed", "project": project_id})
+
+    async def task_changed(self, event):
+        await self.send_json({"type": "task.changed", "task": event["task"], "state": event["state"]})
+
+    async def task_log(self, event):
+        await self.send_json({"type": "task.log", "task": event["task"], "seq": event["seq"]})
 
     async def mirror_changed(self, event):
         fields = ("project", "changes", "count")

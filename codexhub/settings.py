@@ -146,6 +146,21 @@ CELERY_TASK_TIME_LIMIT = 120
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Tasks ----------------------------------------------------------------------
+
+TASK_TTL = env_int("TASK_TTL", 24 * 3600)  # seconds a task waits for an offline host before it expires
+TASK_ACK_TIMEOUT = env_float("TASK_ACK_TIMEOUT", 30)  # an unacked assignment goes back to the queue
+TASK_HOST_LOST_GRACE = env_float("TASK_HOST_LOST_GRACE", 300)  # host gone this long: running task fails
+TASK_SWEEP_INTERVAL = env_float("TASK_SWEEP_INTERVAL", 10)  # seconds between housekeeping runs
+TASK_LOG_RETENTION_DAYS = env_int("TASK_LOG_RETENTION_DAYS", 30)
+TASK_QUEUE_PER_HOST = env_int("TASK_QUEUE_PER_HOST", 100)
+TASK_CREATE_RATE = env_str("TASK_CREATE_RATE", "30/m")  # per user
+# Without Redis there is no beat process: the hub runs housekeeping on a thread.
+TASK_IN_PROCESS_BEAT = env_bool("TASK_IN_PROCESS_BEAT", not REDIS_URL)
+CELERY_BEAT_SCHEDULE = {
+    "tasks-housekeeping": {"task": "tasks.jobs.housekeeping_job", "schedule": TASK_SWEEP_INTERVAL},
+}
+
 # Accounts and sign-in ---------------------------------------------------------
 
 AUTHENTICATION_BACKENDS = [

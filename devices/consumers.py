@@ -12,6 +12,7 @@ from django.conf import settings
 from devices import services
 from devices.handlers import UnknownMessage
 from devices.limits import TokenBucket, window_hit
+from tasks.services import link_assignments
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ class HostConsumer(AsyncWebsocketConsumer):
             streams=positions,
         )
         self.watchdog = asyncio.create_task(self._watch_heartbeats())
+        # After the welcome: what the host missed while it was away.
+        for message in await database_sync_to_async(link_assignments)(host_id=host.id):
+            await self._send(**message)
 
     @database_sync_to_async
     def _connect_allowed(self) -> bool:
@@ -167,3 +171,9 @@ class HostConsumer(AsyncWebsocketConsumer):
 
     async def mirror_resync(self, event):
         await self._send(type="mirror.resync", project=event["project"])
+
+    async def task_assign(self, event):
+        await self._send(type="task.assign", task=event["task"])
+
+    async def task_cancel(self, event):
+        await self._send(type="task.cancel", task_id=event["task_id"])

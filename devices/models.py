@@ -23,6 +23,8 @@ class Host(models.Model):
     platform = models.CharField(max_length=64, blank=True)
     agent_version = models.CharField(max_length=32, blank=True)
     capabilities = models.JSONField(default=list, blank=True)
+    # What the host's agent offers to run tasks with (docs/protocol.md, "Tasks").
+    executors = models.JSONField(default=list, blank=True)
     state = models.CharField(max_length=16, choices=HostState.choices, default=HostState.UNCONFIRMED)
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     token_issued_at = models.DateTimeField(null=True, blank=True)

@@ -14,6 +14,8 @@ from codexhub.http import client_ip
 from devices import services
 from devices.forms import ApproveForm, RenameForm, RevokeForm, UserCodeForm
 from devices.models import Host
+from tasks.models import FINISHED_STATES, LIVE_STATES
+from tasks.services import tasks_for_team
 
 # User-code guessing: failures only, per user and per address (SECURITY.md section 3).
 CODE_FAILURE_LIMITS = (("pair-code-user", "user", "10/10m"), ("pair-code-ip", "ip", "30/h"))
@@ -29,8 +31,20 @@ def host_list(request):
         "hosts": hosts,
         "otp_enrolled": otp_is_enrolled(user=request.user),
         "hub_url": request.build_absolute_uri("/").rstrip("/"),
+        **_task_overview(membership),
     }
     return render(request, "devices/host_list.html", context)
+
+
+def _task_overview(membership) -> dict:
+    """The home page shows what runs now and the latest results."""
+    if membership is None:
+        return {}
+    tasks = tasks_for_team(team_id=membership.team_id)
+    return {
+        "running": tasks.filter(state__in=LIVE_STATES)[:5],
+        "latest": tasks.filter(state__in=FINISHED_STATES)[:5],
+    }
 
 
 def _host_or_404(request, host_id: int) -> Host:

@@ -41,6 +41,7 @@ def project_detail(request, project_id: int):
         "tree": services.project_tree(project=project),
         "changes": project.changes.all()[:20],
         "entry_count": project.entries.count(),
+        "tasks": project.tasks.select_related("host", "project")[:5],
     }
     template = "projects/_project_live.html" if _fragment(request) else "projects/project_detail.html"
     return render(request, template, context)

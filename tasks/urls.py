@@ -4,4 +4,9 @@ from tasks import views
 
 urlpatterns = [
     path("", views.task_list, name="task_list"),
+    path("new/", views.task_new, name="task_new"),
+    path("<int:task_id>/", views.task_detail, name="task_detail"),
+    path("<int:task_id>/log/", views.task_log, name="task_log"),
+    path("<int:task_id>/cancel/", views.task_cancel, name="task_cancel"),
+    path("<int:task_id>/rerun/", views.task_rerun, name="task_rerun"),
 ]

@@ -1,9 +1,153 @@
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_ratelimit.core import is_ratelimited
 
+from accounts.decorators import second_factor_required
 from accounts.teams import current_membership
+from devices.services import hosts_for_team
+from projects.models import Project
+from projects.services import project_get
+from tasks import services
+from tasks.models import Task, TaskState
+from tasks.render import diff_lines, diff_stats
+
+TOO_MANY_TASKS = "You sent many tasks in a short time. Wait a minute, then send this one again."
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        number = int(value or "")
+    except ValueError:
+        return None
+    return number if 0 < number < 2**62 else None
 
 
 @login_required
 def task_list(request):
-    return render(request, "tasks/task_list.html", {"membership": current_membership(request)})
+    membership = current_membership(request)
+    filters = {
+        "state": request.GET.get("state", "") if request.GET.get("state") in TaskState.values else "",
+        "host_id": _int(request.GET.get("host")),
+        "project_id": _int(request.GET.get("project")),
+    }
+    tasks = services.tasks_for_team(team_id=membership.team_id, **filters)[:100] if membership else []
+    context = {
+        "membership": membership,
+        "tasks": tasks,
+        "filters": filters,
+        "states": TaskState.choices,
+        "hosts": hosts_for_team(team_id=membership.team_id) if membership else [],
+        "filtered": any(filters.values()),
+    }
+    return render(request, "tasks/task_list.html", context)
+
+
+def _project_or_404(request, project_id) -> Project:
+    try:
+        return project_get(user=request.user, project_id=project_id)
+    except Project.DoesNotExist:
+        raise Http404("No such project.") from None
+
+
+@second_factor_required
+def task_new(request):
+    """The task form on its own page (and where the embedded forms post to)."""
+    source = request.POST if request.method == "POST" else request.GET
+    project = _project_or_404(request, _int(source.get("project")))
+    form = {
+        "executor": source.get("executor", ""),
+        "target": source.get("target", ""),
+        "prompt": source.get("prompt", ""),
+    }
+    if request.method != "POST":
+        return _render_new(request, project, form)
+    if _too_many_tasks(request):
+        return _render_new(request, project, form, error=TOO_MANY_TASKS, status=429)
+    try:
+        task = services.task_create(user=request.user, project_id=project.id, **form)
+    except services.TaskError as exc:
+        return _render_new(request, project, form, error=exc.message, status=exc.status)
+    return redirect("task_detail", task_id=task.id)
+
+
+def _too_many_tasks(request) -> bool:
+    rate = settings.TASK_CREATE_RATE
+    return is_ratelimited(request, group="task-create", key="user", rate=rate, method="POST", increment=True)
+
+
+def _render_new(request, project, form, error="", status=200):
+    context = {"project": project, "form": form, "error": error}
+    return render(request, "tasks/task_new.html", context, status=status)
+
+
+def _task_or_404(request, task_id: int) -> Task:
+    try:
+        return services.task_get(user=request.user, task_id=task_id)
+    except Task.DoesNotExist:
+        raise Http404("No such task.") from None
+
+
+@login_required
+@require_GET
+def task_detail(request, task_id: int):
+    task = _task_or_404(request, task_id)
+    template = "tasks/_task_live.html" if request.GET.get("fragment") == "1" else "tasks/task_detail.html"
+    return _render_task(request, task, template)
+
+
+def _render_task(request, task, template="tasks/task_detail.html", status=200):
+    changes = [
+        {"change": change, "lines": diff_lines(change.diff), "stats": diff_stats(change.diff)}
+        for change in task.file_changes.all()
+    ]
+    logs = list(task.logs.all()) if template == "tasks/task_detail.html" else []
+    context = {
+        "task": task,
+        "changes": changes,
+        "log_text": "".join(log.text for log in logs),
+        "last_seq": logs[-1].seq if logs else 0,
+    }
+    return render(request, template, context, status=status)
+
+
+@login_required
+@require_GET
+def task_log(request, task_id: int):
+    """Log pieces after `after`: the page asks again on every event and reconnect."""
+    task = _task_or_404(request, task_id)
+    after = _int(request.GET.get("after")) or 0
+    chunks = [{"seq": log.seq, "text": log.text} for log in services.task_log_after(task=task, after=after)]
+    return JsonResponse({"state": task.state, "finished": task.finished, "chunks": chunks})
+
+
+@second_factor_required
+@require_POST
+def task_cancel(request, task_id: int):
+    task = _task_or_404(request, task_id)
+    try:
+        services.task_cancel(task=task, user=request.user)
+    except services.TaskError as exc:
+        messages.error(request, exc.message)
+        return _render_task(request, task, status=exc.status)
+    done = task.state == TaskState.CANCELLED
+    messages.success(request, "Cancelled." if done else "Asked the host to stop it.")
+    return redirect("task_detail", task_id=task.id)
+
+
+@second_factor_required
+@require_POST
+def task_rerun(request, task_id: int):
+    task = _task_or_404(request, task_id)
+    if _too_many_tasks(request):
+        messages.error(request, TOO_MANY_TASKS)
+        return _render_task(request, task, status=429)
+    try:
+        new = services.task_rerun(user=request.user, task=task)
+    except (services.TaskError, Project.DoesNotExist) as exc:
+        messages.error(request, getattr(exc, "message", "The project is gone: the task cannot run again."))
+        return _render_task(request, task, status=getattr(exc, "status", 400))
+    return redirect("task_detail", task_id=new.id)

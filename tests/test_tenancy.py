@@ -12,7 +12,9 @@ from accounts.models import Membership
 from devices.models import Host
 from projects.models import Project
 from tests.helpers import make_host, page_text
+from tasks.models import Task
 from tests.projects.mirror import Stream, file_change
+from tests.tasks.kit import make_task
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +54,8 @@ def foreign_ids(kwarg: str, own_team, foreign_team) -> list[int]:
         return [Project.objects.filter(host__team=foreign_team).first().id]
     if kwarg == "path":
         return []  # a path means something only inside its project
+    if kwarg == "task_id":
+        return [Task.objects.filter(team=foreign_team).first().id]
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}: add it to foreign_ids")
 
 
@@ -66,6 +70,8 @@ def own_ids(kwarg: str, own_team) -> list[int]:
         return [Project.objects.filter(host__team=own_team).first().id]
     if kwarg == "path":
         return ["README.md"]
+    if kwarg == "task_id":
+        return [Task.objects.filter(team=own_team).first().id]
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}")
 
 
@@ -78,6 +84,10 @@ def test_the_urlconf_has_detail_urls_to_check():
         "member_remove",
         "host_detail",
         "host_revoke",
+        "task_detail",
+        "task_log",
+        "task_cancel",
+        "task_rerun",
     } <= names
 
 
@@ -88,6 +98,7 @@ def test_another_teams_ids_answer_404_like_missing_ones(alice_client, alice, bob
         stream = Stream(host.id)
         stream.projects("docs")
         stream.batch("docs", file_change("README.md"))
+        make_task(Project.objects.get(host=host), alice)
     checked = 0
     for pattern in our_detail_patterns():
         kwargs = list(pattern.pattern.converters)

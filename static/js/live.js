@@ -54,6 +54,15 @@
     try { await refreshing; } finally { refreshing = null; }
   }
 
+  // Pages without a fragment view: fetch the page and take its live region.
+  async function refreshFromPage() {
+    const response = await fetch(location.href, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = page.getElementById("live-region");
+    if (fresh) region.innerHTML = fresh.innerHTML;
+  }
+
   function onChanged(message) {
     if (message.project !== projectId) return;
     const paths = message.changes.map((change) => change.path);
@@ -82,6 +91,7 @@
       if (message.type === "host.presence") renderHost(message.host);
       if (message.type === "mirror.changed") onChanged(message);
       if (message.type === "projects.changed" && region && region.dataset.liveProjects !== undefined) refresh(null);
+      if (message.type === "task.changed" && region && region.dataset.liveTasks !== undefined) refreshFromPage();
     });
     socket.addEventListener("close", () => {
       document.body.dataset.live = "closed";

@@ -1,0 +1,119 @@
+from django.conf import settings
+from django.db import models
+
+from accounts.models import Team
+from devices.models import Host
+from projects.models import Project
+
+
+class TaskState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    ASSIGNED = "assigned", "Assigned"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+# The host holds the task (or may): cancel must go through it.
+LIVE_STATES = (TaskState.QUEUED, TaskState.ASSIGNED, TaskState.RUNNING)
+FINISHED_STATES = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.EXPIRED)
+
+
+class Task(models.Model):
+    """Work sent from the phone to one project of one host."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="tasks")
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="tasks")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    executor = models.CharField(max_length=32)
+    executor_label = models.CharField(max_length=64, blank=True)
+    target = models.TextField(blank=True)
+    prompt = models.TextField()
+    state = models.CharField(max_length=16, choices=TaskState.choices, default=TaskState.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)  # the agent acked the assignment
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    exit_code = models.IntegerField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    log_truncated = models.BooleanField(default=False)
+    log_pruned = models.BooleanField(default=False)
+    assign_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["host", "state", "id"], name="task_host_state"),
+            models.Index(fields=["team", "-id"], name="task_team_recent"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(state__in=TaskState.values), name="task_state_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.id}: {self.title}"
+
+    @property
+    def title(self) -> str:
+        """The prompt's first words, for lists and notifications."""
+        words = " ".join(self.prompt.split())
+        return words if len(words) <= 80 else words[:79].rstrip() + "…"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    @property
+    def cancellable(self) -> bool:
+        return self.state in LIVE_STATES
+
+
+class TaskLog(models.Model):
+    """A piece of a task's output, numbered by the agent from 1."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="logs")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [models.UniqueConstraint(fields=["task", "seq"], name="task_log_unique_seq")]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} log {self.seq}"
+
+
+class FileOp(models.TextChoices):
+    CREATED = "created", "Created"
+    MODIFIED = "modified", "Modified"
+    DELETED = "deleted", "Deleted"
+
+
+class TaskFileChange(models.Model):
+    """A file the task changed, with its unified diff when it is text."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="file_changes")
+    path = models.TextField()
+    op = models.CharField(max_length=8, choices=FileOp.choices)
+    diff = models.TextField(null=True, blank=True)  # noqa: DJ001 (None: binary or too large)
+    binary = models.BooleanField(default=False)
+    too_large = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.path}"

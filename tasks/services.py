@@ -1,0 +1,467 @@
+"""Tasks: creating them, handing them to hosts, applying what hosts report,
+and the housekeeping that keeps none stuck. One function per verb."""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.audit import audit_record
+from accounts.groups import team_group
+from accounts.models import User
+from codexhub.events import group_send, group_send_on_commit
+from devices.handlers import InvalidMessage, handles
+from devices.models import Host, HostState
+from devices.services import host_group
+from projects.models import EntryKind, Project
+from projects.paths import InvalidPath, mirror_path, path_hash
+from projects.services import project_get
+from tasks.models import FINISHED_STATES, LIVE_STATES, FileOp, Task, TaskFileChange, TaskLog, TaskState
+
+logger = logging.getLogger(__name__)
+
+MAX_PROMPT = 64 * 1024
+MAX_LOG_TEXT = 32 * 1024
+MAX_CHANGES = 100
+MAX_DIFF = 80 * 1024
+OUTCOMES = {"succeeded": TaskState.SUCCEEDED, "failed": TaskState.FAILED, "cancelled": TaskState.CANCELLED}
+HOST_LOST = "host lost: the host went offline while it had the task"
+
+PROMPT_EMPTY = "Write what the task should do."
+PROMPT_TOO_LONG = f"The prompt is too long: at most {MAX_PROMPT // 1024} KiB."
+PROMPT_NUL = "The prompt contains a NUL character."
+TARGET_NOT_IN_PROJECT = "There is no file {path!r} in this project."
+TARGET_NEEDED = "{label} works on one file: choose the file first."
+QUEUE_FULL = "This host already has {count} tasks waiting. Wait for some to run, or cancel some."
+ALREADY_FINISHED = "This task already finished."
+
+
+class TaskError(Exception):
+    """A request that cannot be done; `status` is the HTTP answer."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def task_group(task_id: int) -> str:
+    return f"task.{task_id}"
+
+
+# The phone sends ---------------------------------------------------------------------
+
+
+def host_executors(host: Host) -> list[dict]:
+    return [e for e in host.executors if isinstance(e, dict)]
+
+
+def _executor(host: Host, name: str) -> dict:
+    offered = host_executors(host)
+    for executor in offered:
+        if executor["name"] == name:
+            return executor
+    if not offered:
+        raise TaskError(f"{host.name} offers no executors yet: configure one in its agent.toml.")
+    names = ", ".join(e["name"] for e in offered)
+    raise TaskError(f"{host.name} does not offer {name[:40]!r}. It offers: {names}.")
+
+
+def _prompt(raw: str) -> str:
+    prompt = (raw or "").strip()
+    if not prompt:
+        raise TaskError(PROMPT_EMPTY)
+    if len(prompt) > MAX_PROMPT:
+        raise TaskError(PROMPT_TOO_LONG)
+    if "\x00" in prompt:
+        raise TaskError(PROMPT_NUL)
+    return prompt
+
+
+def _target(project: Project, raw: str) -> str:
+    """A file of the project's mirror, or "" for none."""
+    if not raw:
+        return ""
+    try:
+        path = mirror_path(raw)
+    except InvalidPath:
+        raise TaskError(TARGET_NOT_IN_PROJECT.format(path=raw[:200])) from None
+    if not project.entries.filter(path_hash=path_hash(path), kind=EntryKind.FILE).exists():
+        raise TaskError(TARGET_NOT_IN_PROJECT.format(path=path[:200]))
+    return path
+
+
+def task_create(
+    *, user: User, project_id: int, executor: str, prompt: str, target: str = "", rerun_of: Task | None = None
+) -> Task:
+    """Commit a queued task and hand its dispatch to a job. Raises
+    Project.DoesNotExist (another team's or no project) or TaskError."""
+    project = project_get(user=user, project_id=project_id)
+    host = project.host
+    chosen = _executor(host, executor)
+    prompt = _prompt(prompt)
+    target = _target(project, target)
+    if chosen.get("needs_file") and not target:
+        raise TaskError(TARGET_NEEDED.format(label=chosen["label"]))
+    waiting = Task.objects.filter(host=host, state=TaskState.QUEUED).count()
+    if waiting >= settings.TASK_QUEUE_PER_HOST:
+        raise TaskError(QUEUE_FULL.format(count=waiting), status=429)
+    from tasks.jobs import dispatch_job
+
+    with transaction.atomic():
+        task = Task.objects.create(
+            team_id=host.team_id,
+            host=host,
+            project=project,
+            created_by=user,
+            rerun_of=rerun_of,
+            executor=chosen["name"],
+            executor_label=chosen["label"],
+            target=target,
+            prompt=prompt,
+            expires_at=timezone.now() + timedelta(seconds=settings.TASK_TTL),
+        )
+        audit_record(
+            action="task.created",
+            team=host.team,
+            actor=user,
+            target=f"task {task.id} on host {host.id} {host.name}",
+            project=project.name,
+            executor=task.executor,
+            file=target,
+            prompt=prompt[:1000],
+        )
+        _tell_phones(task)
+        dispatch_job.delay_on_commit(host.id)
+    return task
+
+
+def task_rerun(*, user: User, task: Task) -> Task:
+    """A new task with the same input."""
+    return task_create(
+        user=user,
+        project_id=task.project_id,
+        executor=task.executor,
+        prompt=task.prompt,
+        target=task.target,
+        rerun_of=task,
+    )
+
+
+def task_cancel(*, task: Task, user: User) -> Task:
+    """Cancel at once if the host never got it; otherwise ask the host (once)."""
+    now = timezone.now()
+    with transaction.atomic():
+        done = Task.objects.filter(id=task.id, state=TaskState.QUEUED).update(
+            state=TaskState.CANCELLED, finished_at=now, cancelled_by=user, cancel_requested_at=now
+        )
+        if not done:
+            asked = Task.objects.filter(
+                id=task.id, state__in=LIVE_STATES, cancel_requested_at__isnull=True
+            ).update(cancel_requested_at=now, cancelled_by=user)
+            if not asked and not Task.objects.filter(id=task.id, state__in=LIVE_STATES).exists():
+                raise TaskError(ALREADY_FINISHED, status=409)
+            if asked:
+                group_send_on_commit(host_group(task.host_id), {"type": "task.cancel", "task_id": task.id})
+        if done or asked:
+            audit_record(
+                action="task.cancel_requested" if asked else "task.cancelled",
+                team_id=task.team_id,
+                actor=user,
+                target=f"task {task.id} on host {task.host_id}",
+            )
+        task.refresh_from_db()
+        _tell_phones(task)
+    return task
+
+
+# Reading -----------------------------------------------------------------------------
+
+
+def task_get(*, user: User, task_id: int) -> Task:
+    """A task of one of the user's teams, or Task.DoesNotExist."""
+    return Task.objects.select_related("host", "project", "created_by", "team").get(
+        id=task_id, team__memberships__user=user
+    )
+
+
+def tasks_for_team(
+    *, team_id: int, state: str = "", host_id: int | None = None, project_id: int | None = None
+):
+    tasks = Task.objects.filter(team_id=team_id).select_related("host", "project", "created_by")
+    if state:
+        tasks = tasks.filter(state=state)
+    if host_id:
+        tasks = tasks.filter(host_id=host_id)
+    if project_id:
+        tasks = tasks.filter(project_id=project_id)
+    return tasks.order_by("-id")
+
+
+def task_log_after(*, task: Task, after: int, limit: int = 500) -> list[TaskLog]:
+    return list(task.logs.filter(seq__gt=after).order_by("seq")[:limit])
+
+
+# Handing tasks to hosts ----------------------------------------------------------------
+
+
+def assignment(task: Task) -> dict:
+    return {
+        "id": task.id,
+        "project": task.project.name,
+        "executor": task.executor,
+        "prompt": task.prompt,
+        "target": task.target,
+    }
+
+
+def _assign_queued(host_id: int, now) -> list[Task]:
+    """Move the host's live queued tasks to assigned, oldest first."""
+    assigned = []
+    queued = Task.objects.filter(host_id=host_id, state=TaskState.QUEUED, expires_at__gt=now).order_by("id")
+    for task in queued.select_related("project"):
+        # Conditional: a cancel or a second dispatcher may have moved it meanwhile.
+        moved = Task.objects.filter(id=task.id, state=TaskState.QUEUED).update(
+            state=TaskState.ASSIGNED, assigned_at=now, assign_count=F("assign_count") + 1
+        )
+        if moved:
+            assigned.append(task)
+    return assigned
+
+
+def host_dispatch(*, host_id: int) -> int:
+    """Assign the queued tasks of an online host and send them over its link.
+    Returns how many went out. A lost message is sent again (link_assignments,
+    housekeeping): the agent dedupes by task id."""
+    host = Host.objects.filter(id=host_id, state=HostState.ACTIVE).first()
+    if host is None or not host.online:
+        return 0
+    assigned = _assign_queued(host_id, timezone.now())
+    for task in assigned:
+        group_send(host_group(host_id), {"type": "task.assign", "task": assignment(task)})
+        _tell_phones(task, state=TaskState.ASSIGNED)
+    return len(assigned)
+
+
+def link_assignments(*, host_id: int) -> list[dict]:
+    """What a host link that just opened must be sent, in order: the
+    assignments it has not acked, then its queued tasks, then pending cancels."""
+    now = timezone.now()
+    unacked = Task.objects.filter(host_id=host_id, state=TaskState.ASSIGNED, received_at__isnull=True)
+    resend = list(unacked.filter(cancel_requested_at__isnull=True).select_related("project").order_by("id"))
+    unacked.update(assigned_at=now, assign_count=F("assign_count") + 1)
+    fresh = _assign_queued(host_id, now)
+    for task in fresh:
+        _tell_phones(task, state=TaskState.ASSIGNED)
+    cancels = Task.objects.filter(
+        host_id=host_id, state__in=(TaskState.ASSIGNED, TaskState.RUNNING), cancel_requested_at__isnull=False
+    ).values_list("id", flat=True)
+    messages = [{"type": "task.assign", "task": assignment(t)} for t in resend + fresh]
+    return messages + [{"type": "task.cancel", "task_id": task_id} for task_id in cancels]
+
+
+# What the host reports (stream "tasks") ---------------------------------------------------
+
+
+def _host_task(host_id: int, payload: dict) -> Task:
+    task_id = payload.get("task_id")
+    if type(task_id) is not int or task_id <= 0:
+        raise InvalidMessage("task_id must be a positive integer")
+    task = Task.objects.select_for_update().filter(id=task_id, host_id=host_id).first()
+    if task is None:
+        raise InvalidMessage(f"no task {task_id} for this host")
+    return task
+
+
+def _cancel_on_host(task: Task) -> None:
+    group_send_on_commit(host_group(task.host_id), {"type": "task.cancel", "task_id": task.id})
+
+
+@handles("tasks", "task.received")
+def task_received_apply(*, host_id: int, payload: dict) -> None:
+    task = _host_task(host_id, payload)
+    if task.state in FINISHED_STATES or task.cancel_requested_at:
+        _cancel_on_host(task)  # expired or cancelled before the host got it: never run it
+    if task.state in (TaskState.QUEUED, TaskState.ASSIGNED):
+        now = timezone.now()
+        task.state = TaskState.ASSIGNED
+        task.received_at = task.received_at or now
+        task.assigned_at = task.assigned_at or now
+        task.save(update_fields=["state", "received_at", "assigned_at"])
+
+
+@handles("tasks", "task.started")
+def task_started_apply(*, host_id: int, payload: dict) -> None:
+    task = _host_task(host_id, payload)
+    if task.state in FINISHED_STATES:
+        _cancel_on_host(task)
+        return
+    if task.state in (TaskState.QUEUED, TaskState.ASSIGNED):
+        now = timezone.now()
+        task.state = TaskState.RUNNING
+        task.started_at = now
+        task.received_at = task.received_at or now
+        task.save(update_fields=["state", "started_at", "received_at"])
+        audit_record(action="task.started", team_id=task.team_id, target=f"task {task.id} on host {host_id}")
+        _tell_phones(task)
+
+
+@handles("tasks", "task.log")
+def task_log_apply(*, host_id: int, payload: dict) -> None:
+    task = _host_task(host_id, payload)
+    seq, text = payload.get("seq"), payload.get("text")
+    if type(seq) is not int or not 0 < seq < 2**31:
+        raise InvalidMessage("seq must be a positive integer")
+    if not isinstance(text, str):
+        raise InvalidMessage("text must be a string")
+    # Output is data: keep it, minus what Postgres text cannot hold.
+    text = text[:MAX_LOG_TEXT].replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if task.log_pruned:
+        return
+    TaskLog.objects.bulk_create([TaskLog(task=task, seq=seq, text=text)], ignore_conflicts=True)
+    group_send_on_commit(task_group(task.id), {"type": "task.log", "task": task.id, "seq": seq})
+
+
+def _short(value: object, limit: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidMessage("error must be a string")
+    return value[:limit].replace("\x00", "")
+
+
+def _file_changes(task: Task, raw: object) -> list[TaskFileChange]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > MAX_CHANGES:
+        raise InvalidMessage(f"changes must be a list of at most {MAX_CHANGES}")
+    changes = []
+    for item in raw:
+        if not isinstance(item, dict) or item.get("op") not in FileOp.values:
+            raise InvalidMessage("each change needs an op: created, modified or deleted")
+        try:
+            path = mirror_path(item.get("path"))
+        except InvalidPath as exc:
+            raise InvalidMessage(f"refused change path: {exc}") from None
+        diff = item.get("diff")
+        if diff is not None and not isinstance(diff, str):
+            raise InvalidMessage("diff must be a string or null")
+        if diff is not None:
+            diff = diff[:MAX_DIFF].replace("\x00", "\ufffd")
+        changes.append(
+            TaskFileChange(
+                task=task,
+                path=path,
+                op=item["op"],
+                diff=diff,
+                binary=item.get("binary") is True,
+                too_large=item.get("too_large") is True,
+            )
+        )
+    return changes
+
+
+@handles("tasks", "task.finished")
+def task_finished_apply(*, host_id: int, payload: dict) -> None:
+    task = _host_task(host_id, payload)
+    outcome = OUTCOMES.get(payload.get("outcome"))
+    if outcome is None:
+        raise InvalidMessage("outcome must be succeeded, failed or cancelled")
+    exit_code, duration = payload.get("exit_code"), payload.get("duration")
+    if exit_code is not None and (type(exit_code) is not int or not -(2**31) < exit_code < 2**31):
+        raise InvalidMessage("exit_code must be an integer or null")
+    if duration is not None and (type(duration) not in (int, float) or not 0 <= duration < 1e8):
+        raise InvalidMessage("duration must be a number of seconds")
+    changes = _file_changes(task, payload.get("changes"))
+    if task.state in FINISHED_STATES:
+        return  # the first verdict stands (e.g. "host lost" before the host came back)
+    task.state = outcome
+    task.exit_code = exit_code
+    task.error = _short(payload.get("error"), 200)
+    task.duration = duration
+    task.log_truncated = payload.get("log_truncated") is True
+    task.finished_at = timezone.now()
+    task.save(update_fields=["state", "exit_code", "error", "duration", "log_truncated", "finished_at"])
+    TaskFileChange.objects.bulk_create(changes)
+    _finished(task, reason=task.error)
+
+
+def _finished(task: Task, reason: str = "") -> None:
+    audit_record(
+        action=f"task.{task.state}",
+        team_id=task.team_id,
+        target=f"task {task.id} on host {task.host_id}",
+        reason=reason,
+    )
+    _tell_phones(task)
+
+
+def _tell_phones(task: Task, state: str | None = None) -> None:
+    event = {"type": "task.changed", "task": task.id, "state": state or task.state}
+    group_send_on_commit(task_group(task.id), event)
+    group_send_on_commit(team_group(task.team_id), event)
+
+
+# Housekeeping ------------------------------------------------------------------------------
+
+
+@dataclass
+class Swept:
+    expired: int = 0
+    requeued: int = 0
+    dispatched: int = 0
+    host_lost: int = 0
+    pruned: int = 0
+
+
+def housekeeping() -> Swept:
+    """Run by Celery beat (or in-process without Redis) every TASK_SWEEP_INTERVAL."""
+    now = timezone.now()
+    swept = Swept()
+    swept.expired = _fail_where(Q(state=TaskState.QUEUED, expires_at__lte=now), TaskState.EXPIRED, "")
+    ack_deadline = now - timedelta(seconds=settings.TASK_ACK_TIMEOUT)
+    swept.requeued = Task.objects.filter(
+        state=TaskState.ASSIGNED, received_at__isnull=True, assigned_at__lte=ack_deadline
+    ).update(state=TaskState.QUEUED)
+    for host_id in set(Task.objects.filter(state=TaskState.QUEUED).values_list("host_id", flat=True)):
+        swept.dispatched += host_dispatch(host_id=host_id)
+    lost_after = now - timedelta(seconds=settings.TASK_HOST_LOST_GRACE)
+    gone = (
+        Q(host__last_seen_at__isnull=True)
+        | Q(host__last_seen_at__lte=lost_after)
+        | ~Q(host__state=HostState.ACTIVE)
+    )
+    held = Q(state=TaskState.RUNNING) | Q(state=TaskState.ASSIGNED, received_at__isnull=False)
+    swept.host_lost = _fail_where(held & gone, TaskState.FAILED, HOST_LOST)
+    swept.pruned = _prune_logs(now)
+    if any(vars(swept).values()):
+        logger.info("task housekeeping: %s", swept)
+    return swept
+
+
+def _fail_where(condition: Q, state: str, error: str) -> int:
+    count = 0
+    for task_id in Task.objects.filter(condition).values_list("id", flat=True):
+        with transaction.atomic():
+            task = Task.objects.select_for_update().get(id=task_id)
+            if task.state in FINISHED_STATES:
+                continue
+            task.state, task.error, task.finished_at = state, error, timezone.now()
+            task.save(update_fields=["state", "error", "finished_at"])
+            _finished(task, reason=error or state)
+            count += 1
+    return count
+
+
+def _prune_logs(now) -> int:
+    before = now - timedelta(days=settings.TASK_LOG_RETENTION_DAYS)
+    old = Task.objects.filter(finished_at__lte=before, log_pruned=False)
+    ids = list(old.values_list("id", flat=True)[:1000])
+    if ids:
+        TaskLog.objects.filter(task_id__in=ids).delete()
+        Task.objects.filter(id__in=ids).update(log_pruned=True)
+    return len(ids)

@@ -1,0 +1,73 @@
+"""Helpers for task tests: a host that offers executors, and what its agent
+would send on the `tasks` stream."""
+
+from devices.models import Host
+from devices.services import host_message_apply
+from projects.models import Project
+from tasks.models import Task
+from tests.projects.mirror import Stream, file_change
+
+BULLETS = {"name": "bullets", "label": "Bulletize", "kind": "command", "needs_file": True}
+CLAUDE = {"name": "claude", "label": "Claude Code", "kind": "command", "needs_file": False}
+
+
+def offering(host: Host, *executors: dict) -> Host:
+    Host.objects.filter(id=host.id).update(executors=list(executors) or [BULLETS, CLAUDE])
+    host.refresh_from_db()
+    return host
+
+
+def shared_project(host: Host, name: str = "docs", files=("README.md",)) -> Project:
+    """A project mirrored from the host, with the given files."""
+    stream = Stream(host.id)
+    stream.projects(name)
+    stream.batch(name, *(file_change(path) for path in files))
+    return Project.objects.get(host=host, name=name)
+
+
+def make_task(project: Project, user, **fields) -> Task:
+    values = {
+        "team_id": project.host.team_id,
+        "host": project.host,
+        "project": project,
+        "created_by": user,
+        "executor": "claude",
+        "executor_label": "Claude Code",
+        "prompt": "Tidy the README",
+    }
+    values.update(fields)
+    if "expires_at" not in values:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        values["expires_at"] = timezone.now() + timedelta(hours=1)
+    return Task.objects.create(**values)
+
+
+class TaskStream:
+    """Sends sequenced `tasks` messages for one host, numbering them."""
+
+    def __init__(self, host_id: int):
+        self.host_id = host_id
+        self.seq = 0
+
+    def send(self, kind: str, payload: dict, seq: int | None = None):
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
+        return host_message_apply(host_id=self.host_id, stream="tasks", seq=seq, kind=kind, payload=payload)
+
+    def received(self, task_id: int):
+        return self.send("task.received", {"task_id": task_id})
+
+    def started(self, task_id: int):
+        return self.send("task.started", {"task_id": task_id})
+
+    def log(self, task_id: int, seq: int, text: str):
+        return self.send("task.log", {"task_id": task_id, "seq": seq, "text": text})
+
+    def finished(self, task_id: int, outcome: str = "succeeded", **extra):
+        payload = {"task_id": task_id, "outcome": outcome, "exit_code": 0, "duration": 1.5, "changes": []}
+        payload.update(extra)
+        return self.send("task.finished", payload)
