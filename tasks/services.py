@@ -13,7 +13,8 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.groups import team_group
 from accounts.models import User
-from codexhub.events import group_send, group_send_on_commit
+from codexhub import events
+from codexhub.events import group_send_on_commit
 from devices.handlers import InvalidMessage, handles
 from devices.models import Host, HostState
 from devices.services import host_group
@@ -159,21 +160,24 @@ def task_cancel(*, task: Task, user: User) -> Task:
         done = Task.objects.filter(id=task.id, state=TaskState.QUEUED).update(
             state=TaskState.CANCELLED, finished_at=now, cancelled_by=user, cancel_requested_at=now
         )
+        asked = 0
         if not done:
             asked = Task.objects.filter(
                 id=task.id, state__in=LIVE_STATES, cancel_requested_at__isnull=True
             ).update(cancel_requested_at=now, cancelled_by=user)
-            if not asked and not Task.objects.filter(id=task.id, state__in=LIVE_STATES).exists():
+        if not done and not asked:
+            if not Task.objects.filter(id=task.id, state__in=LIVE_STATES).exists():
                 raise TaskError(ALREADY_FINISHED, status=409)
-            if asked:
-                group_send_on_commit(host_group(task.host_id), {"type": "task.cancel", "task_id": task.id})
-        if done or asked:
-            audit_record(
-                action="task.cancel_requested" if asked else "task.cancelled",
-                team_id=task.team_id,
-                actor=user,
-                target=f"task {task.id} on host {task.host_id}",
-            )
+            task.refresh_from_db()
+            return task  # asked before: one effect
+        if asked:
+            group_send_on_commit(host_group(task.host_id), {"type": "task.cancel", "task_id": task.id})
+        audit_record(
+            action="task.cancel_requested" if asked else "task.cancelled",
+            team_id=task.team_id,
+            actor=user,
+            target=f"task {task.id} on host {task.host_id}",
+        )
         task.refresh_from_db()
         _tell_phones(task)
     return task
@@ -242,7 +246,7 @@ def host_dispatch(*, host_id: int) -> int:
         return 0
     assigned = _assign_queued(host_id, timezone.now())
     for task in assigned:
-        group_send(host_group(host_id), {"type": "task.assign", "task": assignment(task)})
+        events.group_send(host_group(host_id), {"type": "task.assign", "task": assignment(task)})
         _tell_phones(task, state=TaskState.ASSIGNED)
     return len(assigned)
 

@@ -11,8 +11,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.models import Membership
 from devices.models import Host
 from projects.models import Project
-from tests.helpers import make_host, page_text
 from tasks.models import Task
+from tests.helpers import make_host, page_text
 from tests.projects.mirror import Stream, file_change
 from tests.tasks.kit import make_task
 

@@ -160,7 +160,7 @@ def test_it_refuses_to_invite_into_another_team(alice_client, team_b, charlie):
 def test_inviting_needs_a_verified_second_factor(alice, team_a, client):
     login(client, alice, verified=False)
     response = invite(client, team_a)
-    # Enrolled but not verified in this session: sent to the code page first.
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("otp_verify"))
+    # Enrolled but not verified in this session: a change is refused until the code.
+    assert response.status_code == 403
+    assert "Enter your two-factor code first" in page_text(response)
     assert not Invitation.objects.exists()
