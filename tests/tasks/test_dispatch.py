@@ -1,0 +1,117 @@
+"""Handing tasks to a host over /ws/host/: in order, again after a reconnect
+until acked, cancels included (SECURITY.md 71, 94 at the socket level)."""
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from codexhub.asgi import application
+from tasks.models import Task, TaskState
+from tasks.services import host_dispatch
+from tests.helpers import make_host, make_user
+from tests.tasks.kit import TaskStream, make_task, offering, shared_project
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+@pytest.fixture
+def setup(transactional_db):
+    from accounts.models import Membership, Role, Team
+
+    team = Team.objects.create(name="Team A")
+    user = make_user("mia@example.com")
+    Membership.objects.create(team=team, user=user, role=Role.OWNER)
+    host, token = make_host(team, "Studio")
+    project = shared_project(offering(host))
+    return {"user": user, "host": host, "token": token, "project": project}
+
+
+async def link(token: str) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(
+        application, "/ws/host/", headers=[(b"authorization", f"Bearer {token}".encode())]
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "welcome"
+    return communicator
+
+
+async def frames(communicator, count: int) -> list[dict]:
+    return [await communicator.receive_json_from(timeout=5) for _ in range(count)]
+
+
+def queue(setup, *prompts: str) -> list[Task]:
+    return [make_task(setup["project"], setup["user"], prompt=p) for p in prompts]
+
+
+async def test_queued_tasks_go_out_in_order_when_the_host_connects(setup):
+    tasks = await database_sync_to_async(queue)(setup, "one", "two", "three")
+    communicator = await link(setup["token"])
+    got = await frames(communicator, 3)
+    assert [f["type"] for f in got] == ["task.assign"] * 3
+    assert [f["task"]["id"] for f in got] == [t.id for t in tasks]
+    assert got[0]["task"] == {
+        "id": tasks[0].id,
+        "project": "docs",
+        "executor": "claude",
+        "prompt": "one",
+        "target": "",
+    }
+    states = await database_sync_to_async(lambda: set(Task.objects.values_list("state", flat=True)))()
+    assert states == {"assigned"}
+    await communicator.disconnect()
+
+
+async def test_a_task_for_an_online_host_goes_out_at_once(setup):
+    communicator = await link(setup["token"])
+    (task,) = await database_sync_to_async(queue)(setup, "now")
+    assert await database_sync_to_async(host_dispatch)(host_id=setup["host"].id) == 1
+    frame = await communicator.receive_json_from(timeout=5)
+    assert frame["type"] == "task.assign" and frame["task"]["id"] == task.id
+    # A second dispatch finds nothing queued: the task is not sent twice.
+    assert await database_sync_to_async(host_dispatch)(host_id=setup["host"].id) == 0
+    assert await communicator.receive_nothing(timeout=0.2)
+    await communicator.disconnect()
+
+
+async def test_an_unacked_assignment_is_sent_again_on_reconnect_and_not_after_the_ack(setup):
+    (task,) = await database_sync_to_async(queue)(setup, "again")
+    first = await link(setup["token"])
+    assert (await first.receive_json_from(timeout=5))["task"]["id"] == task.id
+    await first.disconnect()
+    second = await link(setup["token"])
+    assert (await second.receive_json_from(timeout=5))["task"]["id"] == task.id
+    await database_sync_to_async(TaskStream(setup["host"].id).received)(task.id)
+    await second.disconnect()
+    third = await link(setup["token"])
+    assert await third.receive_nothing(timeout=0.3)
+    await third.disconnect()
+    task = await database_sync_to_async(Task.objects.get)(id=task.id)
+    assert task.assign_count == 2 and task.state == TaskState.ASSIGNED
+
+
+async def test_a_pending_cancel_is_sent_on_reconnect(setup):
+    (task,) = await database_sync_to_async(queue)(setup, "stop me")
+    from django.utils import timezone
+
+    await database_sync_to_async(
+        lambda: Task.objects.filter(id=task.id).update(
+            state=TaskState.RUNNING, received_at=timezone.now(), cancel_requested_at=timezone.now()
+        )
+    )()
+    communicator = await link(setup["token"])
+    assert await communicator.receive_json_from(timeout=5) == {"type": "task.cancel", "task_id": task.id}
+    await communicator.disconnect()
+
+
+async def test_expired_tasks_are_never_sent(setup):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    (task,) = await database_sync_to_async(queue)(setup, "too late")
+    past = timezone.now() - timedelta(seconds=1)
+    await database_sync_to_async(lambda: Task.objects.filter(id=task.id).update(expires_at=past))()
+    communicator = await link(setup["token"])
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
