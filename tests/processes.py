@@ -44,6 +44,8 @@ def hub_env(**extra: str) -> dict[str, str]:
         # A queue of this test's own: no other worker on the shared Redis takes its jobs.
         CELERY_QUEUE=f"test-{uuid.uuid4().hex[:12]}",
     )
+    if not env.get("REDIS_URL"):
+        env["TASK_IN_PROCESS_BEAT"] = "true"  # no beat process without Redis: daphne sweeps
     env.update(extra)
     return env
 
@@ -125,14 +127,18 @@ class Hub(Process):
 
 
 class Worker(Process):
-    """A Celery worker consuming the hub's queue from Redis."""
+    """A Celery worker consuming the hub's queue from Redis, with the beat
+    scheduler inside it (housekeeping) unless `beat` is False."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path):
+    def __init__(self, env: dict[str, str], log_dir: Path, beat: bool = True):
         args = [
             str(BIN / "celery"), "--app", "codexhub", "worker", "--pool", "solo",
             "--without-gossip", "--without-mingle", "--loglevel", "INFO",
         ]  # fmt: skip
-        super().__init__(args, env, log_dir / f"celery-{os.getpid()}.log")
+        name = f"celery-{time.monotonic_ns()}"
+        if beat:
+            args += ["--beat", "--schedule", str(log_dir / f"{name}-beat-schedule")]
+        super().__init__(args, env, log_dir / f"{name}.log")
         wait_until(self._ready, timeout=30, what="the Celery worker")
 
     def _ready(self) -> bool:

@@ -1,0 +1,201 @@
+"""The heart of the product, end to end: on a phone, open a Markdown file
+mirrored from a host, ask for a bulleted list, and watch the host's agent do
+it. Real daphne, Celery worker (with Redis), agent and executor processes."""
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from accounts.models import Membership, Role, Team
+from devices.models import Host
+from projects.models import Entry
+from tasks.models import Task
+from tests.e2e.conftest import PHONE
+from tests.e2e.test_layouts import sign_in
+from tests.e2e.test_onboarding import shot
+from tests.helpers import make_host, make_user
+from tests.processes import Agent, Hub, Worker, hub_env, wait_until
+from tests.tasks.agentkit import BULLETS_TOML, executor_toml, task_agent_config
+
+pytestmark = pytest.mark.e2e
+
+NOTES = "# Groceries\n\nApples\nBread\nCoffee\n"
+BULLETED = "# Groceries\n\n- Apples\n- Bread\n- Coffee\n"
+FAST = {
+    "HOST_HEARTBEAT_INTERVAL": "0.5",
+    "HOST_HEARTBEAT_TIMEOUT": "2",
+    "TASK_SWEEP_INTERVAL": "0.5",
+    "TASK_ACK_TIMEOUT": "2",
+}
+
+
+@pytest.fixture
+def world(transactional_db, tmp_path, artifacts):
+    """A hub, a team with one owner, and a host sharing `notes/` (agent not started)."""
+    env = hub_env(**FAST)
+    worker = Worker(env, artifacts) if env.get("REDIS_URL") else None
+    hub = Hub(env, artifacts)
+    user = make_user("mia@example.com")
+    team = Team.objects.create(name="Mia's")
+    Membership.objects.create(team=team, user=user, role=Role.OWNER)
+    host, token = make_host(team, "studio")
+    root = tmp_path / "notes"
+    root.mkdir()
+    (root / "groceries.md").write_text(NOTES)
+    world = {"hub": hub, "user": user, "host": host, "token": token, "root": root, "agents": []}
+    yield world
+    for agent in world["agents"]:
+        agent.stop()
+    hub.stop()
+    if worker:
+        worker.stop()
+
+
+def run_agent(world, tmp_path, artifacts, executors: str) -> Agent:
+    config = task_agent_config(
+        tmp_path / "agent" / "agent.toml",
+        hub=world["hub"].url,
+        host=world["host"],
+        token=world["token"],
+        projects={"notes": world["root"]},
+        executors=executors,
+    )
+    agent = Agent(config, "run", log_dir=artifacts)
+    world["agents"].append(agent)
+    return agent
+
+
+def open_file(page: Page, world) -> None:
+    page.goto(f"{world['hub'].url}/projects/")
+    page.get_by_role("link", name="notes").click()
+    page.get_by_role("tree").get_by_role("link", name="groceries.md").click()
+    expect(page.locator("#file-body h1")).to_have_text("Groceries", timeout=10_000)
+    expect(page.locator('body[data-live="open"]')).to_have_count(1, timeout=10_000)
+
+
+def send_task(page: Page, executor_label: str) -> None:
+    page.get_by_text("Ask the host to change this file").click()
+    page.get_by_label("What should it do?").fill("Turn this into a bulleted list")
+    page.get_by_label("Run with").select_option(label=executor_label)
+    page.get_by_role("button", name="Send to studio").click()
+    expect(page).to_have_url(re.compile(r"/tasks/\d+/$"))
+
+
+def phone(browser, world) -> Page:
+    page = browser.new_context(**PHONE).new_page()
+    sign_in(page, world["hub"].url, world["user"])
+    return page
+
+
+def wait_mirrored(world) -> None:
+    host_id = world["host"].id
+    wait_until(
+        lambda: Entry.objects.filter(project__host_id=host_id, path="groceries.md").exists()
+        and Host.objects.get(id=host_id).executors,
+        timeout=20,
+        what="the host to share notes and offer its executors",
+    )
+
+
+def check_the_result(page: Page, other: Page, world, artifacts, prefix: str) -> None:
+    expect(page.locator('body[data-task-state="succeeded"]')).to_have_count(1, timeout=20_000)
+    expect(page.locator("#task-state")).to_have_text("Succeeded")
+    expect(page.locator("#task-changes .dl.add").filter(has_text="+- Apples")).to_be_visible()
+    expect(page.locator("#task-changes .dl.del").filter(has_text="-Apples")).to_be_visible()
+    shot(page, artifacts, f"{prefix}-task")
+    assert (world["root"] / "groceries.md").read_text() == BULLETED
+    # The other screen, open on the file all along, shows the list without a reload.
+    expect(other.locator("#file-body li")).to_have_text(["Apples", "Bread", "Coffee"], timeout=5_000)
+    shot(other, artifacts, f"{prefix}-file")
+    task = Task.objects.get()
+    assert task.state == "succeeded" and task.file_changes.get().path == "groceries.md"
+
+
+def test_a_bulleted_list_from_the_phone(world, browser, tmp_path, artifacts):
+    run_agent(world, tmp_path, artifacts, BULLETS_TOML)
+    wait_mirrored(world)
+    other = phone(browser, world)
+    open_file(other, world)
+    page = phone(browser, world)
+    open_file(page, world)
+    shot(page, artifacts, "01-file-with-form")
+    send_task(page, "Bulletize (one file)")
+    expect(page.locator("#task-log")).to_contain_text("bulletized groceries.md: 3 items", timeout=20_000)
+    check_the_result(page, other, world, artifacts, "02")
+    page.goto(f"{world['hub'].url}/tasks/")
+    expect(page.get_by_role("link", name="Turn this into a bulleted list")).to_be_visible()
+    shot(page, artifacts, "03-task-list")
+    page.goto(f"{world['hub'].url}/hosts/")
+    expect(page.locator("#latest-tasks")).to_contain_text("Turn this into a bulleted list")
+    shot(page, artifacts, "04-home")
+
+
+class ChatCompletions(BaseHTTPRequestHandler):
+    """Speaks OpenAI's chat-completions protocol: answers with the file as a list."""
+
+    requests: list[dict] = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        ChatCompletions.requests.append(
+            {"path": self.path, "auth": self.headers.get("Authorization"), **body}
+        )
+        reply = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": f"```markdown\n{BULLETED}```"},
+                    "finish_reason": "stop",
+                }
+            ],
+        }
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def llm(monkeypatch):
+    ChatCompletions.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ChatCompletions)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("TEST_LLM_KEY", "sk-test-123")
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_the_same_with_an_openai_compatible_server(world, browser, tmp_path, artifacts, llm):
+    executors = executor_toml(
+        "local",
+        type="openai",
+        label="Local model",
+        base_url=llm,
+        model="tiny-llm",
+        api_key_env="TEST_LLM_KEY",
+    )
+    run_agent(world, tmp_path, artifacts, executors)
+    wait_mirrored(world)
+    other = phone(browser, world)
+    open_file(other, world)
+    page = phone(browser, world)
+    open_file(page, world)
+    send_task(page, "Local model")
+    check_the_result(page, other, world, artifacts, "openai")
+    (request,) = ChatCompletions.requests
+    assert request["path"] == "/v1/chat/completions" and request["model"] == "tiny-llm"
+    assert request["auth"] == "Bearer sk-test-123"
+    assert "Turn this into a bulleted list" in json.dumps(request["messages"])
+    assert "sk-test-123" not in "".join(Task.objects.get().logs.values_list("text", flat=True))
