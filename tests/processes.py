@@ -44,9 +44,9 @@ def hub_env(**extra: str) -> dict[str, str]:
         # A queue of this test's own: no other worker on the shared Redis takes its jobs.
         CELERY_QUEUE=f"test-{uuid.uuid4().hex[:12]}",
     )
-    if not env.get("REDIS_URL"):
-        env["TASK_IN_PROCESS_BEAT"] = "true"  # no beat process without Redis: daphne sweeps
     env.update(extra)
+    if not env.get("REDIS_URL"):
+        env.setdefault("TASK_IN_PROCESS_BEAT", "true")  # no beat process without Redis: daphne sweeps
     return env
 
 
@@ -183,8 +183,9 @@ def write_agent_config(path: Path, *, hub: str, host_id: int, name: str, token: 
 class RedisServer(Process):
     """A private redis-server on a spare port, for tests that stop or restart it."""
 
-    def __init__(self, log_dir: Path):
-        self.port = free_port()
+    def __init__(self, log_dir: Path, port: int | None = None):
+        self.log_dir = log_dir
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         args = [
             "redis-server",
@@ -197,5 +198,18 @@ class RedisServer(Process):
             "--appendonly",
             "no",
         ]
-        super().__init__(args, dict(os.environ), log_dir / f"redis-{self.port}.log")
+        super().__init__(args, dict(os.environ), log_dir / f"redis-{self.port}-{time.monotonic_ns()}.log")
         wait_until(lambda: "Ready to accept connections" in self.output(), timeout=10, what="redis-server")
+
+    def restarted(self) -> "RedisServer":
+        """SHUTDOWN NOSAVE (every key and group membership is gone), then a new
+        redis-server on the same port."""
+        import redis
+
+        try:
+            redis.Redis(port=self.port).shutdown(nosave=True)
+        except redis.ConnectionError:
+            pass  # it closes the connection as it goes
+        self.popen.wait(10)
+        self.stop()
+        return RedisServer(self.log_dir, port=self.port)
