@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run worker test lint e2e migrate superuser bench constraints clean
+.PHONY: install run worker beat test lint e2e migrate superuser bench constraints clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ run: migrate
 worker: migrate
 	$(BIN)/celery --app codexhub worker --loglevel INFO
 
+# Exactly one beat process: it schedules the task housekeeping.
+beat: migrate
+	$(BIN)/celery --app codexhub beat --loglevel INFO
+
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
 
@@ -54,6 +58,7 @@ bench: migrate
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/link.py
 	$(BIN)/python bench/mirror.py
+	$(BIN)/python bench/tasks.py
 
 clean:
 	rm -rf $(VENV) var/test_db.sqlite3 test-artifacts
