@@ -74,6 +74,10 @@ class UIConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "ping":
+            # Pages ping every 20 s: group memberships expire in Redis and are
+            # lost when it restarts, so each ping renews them.
+            for group in self.groups_joined:
+                await self.channel_layer.group_add(group, self.channel_name)
             await self.send_json({"type": "pong"})
         elif kind == "subscribe" and "task" in content:
             await self._subscribe_task(content.get("task"))

@@ -93,7 +93,11 @@
       if (message.type === "projects.changed" && region && region.dataset.liveProjects !== undefined) refresh(null);
       if (message.type === "task.changed" && region && region.dataset.liveTasks !== undefined) refreshFromPage();
     });
+    const pinger = setInterval(() => {
+      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
+    }, 20000);
     socket.addEventListener("close", () => {
+      clearInterval(pinger);
       document.body.dataset.live = "closed";
       setTimeout(connect, delay * (0.5 + Math.random()));
       delay = Math.min(delay * 2, 30000);

@@ -75,7 +75,11 @@
       if (message.type === "task.log") pullLog();
       if (message.type === "task.changed") pullLog().then(refreshStatus);
     });
+    const pinger = setInterval(() => {
+      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
+    }, 20000);
     socket.addEventListener("close", () => {
+      clearInterval(pinger);
       document.body.dataset.live = "closed";
       setTimeout(connect, delay * (0.5 + Math.random()));
       delay = Math.min(delay * 2, 30000);
