@@ -1,4 +1,4 @@
-"""The command line: pair, run, status, unpair. `main(argv)` returns the exit code.
+"""The command line: pair, run, status, unpair, project, executors. `main(argv)` returns the exit code.
 
 Exit codes: 0 done, 1 failed (pairing denied, expired, not trusted...), 2 not
 paired or bad usage, 3 this host was revoked, 4 another agent took over.
@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     psub.add_parser("list", help="show the shared folders")
     remove = psub.add_parser("remove", help="stop sharing a folder", description=PROJECT_HELP)
     remove.add_argument("name", metavar="NAME", help="the project's name")
+    sub.add_parser(
+        "executors",
+        help="list the executors this host offers to the hub's tasks",
+        description="Executors come from [executors.NAME] in the config file, plus codex, claude and aider "
+        "when they are on PATH (unless [tasks] builtins = false).",
+    )
     commands = [c for name, c in sub.choices.items() if name != "project"] + list(psub.choices.values())
     for command in commands:
         command.add_argument("--config", metavar="PATH", help="config file (default: platform config dir)")
@@ -78,12 +84,14 @@ def cmd_pair(args: argparse.Namespace, path: Path) -> int:
     return pair(args.hub, args.name, path, yes=args.yes, config_hint=hint)
 
 
-async def _serve(link: object, mirror: object = None) -> None:
+async def _serve(link: object, mirror: object = None, tasks: object = None) -> None:
     from hostagent.link import HostLink
     from hostagent.mirror.sync import Mirror
+    from hostagent.tasks.service import TaskService
 
     assert isinstance(link, HostLink)
     assert mirror is None or isinstance(mirror, Mirror)
+    assert tasks is None or isinstance(tasks, TaskService)
     loop = asyncio.get_running_loop()
     installed = []
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -97,6 +105,8 @@ async def _serve(link: object, mirror: object = None) -> None:
             await mirror.start()
         await link.run()
     finally:
+        if tasks is not None:
+            await tasks.stop()  # kills the running tasks' process groups
         if mirror is not None:
             await mirror.stop()
         for sig in installed:
@@ -109,6 +119,9 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
     from hostagent.mirror.sync import Mirror
     from hostagent.outbox import Outbox
     from hostagent.pairing import platform_string
+    from hostagent.tasks.executors import offered
+    from hostagent.tasks.ledger import Ledger
+    from hostagent.tasks.service import TaskService
 
     cfg = _load(path)
     if cfg is None:
@@ -121,7 +134,11 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
     logging.basicConfig(level=logging.INFO, format="hostagent: %(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)  # its debug logs show headers
     base, cap = backoff_from_env()
-    with Outbox(config.outbox_path(path)) as outbox, Index(config.mirror_index_path(path)) as index:
+    with (
+        Outbox(config.outbox_path(path)) as outbox,
+        Index(config.mirror_index_path(path)) as index,
+        Ledger(config.ledger_path(path), owner=f"{hub} {cfg.host_id}") as ledger,
+    ):
         link = HostLink(
             hub, cfg.token, outbox, platform=platform_string(), backoff_base=base, backoff_cap=cap
         )
@@ -129,8 +146,10 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         # The config folder (token, outbox, index) is never mirrored, even inside a shared folder.
         mirror = Mirror(cfg.projects, index, exclude=[str(path.parent)])
         mirror.attach(link)
+        tasks = TaskService(cfg.tasks, offered(cfg), cfg.projects, ledger, exclude=[str(path.parent)])
+        tasks.attach(link)
         try:
-            asyncio.run(_serve(link, mirror))
+            asyncio.run(_serve(link, mirror, tasks))
         except HostRevoked:
             print(
                 "hostagent: this host was revoked or its token is no longer valid. "
@@ -185,6 +204,7 @@ def cmd_unpair(args: argparse.Namespace, path: Path) -> int:
     config.save(path, cfg)
     config.remove_outbox(path)
     config.remove_mirror_index(path)
+    config.remove_ledger(path)
     print(f"Forgot this host's token (config: {path}).")
     return code
 
@@ -238,12 +258,28 @@ def cmd_project(args: argparse.Namespace, path: Path) -> int:
     return 0
 
 
+def cmd_executors(args: argparse.Namespace, path: Path) -> int:
+    from hostagent.tasks.executors import offered
+
+    cfg = _load_or_new(path)
+    if cfg is None:
+        return 2
+    executors = offered(cfg)
+    if not executors:
+        print(f"No executors. Add [executors.NAME] to {path}, or install codex, claude or aider.")
+    for name, executor in executors.items():
+        needs = "  (needs a target file)" if executor.needs_file else ""
+        print(f"{name}  {clean(executor.label)}  {executor.kind}{needs}")
+    return 0
+
+
 COMMANDS = {
     "pair": cmd_pair,
     "run": cmd_run,
     "status": cmd_status,
     "unpair": cmd_unpair,
     "project": cmd_project,
+    "executors": cmd_executors,
 }
 
 

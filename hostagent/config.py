@@ -13,10 +13,14 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from hostagent.api import is_loopback
 
 ENV_VAR = "CODEXHUB_AGENT_CONFIG"
 OUTBOX_NAME = "outbox.sqlite3"
 MIRROR_NAME = "mirror.sqlite3"
+LEDGER_NAME = "tasks.sqlite3"
 MAX_PROJECT_NAME = 64
 MAX_PROJECTS = 200  # the hub refuses a longer mirror.projects list
 # C0, DEL, C1 and the bidi controls (as the hub's accounts.validators.BIDI_CONTROLS).
@@ -28,6 +32,55 @@ class ConfigError(Exception):
 
 
 @dataclass
+class TasksConfig:
+    """`[tasks]`: how this host runs the tasks the hub assigns (docs/protocol.md, "Tasks")."""
+
+    concurrency: int = 2  # tasks running at once on this host
+    parallel_per_project: bool = False  # if false, at most one task at a time per project
+    timeout: int | float = 1800  # default seconds per task
+    output_cap: int = 1024 * 1024  # bytes of log kept per task
+    builtins: bool = True  # offer codex/claude/aider when the program is on PATH
+
+
+@dataclass
+class ExecutorConfig:
+    """One `[executors.NAME]` table, as written: None (or []) is a key left out."""
+
+    type: str = "command"  # "command" or "openai"
+    label: str | None = None
+    template: str | None = None  # command: "generic" (default), "codex", "claude" or "aider"
+    command: list[str] | None = None  # generic only: argv with {prompt} and {file}
+    stdin: str | None = None  # generic only: "prompt" or "none"
+    needs_file: bool | None = None  # command only
+    timeout: int | float | None = None
+    env: list[str] = field(default_factory=list)  # command only: extra variables for the child
+    base_url: str | None = None  # openai only
+    model: str | None = None
+    api_key_env: str | None = None
+
+
+EXECUTOR_TYPES = ("command", "openai")
+TEMPLATES = ("generic", "codex", "claude", "aider")
+MAX_EXECUTORS = 32
+MAX_LABEL = 64
+MAX_TIMEOUT = 7 * 24 * 3600
+EXECUTOR_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EXECUTOR_KEYS = {
+    "command": {"type", "label", "timeout", "template", "command", "stdin", "needs_file", "env"},
+    "openai": {"type", "label", "timeout", "base_url", "model", "api_key_env"},
+}
+# (key, allowed types, low, high): bounds are inclusive.
+_TASKS_KEYS: dict[str, tuple[tuple[type, ...], float, float]] = {
+    "concurrency": ((int,), 1, 32),
+    "parallel_per_project": ((bool,), 0, 1),
+    "timeout": ((int, float), 1, MAX_TIMEOUT),
+    "output_cap": ((int,), 1024, 256 * 1024 * 1024),
+    "builtins": ((bool,), 0, 1),
+}
+
+
+@dataclass
 class Config:
     hub: str = ""
     host_id: int | None = None
@@ -35,6 +88,8 @@ class Config:
     token: str = ""
     # Shared folders (docs/protocol.md, "The mirror"): project name -> absolute path, in the order added.
     projects: dict[str, str] = field(default_factory=dict)
+    tasks: TasksConfig = field(default_factory=lambda: TasksConfig())
+    executors: dict[str, ExecutorConfig] = field(default_factory=dict)
 
     @property
     def paired(self) -> bool:
@@ -70,6 +125,10 @@ def outbox_path(path: Path) -> Path:
 
 def mirror_index_path(path: Path) -> Path:
     return path.parent / MIRROR_NAME
+
+
+def ledger_path(path: Path) -> Path:
+    return path.parent / LEDGER_NAME
 
 
 def project_name_error(name: object) -> str | None:
@@ -118,7 +177,149 @@ def load(path: Path) -> Config | None:
         if not isinstance(folder, str) or not os.path.isabs(folder):
             raise ConfigError(f"{path}: project {name!r}: the path must be an absolute path")
         config.projects[name] = folder
+    config.tasks = _load_tasks(path, data.get("tasks", {}))
+    config.executors = _load_executors(path, data.get("executors", {}))
     return config
+
+
+def _kind(value: object) -> type:
+    return bool if isinstance(value, bool) else type(value)
+
+
+def _load_tasks(path: Path, table: object) -> TasksConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: tasks must be a table")
+    tasks = TasksConfig()
+    for key, value in table.items():
+        if key not in _TASKS_KEYS:
+            raise ConfigError(f"{path}: tasks.{key} is not a known key ({', '.join(_TASKS_KEYS)})")
+        types, low, high = _TASKS_KEYS[key]
+        if _kind(value) not in types:
+            raise ConfigError(f"{path}: tasks.{key} must be {_type_names(types)}")
+        if not isinstance(value, bool) and not low <= value <= high:
+            raise ConfigError(f"{path}: tasks.{key} must be between {low:g} and {high:g}")
+        setattr(tasks, key, value)
+    return tasks
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number"}
+    return "a number" if float in types else names[types[0]]
+
+
+def _load_executors(path: Path, table: object) -> dict[str, ExecutorConfig]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: executors must be a table of [executors.NAME] tables")
+    if len(table) > MAX_EXECUTORS:
+        raise ConfigError(f"{path}: executors: at most {MAX_EXECUTORS} executors")
+    executors = {}
+    for name, spec in table.items():
+        if not EXECUTOR_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{path}: executors.{ascii(name)}: a name is 1-32 lowercase letters, digits, - or _, "
+                "starting with a letter or digit"
+            )
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{path}: executors.{name} must be a table")
+        executors[name] = _load_executor(f"{path}: executors.{name}", spec)
+    return executors
+
+
+def _load_executor(where: str, spec: dict[str, object]) -> ExecutorConfig:
+    kind = spec.get("type", "command")
+    if kind not in EXECUTOR_TYPES:
+        raise ConfigError(f'{where}.type must be "command" or "openai"')
+    unknown = sorted(set(spec) - _EXECUTOR_KEYS[str(kind)])
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]} is not a key of a {kind} executor")
+    executor = ExecutorConfig(type=str(kind))
+    label = spec.get("label")
+    if label is not None:
+        if not isinstance(label, str) or not 1 <= len(label) <= MAX_LABEL or _CONTROL.search(label):
+            raise ConfigError(f"{where}.label must be 1-{MAX_LABEL} characters without control characters")
+        executor.label = label
+    timeout = spec.get("timeout")
+    if timeout is not None:
+        if (
+            not isinstance(timeout, int | float)
+            or isinstance(timeout, bool)
+            or not 1 <= timeout <= MAX_TIMEOUT
+        ):
+            raise ConfigError(f"{where}.timeout must be a number of seconds between 1 and {MAX_TIMEOUT}")
+        executor.timeout = timeout
+    if kind == "openai":
+        _load_openai(where, spec, executor)
+    else:
+        _load_command(where, spec, executor)
+    return executor
+
+
+def _string_list(where: str, value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{where} must be a list of strings")
+    return list(value)
+
+
+def _load_command(where: str, spec: dict[str, object], executor: ExecutorConfig) -> None:
+    template = spec.get("template")
+    if template is not None:
+        if template not in TEMPLATES:
+            raise ConfigError(f"{where}.template must be one of {', '.join(TEMPLATES)}")
+        executor.template = str(template)
+    generic = template in (None, "generic")
+    command = spec.get("command")
+    if generic:
+        if command is None:
+            raise ConfigError(f'{where}.command is required, like ["/usr/local/bin/tool", "{{file}}"]')
+        argv = _string_list(f"{where}.command", command)
+        if not argv or len(argv) > 256 or any("\0" in item for item in argv):
+            raise ConfigError(f"{where}.command must hold 1-256 strings without NUL")
+        program = argv[0]
+        relative = not os.path.isabs(program) and ("/" in program or "\\" in program)
+        if not program or "{" in program or relative:
+            raise ConfigError(f"{where}.command[0] must be an absolute path or a program name found on PATH")
+        executor.command = argv
+    elif command is not None or "stdin" in spec:
+        raise ConfigError(f'{where}: command and stdin are only for template = "generic"')
+    stdin = spec.get("stdin")
+    if stdin is not None:
+        if stdin not in ("prompt", "none"):
+            raise ConfigError(f'{where}.stdin must be "prompt" or "none"')
+        executor.stdin = str(stdin)
+    needs_file = spec.get("needs_file")
+    if needs_file is not None and not isinstance(needs_file, bool):
+        raise ConfigError(f"{where}.needs_file must be true or false")
+    executor.needs_file = needs_file
+    env = _string_list(f"{where}.env", spec.get("env", []))
+    for name in env:
+        if not ENV_NAME.fullmatch(name):
+            raise ConfigError(f"{where}.env: {ascii(name)} is not a variable name")
+        if name.upper().startswith("CODEXHUB_"):
+            raise ConfigError(f"{where}.env: CODEXHUB_* variables are never passed to a task")
+    executor.env = env
+
+
+def _load_openai(where: str, spec: dict[str, object], executor: ExecutorConfig) -> None:
+    base_url = spec.get("base_url")
+    parts = urlsplit(base_url) if isinstance(base_url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f'{where}.base_url is required, like "http://127.0.0.1:11434/v1"')
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError(f"{where}.base_url must not carry a user name, password, query or fragment")
+    model = spec.get("model")
+    if not isinstance(model, str) or not model or _CONTROL.search(model):
+        raise ConfigError(f"{where}.model is required (a model name)")
+    api_key_env = spec.get("api_key_env")
+    if api_key_env is not None:
+        if not isinstance(api_key_env, str) or not ENV_NAME.fullmatch(api_key_env):
+            raise ConfigError(f"{where}.api_key_env must be a variable name")
+        if api_key_env.upper().startswith("CODEXHUB_"):
+            raise ConfigError(f"{where}.api_key_env must not be a CODEXHUB_* variable")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ConfigError(
+                f"{where}.base_url must use https:// to send an API key (plain http only for a loopback host)"
+            )
+    executor.base_url, executor.model, executor.api_key_env = base_url, model, api_key_env
 
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
@@ -147,7 +348,27 @@ def dumps(config: Config) -> str:
     if config.projects:
         lines += ["", "[projects]"]
         lines += [f"{toml_string(name)} = {toml_string(folder)}" for name, folder in config.projects.items()]
+    if config.tasks != TasksConfig():
+        lines += ["", "[tasks]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in vars(config.tasks).items()]
+    for name, executor in config.executors.items():
+        lines += ["", f"[executors.{name}]"]
+        for key, value in vars(executor).items():
+            if value is not None and value != []:
+                lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)  # finite: the loader bounds every number
+    if isinstance(value, str):
+        return toml_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
 def ensure_dir(directory: Path) -> None:
@@ -192,6 +413,11 @@ def _remove_sqlite(base: Path) -> None:
 def remove_outbox(path: Path) -> None:
     """Delete the outbox beside the config: its sequence numbers belong to one host."""
     _remove_sqlite(outbox_path(path))
+
+
+def remove_ledger(path: Path) -> None:
+    """Delete the task ledger beside the config: its task ids belong to one host."""
+    _remove_sqlite(ledger_path(path))
 
 
 def remove_mirror_index(path: Path) -> None:

@@ -117,7 +117,10 @@ class HostLink:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.registry = registry
-        self.capabilities: list[str] = ["agent"]  # the mirror adds "mirror" when it shares a project
+        # The mirror adds "mirror" when it shares a project; the task service adds "agent" and
+        # `executors` ({"name", "label", "kind", "needs_file"} each) when it offers executors.
+        self.capabilities: list[str] = []
+        self.executors: list[dict[str, Any]] = []
         self._headers = {"Authorization": f"Bearer {token}"}
 
         self.state = State.DISCONNECTED
@@ -265,6 +268,7 @@ class HostLink:
             "agent_version": self.agent_version,
             "platform": self.platform,
             "capabilities": list(self.capabilities),
+            "executors": [dict(executor) for executor in self.executors],
         }
 
     # Heartbeats ----------------------------------------------------------------

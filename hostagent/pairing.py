@@ -179,11 +179,14 @@ def pair(
         previous = config.load(path)
     except config.ConfigError:
         previous = None
-    projects = dict(previous.projects) if previous is not None else {}  # shared folders survive a re-pair
+    fresh = config.Config(hub=hub, host_id=host_id, name=name, token=token)
+    if previous is not None:  # shared folders and executors survive a re-pair
+        fresh.projects, fresh.tasks, fresh.executors = previous.projects, previous.tasks, previous.executors
     try:
-        config.save(path, config.Config(hub=hub, host_id=host_id, name=name, token=token, projects=projects))
+        config.save(path, fresh)
         config.remove_outbox(path)  # a new host starts its sequence numbers at 1
         config.remove_mirror_index(path)  # and its hub has none of the mirror yet
+        config.remove_ledger(path)  # nor any of its tasks
     except OSError as exc:
         print(f"hostagent: confirmed, but cannot write {path}: {exc}", file=err)
         return 1

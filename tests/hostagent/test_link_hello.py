@@ -16,7 +16,12 @@ async def test_it_sends_hello_after_welcome_and_heartbeats_at_its_interval(tmp_p
             "type": "hello",
             "stream": "host",
             "seq": 1,
-            "payload": {"agent_version": __version__, "platform": "test-x86_64", "capabilities": ["agent"]},
+            "payload": {
+                "agent_version": __version__,
+                "platform": "test-x86_64",
+                "capabilities": [],
+                "executors": [],
+            },
         }
         assert conn.received[0] == hello  # before any heartbeat
         assert {"type": "heartbeat"} in conn.received

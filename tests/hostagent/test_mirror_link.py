@@ -47,7 +47,7 @@ async def test_it_sends_hello_then_projects_then_a_reset_snapshot(tmp_path):
         ("mirror", "mirror.batch"),
     ]
     hello = next(m for m in conn.received if m.get("type") == "hello")
-    assert hello["payload"]["capabilities"] == ["agent", "mirror"]
+    assert hello["payload"]["capabilities"] == ["mirror"]
     projects = hub.mirror_messages("mirror.projects")[0]["payload"]
     assert projects == {"projects": [{"name": "docs"}, {"name": "empty"}]}
     docs_batches = hub.mirror_batches("docs")
@@ -154,5 +154,5 @@ async def test_it_sends_an_empty_project_list_without_projects(tmp_path):
         await wait_for(lambda: hub.mirror_messages() and link.outbox.count() == 0, what="mirror.projects")
         await stop_mirrored(link, task, mirror)
     hello = next(m for m in conn.received if m.get("type") == "hello")
-    assert hello["payload"]["capabilities"] == ["agent"]
+    assert hello["payload"]["capabilities"] == []
     assert [m["payload"] for m in hub.mirror_messages()] == [{"projects": []}]

@@ -1,0 +1,262 @@
+"""Executors: what this host offers, and running a command executor (SECURITY.md 1.8).
+
+A command runs as an argv list (never a shell) in the project root, in a new
+session (so a new process group) with a child environment from an allowlist.
+`{prompt}` and `{file}` fill template elements by plain replacement, each
+element staying one argv element whatever the prompt holds; the built-in
+templates pass the prompt on stdin or glued to its option (`--message=...`)
+so it can never be parsed as a flag, and the file as `./<path>` after `--`.
+
+Timeout and cancel kill the whole group (SIGTERM, then SIGKILL after 1 s).
+Once the main process exited the group gets SIGKILL anyway, so nothing it
+started in the background outlives the task or holds the output pipe open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from hostagent.config import MAX_EXECUTORS, Config, ExecutorConfig, TasksConfig
+from hostagent.tasks.output import TaskLog, pump
+
+BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
+TERM_GRACE = 1.0  # seconds between SIGTERM and SIGKILL
+DRAIN_TIMEOUT = 1.0  # reading what is left once the group was killed
+SIGKILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has no SIGKILL
+POLL = 0.05
+
+
+@dataclass(frozen=True)
+class Builtin:
+    label: str
+    argv: tuple[str, ...]
+    stdin_prompt: bool
+
+
+BUILTINS = {
+    # `codex exec -` and `claude -p` read the prompt on stdin, which is closed after it.
+    "codex": Builtin("Codex CLI", ("codex", "exec", "-"), True),
+    "claude": Builtin("Claude Code", ("claude", "-p"), True),
+    # aider takes the prompt glued to its option, so it is that option's value whatever it starts with.
+    "aider": Builtin("Aider", ("aider", "--yes", "--message={prompt}", "--", "{file}"), False),
+}
+
+
+class TaskError(Exception):
+    """The task cannot run as asked; the message says why (sent as its error)."""
+
+
+@dataclass(frozen=True)
+class Executor:
+    name: str
+    label: str
+    kind: str  # "command" or "openai"
+    needs_file: bool
+    timeout: float
+    argv: tuple[str, ...] = ()  # command: the template
+    stdin_prompt: bool = False  # command: the prompt goes on stdin
+    env: tuple[str, ...] = ()  # command: extra variable names for the child
+    base_url: str = ""  # openai
+    model: str = ""
+    api_key_env: str = ""
+
+    def describe(self) -> dict[str, object]:
+        """As `hello` offers it."""
+        return {"name": self.name, "label": self.label, "kind": self.kind, "needs_file": self.needs_file}
+
+
+def _from_config(
+    name: str, spec: ExecutorConfig, tasks: TasksConfig, which: Callable[[str], str | None]
+) -> Executor:
+    timeout = float(spec.timeout if spec.timeout is not None else tasks.timeout)
+    label = spec.label or name
+    if spec.type == "openai":
+        return Executor(
+            name,
+            label,
+            "openai",
+            True,
+            timeout,
+            base_url=spec.base_url or "",
+            model=spec.model or "",
+            api_key_env=spec.api_key_env or "",
+        )
+    template = spec.template or "generic"
+    if template == "generic":
+        argv = tuple(spec.command or ())
+        stdin_prompt = spec.stdin == "prompt"
+    else:
+        builtin = BUILTINS[template]
+        program = which(builtin.argv[0]) or builtin.argv[0]
+        argv = (program, *builtin.argv[1:])
+        stdin_prompt = builtin.stdin_prompt
+    needs_file = bool(spec.needs_file)
+    return Executor(name, label, "command", needs_file, timeout, argv, stdin_prompt, tuple(spec.env))
+
+
+def offered(cfg: Config, which: Callable[[str], str | None] = shutil.which) -> dict[str, Executor]:
+    """The executors this host offers, by name (sorted): the config's, then the built-ins found on PATH."""
+    executors = {name: _from_config(name, spec, cfg.tasks, which) for name, spec in cfg.executors.items()}
+    if cfg.tasks.builtins:
+        for name, builtin in BUILTINS.items():
+            program = which(builtin.argv[0])
+            if name in executors or program is None or len(executors) >= MAX_EXECUTORS:
+                continue
+            spec = ExecutorConfig(template=name, label=builtin.label)
+            executors[name] = _from_config(name, spec, cfg.tasks, which)
+    return dict(sorted(executors.items()))
+
+
+def build_argv(executor: Executor, prompt: str, target: str) -> list[str]:
+    """The argv for one task. Raises TaskError when the template needs a file and there is none."""
+    if executor.needs_file and not target:
+        raise TaskError(f"executor {executor.name!r} needs a target file")
+    file = f"./{target}" if target else ""
+    argv = []
+    for element in executor.argv:
+        if element == "{file}" and not target:
+            continue
+        if "{file}" in element and not target:
+            raise TaskError(f"executor {executor.name!r} needs a target file")
+        # Split on {prompt} first: a prompt holding "{file}" must stay as written.
+        parts = [part.replace("{file}", file) for part in element.split("{prompt}")]
+        argv.append(prompt.join(parts))
+    return argv
+
+
+def stdin_text(executor: Executor, prompt: str, target: str) -> bytes | None:
+    if not executor.stdin_prompt:
+        return None
+    text = f"{prompt}\n\nTarget file: ./{target}" if target else prompt
+    return text.encode("utf-8")
+
+
+def child_env(executor: Executor, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The allowlist: never the host token, the config path or any CODEXHUB_* variable."""
+    environ = os.environ if environ is None else environ
+    names = dict.fromkeys((*BASE_ENV, *executor.env))
+    return {
+        name: environ[name] for name in names if name in environ and not name.upper().startswith("CODEXHUB_")
+    }
+
+
+@dataclass
+class RunResult:
+    outcome: str  # "succeeded", "failed" or "cancelled"
+    exit_code: int | None = None
+    error: str | None = None
+
+
+def describe_exit(returncode: int) -> RunResult:
+    if returncode == 0:
+        return RunResult("succeeded", 0)
+    if returncode < 0:
+        return RunResult("failed", None, f"killed by signal {-returncode}")
+    return RunResult("failed", returncode, f"exit code {returncode}")
+
+
+def seconds(value: float) -> str:
+    return f"{value:g}"
+
+
+def _kill_group(proc: asyncio.subprocess.Process, sig: int) -> None:
+    """Signal the child's whole process group (it leads it: a new session).
+
+    Also after the child was reaped: its id stays the group's id while any member lives, and the
+    kernel hands out ids in sequence, so the group is not someone else's milliseconds later.
+    """
+    # The group may be empty already; another user's group would refuse with EPERM.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, sig)
+        elif proc.returncode is None:  # Windows: no process groups, only the child
+            proc.kill()
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> int:
+    # Not proc.wait(): since 3.11.7/3.12 it also waits for the pipes to close, which a
+    # background child still holding stdout would delay forever.
+    while proc.returncode is None:
+        await asyncio.sleep(POLL)
+    return proc.returncode
+
+
+async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> None:
+    try:
+        stdin.write(data)
+        await stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the child did not read it all: its business
+    finally:
+        stdin.close()  # `codex exec -` waits for EOF
+
+
+async def run_command(
+    executor: Executor, root: str, prompt: str, target: str, log: TaskLog, cancel: asyncio.Event
+) -> RunResult:
+    try:
+        argv = build_argv(executor, prompt, target)
+    except TaskError as exc:
+        return RunResult("failed", error=str(exc))
+    data = stdin_text(executor, prompt, target)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=root,
+            env=child_env(executor),
+            stdin=asyncio.subprocess.PIPE if data is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return RunResult("failed", error=f"cannot run {argv[0]}: {reason}")
+    assert proc.stdout is not None
+    reader = asyncio.create_task(pump(proc.stdout, log))
+    helpers = [asyncio.create_task(_exited(proc)), asyncio.create_task(cancel.wait())]
+    if data is not None:
+        assert proc.stdin is not None
+        helpers.append(asyncio.create_task(_feed(proc.stdin, data)))
+    exited, cancelled = helpers[0], helpers[1]
+    try:
+        await asyncio.wait([exited, cancelled], timeout=executor.timeout, return_when=asyncio.FIRST_COMPLETED)
+        if exited.done():
+            result = describe_exit(exited.result())
+        else:
+            if cancelled.done():
+                result = RunResult("cancelled")
+            else:
+                result = RunResult("failed", error=f"timed out after {seconds(executor.timeout)} s")
+            _kill_group(proc, signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(exited), TERM_GRACE)
+    finally:
+        _kill_group(proc, SIGKILL)
+        for helper in helpers:
+            helper.cancel()
+        await _drain(proc, reader)
+        await log.flush(final=True)
+    return result
+
+
+async def _drain(proc: asyncio.subprocess.Process, reader: asyncio.Task[None]) -> None:
+    """Let the reader reach EOF; a process outside the group holding the pipe must not hang us."""
+    try:
+        await asyncio.wait_for(asyncio.shield(reader), DRAIN_TIMEOUT)
+    except TimeoutError:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        transport = getattr(proc, "_transport", None)  # no public way to drop the pipes
+        if transport is not None:
+            transport.close()
+    except asyncio.CancelledError:
+        reader.cancel()
+        raise

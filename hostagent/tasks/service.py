@@ -1,0 +1,351 @@
+"""`TaskService`: runs the tasks the hub assigns, through a HostLink (docs/protocol.md, "Tasks").
+
+- `task.assign`: a task id the ledger knows is a duplicate and ignored. A new
+  one is recorded, acked with `task.received`, then checked; a bad one
+  finishes `failed` at once and runs nothing. A good one waits for a slot (one
+  per `[tasks].concurrency`, and one per project unless
+  `parallel_per_project`), then: `task.started`, a scan, the run, a scan,
+  `task.finished` with the changes.
+- `task.cancel`: a running task's group is killed, a waiting one never
+  starts; both finish `cancelled`. An unknown id is recorded as cancelled and
+  answered; a finished one is ignored.
+- After each `welcome`: a task the ledger says `running` but this process
+  does not run was cut short by a restart and finishes `failed`; one only
+  `received` was never started and runs now.
+
+Everything goes out with `link.send` on stream `tasks` (outbox-backed, sequenced).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hostagent.config import TasksConfig
+from hostagent.link import HostLink, Registry
+from hostagent.mirror.paths import path_error
+from hostagent.mirror.scan import RootMissing, Scanner, Scope, is_within
+from hostagent.tasks.changes import compare, take_snapshot
+from hostagent.tasks.executors import Executor, RunResult, run_command
+from hostagent.tasks.ledger import CANCELLED, FINISHED, RECEIVED, RUNNING, Ledger
+from hostagent.tasks.openai_backend import run_openai
+from hostagent.tasks.output import TaskLog
+
+log = logging.getLogger("hostagent.tasks")
+
+STREAM = "tasks"
+MAX_PROMPT = 65536
+INTERRUPTED = "interrupted: the agent stopped during the task"
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+def target_error(root: str, target: str, exclude: Iterable[str] = ()) -> str | None:
+    """Why `target` cannot be a task's file in the project at `root` (realpath'd), or None.
+
+    It must be a protocol path naming a regular file the mirror shares: not
+    ignored, not in .git, not a symlink, with no symlinked folder on the way
+    out of the root. Blocks (it hashes the file): call it in a worker thread.
+    """
+    if target == "":
+        return None
+    error = path_error(target) or ("not NFC" if unicodedata.normalize("NFC", target) != target else None)
+    if error is not None:
+        if error in ("absolute", "drive letter or UNC prefix") or ".." in target.split("/"):
+            return "target file is outside the project"
+        return f"target is not a valid path: {error}"
+    scanner = Scanner(root, exclude)
+    try:
+        entries = scanner.scan([Scope(target, recursive=False)]).entries
+    except RootMissing:
+        return "the project folder is missing"
+    full = scanner.abspath(target)
+    if not is_within(os.path.realpath(full), scanner.root):
+        return "target file is outside the project"
+    entry = entries.get(target)
+    if entry is None:
+        if not os.path.lexists(full):
+            return "target file does not exist in the project"
+        return "target file is not shared (ignored by .gitignore, inside .git, or not a regular file)"
+    if entry.kind == "symlink":
+        return "target file is a symlink"
+    if entry.kind != "file":
+        return "target is not a regular file"
+    return None
+
+
+@dataclass
+class _Job:
+    id: int
+    project: str
+    executor: Executor
+    prompt: str
+    target: str
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel_requested: bool = False
+    started: bool = False  # the ledger says running: never waiting again
+    stopping: bool = False  # the agent shuts down
+    task: asyncio.Task[None] | None = None
+
+
+class TaskService:
+    def __init__(
+        self,
+        config_tasks: TasksConfig,
+        executors: dict[str, Executor],
+        projects: dict[str, str],
+        ledger: Ledger,
+        *,
+        exclude: Iterable[str] = (),
+    ):
+        self.config = config_tasks
+        self.executors = dict(sorted(executors.items()))
+        self.projects = dict(projects)
+        self.ledger = ledger
+        self.exclude = list(exclude)
+        self.link: Any = None  # a HostLink, or anything with `async send(stream, type, payload)`
+        self.slots = asyncio.Semaphore(config_tasks.concurrency)
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.jobs: dict[int, _Job] = {}
+
+    # Wiring --------------------------------------------------------------------
+
+    def attach(self, link: HostLink) -> None:
+        """Hook into `link`: its own registry copy, with welcome wrapped and task.* added."""
+        registry = Registry()
+        registry.handlers.update(link.registry.handlers)
+        original = registry.get("welcome")
+
+        async def on_welcome(link: HostLink, message: dict[str, Any]) -> None:
+            if original is not None:
+                await original(link, message)
+            await self.on_welcome()
+
+        async def on_assign(link: HostLink, message: dict[str, Any]) -> None:
+            await self.on_assign(message)
+
+        async def on_cancel(link: HostLink, message: dict[str, Any]) -> None:
+            await self.on_cancel(message)
+
+        registry.handlers["welcome"] = on_welcome
+        registry.handlers["task.assign"] = on_assign
+        registry.handlers["task.cancel"] = on_cancel
+        link.registry = registry
+        if self.executors and "agent" not in link.capabilities:
+            link.capabilities.insert(0, "agent")
+        link.executors = [executor.describe() for executor in self.executors.values()]
+        self.link = link
+
+    async def stop(self) -> None:
+        """Kill the running tasks' groups (they finish failed: interrupted); waiting ones stay for
+        the next start."""
+        jobs = list(self.jobs.values())
+        for job in jobs:
+            if job.started:
+                job.stopping = True
+                job.cancel.set()
+            elif job.task is not None:
+                job.task.cancel()
+        await asyncio.gather(*(job.task for job in jobs if job.task is not None), return_exceptions=True)
+
+    async def idle(self) -> None:
+        """Wait until no task waits or runs (for tests)."""
+        while self.jobs:
+            await asyncio.gather(
+                *(j.task for j in list(self.jobs.values()) if j.task), return_exceptions=True
+            )
+
+    async def _send(self, type_: str, payload: dict[str, Any]) -> None:
+        await self.link.send(STREAM, type_, payload)
+
+    # Hub messages ----------------------------------------------------------------
+
+    async def on_welcome(self) -> None:
+        for task_id, _, _ in self.ledger.entries(RUNNING):
+            if task_id not in self.jobs:
+                log.warning("task %d was running when the agent stopped: reporting it failed", task_id)
+                await self._finish(task_id, RunResult("failed", error=INTERRUPTED))
+        for task_id, assignment, acked in self.ledger.entries(RECEIVED):
+            if task_id in self.jobs:
+                continue
+            if not acked:
+                await self._send("task.received", {"task_id": task_id})
+                self.ledger.mark_acked(task_id)
+            await self._accept(task_id, assignment or {})
+
+    async def on_assign(self, message: dict[str, Any]) -> None:
+        task = message.get("task")
+        task_id = task.get("id") if isinstance(task, dict) else None
+        if not isinstance(task, dict) or not _is_id(task_id):
+            log.warning("ignoring a task.assign without a task id")
+            return
+        assert isinstance(task_id, int)
+        assignment = {key: task.get(key) for key in ("project", "executor", "prompt", "target")}
+        if not self.ledger.add(task_id, RECEIVED, assignment):
+            return  # a copy of one we have: started at most once
+        await self._send("task.received", {"task_id": task_id})
+        self.ledger.mark_acked(task_id)
+        await self._accept(task_id, assignment)
+
+    async def on_cancel(self, message: dict[str, Any]) -> None:
+        task_id = message.get("task_id")
+        if not _is_id(task_id):
+            log.warning("ignoring a task.cancel without a task id")
+            return
+        assert isinstance(task_id, int)
+        job = self.jobs.get(task_id)
+        if job is not None:
+            if job.cancel_requested:
+                return
+            job.cancel_requested = True
+            if job.started:
+                job.cancel.set()  # the run kills the group and finishes cancelled
+                return
+            if job.task is not None:
+                job.task.cancel()  # waiting for a slot: never starts
+            await self._finish(task_id, RunResult("cancelled"), state=CANCELLED)
+            return
+        state = self.ledger.state(task_id)
+        if state is None:
+            self.ledger.add(task_id, CANCELLED)
+            await self._send("task.received", {"task_id": task_id})
+            await self._finish(task_id, RunResult("cancelled"), state=CANCELLED)
+        elif state == RECEIVED:
+            await self._finish(task_id, RunResult("cancelled"), state=CANCELLED)
+        # running (reported at the next welcome), finished or cancelled: nothing to do
+
+    # Running -----------------------------------------------------------------------
+
+    def _check(self, assignment: dict[str, Any]) -> str | None:
+        """Why the assignment cannot run (all but the target), or None."""
+        project, name, prompt, target = (
+            assignment.get(k) for k in ("project", "executor", "prompt", "target")
+        )
+        if not isinstance(project, str) or project not in self.projects:
+            return f"project {str(project)[:64]!r} is not shared by this host"
+        if not isinstance(name, str) or name not in self.executors:
+            offered = ", ".join(self.executors) or "none"
+            return f"executor {str(name)[:32]!r} is not offered by this host (it offers: {offered})"
+        if not isinstance(prompt, str) or not 1 <= len(prompt) <= MAX_PROMPT:
+            return f"the prompt must be 1-{MAX_PROMPT} characters"
+        if "\0" in prompt:
+            return "the prompt must not contain NUL"
+        if not isinstance(target, str):
+            return "target must be a string"
+        if self.executors[name].needs_file and not target:
+            return f"executor {name!r} needs a target file"
+        return None
+
+    async def _accept(self, task_id: int, assignment: dict[str, Any]) -> None:
+        error = self._check(assignment)
+        if error is None:
+            root = os.path.realpath(self.projects[assignment["project"]])
+            error = await asyncio.to_thread(target_error, root, assignment["target"], self.exclude)
+        if error is not None:
+            log.warning("refusing task %d: %s", task_id, error)
+            await self._finish(task_id, RunResult("failed", error=error))
+            return
+        executor = self.executors[assignment["executor"]]
+        job = _Job(task_id, assignment["project"], executor, assignment["prompt"], assignment["target"])
+        self.jobs[task_id] = job
+        job.task = asyncio.create_task(self._run_job(job))
+
+    def _project_lock(self, project: str) -> contextlib.AbstractAsyncContextManager[Any]:
+        if self.config.parallel_per_project:
+            return contextlib.nullcontext()
+        return self.locks.setdefault(project, asyncio.Lock())
+
+    async def _run_job(self, job: _Job) -> None:
+        try:
+            async with self._project_lock(job.project), self.slots:
+                if job.cancel_requested or not self.ledger.start(job.id):
+                    return
+                job.started = True
+                await self._execute(job)
+        except asyncio.CancelledError:
+            if job.started:
+                raise
+        finally:
+            self.jobs.pop(job.id, None)
+
+    async def _execute(self, job: _Job) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        task_log = TaskLog(lambda payload: self._send("task.log", payload), job.id, self.config.output_cap)
+        changes: list[dict[str, Any]] = []
+        try:
+            await self._send("task.started", {"task_id": job.id})
+            log.info("task %d: running %s on %s", job.id, job.executor.name, job.project)
+            result, changes = await self._run(job, task_log)
+        except Exception as exc:  # the hub must hear how it ended, whatever broke
+            log.exception("task %d failed inside the agent", job.id)
+            result = RunResult("failed", error=f"the agent failed: {type(exc).__name__}")
+        if job.stopping:
+            result = RunResult("failed", error=INTERRUPTED)
+        log.info("task %d: %s%s", job.id, result.outcome, f" ({result.error})" if result.error else "")
+        await self._finish(
+            job.id, result, duration=loop.time() - started, truncated=task_log.truncated, changes=changes
+        )
+
+    async def _run(self, job: _Job, task_log: TaskLog) -> tuple[RunResult, list[dict[str, Any]]]:
+        root = os.path.realpath(self.projects[job.project])
+        # Checked again: the file may have gone or changed while the task waited.
+        error = await asyncio.to_thread(target_error, root, job.target, self.exclude)
+        if error is not None:
+            return RunResult("failed", error=error), []
+        try:
+            before = await asyncio.to_thread(take_snapshot, root, self.exclude)
+        except RootMissing:
+            return RunResult("failed", error="the project folder is missing"), []
+        if job.cancel.is_set():
+            return RunResult("cancelled"), []
+        run = run_openai if job.executor.kind == "openai" else run_command
+        result = await run(job.executor, root, job.prompt, job.target, task_log, job.cancel)
+        try:
+            changes, total = await asyncio.to_thread(compare, before)
+        except RootMissing:
+            return result, []
+        if total > len(changes):
+            await task_log.note(f"[{total} files changed; the task lists the first {len(changes)}]\n")
+        return result, changes
+
+    async def _finish(
+        self,
+        task_id: int,
+        result: RunResult,
+        *,
+        state: str = FINISHED,
+        duration: float = 0.0,
+        truncated: bool = False,
+        changes: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Send `task.finished` (dropping diffs, largest first, until it fits one frame), then
+        record the end: a crash in between sends it again after the restart, never loses it."""
+        payload = {
+            "task_id": task_id,
+            "outcome": result.outcome,
+            "exit_code": result.exit_code,
+            "error": result.error,
+            "duration": round(duration, 3),
+            "log_truncated": truncated,
+            "changes": changes or [],
+        }
+        while True:
+            try:
+                await self._send("task.finished", payload)
+                break
+            except ValueError:
+                diffs = [c for c in payload["changes"] if c.get("diff")]
+                if not diffs:
+                    raise
+                largest = max(diffs, key=lambda c: len(c["diff"]))
+                largest["diff"], largest["too_large"] = None, True
+        self.ledger.end(task_id, state)
