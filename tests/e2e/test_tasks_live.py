@@ -20,6 +20,7 @@ from tests.e2e.test_onboarding import shot
 from tests.helpers import make_host, make_user
 from tests.processes import Agent, Hub, Worker, hub_env, wait_until
 from tests.tasks.agentkit import BULLETS_TOML, executor_toml, task_agent_config
+from tests.tasks.kit import make_task
 
 pytestmark = pytest.mark.e2e
 
@@ -201,3 +202,29 @@ def test_the_same_with_an_openai_compatible_server(world, browser, tmp_path, art
     assert request["auth"] == "Bearer sk-test-123"
     assert "Turn this into a bulleted list" in json.dumps(request["messages"])
     assert "sk-test-123" not in "".join(Task.objects.get().logs.values_list("text", flat=True))
+
+
+COUNT_TOML = executor_toml(
+    "count",
+    type="command",
+    label="Count to 1000",
+    command=["/bin/sh", "-c", 'i=1; while [ $i -le 1000 ]; do echo "line $i"; i=$((i+1)); sleep 0.004; done'],
+)
+
+
+def test_the_page_shows_a_long_log_once_and_in_order_across_a_hub_restart(
+    world, browser, tmp_path, artifacts
+):
+    """SECURITY.md 92 as a phone sees it: the hub restarts in the middle of 1,000 lines."""
+    run_agent(world, tmp_path, artifacts, COUNT_TOML)
+    wait_mirrored(world)
+    project = world["host"].projects.get(name="notes")
+    task = make_task(project, world["user"], executor="count", prompt="Count to a thousand")
+    page = phone(browser, world)
+    page.goto(f"{world['hub'].url}/tasks/{task.id}/")
+    expect(page.locator("#task-log")).to_contain_text("line 20", timeout=20_000)
+    world["hub"] = world["hub"].restarted()
+    expect(page.locator('body[data-task-state="succeeded"]')).to_have_count(1, timeout=40_000)
+    expected = "".join(f"line {n}\n" for n in range(1, 1001))
+    expect(page.locator("#task-log")).to_have_text(expected, timeout=10_000)
+    shot(page, artifacts, "long-log")
