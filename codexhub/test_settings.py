@@ -1,6 +1,6 @@
 """Settings for the test suite: the real settings, made fast and quiet."""
 
-from codexhub.env import env_bool
+from codexhub.env import env_bool, env_int
 from codexhub.settings import *  # noqa: F403
 from codexhub.settings import DATA_DIR, DATABASES
 
@@ -13,7 +13,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 
 # Consumers reach the database from a thread pool; a connection kept open
 # there would block dropping the test database at the end of the run.
-DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("TEST_DB_CONN_MAX_AGE", 0)
 
 # pytest's own process never sweeps behind a test's back; a daphne child may (tests.processes).
 TASK_IN_PROCESS_BEAT = env_bool("TASK_IN_PROCESS_BEAT", False)

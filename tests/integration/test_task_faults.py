@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import psutil
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Membership, Role, Team
@@ -207,3 +208,33 @@ def test_everything_recovers_from_a_redis_restart(transactional_db, tmp_path, lo
     finally:
         world.stop()
         redis.stop()
+
+
+def test_the_hub_recovers_when_postgres_drops_every_connection(transactional_db, tmp_path, logs):
+    """SECURITY.md 95, as the hub sees a `pg_ctl restart`: every server-side
+    connection of the hub's processes (kept open, as in production) is
+    terminated mid-task. Django's health checks reconnect and the agent
+    resends what was not acked: no task is stuck, no line lost."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs Postgres (CI sets DATABASE_URL)")
+    world = World(tmp_path, logs, TEST_DB_CONN_MAX_AGE="60", TASK_HOST_LOST_GRACE="60")
+    try:
+        world.start_agent()
+        task = world.task("count")
+        wait_until(lambda: task.logs.count() >= 3, timeout=20, what="the log to flow")
+        assert wait_until(_terminate_other_connections, timeout=10, what="hub connections to terminate")
+        assert finished(task, timeout=30).state == "succeeded", task.error
+        text = "".join(task.logs.order_by("seq").values_list("text", flat=True))
+        assert text == "".join(f"line {n}\n" for n in range(1, 1001))
+        assert finished(world.task("ran")).state == "succeeded"
+    finally:
+        world.stop()
+
+
+def _terminate_other_connections() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
