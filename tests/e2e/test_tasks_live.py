@@ -12,13 +12,13 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import Membership, Role, Team
 from devices.models import Host
-from projects.models import Entry
+from projects.models import Entry, Project
 from tasks.models import Task
 from tests.e2e.conftest import PHONE
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
 from tests.helpers import make_host, make_user
-from tests.processes import Agent, Hub, Worker, hub_env, wait_until
+from tests.processes import Agent, Hub, RedisServer, Worker, hub_env, wait_until
 from tests.tasks.agentkit import BULLETS_TOML, executor_toml, task_agent_config
 from tests.tasks.kit import make_task
 
@@ -228,3 +228,39 @@ def test_the_page_shows_a_long_log_once_and_in_order_across_a_hub_restart(
     expected = "".join(f"line {n}\n" for n in range(1, 1001))
     expect(page.locator("#task-log")).to_have_text(expected, timeout=10_000)
     shot(page, artifacts, "long-log")
+
+
+def test_an_open_task_page_hears_the_end_after_a_redis_restart(
+    transactional_db, browser, tmp_path, artifacts
+):
+    """SECURITY.md 91 on the phone: Redis restarts without saving (every group
+    membership lost) while a task page is open; the page renews its groups
+    (it pings every 20 s) and shows the task's end without a reload."""
+    redis = RedisServer(artifacts)
+    env = hub_env(**FAST, REDIS_URL=redis.url)
+    processes = [Worker(env, artifacts), Hub(env, artifacts)]
+    world = {"hub": processes[1], "agents": []}
+    try:
+        world["user"] = make_user("mia@example.com")
+        team = Team.objects.create(name="Mia's")
+        Membership.objects.create(team=team, user=world["user"], role=Role.OWNER)
+        world["host"], world["token"] = make_host(team, "studio")
+        world["root"] = tmp_path / "notes"
+        world["root"].mkdir()
+        (world["root"] / "groceries.md").write_text(NOTES)
+        project = Project.objects.create(host=world["host"], name="notes")
+        task = make_task(project, world["user"], executor="bullets", target="groceries.md", prompt="List it")
+        page = phone(browser, world)
+        page.goto(f"{world['hub'].url}/tasks/{task.id}/")
+        expect(page.locator('body[data-live="open"]')).to_have_count(1, timeout=10_000)
+        expect(page.locator("#task-state")).to_have_text("Queued")
+        redis = redis.restarted()
+        run_agent(world, tmp_path, artifacts, BULLETS_TOML)  # the host comes online only now
+        expect(page.locator('body[data-task-state="succeeded"]')).to_have_count(1, timeout=45_000)
+        expect(page.locator("#task-log")).to_contain_text("bulletized ./groceries.md: 3 items")
+    finally:
+        for agent in world["agents"]:
+            agent.stop()
+        for process in processes:
+            process.stop()
+        redis.stop()
