@@ -129,6 +129,11 @@ class UIConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             return None
 
+    async def notify(self, event):
+        """A task of this user ended (or a test): the page shows a toast."""
+        fields = ("title", "body", "url", "tag")
+        await self.send_json({"type": "notify", **{key: event[key] for key in fields}})
+
     async def host_presence(self, event):
         await self.send_json({"type": "host.presence", "host": event["host"]})
 

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "devices",
     "projects",
     "tasks",
+    "push_notifications",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -207,6 +209,37 @@ HOST_LINK_RATE = env_int("HOST_LINK_RATE", 200)  # messages a second one link ma
 HOST_LINK_BURST = env_int("HOST_LINK_BURST", 1000)
 HOST_CONNECTS_PER_TOKEN = env_int("HOST_CONNECTS_PER_TOKEN", 10)  # a minute
 HOST_CONNECTS_PER_IP = env_int("HOST_CONNECTS_PER_IP", 60)  # a minute
+
+# Notifications -----------------------------------------------------------------
+
+# Web Push: the VAPID private key (PEM), made once by `manage.py vapid_keys`.
+VAPID_PRIVATE_KEY_FILE = env_str("VAPID_PRIVATE_KEY_FILE", str(DATA_DIR / "vapid_private.pem"))
+WEBPUSH_CONTACT = env_str("WEBPUSH_CONTACT", "mailto:admin@localhost")  # the VAPID `sub` claim
+# The hub posts to a subscription's endpoint: only these push services (SSRF).
+WEBPUSH_ALLOWED_HOSTS = env_list(
+    "WEBPUSH_ALLOWED_HOSTS",
+    "fcm.googleapis.com,updates.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com",
+)
+APNS_AUTH_KEY_PATH = env_str("APNS_AUTH_KEY_PATH")  # the .p8 token key
+APNS_KEY_ID = env_str("APNS_KEY_ID")
+APNS_TEAM_ID = env_str("APNS_TEAM_ID")
+APNS_TOPIC = env_str("APNS_TOPIC")  # the app's bundle id
+APNS_USE_SANDBOX = env_bool("APNS_USE_SANDBOX", False)
+FCM_SERVICE_ACCOUNT_FILE = env_str("FCM_SERVICE_ACCOUNT_FILE")
+PUSH_RETRY_BASE = env_float("PUSH_RETRY_BASE", 1.0)  # seconds before the first retry; doubles
+NOTIFY_TEST_RATE = env_str("NOTIFY_TEST_RATE", "5/m")
+HOST_OFFLINE_NOTIFY_AFTER = env_float("HOST_OFFLINE_NOTIFY_AFTER", 120)
+PUSH_NOTIFICATIONS_SETTINGS = {
+    "CONFIG": "push_notifications.conf.LegacyConfig",
+    "WP_PRIVATE_KEY": VAPID_PRIVATE_KEY_FILE,
+    "WP_CLAIMS": {"sub": WEBPUSH_CONTACT},
+    "WP_ERROR_TIMEOUT": env_float("WEBPUSH_TIMEOUT", 10),
+    "APNS_AUTH_KEY_PATH": APNS_AUTH_KEY_PATH,
+    "APNS_AUTH_KEY_ID": APNS_KEY_ID,
+    "APNS_TEAM_ID": APNS_TEAM_ID,
+    "APNS_TOPIC": APNS_TOPIC,
+    "APNS_USE_SANDBOX": APNS_USE_SANDBOX,
+}
 
 # Mail ------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from devices import views as device_views
 admin.site.__class__ = OTPAdminSite
 admin.site.site_header = "codexhub admin"
 admin.site.site_title = "codexhub admin"
+admin.site.index_template = "admin/codexhub_index.html"  # adds the push notification status
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -31,4 +32,5 @@ urlpatterns = [
     path("api/host/unpair/", device_api.host_unpair, name="api_host_unpair"),
     path("projects/", include("projects.urls")),
     path("tasks/", include("tasks.urls")),
+    path("", include("notifications.urls")),
 ]

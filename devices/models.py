@@ -35,6 +35,7 @@ class Host(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    offline_notified_at = models.DateTimeField(null=True, blank=True)  # the team was told it went offline
     # The channel name of the live link; empty while the host is offline.
     link_channel = models.CharField(max_length=200, blank=True, default="")
 

@@ -180,6 +180,8 @@ def task_cancel(*, task: Task, user: User) -> Task:
         )
         task.refresh_from_db()
         _tell_phones(task)
+        if done:
+            _notify_end(task)
     return task
 
 
@@ -402,6 +404,14 @@ def _finished(task: Task, reason: str = "") -> None:
         reason=reason,
     )
     _tell_phones(task)
+    _notify_end(task)
+
+
+def _notify_end(task: Task) -> None:
+    """Its sender hears of the end after the commit; a failure there never touches the task."""
+    from notifications.jobs import enqueue, notify_task_job
+
+    enqueue(notify_task_job, task.id)
 
 
 def _tell_phones(task: Task, state: str | None = None) -> None:
@@ -420,6 +430,7 @@ class Swept:
     dispatched: int = 0
     host_lost: int = 0
     pruned: int = 0
+    hosts_offline: int = 0
 
 
 def housekeeping() -> Swept:
@@ -442,6 +453,7 @@ def housekeeping() -> Swept:
     held = Q(state=TaskState.RUNNING) | Q(state=TaskState.ASSIGNED, received_at__isnull=False)
     swept.host_lost = _fail_where(held & gone, TaskState.FAILED, HOST_LOST)
     swept.pruned = _prune_logs(now)
+    swept.hosts_offline = _hosts_gone_quiet(now)
     if any(vars(swept).values()):
         logger.info("task housekeeping: %s", swept)
     return swept
@@ -457,6 +469,22 @@ def _fail_where(condition: Q, state: str, error: str) -> int:
             task.state, task.error, task.finished_at = state, error, timezone.now()
             task.save(update_fields=["state", "error", "finished_at"])
             _finished(task, reason=error or state)
+            count += 1
+    return count
+
+
+def _hosts_gone_quiet(now) -> int:
+    """Hosts offline for HOST_OFFLINE_NOTIFY_AFTER, told once per outage."""
+    from notifications.services import notify_host_offline
+
+    quiet_since = now - timedelta(seconds=settings.HOST_OFFLINE_NOTIFY_AFTER)
+    hosts = Host.objects.filter(state=HostState.ACTIVE, last_seen_at__lte=quiet_since).filter(
+        Q(offline_notified_at__isnull=True) | Q(offline_notified_at__lt=F("last_seen_at"))
+    )
+    count = 0
+    for host in hosts:
+        if Host.objects.filter(id=host.id, last_seen_at=host.last_seen_at).update(offline_notified_at=now):
+            notify_host_offline(host=host)
             count += 1
     return count
 

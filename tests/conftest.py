@@ -50,6 +50,17 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(autouse=True)
+def notifications_enqueued(monkeypatch):
+    """Notification jobs the code under test handed over (after commit); tests
+    of notifications run the service themselves. Hub processes are unaffected."""
+    from notifications import jobs
+
+    enqueued: list[tuple] = []
+    monkeypatch.setattr(jobs, "enqueue", lambda job, *args: enqueued.append((job.name, *args)))
+    return enqueued
+
+
+@pytest.fixture(autouse=True)
 def _no_stray_processes():
     """Stop what a test started and left running (a fixture that failed
     half-way): a stray Celery worker would take the next test's jobs."""

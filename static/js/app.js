@@ -23,3 +23,26 @@ document.addEventListener("click", (event) => {
     if (!menu.contains(event.target)) menu.removeAttribute("open");
   });
 });
+
+// A toast for what the hub tells this user over /ws/ui/ ("notify" messages).
+window.codexhubToast = function (message) {
+  let shelf = document.getElementById("toasts");
+  if (!shelf) {
+    shelf = document.createElement("div");
+    shelf.id = "toasts";
+    shelf.className = "toasts";
+    shelf.setAttribute("role", "status");
+    shelf.setAttribute("aria-live", "polite");
+    document.body.append(shelf);
+  }
+  const toast = document.createElement("a");
+  toast.className = "toast";
+  toast.href = typeof message.url === "string" && message.url.startsWith("/") ? message.url : "/";
+  const title = document.createElement("strong");
+  title.textContent = message.title || "";
+  const body = document.createElement("span");
+  body.textContent = message.body || "";
+  toast.append(title, body);
+  shelf.append(toast);
+  setTimeout(() => toast.remove(), 8000);
+};

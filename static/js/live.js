@@ -4,7 +4,8 @@
 "use strict";
 
 (function () {
-  if (!document.querySelector("[data-live]")) return;
+  // Every signed-in page listens (for toasts), except the task page: task.js has its own socket.
+  if (!document.body.dataset.signedIn || document.getElementById("task-region")) return;
   const region = document.getElementById("live-region");
   const projectId = region && region.dataset.liveProject ? Number(region.dataset.liveProject) : null;
   const filePath = region ? region.dataset.livePath : undefined;
@@ -89,6 +90,7 @@
       }
       if (message.type === "subscribed") document.body.dataset.live = "open";
       if (message.type === "host.presence") renderHost(message.host);
+      if (message.type === "notify" && window.codexhubToast) window.codexhubToast(message);
       if (message.type === "mirror.changed") onChanged(message);
       if (message.type === "projects.changed" && region && region.dataset.liveProjects !== undefined) refresh(null);
       if (message.type === "task.changed" && region && region.dataset.liveTasks !== undefined) refreshFromPage();

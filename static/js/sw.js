@@ -1,7 +1,36 @@
-// codexhub service worker: makes the app installable. Web Push arrives with
-// the notifications issue; pages are always fetched from the network.
+// codexhub service worker: makes the app installable and shows Web Push
+// notifications. Pages are always fetched from the network.
 "use strict";
 
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
 self.addEventListener("fetch", () => {});
+
+self.addEventListener("push", (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch { data = {}; }
+  const url = typeof data.url === "string" && data.url.startsWith("/") ? data.url : "/";
+  event.waitUntil(
+    self.registration.showNotification(data.title || "codexhub", {
+      body: data.body || "",
+      tag: data.tag || undefined,
+      icon: "/static/icons/icon-192.png",
+      badge: "/static/icons/icon-192.png",
+      data: { url },
+    })
+  );
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const target = new URL(event.notification.data && event.notification.data.url ? event.notification.data.url : "/", self.location.origin);
+  event.waitUntil(
+    (async () => {
+      const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+      for (const client of windows) {
+        if (new URL(client.url).pathname === target.pathname && "focus" in client) return client.focus();
+      }
+      return self.clients.openWindow(target.href);
+    })()
+  );
+});

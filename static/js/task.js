@@ -71,6 +71,7 @@
         document.body.dataset.live = "open";
         pullLog().then(refreshStatus);  // catch up on what happened while away
       }
+      if (message.type === "notify" && window.codexhubToast) window.codexhubToast(message);
       if (message.task !== taskId) return;
       if (message.type === "task.log") pullLog();
       if (message.type === "task.changed") pullLog().then(refreshStatus);

@@ -1,0 +1,9 @@
+from django import forms
+
+from notifications.models import Preference
+
+
+class PreferenceForm(forms.ModelForm):
+    class Meta:
+        model = Preference
+        fields = ["task_succeeded", "task_failed", "host_offline"]
