@@ -25,6 +25,7 @@ install: $(VENV)/.installed
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py vapid_keys
 
 run: migrate
 	@echo ""

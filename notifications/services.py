@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 MAX_PAYLOAD = 4096
 MAX_NAME = 64
 KINDS = {"webpush": WebPushDevice, "apns": APNSDevice, "fcm": GCMDevice}
-BROWSERS = ("EDGE", "OPERA", "FIREFOX", "SAFARI", "CHROME")  # tested in this order: Edge's UA says Chrome too
+# In this order: an Edge User-Agent says Chrome too, and a Chrome one says Safari.
+BROWSERS = ("EDGE", "OPERA", "FIREFOX", "CHROME", "SAFARI")
 ENDPOINT_REFUSED = "This push service is not allowed on this hub."
 BAD_SUBSCRIPTION = "That is not a push subscription: it needs an https endpoint and its p256dh and auth keys."
 RETRIES = 3
@@ -321,8 +322,8 @@ def _send(row: DeviceRow, message: Message) -> None:
         try:
             result = row.device.send_message(message.payload())
         except WebPushError as exc:  # the library deactivates the device on 404/410 and raises otherwise
-            status = re.search(r"Push failed: (\d{3})", str(exc))
-            if status and not (status.group(1).startswith("5") or status.group(1) == "429"):
+            code = re.search(r"Push failed: (\d{3})", str(exc))
+            if code and not (code.group(1).startswith("5") or code.group(1) == "429"):
                 raise PermanentPushError(str(exc)[:200]) from exc
             raise TransientPushError(str(exc)) from exc  # 5xx, 429, timeouts, refused connections
         if result.get("failure"):

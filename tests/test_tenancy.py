@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from push_notifications.models import WebPushDevice
 
 from accounts.models import Membership
 from devices.models import Host
@@ -18,7 +19,7 @@ from tests.tasks.kit import make_task
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = ("accounts.", "devices.", "projects.", "tasks.", "codexhub.")
+OUR_APPS = ("accounts.", "devices.", "projects.", "tasks.", "notifications.", "codexhub.")
 # Bearer links whose secret is the capability: not scoped to a team.
 CAPABILITY_URLS = {"invitation_accept"}
 MISSING_ID = 987654321
@@ -56,6 +57,10 @@ def foreign_ids(kwarg: str, own_team, foreign_team) -> list[int]:
         return []  # a path means something only inside its project
     if kwarg == "task_id":
         return [Task.objects.filter(team=foreign_team).first().id]
+    if kwarg == "device_id":  # a phone belongs to a person: charlie's
+        return [WebPushDevice.objects.exclude(user__memberships__team=own_team).first().id]
+    if kwarg == "kind":
+        return []
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}: add it to foreign_ids")
 
 
@@ -72,6 +77,10 @@ def own_ids(kwarg: str, own_team) -> list[int]:
         return ["README.md"]
     if kwarg == "task_id":
         return [Task.objects.filter(team=own_team).first().id]
+    if kwarg == "device_id":
+        return [WebPushDevice.objects.filter(user__memberships__team=own_team).first().id]
+    if kwarg == "kind":
+        return ["webpush"]
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}")
 
 
@@ -99,6 +108,8 @@ def test_another_teams_ids_answer_404_like_missing_ones(alice_client, alice, bob
         stream.projects("docs")
         stream.batch("docs", file_change("README.md"))
         make_task(Project.objects.get(host=host), alice)
+    for person in (alice, charlie):
+        WebPushDevice.objects.create(user=person, registration_id=f"https://fcm.googleapis.com/{person.id}")
     checked = 0
     for pattern in our_detail_patterns():
         kwargs = list(pattern.pattern.converters)
