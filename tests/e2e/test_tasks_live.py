@@ -110,8 +110,10 @@ def check_the_result(page: Page, other: Page, world, artifacts, prefix: str, exp
     expect(page.locator("#task-changes .dl.del").filter(has_text="-Apples")).to_be_visible()
     shot(page, artifacts, f"{prefix}-task")
     assert (world["root"] / "groceries.md").read_text() == expected
-    # The other screen, open on the file all along, shows the list without a reload.
+    # The other screen, open on the file all along, shows the list without a reload,
+    # and a toast that the task is done.
     expect(other.locator("#file-body li")).to_have_text(["Apples", "Bread", "Coffee"], timeout=5_000)
+    expect(other.locator(".toast")).to_contain_text("Done · Turn this into a bulleted list", timeout=10_000)
     shot(other, artifacts, f"{prefix}-file")
     task = Task.objects.get()
     assert task.state == "succeeded" and task.file_changes.get().path == "groceries.md"
