@@ -37,7 +37,8 @@ window.codexhubToast = function (message) {
   }
   const toast = document.createElement("a");
   toast.className = "toast";
-  toast.href = typeof message.url === "string" && message.url.startsWith("/") ? message.url : "/";
+  // A path on this site only: "//host/" and "/\host/" would lead elsewhere.
+  toast.href = typeof message.url === "string" && /^\/(?![\/\\])/.test(message.url) ? message.url : "/";
   const title = document.createElement("strong");
   title.textContent = message.title || "";
   const body = document.createElement("span");
