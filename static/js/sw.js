@@ -6,10 +6,19 @@ self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
 self.addEventListener("fetch", () => {});
 
+// A path on this site, else "/": "https://…", "//host/" and "/\host/" lead elsewhere.
+function sameSitePath(value) {
+  if (typeof value !== "string" || !value.startsWith("/")) return "/";
+  try {
+    const url = new URL(value, self.location.origin);
+    return url.origin === self.location.origin ? url.pathname + url.search + url.hash : "/";
+  } catch { return "/"; }
+}
+
 self.addEventListener("push", (event) => {
   let data = {};
   try { data = event.data ? event.data.json() : {}; } catch { data = {}; }
-  const url = typeof data.url === "string" && data.url.startsWith("/") ? data.url : "/";
+  const url = sameSitePath(data.url);
   event.waitUntil(
     self.registration.showNotification(data.title || "codexhub", {
       body: data.body || "",
