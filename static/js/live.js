@@ -4,8 +4,10 @@
 "use strict";
 
 (function () {
-  // Every signed-in page listens (for toasts), except the task page: task.js has its own socket.
-  if (!document.body.dataset.signedIn || document.getElementById("task-region")) return;
+  // Live pages, and every page of a session past its second factor (for toasts);
+  // not the task page: task.js has its own socket.
+  const wanted = document.querySelector("[data-live]") || document.body.dataset.signedIn;
+  if (!wanted || document.getElementById("task-region")) return;
   const region = document.getElementById("live-region");
   const projectId = region && region.dataset.liveProject ? Number(region.dataset.liveProject) : null;
   const filePath = region ? region.dataset.livePath : undefined;

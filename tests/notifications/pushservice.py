@@ -133,6 +133,8 @@ class PushService:
         self.requests_count = 0
         self._subscriptions: dict[str, Subscription] = {}
         self._statuses: deque[int] = deque()
+        self._held: dict[str, threading.Event] = {}  # path -> released; one request each
+        self.holding: list[str] = []  # paths whose request arrived and is being held
         self._changed = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
 
@@ -186,6 +188,19 @@ class PushService:
         with self._changed:
             self._statuses.extend(statuses)
 
+    def hold_once(self, path: str) -> None:
+        """The next request to `path` gets no answer until `release_all()` (a
+        sender that dies in the middle of a push)."""
+        self._held[path] = threading.Event()
+
+    def release_all(self) -> None:
+        for event in self._held.values():
+            event.set()
+
+    def accepted(self, path: str) -> int:
+        with self._changed:
+            return sum(1 for push in self.pushes if push.path == path)
+
     def wait_for(self, count: int, timeout: float = 10) -> list[Push]:
         """The accepted pushes once there are at least `count` of them."""
         with self._changed:
@@ -206,6 +221,13 @@ class PushService:
         with self._changed:
             self.requests_count += 1
             subscription = self._subscriptions.get(path)
+            held = self._held.pop(path, None)
+            if held is not None:
+                self.holding.append(path)
+                self._changed.notify_all()
+        if held is not None:
+            held.wait(60)
+            return 201  # to a sender long gone: neither counted nor checked
         push = reason = None
         if subscription is None:
             status = 404

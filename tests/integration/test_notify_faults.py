@@ -1,0 +1,64 @@
+"""SECURITY.md 77 with real processes: the Celery worker running a notify job
+is SIGKILLed after one device's push went out and while the next is in
+flight; the redelivered job sends the first device nothing more."""
+
+import os
+import signal
+from urllib.parse import urlsplit
+
+import pytest
+from push_notifications.models import WebPushDevice
+
+from accounts.models import Membership, Role, Team
+from notifications import vapid
+from notifications.jobs import notify_task_job
+from tasks.models import TaskState
+from tests.helpers import make_host, make_user
+from tests.notifications.pushservice import PushService
+from tests.processes import Worker, hub_env, wait_until
+from tests.tasks.kit import make_task, offering, shared_project
+
+
+def test_a_notify_job_killed_after_sending_pushes_once_per_device(transactional_db, tmp_path, logs):
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("needs a Celery worker on Redis (CI sets REDIS_URL)")
+    with PushService() as service:
+        key_file = tmp_path / "vapid.pem"
+        vapid.generate(key_file)
+        env = hub_env(
+            REQUESTS_CA_BUNDLE=service.ca_file,
+            WEBPUSH_ALLOWED_HOSTS=service.url.removeprefix("https://"),
+            VAPID_PRIVATE_KEY_FILE=str(key_file),
+            WEBPUSH_CONTACT="mailto:ops@example.com",
+            CELERY_VISIBILITY_TIMEOUT="2",
+        )
+        user = make_user("mia@example.com")
+        team = Team.objects.create(name="Mia's")
+        Membership.objects.create(team=team, user=user, role=Role.OWNER)
+        host, _ = make_host(team, "studio")
+        task = make_task(shared_project(offering(host)), user, state=TaskState.SUCCEEDED)
+        phone, watch = service.subscribe(), service.subscribe()
+        for name, subscription in (("phone", phone), ("watch", watch)):
+            WebPushDevice.objects.create(
+                user=user,
+                name=name,
+                registration_id=subscription.endpoint,
+                p256dh=subscription.p256dh,
+                auth=subscription.auth,
+            )
+        first, second = (urlsplit(s.endpoint).path for s in (phone, watch))
+        service.hold_once(second)
+        worker = Worker(env, logs, beat=False)
+        try:
+            notify_task_job.apply_async(args=[task.id], queue=env["CELERY_QUEUE"])
+            wait_until(lambda: service.accepted(first) == 1, timeout=20, what="the phone's push")
+            wait_until(lambda: second in service.holding, timeout=10, what="the watch's push in flight")
+            worker.popen.send_signal(signal.SIGKILL)
+            worker.popen.wait(10)
+            worker.stop()
+            worker = Worker(env, logs, beat=False)  # the job comes back after the visibility timeout
+            wait_until(lambda: service.accepted(second) == 1, timeout=30, what="the redelivered job")
+            assert service.accepted(first) == 1
+        finally:
+            service.release_all()
+            worker.stop()
