@@ -6,6 +6,7 @@ from accounts import views as account_views
 from codexhub import views
 from devices import api as device_api
 from devices import views as device_views
+from tasks import api as task_api
 
 # Staff reach the admin only after passing their second factor.
 admin.site.__class__ = OTPAdminSite
@@ -30,6 +31,11 @@ urlpatterns = [
     path("api/pairing/confirm/", device_api.pairing_confirm, name="api_pairing_confirm"),
     path("api/pairing/reject/", device_api.pairing_reject, name="api_pairing_reject"),
     path("api/host/unpair/", device_api.host_unpair, name="api_host_unpair"),
+    path(
+        "api/host/tasks/<int:task_id>/artifacts/<str:name>",
+        task_api.artifact_upload,
+        name="api_task_artifact",
+    ),
     path("projects/", include("projects.urls")),
     path("tasks/", include("tasks.urls")),
     path("", include("notifications.urls")),

@@ -35,6 +35,9 @@ class Task(models.Model):
     executor_label = models.CharField(max_length=64, blank=True)
     target = models.TextField(blank=True)
     prompt = models.TextField()
+    # Browser tasks: the steps sent, and what each one that ran gave back.
+    steps = models.JSONField(default=list, blank=True)
+    step_results = models.JSONField(default=list, blank=True)
     state = models.CharField(max_length=16, choices=TaskState.choices, default=TaskState.QUEUED)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
@@ -117,3 +120,20 @@ class TaskFileChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.op} {self.path}"
+
+
+class TaskArtifact(models.Model):
+    """A screenshot or PDF a browser task produced, served only to its team."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="artifacts")
+    name = models.CharField(max_length=32)
+    content_type = models.CharField(max_length=32)
+    data = models.BinaryField()
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "name"], name="artifact_unique_name")]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} {self.name}"

@@ -30,3 +30,10 @@ def diff_stats(diff: str | None) -> tuple[int, int]:
     """Lines added and removed."""
     lines = diff_lines(diff)
     return sum(1 for line in lines if line.kind == "add"), sum(1 for line in lines if line.kind == "del")
+
+
+def step_label(step: dict) -> str:
+    """`fill #qty = 3`, `open https://...`: a browser step in a line."""
+    target = step.get("url") or step.get("selector") or step.get("text") or step.get("key") or ""
+    value = f" = {step['value']}" if "value" in step else ""
+    return f"{step.get('action', '?')} {target}{value}".strip()

@@ -2,6 +2,7 @@
 and the housekeeping that keeps none stuck. One function per verb."""
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,7 +22,17 @@ from devices.services import host_group
 from projects.models import EntryKind, Project
 from projects.paths import InvalidPath, mirror_path, path_hash
 from projects.services import project_get
-from tasks.models import FINISHED_STATES, LIVE_STATES, FileOp, Task, TaskFileChange, TaskLog, TaskState
+from tasks.models import (
+    FINISHED_STATES,
+    LIVE_STATES,
+    FileOp,
+    Task,
+    TaskArtifact,
+    TaskFileChange,
+    TaskLog,
+    TaskState,
+)
+from tasks.steps import MAX_STEPS, RESULT_TEXT, StepError, check_steps, parse_steps, steps_summary
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +42,9 @@ MAX_CHANGES = 100
 MAX_DIFF = 80 * 1024
 OUTCOMES = {"succeeded": TaskState.SUCCEEDED, "failed": TaskState.FAILED, "cancelled": TaskState.CANCELLED}
 HOST_LOST = "host lost: the host went offline while it had the task"
+ARTIFACT_NAME = re.compile(r"^step-\d{1,2}\.(png|pdf)$")
+ARTIFACT_TYPES = {"png": ("image/png", b"\x89PNG\r\n\x1a\n"), "pdf": ("application/pdf", b"%PDF-")}
+MAX_ARTIFACT = 5 * 1024 * 1024
 
 PROMPT_EMPTY = "Write what the task should do."
 PROMPT_TOO_LONG = f"The prompt is too long: at most {MAX_PROMPT // 1024} KiB."
@@ -96,15 +110,34 @@ def _target(project: Project, raw: str) -> str:
     return path
 
 
+def _steps(chosen: dict, raw: str | list) -> list[dict]:
+    if chosen["kind"] != "browser":
+        if raw:
+            raise TaskError(f"{chosen['label']} takes a prompt, not browser steps.")
+        return []
+    try:
+        return parse_steps(raw) if isinstance(raw, str) else check_steps(raw)
+    except StepError as exc:
+        raise TaskError(str(exc)) from None
+
+
 def task_create(
-    *, user: User, project_id: int, executor: str, prompt: str, target: str = "", rerun_of: Task | None = None
+    *,
+    user: User,
+    project_id: int,
+    executor: str,
+    prompt: str,
+    target: str = "",
+    steps: str | list = "",
+    rerun_of: Task | None = None,
 ) -> Task:
     """Commit a queued task and hand its dispatch to a job. Raises
     Project.DoesNotExist (another team's or no project) or TaskError."""
     project = project_get(user=user, project_id=project_id)
     host = project.host
     chosen = _executor(host, executor)
-    prompt = _prompt(prompt)
+    steps = _steps(chosen, steps)
+    prompt = _prompt(prompt or (steps_summary(steps) if steps else ""))
     target = _target(project, target)
     if chosen.get("needs_file") and not target:
         raise TaskError(TARGET_NEEDED.format(label=chosen["label"]))
@@ -124,6 +157,7 @@ def task_create(
             executor_label=chosen["label"],
             target=target,
             prompt=prompt,
+            steps=steps,
             expires_at=timezone.now() + timedelta(seconds=settings.TASK_TTL),
         )
         audit_record(
@@ -135,6 +169,7 @@ def task_create(
             executor=task.executor,
             file=target,
             prompt=prompt[:1000],
+            steps=len(steps),
         )
         _tell_phones(task)
         dispatch_job.delay_on_commit(host.id)
@@ -149,6 +184,7 @@ def task_rerun(*, user: User, task: Task) -> Task:
         executor=task.executor,
         prompt=task.prompt,
         target=task.target,
+        steps=task.steps,
         rerun_of=task,
     )
 
@@ -185,6 +221,35 @@ def task_cancel(*, task: Task, user: User) -> Task:
     return task
 
 
+# Artifacts (browser tasks) -------------------------------------------------------------
+
+
+def artifact_store(*, host: Host, task_id: int, name: str, content_type: str, data: bytes) -> TaskArtifact:
+    """A screenshot or PDF from the host running the task. Raises TaskError."""
+    task = Task.objects.filter(id=task_id, host=host).first()
+    if task is None:
+        raise TaskError("No such task on this host.", status=404)
+    if task.state not in (TaskState.ASSIGNED, TaskState.RUNNING):
+        raise TaskError("This task is not running.", status=409)
+    match = ARTIFACT_NAME.match(name)
+    if match is None:
+        raise TaskError("An artifact is named step-<n>.png or step-<n>.pdf.")
+    expected_type, magic = ARTIFACT_TYPES[match.group(1)]
+    if content_type != expected_type or not data.startswith(magic):
+        raise TaskError(f"{name} must be sent as {expected_type}, and be one.", status=415)
+    if len(data) > MAX_ARTIFACT:
+        raise TaskError(f"An artifact is at most {MAX_ARTIFACT // 1024 // 1024} MiB.", status=413)
+    artifact, _ = TaskArtifact.objects.update_or_create(
+        task=task, name=name, defaults={"content_type": expected_type, "data": data, "size": len(data)}
+    )
+    return artifact
+
+
+def artifact_get(*, task: Task, name: str) -> TaskArtifact:
+    """The task's artifact (the task already scoped to the user's teams), or TaskArtifact.DoesNotExist."""
+    return task.artifacts.get(name=name)
+
+
 # Reading -----------------------------------------------------------------------------
 
 
@@ -216,13 +281,16 @@ def task_log_after(*, task: Task, after: int, limit: int = 500) -> list[TaskLog]
 
 
 def assignment(task: Task) -> dict:
-    return {
+    message = {
         "id": task.id,
         "project": task.project.name,
         "executor": task.executor,
         "prompt": task.prompt,
         "target": task.target,
     }
+    if task.steps:
+        message["steps"] = task.steps
+    return message
 
 
 def _assign_queued(host_id: int, now) -> list[Task]:
@@ -371,6 +439,34 @@ def _file_changes(task: Task, raw: object) -> list[TaskFileChange]:
     return changes
 
 
+def _step_results(raw: object) -> list[dict]:
+    """What each browser step gave back: checked, and cut to size."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > MAX_STEPS:
+        raise InvalidMessage(f"steps must be a list of at most {MAX_STEPS}")
+    results = []
+    for item in raw:
+        index = item.get("index") if isinstance(item, dict) else None
+        if type(index) is not int or not 0 <= index < MAX_STEPS:
+            raise InvalidMessage("each step result needs its index")
+        artifact = item.get("artifact")
+        if artifact is not None and (not isinstance(artifact, str) or not ARTIFACT_NAME.match(artifact)):
+            raise InvalidMessage("artifact must be step-<n>.png or step-<n>.pdf")
+        text = item.get("text")
+        results.append(
+            {
+                "index": item["index"],
+                "action": _short(item.get("action"), 16),
+                "ok": item.get("ok") is True,
+                "error": _short(item.get("error"), 300),
+                "text": text[:RESULT_TEXT].replace("\x00", "\ufffd") if isinstance(text, str) else None,
+                "artifact": artifact,
+            }
+        )
+    return results
+
+
 @handles("tasks", "task.finished")
 def task_finished_apply(*, host_id: int, payload: dict) -> None:
     task = _host_task(host_id, payload)
@@ -383,6 +479,7 @@ def task_finished_apply(*, host_id: int, payload: dict) -> None:
     if duration is not None and (type(duration) not in (int, float) or not 0 <= duration < 1e8):
         raise InvalidMessage("duration must be a number of seconds")
     changes = _file_changes(task, payload.get("changes"))
+    step_results = _step_results(payload.get("steps"))
     if task.state in FINISHED_STATES:
         return  # the first verdict stands (e.g. "host lost" before the host came back)
     task.state = outcome
@@ -391,7 +488,9 @@ def task_finished_apply(*, host_id: int, payload: dict) -> None:
     task.duration = duration
     task.log_truncated = payload.get("log_truncated") is True
     task.finished_at = timezone.now()
-    task.save(update_fields=["state", "exit_code", "error", "duration", "log_truncated", "finished_at"])
+    task.step_results = step_results
+    fields = ["state", "exit_code", "error", "duration", "log_truncated", "finished_at", "step_results"]
+    task.save(update_fields=fields)
     TaskFileChange.objects.bulk_create(changes)
     _finished(task, reason=task.error)
 

@@ -9,4 +9,5 @@ urlpatterns = [
     path("<int:task_id>/log/", views.task_log, name="task_log"),
     path("<int:task_id>/cancel/", views.task_cancel, name="task_cancel"),
     path("<int:task_id>/rerun/", views.task_rerun, name="task_rerun"),
+    path("<int:task_id>/artifacts/<str:name>", views.task_artifact, name="task_artifact"),
 ]

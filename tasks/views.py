@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.core import is_ratelimited
@@ -12,8 +12,8 @@ from devices.services import hosts_for_team
 from projects.models import Project
 from projects.services import project_get
 from tasks import services
-from tasks.models import Task, TaskState
-from tasks.render import diff_lines, diff_stats
+from tasks.models import Task, TaskArtifact, TaskState
+from tasks.render import diff_lines, diff_stats, step_label
 
 TOO_MANY_TASKS = "You sent many tasks in a short time. Wait a minute, then send this one again."
 
@@ -62,6 +62,7 @@ def task_new(request):
         "executor": source.get("executor", ""),
         "target": source.get("target", ""),
         "prompt": source.get("prompt", ""),
+        "steps": source.get("steps", ""),
     }
     if request.method != "POST":
         return _render_new(request, project, form)
@@ -105,8 +106,14 @@ def _render_task(request, task, template="tasks/task_detail.html", status=200):
         for change in task.file_changes.all()
     ]
     logs = list(task.logs.all()) if template == "tasks/task_detail.html" else []
+    results = {result["index"]: result for result in task.step_results}
+    steps = [
+        {"n": index + 1, "step": step, "what": step_label(step), "result": results.get(index)}
+        for index, step in enumerate(task.steps)
+    ]
     context = {
         "task": task,
+        "steps": steps,
         "changes": changes,
         "log_text": "".join(log.text for log in logs),
         "last_seq": logs[-1].seq if logs else 0,
@@ -151,3 +158,21 @@ def task_rerun(request, task_id: int):
         messages.error(request, getattr(exc, "message", "The project is gone: the task cannot run again."))
         return _render_task(request, task, status=getattr(exc, "status", 400))
     return redirect("task_detail", task_id=new.id)
+
+
+@login_required
+@require_GET
+def task_artifact(request, task_id: int, name: str):
+    """A screenshot or PDF, to the task's team only; never rendered as a page."""
+    task = _task_or_404(request, task_id)
+    try:
+        artifact = services.artifact_get(task=task, name=name)
+    except TaskArtifact.DoesNotExist:
+        raise Http404("No such file.") from None
+    response = HttpResponse(bytes(artifact.data), content_type=artifact.content_type)
+    disposition = "inline" if artifact.content_type == "image/png" else "attachment"
+    response["Content-Disposition"] = f'{disposition}; filename="task-{task.id}-{artifact.name}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

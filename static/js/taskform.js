@@ -1,0 +1,92 @@
+// The task form: a prompt for program executors, steps for browser ones.
+// The steps live in a JSON textarea (which works without this script); the
+// builder edits that list: add, move up, remove, and fields per action.
+"use strict";
+
+(function () {
+  const FIELDS = {
+    open: ["url"], click: ["selector"], fill: ["selector", "value"], press: ["key", "selector"],
+    select: ["selector", "value"], wait: ["selector", "text"], read: ["selector", "attribute"],
+    screenshot: ["selector"], pdf: [],
+  };
+
+  document.querySelectorAll("form.task-form").forEach((form) => {
+    const select = form.querySelector("select[name=executor]");
+    const stepsField = form.querySelector("[data-steps]");
+    const prompt = form.querySelector(".prompt-field textarea");
+    const textarea = stepsField && stepsField.querySelector("textarea");
+    const builder = stepsField && stepsField.querySelector("[data-step-builder]");
+    if (!select || !stepsField) return;
+
+    function isBrowser() {
+      const option = select.selectedOptions[0];
+      return option && option.dataset.kind === "browser";
+    }
+    function sync() {
+      stepsField.hidden = !isBrowser();
+      if (prompt) prompt.placeholder = isBrowser() ? "What the steps are for (optional)" : "Turn this into a bulleted list";
+    }
+    select.addEventListener("change", sync);
+    sync();
+
+    function read() {
+      try { const steps = JSON.parse(textarea.value || "[]"); return Array.isArray(steps) ? steps : null; } catch { return null; }
+    }
+    function write(steps) { textarea.value = JSON.stringify(steps, null, 1); render(); }
+
+    function render() {
+      const steps = read();
+      builder.hidden = steps === null;
+      if (steps === null) return;  // hand-written JSON that does not parse: leave it to the hub's message
+      builder.replaceChildren();
+      steps.forEach((step, index) => builder.append(row(steps, step, index)));
+      const add = document.createElement("button");
+      add.type = "button";
+      add.className = "secondary small";
+      add.textContent = "Add a step";
+      add.addEventListener("click", () => write([...steps, { action: "open", url: "https://" }]));
+      builder.append(add);
+    }
+
+    function row(steps, step, index) {
+      const box = document.createElement("div");
+      box.className = "step-row";
+      const number = document.createElement("span");
+      number.className = "step-number";
+      number.textContent = String(index + 1);
+      const action = document.createElement("select");
+      action.setAttribute("aria-label", `Step ${index + 1} action`);
+      Object.keys(FIELDS).forEach((name) => action.append(new Option(name, name, false, name === step.action)));
+      action.addEventListener("change", () => { steps[index] = { action: action.value }; write(steps); });
+      box.append(number, action);
+      (FIELDS[step.action] || []).forEach((field) => {
+        const input = document.createElement("input");
+        input.type = "text";
+        input.placeholder = field;
+        input.setAttribute("aria-label", `Step ${index + 1} ${field}`);
+        input.value = step[field] || "";
+        input.addEventListener("change", () => {
+          if (input.value) steps[index][field] = input.value; else delete steps[index][field];
+          textarea.value = JSON.stringify(steps, null, 1);
+        });
+        box.append(input);
+      });
+      const up = document.createElement("button");
+      up.type = "button";
+      up.className = "link";
+      up.textContent = "Up";
+      up.disabled = index === 0;
+      up.addEventListener("click", () => { [steps[index - 1], steps[index]] = [steps[index], steps[index - 1]]; write(steps); });
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "link";
+      remove.textContent = "Remove";
+      remove.addEventListener("click", () => { steps.splice(index, 1); write(steps); });
+      box.append(up, remove);
+      return box;
+    }
+
+    textarea.addEventListener("change", render);
+    render();
+  });
+})();

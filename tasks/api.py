@@ -1,0 +1,33 @@
+"""The agent's upload of browser-task artifacts: token, no session, no CSRF."""
+
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from devices.api import bearer, error
+from devices.services import host_for_token
+from tasks import services
+
+TOO_LARGE = "Send the file as the body, at most 5 MiB, with its Content-Length."
+
+
+@csrf_exempt
+@require_http_methods(["PUT"])
+def artifact_upload(request, task_id: int, name: str):
+    host = host_for_token(token=bearer(request))
+    if host is None:
+        return error("invalid_token", "Unknown or revoked token.", 401)
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = -1
+    if not 0 < length <= services.MAX_ARTIFACT:
+        return error("invalid_request", TOO_LARGE, 413)
+    data = request.read(services.MAX_ARTIFACT + 1)
+    try:
+        artifact = services.artifact_store(
+            host=host, task_id=task_id, name=name, content_type=request.content_type, data=data
+        )
+    except services.TaskError as exc:
+        return error("invalid_request", exc.message, exc.status)
+    return JsonResponse({"name": artifact.name, "size": artifact.size}, status=201)
