@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "executors",
         help="list the executors this host offers to the hub's tasks",
-        description="Executors come from [executors.NAME] in the config file, plus codex, claude and aider "
-        "when they are on PATH (unless [tasks] builtins = false).",
+        description="Executors come from [executors.NAME] in the config file (type command, openai or "
+        "browser), plus codex, claude and aider when they are on PATH (unless [tasks] builtins = false).",
     )
     commands = [c for name, c in sub.choices.items() if name != "project"] + list(psub.choices.values())
     for command in commands:
@@ -146,7 +146,15 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         # The config folder (token, outbox, index) is never mirrored, even inside a shared folder.
         mirror = Mirror(cfg.projects, index, exclude=[str(path.parent)])
         mirror.attach(link)
-        tasks = TaskService(cfg.tasks, offered(cfg), cfg.projects, ledger, exclude=[str(path.parent)])
+        tasks = TaskService(
+            cfg.tasks,
+            offered(cfg),
+            cfg.projects,
+            ledger,
+            exclude=[str(path.parent)],
+            hub=hub,
+            token=cfg.token,
+        )
         tasks.attach(link)
         try:
             asyncio.run(_serve(link, mirror, tasks))
@@ -269,6 +277,8 @@ def cmd_executors(args: argparse.Namespace, path: Path) -> int:
         print(f"No executors. Add [executors.NAME] to {path}, or install codex, claude or aider.")
     for name, executor in executors.items():
         needs = "  (needs a target file)" if executor.needs_file else ""
+        if executor.kind == "browser":
+            needs = f"  (sites: {clean(', '.join(executor.allowed_sites))})"
         print(f"{name}  {clean(executor.label)}  {executor.kind}{needs}")
     return 0
 

@@ -1,4 +1,4 @@
-"""The hub's HTTP API for pairing and unpairing (docs/protocol.md), stdlib only.
+"""The hub's HTTP API for pairing, unpairing and browser-task artifacts (docs/protocol.md), stdlib only.
 
 Every call raises ApiError for a JSON error answer from the hub, HubUnreachable
 when no usable answer came, and InsecureHubUrl before sending anything to a hub
@@ -10,15 +10,20 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from hostagent import __version__
 
 TIMEOUT = 10.0
 MAX_ANSWER = 64 * 1024
+UPLOAD_TIMEOUT = 30.0  # seconds per artifact upload attempt
+UPLOAD_ATTEMPTS = 3
+UPLOAD_PAUSE = 0.5  # seconds before the second attempt, doubled each time
 
 
 class InsecureHubUrl(ValueError):
@@ -102,22 +107,23 @@ def _error_from(status: int, body: bytes, retry_after: str | None) -> ApiError:
     return error
 
 
-def post(hub: str, path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+def _send(
+    hub: str, path: str, data: bytes, content_type: str, token: str | None, method: str, timeout: float
+) -> bytes:
+    """The answer's body (at most MAX_ANSWER + 1 bytes). Raises ApiError, HubUnreachable, InsecureHubUrl."""
     url = check_hub_url(hub) + path
     headers = {
-        "Content-Type": "application/json",
+        "Content-Type": content_type,
         "Accept": "application/json",
         "User-Agent": f"codexhub-hostagent/{__version__}",
     }
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     # check_hub_url limited the scheme to http(s) above.
-    request = urllib.request.Request(  # noqa: S310
-        url, data=json.dumps(body).encode(), headers=headers, method="POST"
-    )
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
     try:
-        with _opener.open(request, timeout=TIMEOUT) as response:  # noqa: S310
-            raw = response.read(MAX_ANSWER + 1)
+        with _opener.open(request, timeout=timeout) as response:  # noqa: S310
+            return response.read(MAX_ANSWER + 1)
     except urllib.error.HTTPError as exc:
         with exc:
             raw = exc.read(MAX_ANSWER + 1)
@@ -130,6 +136,10 @@ def post(hub: str, path: str, body: dict[str, Any], token: str | None = None) ->
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise HubUnreachable(f"cannot reach the hub at {hub}: {reason}") from None
+
+
+def post(hub: str, path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    raw = _send(hub, path, json.dumps(body).encode(), "application/json", token, "POST", TIMEOUT)
     if len(raw) > MAX_ANSWER:
         raise HubUnreachable("the hub's answer is too large")
     try:
@@ -159,3 +169,35 @@ def pairing_reject(hub: str, token: str) -> dict[str, Any]:
 
 def host_unpair(hub: str, token: str) -> dict[str, Any]:
     return post(hub, "/api/host/unpair/", {}, token=token)
+
+
+def put_artifact(
+    hub: str,
+    token: str,
+    task_id: int,
+    name: str,
+    data: bytes,
+    content_type: str,
+    *,
+    attempts: int = UPLOAD_ATTEMPTS,
+    pause: float = UPLOAD_PAUSE,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """`PUT /api/host/tasks/<task_id>/artifacts/<name>` (a browser task's screenshot or PDF).
+
+    Blocks: call it in a worker thread. Tries again after a connection error or
+    a 5xx answer (the same name replaces what an earlier attempt may have
+    stored); raises ApiError for another error answer, or the last error.
+    """
+    path = f"/api/host/tasks/{int(task_id)}/artifacts/{urllib.parse.quote(name, safe='')}"
+    for attempt in range(1, attempts + 1):
+        try:
+            _send(hub, path, data, content_type, token, "PUT", UPLOAD_TIMEOUT)
+            return
+        except ApiError as exc:
+            if exc.status < 500 or attempt == attempts:
+                raise
+        except HubUnreachable:
+            if attempt == attempts:
+                raise
+        sleep(pause * 2 ** (attempt - 1))

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hostagent.api import is_loopback
+from hostagent.tasks.sites import SiteError, SitePattern
 
 ENV_VAR = "CODEXHUB_AGENT_CONFIG"
 OUTBOX_NAME = "outbox.sqlite3"
@@ -46,7 +47,7 @@ class TasksConfig:
 class ExecutorConfig:
     """One `[executors.NAME]` table, as written: None (or []) is a key left out."""
 
-    type: str = "command"  # "command" or "openai"
+    type: str = "command"  # "command", "openai" or "browser"
     label: str | None = None
     template: str | None = None  # command: "generic" (default), "codex", "claude" or "aider"
     command: list[str] | None = None  # generic only: argv with {prompt} and {file}
@@ -57,9 +58,18 @@ class ExecutorConfig:
     base_url: str | None = None  # openai only
     model: str | None = None
     api_key_env: str | None = None
+    # browser only: the host's own Chrome or Chromium (one of executable_path and channel), never a download
+    executable_path: str | None = None
+    channel: str | None = None
+    headless: bool | None = None  # default true
+    profile_dir: str | None = None  # a persistent profile (signed-in sessions); else a fresh context
+    allowed_sites: list[str] | None = None  # required: host or host:port patterns (tasks/sites.py)
+    downloads_dir: str | None = None  # the only folder downloads may go to; none: downloads refused
+    step_timeout: int | float | None = None  # seconds per step unless the step says `timeout`
+    screenshot_max_bytes: int | None = None
 
 
-EXECUTOR_TYPES = ("command", "openai")
+EXECUTOR_TYPES = ("command", "openai", "browser")
 TEMPLATES = ("generic", "codex", "claude", "aider")
 MAX_EXECUTORS = 32
 MAX_LABEL = 64
@@ -69,7 +79,36 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EXECUTOR_KEYS = {
     "command": {"type", "label", "timeout", "template", "command", "stdin", "needs_file", "env"},
     "openai": {"type", "label", "timeout", "base_url", "model", "api_key_env"},
+    "browser": {
+        "type",
+        "label",
+        "timeout",
+        "executable_path",
+        "channel",
+        "headless",
+        "profile_dir",
+        "allowed_sites",
+        "downloads_dir",
+        "step_timeout",
+        "screenshot_max_bytes",
+    },
 }
+# Playwright's Chromium channels: a Chrome or Edge installed on the host (`playwright install` is never run).
+BROWSER_CHANNELS = (
+    "chrome",
+    "chrome-beta",
+    "chrome-dev",
+    "chrome-canary",
+    "msedge",
+    "msedge-beta",
+    "msedge-dev",
+    "msedge-canary",
+)
+MAX_SITES = 100
+MAX_STEP_TIMEOUT = 120  # as a step's own `timeout` (docs/protocol.md, "Browser tasks")
+DEFAULT_STEP_TIMEOUT = 15
+MAX_ARTIFACT = 5 * 1024 * 1024  # the hub takes at most this per upload
+DEFAULT_SCREENSHOT_MAX = 2 * 1024 * 1024
 # (key, allowed types, low, high): bounds are inclusive.
 _TASKS_KEYS: dict[str, tuple[tuple[type, ...], float, float]] = {
     "concurrency": ((int,), 1, 32),
@@ -228,7 +267,7 @@ def _load_executors(path: Path, table: object) -> dict[str, ExecutorConfig]:
 def _load_executor(where: str, spec: dict[str, object]) -> ExecutorConfig:
     kind = spec.get("type", "command")
     if kind not in EXECUTOR_TYPES:
-        raise ConfigError(f'{where}.type must be "command" or "openai"')
+        raise ConfigError(f'{where}.type must be "command" or "openai" or "browser"')
     unknown = sorted(set(spec) - _EXECUTOR_KEYS[str(kind)])
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]} is not a key of a {kind} executor")
@@ -249,6 +288,8 @@ def _load_executor(where: str, spec: dict[str, object]) -> ExecutorConfig:
         executor.timeout = timeout
     if kind == "openai":
         _load_openai(where, spec, executor)
+    elif kind == "browser":
+        _load_browser(where, spec, executor)
     else:
         _load_command(where, spec, executor)
     return executor
@@ -320,6 +361,64 @@ def _load_openai(where: str, spec: dict[str, object], executor: ExecutorConfig) 
                 f"{where}.base_url must use https:// to send an API key (plain http only for a loopback host)"
             )
     executor.base_url, executor.model, executor.api_key_env = base_url, model, api_key_env
+
+
+def _absolute_path(where: str, value: object, what: str) -> str:
+    if not isinstance(value, str) or not os.path.isabs(value) or "\0" in value:
+        raise ConfigError(f"{where} must be an absolute path to {what}")
+    return value
+
+
+def _load_browser(where: str, spec: dict[str, object], executor: ExecutorConfig) -> None:
+    path, channel = spec.get("executable_path"), spec.get("channel")
+    if (path is None) == (channel is None):
+        raise ConfigError(
+            f'{where}: set one of executable_path (like "/usr/bin/chromium") or channel (like "chrome"): '
+            "the host's own browser"
+        )
+    if path is not None:
+        executor.executable_path = _absolute_path(f"{where}.executable_path", path, "Chrome or Chromium")
+    if channel is not None:
+        if channel not in BROWSER_CHANNELS:
+            raise ConfigError(f"{where}.channel must be one of {', '.join(BROWSER_CHANNELS)}")
+        executor.channel = str(channel)
+    headless = spec.get("headless")
+    if headless is not None and not isinstance(headless, bool):
+        raise ConfigError(f"{where}.headless must be true or false")
+    executor.headless = headless
+    if "profile_dir" in spec:
+        executor.profile_dir = _absolute_path(f"{where}.profile_dir", spec["profile_dir"], "a folder")
+    if "downloads_dir" in spec:
+        executor.downloads_dir = _absolute_path(f"{where}.downloads_dir", spec["downloads_dir"], "a folder")
+    sites = spec.get("allowed_sites")
+    if sites is None:
+        raise ConfigError(
+            f'{where}.allowed_sites is required: the sites the browser may reach, like ["example.com", '
+            '"*.example.com", "127.0.0.1:*"]'
+        )
+    sites = _string_list(f"{where}.allowed_sites", sites)
+    if not 1 <= len(sites) <= MAX_SITES:
+        raise ConfigError(f"{where}.allowed_sites must hold 1-{MAX_SITES} sites")
+    for site in sites:
+        try:
+            SitePattern.parse(site)
+        except SiteError as exc:
+            raise ConfigError(f"{where}.allowed_sites: {exc}") from None
+    executor.allowed_sites = sites
+    step_timeout = spec.get("step_timeout")
+    if step_timeout is not None:
+        if type(step_timeout) not in (int, float) or not 1 <= step_timeout <= MAX_STEP_TIMEOUT:
+            raise ConfigError(
+                f"{where}.step_timeout must be a number of seconds between 1 and {MAX_STEP_TIMEOUT}"
+            )
+        executor.step_timeout = step_timeout
+    limit = spec.get("screenshot_max_bytes")
+    if limit is not None:
+        if type(limit) is not int or not 1024 <= limit <= MAX_ARTIFACT:
+            raise ConfigError(
+                f"{where}.screenshot_max_bytes must be an integer between 1024 and {MAX_ARTIFACT}"
+            )
+        executor.screenshot_max_bytes = limit
 
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}

@@ -22,7 +22,14 @@ import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from hostagent.config import MAX_EXECUTORS, Config, ExecutorConfig, TasksConfig
+from hostagent.config import (
+    DEFAULT_SCREENSHOT_MAX,
+    DEFAULT_STEP_TIMEOUT,
+    MAX_EXECUTORS,
+    Config,
+    ExecutorConfig,
+    TasksConfig,
+)
 from hostagent.tasks.output import TaskLog, pump
 
 BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
@@ -56,7 +63,7 @@ class TaskError(Exception):
 class Executor:
     name: str
     label: str
-    kind: str  # "command" or "openai"
+    kind: str  # "command", "openai" or "browser"
     needs_file: bool
     timeout: float
     argv: tuple[str, ...] = ()  # command: the template
@@ -65,6 +72,14 @@ class Executor:
     base_url: str = ""  # openai
     model: str = ""
     api_key_env: str = ""
+    executable_path: str = ""  # browser: one of executable_path and channel
+    channel: str = ""
+    headless: bool = True
+    profile_dir: str = ""
+    allowed_sites: tuple[str, ...] = ()
+    downloads_dir: str = ""
+    step_timeout: float = DEFAULT_STEP_TIMEOUT
+    screenshot_max_bytes: int = DEFAULT_SCREENSHOT_MAX
 
     def describe(self) -> dict[str, object]:
         """As `hello` offers it."""
@@ -86,6 +101,22 @@ def _from_config(
             base_url=spec.base_url or "",
             model=spec.model or "",
             api_key_env=spec.api_key_env or "",
+        )
+    if spec.type == "browser":
+        return Executor(
+            name,
+            label,
+            "browser",
+            False,
+            timeout,
+            executable_path=spec.executable_path or "",
+            channel=spec.channel or "",
+            headless=spec.headless is not False,
+            profile_dir=spec.profile_dir or "",
+            allowed_sites=tuple(spec.allowed_sites or ()),
+            downloads_dir=spec.downloads_dir or "",
+            step_timeout=float(spec.step_timeout or DEFAULT_STEP_TIMEOUT),
+            screenshot_max_bytes=spec.screenshot_max_bytes or DEFAULT_SCREENSHOT_MAX,
         )
     template = spec.template or "generic"
     if template == "generic":

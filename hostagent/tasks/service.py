@@ -12,6 +12,10 @@
 - After each `welcome`: a task the ledger says `running` but this process
   does not run was cut short by a restart and finishes `failed`; one only
   `received` was never started and runs now.
+- A `browser` executor's task carries `steps` (docs/protocol.md, "Browser
+  tasks"): checked here like the rest of the assignment, then run by
+  `browser.run_browser`; no project scan (`changes: []`), and `task.finished`
+  carries the step results.
 
 Everything goes out with `link.send` on stream `tasks` (outbox-backed, sequenced).
 """
@@ -31,11 +35,14 @@ from hostagent.config import TasksConfig
 from hostagent.link import HostLink, Registry
 from hostagent.mirror.paths import path_error
 from hostagent.mirror.scan import RootMissing, Scanner, Scope, is_within
+from hostagent.tasks.browser import hub_uploader, run_browser
+from hostagent.tasks.browser_steps import steps_error
 from hostagent.tasks.changes import compare, take_snapshot
 from hostagent.tasks.executors import Executor, RunResult, run_command
 from hostagent.tasks.ledger import CANCELLED, FINISHED, RECEIVED, RUNNING, Ledger
 from hostagent.tasks.openai_backend import run_openai
 from hostagent.tasks.output import TaskLog
+from hostagent.tasks.sites import SiteList
 
 log = logging.getLogger("hostagent.tasks")
 
@@ -89,6 +96,8 @@ class _Job:
     executor: Executor
     prompt: str
     target: str
+    steps: list[dict[str, Any]] | None = None  # a browser task's
+    results: list[dict[str, Any]] = field(default_factory=list)  # what each step that ran gave
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_requested: bool = False
     started: bool = False  # the ledger says running: never waiting again
@@ -105,8 +114,12 @@ class TaskService:
         ledger: Ledger,
         *,
         exclude: Iterable[str] = (),
+        hub: str = "",
+        token: str = "",
     ):
         self.config = config_tasks
+        self.hub = hub  # browser tasks upload their screenshots and PDFs there, with the host token
+        self.token = token
         self.executors = dict(sorted(executors.items()))
         self.projects = dict(projects)
         self.ledger = ledger
@@ -141,6 +154,9 @@ class TaskService:
         link.registry = registry
         if self.executors and "agent" not in link.capabilities:
             link.capabilities.insert(0, "agent")
+        browsers = any(executor.kind == "browser" for executor in self.executors.values())
+        if browsers and "browser" not in link.capabilities:
+            link.capabilities.append("browser")
         link.executors = [executor.describe() for executor in self.executors.values()]
         self.link = link
 
@@ -189,6 +205,8 @@ class TaskService:
             return
         assert isinstance(task_id, int)
         assignment = {key: task.get(key) for key in ("project", "executor", "prompt", "target")}
+        if "steps" in task:
+            assignment["steps"] = task["steps"]
         if not self.ledger.add(task_id, RECEIVED, assignment):
             return  # a copy of one we have: started at most once
         await self._send("task.received", {"task_id": task_id})
@@ -240,8 +258,13 @@ class TaskService:
             return "the prompt must not contain NUL"
         if not isinstance(target, str):
             return "target must be a string"
-        if self.executors[name].needs_file and not target:
+        executor = self.executors[name]
+        if executor.needs_file and not target:
             return f"executor {name!r} needs a target file"
+        if executor.kind == "browser":
+            return steps_error(assignment.get("steps"), SiteList(executor.allowed_sites))
+        if assignment.get("steps"):
+            return f"executor {name!r} takes a prompt, not browser steps"
         return None
 
     async def _accept(self, task_id: int, assignment: dict[str, Any]) -> None:
@@ -254,7 +277,14 @@ class TaskService:
             await self._finish(task_id, RunResult("failed", error=error))
             return
         executor = self.executors[assignment["executor"]]
-        job = _Job(task_id, assignment["project"], executor, assignment["prompt"], assignment["target"])
+        job = _Job(
+            task_id,
+            assignment["project"],
+            executor,
+            assignment["prompt"],
+            assignment["target"],
+            steps=assignment.get("steps") if executor.kind == "browser" else None,
+        )
         self.jobs[task_id] = job
         job.task = asyncio.create_task(self._run_job(job))
 
@@ -292,10 +322,18 @@ class TaskService:
             result = RunResult("failed", error=INTERRUPTED)
         log.info("task %d: %s%s", job.id, result.outcome, f" ({result.error})" if result.error else "")
         await self._finish(
-            job.id, result, duration=loop.time() - started, truncated=task_log.truncated, changes=changes
+            job.id,
+            result,
+            duration=loop.time() - started,
+            truncated=task_log.truncated,
+            changes=changes,
+            steps=job.results if job.steps is not None else None,
         )
 
     async def _run(self, job: _Job, task_log: TaskLog) -> tuple[RunResult, list[dict[str, Any]]]:
+        if job.steps is not None:  # a browser drives web sites: nothing in the project to compare
+            upload = hub_uploader(self.hub, self.token, job.id)
+            return await run_browser(job.executor, job.steps, task_log, job.cancel, upload, job.results), []
         root = os.path.realpath(self.projects[job.project])
         # Checked again: the file may have gone or changed while the task waited.
         error = await asyncio.to_thread(target_error, root, job.target, self.exclude)
@@ -326,9 +364,11 @@ class TaskService:
         duration: float = 0.0,
         truncated: bool = False,
         changes: list[dict[str, Any]] | None = None,
+        steps: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Send `task.finished` (dropping diffs, largest first, until it fits one frame), then
-        record the end: a crash in between sends it again after the restart, never loses it."""
+        """Send `task.finished` (dropping diffs, largest first, then halving the longest step text,
+        until it fits one frame), then record the end: a crash in between sends it again after the
+        restart, never loses it."""
         payload = {
             "task_id": task_id,
             "outcome": result.outcome,
@@ -338,14 +378,21 @@ class TaskService:
             "log_truncated": truncated,
             "changes": changes or [],
         }
+        if steps is not None:
+            payload["steps"] = [dict(step) for step in steps]
         while True:
             try:
                 await self._send("task.finished", payload)
                 break
             except ValueError:
                 diffs = [c for c in payload["changes"] if c.get("diff")]
-                if not diffs:
+                texts = [s for s in payload.get("steps", []) if s.get("text")]
+                if diffs:
+                    largest = max(diffs, key=lambda c: len(c["diff"]))
+                    largest["diff"], largest["too_large"] = None, True
+                elif texts:
+                    longest = max(texts, key=lambda s: len(s["text"]))
+                    longest["text"] = longest["text"][: len(longest["text"]) // 2]
+                else:
                     raise
-                largest = max(diffs, key=lambda c: len(c["diff"]))
-                largest["diff"], largest["too_large"] = None, True
         self.ledger.end(task_id, state)

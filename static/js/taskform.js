@@ -34,7 +34,10 @@
     }
     function write(steps) { textarea.value = JSON.stringify(steps, null, 1); render(); }
 
+    let rendered = null;  // the JSON the builder shows: a blur that changed nothing must not rebuild it
     function render() {
+      if (textarea.value === rendered) return;
+      rendered = textarea.value;
       const steps = read();
       builder.hidden = steps === null;
       if (steps === null) return;  // hand-written JSON that does not parse: leave it to the hub's message
@@ -67,7 +70,7 @@
         input.value = step[field] || "";
         input.addEventListener("change", () => {
           if (input.value) steps[index][field] = input.value; else delete steps[index][field];
-          textarea.value = JSON.stringify(steps, null, 1);
+          textarea.value = rendered = JSON.stringify(steps, null, 1);
         });
         box.append(input);
       });
@@ -86,6 +89,10 @@
       return box;
     }
 
+    // Follow the JSON as it is typed or pasted, not on blur: a rebuild on blur
+    // would move the Send button out from under the tap that caused it.
+    let pending = null;
+    textarea.addEventListener("input", () => { clearTimeout(pending); pending = setTimeout(render, 250); });
     textarea.addEventListener("change", render);
     render();
   });

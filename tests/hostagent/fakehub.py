@@ -283,6 +283,69 @@ class FakePairingApi:
         self._server.server_close()
 
 
+class FakeArtifactApi:
+    """`PUT /api/host/tasks/<id>/artifacts/<name>` as the hub takes browser-task screenshots and PDFs.
+
+    Every request is recorded in `requests` as (path, content type, Authorization, body); the
+    ones answered 201 also in `uploads` by name. `statuses` are answered in turn first (a 5xx
+    makes the agent try again)."""
+
+    def __init__(self, token: str = TOKEN):
+        self.token = token
+        self.statuses: list[int] = []
+        self.requests: list[tuple[str, str | None, str | None, bytes]] = []
+        self.uploads: dict[str, tuple[str | None, bytes]] = {}  # name -> (content type, body)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _answer(self, path: str, content_type: str | None, auth: str | None, body: bytes) -> int:
+        with self._lock:
+            self.requests.append((path, content_type, auth, body))
+            if self.statuses:
+                return self.statuses.pop(0)
+            if auth != f"Bearer {self.token}":
+                return 401
+            prefix, _, name = path.rpartition("/")
+            if not prefix.startswith("/api/host/tasks/") or not prefix.endswith("/artifacts"):
+                return 404
+            self.uploads[name] = (content_type, body)
+            return 201
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                status = api._answer(
+                    self.path, self.headers.get("Content-Type"), self.headers.get("Authorization"), body
+                )
+                data = json.dumps({"status": status} if status < 400 else {"error": "refused"}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    def __enter__(self) -> FakeArtifactApi:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 def start_link(hub_url: str, outbox_path, token: str = TOKEN, **kwargs: Any):
     """An in-process HostLink running as a task, with short back-off."""
     from hostagent.link import HostLink

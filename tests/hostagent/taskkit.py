@@ -1,13 +1,19 @@
 """Helpers for the task tests: an in-process agent (HostLink + TaskService) against a FakeHub,
-reading what the hub applied on stream `tasks`, and the fake CLIs in tests/bin."""
+reading what the hub applied on stream `tasks`, the fake CLIs in tests/bin, and for the browser
+executor a small site on loopback (plus one that must never be reached) and the agent's browser
+processes (psutil)."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import psutil
 
@@ -17,7 +23,7 @@ from hostagent.tasks.executors import offered
 from hostagent.tasks.ledger import Ledger
 from hostagent.tasks.service import TaskService
 from tests.hostagent.conftest import ROOT
-from tests.hostagent.fakehub import FakeHub, start_link, stop_link, wait_for
+from tests.hostagent.fakehub import TOKEN, FakeHub, start_link, stop_link, wait_for
 
 BIN = ROOT / "tests" / "bin"
 ARGV_DUMP = str(BIN / "argv-dump")
@@ -50,19 +56,39 @@ def fake_program(folder: Path, name: str, script: str) -> str:
 class Agent:
     """A HostLink with a TaskService attached, running in this event loop."""
 
-    def __init__(self, hub: FakeHub, tmp_path: Path, cfg: Config, projects: dict[str, Path]):
+    def __init__(
+        self,
+        hub: FakeHub,
+        tmp_path: Path,
+        cfg: Config,
+        projects: dict[str, Path],
+        *,
+        uploads_to: str | None = None,
+    ):
+        """`uploads_to`: the hub's HTTP URL for browser-task artifacts (e.g. a FakeArtifactApi's)."""
         self.hub = hub
         self.ledger = Ledger(tmp_path / "tasks.sqlite3", owner="test")
         roots = {name: str(root) for name, root in projects.items()}
-        self.service = TaskService(cfg.tasks, offered(cfg, which=lambda _: None), roots, self.ledger)
+        self.service = TaskService(
+            cfg.tasks,
+            offered(cfg, which=lambda _: None),
+            roots,
+            self.ledger,
+            hub=uploads_to or hub.url,
+            token=TOKEN,
+        )
         self.link, self.task = start_link(hub.url, tmp_path / "outbox.sqlite3")
         self.service.attach(self.link)
 
     async def ready(self) -> None:
         await wait_for(lambda: self.link.welcomed, what="the welcome")
 
-    async def assign(self, task_id: int, project: str, executor: str, prompt: str, target: str = "") -> None:
+    async def assign(
+        self, task_id: int, project: str, executor: str, prompt: str, target: str = "", steps: Any = None
+    ) -> None:
         task = {"id": task_id, "project": project, "executor": executor, "prompt": prompt, "target": target}
+        if steps is not None:
+            task["steps"] = steps
         await self.hub.connections[-1].send({"type": "task.assign", "task": task})
 
     async def cancel(self, task_id: int) -> None:
@@ -128,3 +154,208 @@ def group_alive(pgid: int) -> list[psutil.Process]:
         except (ProcessLookupError, psutil.NoSuchProcess):
             continue
     return alive
+
+
+# Browser tasks ---------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+FORM = """<!doctype html><html><head><title>Order</title></head><body>
+<form action="/result" method="get">
+  <label>Name <input id="name" name="name"></label>
+  <select id="size" name="size"><option value="S">Small</option><option value="L">Large</option></select>
+  <button type="submit">Send</button>
+</form>
+<p id="note" data-kind="order-form">Fill in the form</p>
+<p id="hidden" style="display:none">Hidden</p>
+<a id="away" href="{elsewhere}/x">elsewhere</a>
+<a id="file" href="/file.txt" download="report.txt">report</a>
+</body></html>"""
+
+PICTURES = """<!doctype html><html><body>
+<p id="ready">pictures</p>
+<img src="http://169.254.169.254/x.png">
+<img src="{elsewhere}/img.png">
+<script>
+  function mark(id) {{ const p = document.createElement("p"); p.id = id; p.textContent = id;
+                       document.body.appendChild(p); }}
+  fetch("{elsewhere}/api").catch(() => null).then(() => mark("fetched"));
+  try {{
+    const ws = new WebSocket("{ws}/socket");
+    ws.onclose = () => mark("socket-closed");
+  }} catch (e) {{ mark("socket-closed"); }}
+</script>
+</body></html>"""
+
+
+# A page ten viewports tall of pixels that compress badly: its full-page PNG is about four times
+# its viewport's (115 KB and 28 KB with Chromium 156).
+NOISE = """<!doctype html><html><body style="margin:0">
+<canvas id="c" width="300" height="3000"></canvas>
+<script>
+  const c = document.getElementById("c").getContext("2d"), img = c.createImageData(300, 3000);
+  let x = 12345;
+  for (let i = 0; i < img.data.length; i++) {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    img.data[i] = i % 4 == 3 ? 255 : x >> 16;
+  }
+  c.putImageData(img, 0, 0);
+</script>
+</body></html>"""
+
+
+class Site(ThreadingHTTPServer):
+    """Records every request's path; answers the pages the tests need."""
+
+    daemon_threads = True
+
+    def __init__(self, other: Site | None = None):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.paths: list[str] = []
+        self.other = other  # the site that must never be reached
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    @property
+    def netloc(self) -> str:
+        return f"127.0.0.1:{self.server_address[1]}"
+
+    def seen(self) -> list[str]:
+        """Paths requested so far, but not the favicon the browser asks for by itself."""
+        with self.lock:
+            return [p for p in self.paths if p != "/favicon.ico"]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.paths.clear()
+
+    def start(self) -> Site:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Site
+
+    def do_GET(self) -> None:
+        site = self.server
+        with site.lock:
+            site.paths.append(self.path)
+        parts = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        elsewhere = site.other.url if site.other else "http://127.0.0.1:9"
+        if parts.path == "/form":
+            self._html(FORM.format(elsewhere=elsewhere))
+        elif parts.path == "/result":
+            name = query.get("name", "").replace("<", "&lt;")
+            self._html(f'<p id="result">Thanks, {name}</p><p id="size">{query.get("size", "")}</p>')
+        elif parts.path == "/go-away":
+            self._redirect("http://evil.example/")
+        elif parts.path == "/go-elsewhere":
+            self._redirect(f"{elsewhere}/landing")
+        elif parts.path == "/pictures":
+            self._html(PICTURES.format(elsewhere=elsewhere, ws=elsewhere.replace("http:", "ws:")))
+        elif parts.path == "/noise":
+            self._html(NOISE)
+        elif parts.path == "/slow":
+            time.sleep(float(query.get("seconds", "3")))
+            self._html("<p>slow</p>")
+        elif parts.path == "/login":
+            self.send_response(302)
+            self.send_header("Location", "/whoami")
+            self.send_header("Set-Cookie", f"user={query.get('user', '')}; Max-Age=3600; Path=/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif parts.path == "/whoami":
+            cookie = self.headers.get("Cookie") or ""
+            self._html(f'<p id="who">{cookie or "nobody"}</p>')
+        elif parts.path == "/file.txt":
+            body = b"the report\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Disposition", 'attachment; filename="report.txt"')
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self._html("<p>not here</p>", status=404)
+
+    def _html(self, text: str, status: int = 200) -> None:
+        body = (
+            f"<!doctype html><html><body>{text}</body></html>".encode()
+            if "<html" not in text
+            else text.encode()
+        )
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def browser_config(tmp_path: Path, site: Site, **keys: Any) -> Config:
+    """A `browser` executor for Debian's Chromium allowed only on `site`."""
+    values: dict[str, Any] = {
+        "type": "browser",
+        "label": "Chromium",
+        "executable_path": CHROMIUM,
+        "allowed_sites": [site.netloc],
+        "step_timeout": 5,
+        "timeout": 60,
+        **keys,
+    }
+    lines = ["[executors.browser]"]
+    for key, value in values.items():
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, list):
+            lines.append(f"{key} = {toml_list(value)}")
+        elif isinstance(value, str):
+            lines.append(f'{key} = "{value}"')
+        else:
+            lines.append(f"{key} = {value}")
+    return load_config(tmp_path, "\n".join(lines) + "\n")
+
+
+def browser_processes() -> list[psutil.Process]:
+    """Live Chromium and Playwright-driver processes under this one."""
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            name = proc.name().lower()
+            if "chrom" in name or "node" in name or "playwright" in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those of `pids` still running (orphans re-parented to init included)."""
+    left = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+        except psutil.NoSuchProcess:
+            continue
+    return left

@@ -1,0 +1,129 @@
+"""A browser task sent from the phone: the host's agent drives Debian's
+Chromium through Playwright against a small site served here on loopback,
+and the task page shows each step, the text read and the screenshot."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+from tasks.models import Task, TaskArtifact
+from tests.e2e.test_onboarding import shot
+from tests.e2e.test_tasks_live import phone, run_agent, world  # noqa: F401 (fixture)
+from tests.processes import wait_until
+from tests.tasks.agentkit import executor_toml
+
+pytestmark = pytest.mark.e2e
+
+FORM = b"""<!doctype html><html><body><h1>Order</h1>
+<form action="/result"><input id="name" name="name"><select id="size" name="size">
+<option>small</option><option>large</option></select>
+<button type="submit">Send</button></form></body></html>"""
+
+
+class Site(BaseHTTPRequestHandler):
+    def do_GET(self):
+        url = urlsplit(self.path)
+        if url.path == "/form":
+            body = FORM
+        elif url.path == "/result":
+            query = parse_qs(url.query)
+            body = f"<!doctype html><p id=result>Thanks, {query['name'][0]} ({query['size'][0]})</p>".encode()
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def site():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_browser_task_from_the_phone(world, browser, tmp_path, artifacts, site):  # noqa: F811
+    executors = executor_toml(
+        "browser",
+        type="browser",
+        label="Chromium",
+        executable_path="/usr/bin/chromium",
+        headless=True,
+        allowed_sites=[site],
+        step_timeout=10,
+    )
+    run_agent(world, tmp_path, artifacts, executors)
+    wait_until(
+        lambda: world["host"].projects.filter(name="notes").exists()
+        and type(world["host"]).objects.get(id=world["host"].id).executors,
+        timeout=20,
+        what="the host's project and executors",
+    )
+    page = phone(browser, world)
+    page.goto(f"{world['hub'].url}/projects/")
+    page.get_by_role("link", name="notes").click()
+    page.get_by_label("Run with").select_option(value="browser")
+    steps = [
+        {"action": "open", "url": f"http://{site}/form"},
+        {"action": "fill", "selector": "#name", "value": "Ada"},
+        {"action": "select", "selector": "#size", "value": "large"},
+        {"action": "pdf"},
+        {"action": "click", "selector": "button[type=submit]"},
+        {"action": "wait", "text": "Thanks, Ada"},
+        {"action": "read", "selector": "#result"},
+    ]
+    page.get_by_label("Browser steps").fill(json.dumps(steps))
+    expect(page.get_by_label("Step 7 action")).to_have_value("read")  # the builder follows the JSON
+    # The builder edits the same list: drop the PDF step, add a screenshot at the end.
+    page.get_by_role("button", name="Remove").nth(3).click()
+    page.get_by_role("button", name="Add a step").click()
+    page.get_by_label("Step 7 action").select_option("screenshot")
+    page.get_by_label("What should it do?").fill("Order a large one for Ada")
+    shot(page, artifacts, "01-steps")
+    page.get_by_role("button", name="Send to studio").click()
+    expect(page.locator('body[data-task-state="succeeded"]')).to_have_count(1, timeout=40_000)
+    expect(page.locator("#task-steps .step-text")).to_have_text("Thanks, Ada (large)")
+    image = page.locator("#task-steps img")
+    expect(image).to_be_visible()
+    assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+    shot(page, artifacts, "02-task")
+    task = Task.objects.get()
+    assert [step["action"] for step in task.steps][-1] == "screenshot" and len(task.steps) == 7
+    assert TaskArtifact.objects.get(task=task).name == "step-6.png"
+
+
+def test_a_step_outside_the_allowed_sites_fails_naming_it(world, browser, tmp_path, artifacts, site):  # noqa: F811
+    executors = executor_toml(
+        "browser", type="browser", label="Chromium", executable_path="/usr/bin/chromium", allowed_sites=[site]
+    )
+    run_agent(world, tmp_path, artifacts, executors)
+    wait_until(
+        lambda: type(world["host"]).objects.get(id=world["host"].id).executors,
+        timeout=20,
+        what="the host's executors",
+    )
+    page = phone(browser, world)
+    page.goto(f"{world['hub'].url}/projects/")
+    page.get_by_role("link", name="notes").click()
+    page.get_by_label("Run with").select_option(value="browser")
+    steps = [
+        {"action": "open", "url": f"http://{site}/form"},
+        {"action": "open", "url": "http://evil.example/"},
+    ]
+    page.get_by_label("Browser steps").fill(json.dumps(steps))
+    expect(page.get_by_label("Step 2 url")).to_have_value("http://evil.example/")
+    page.get_by_role("button", name="Send to studio").click()
+    expect(page.locator('body[data-task-state="failed"]')).to_have_count(1, timeout=40_000)
+    expect(page.locator(".task-error")).to_contain_text("step 2 (open): site not allowed: evil.example")
+    shot(page, artifacts, "03-refused")
