@@ -204,6 +204,16 @@ NOISE = """<!doctype html><html><body style="margin:0">
 </body></html>"""
 
 
+# A page that tries to install a service worker (whose requests Playwright would not route).
+WORKER_PAGE = """<p id="worker">pending</p><script>
+const out = document.getElementById("worker");
+if (!("serviceWorker" in navigator)) { out.textContent = "unavailable"; }
+else navigator.serviceWorker.register("/sw.js")
+  .then(() => navigator.serviceWorker.getRegistrations(), () => [])
+  .then((registrations) => { out.textContent = "registrations: " + registrations.length; });
+</script>"""
+
+
 class Site(ThreadingHTTPServer):
     """Records every request's path; answers the pages the tests need."""
 
@@ -265,6 +275,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._html(PICTURES.format(elsewhere=elsewhere, ws=elsewhere.replace("http:", "ws:")))
         elif parts.path == "/noise":
             self._html(NOISE)
+        elif parts.path == "/worker":
+            self._html(WORKER_PAGE)
+        elif parts.path == "/sw.js":
+            body = b"self.addEventListener('fetch', (event) => event.respondWith(fetch(event.request)));"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/javascript")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif parts.path == "/slow":
             time.sleep(float(query.get("seconds", "3")))
             self._html("<p>slow</p>")

@@ -153,6 +153,20 @@ async def test_it_presses_keys_and_waits_for_a_selector(tmp_path, site):
     assert done["steps"][-1]["text"] == "Thanks, Bob"
 
 
+async def test_service_workers_are_blocked_so_they_cannot_go_around_the_allow_list(tmp_path, site):
+    steps = [
+        {"action": "open", "url": f"{site.url}/worker"},
+        {"action": "wait", "selector": "#worker:not(:text-is('pending'))"},
+        {"action": "read", "selector": "#worker"},
+    ]
+    async with running(tmp_path, browser_config(tmp_path, site)) as (agent, hub, _):
+        done = await run_steps(agent, hub, 1, steps)
+    assert done["outcome"] == "succeeded", done["error"]
+    # Playwright answers the registration without installing anything.
+    assert done["steps"][-1]["text"] == "registrations: 0"
+    assert "/sw.js" not in site.seen()
+
+
 async def test_it_fails_a_step_that_times_out_and_stops_there(tmp_path, site):
     steps = [
         {"action": "open", "url": f"{site.url}/form"},
