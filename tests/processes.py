@@ -213,3 +213,15 @@ class RedisServer(Process):
         self.popen.wait(10)
         self.stop()
         return RedisServer(self.log_dir, port=self.port)
+
+
+def publish_job(env: dict[str, str], name: str, *args) -> None:
+    """Put a Celery job on the queue that the workers started with `env` read,
+    through their broker (the test process itself may run jobs eagerly)."""
+    from celery import Celery
+
+    app = Celery(broker=env["REDIS_URL"])
+    try:
+        app.send_task(name, args=list(args), queue=env["CELERY_QUEUE"])
+    finally:
+        app.close()

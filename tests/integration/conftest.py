@@ -1,4 +1,8 @@
+import os
+
 import pytest
+
+from tests.processes import RedisServer
 
 
 @pytest.fixture
@@ -7,3 +11,14 @@ def logs(tmp_path):
     folder = tmp_path / "logs"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture
+def redis_url(logs):
+    """The CI's Redis when REDIS_URL is set; otherwise a private redis-server."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = RedisServer(logs)
+    yield server.url
+    server.stop()

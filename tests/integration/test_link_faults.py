@@ -2,7 +2,6 @@
 Redis of our own where the test needs one (SECURITY.md 38, 39, 42, 46, 86, 94)."""
 
 import asyncio
-import os
 import signal
 import time
 
@@ -15,20 +14,9 @@ from accounts.models import Team
 from devices import services
 from devices.models import Host, HostState, HostStream
 from tests.helpers import make_host
-from tests.processes import Agent, Hub, RedisServer, hub_env, wait_until, write_agent_config
+from tests.processes import Agent, Hub, hub_env, wait_until, write_agent_config
 
 FAST_LINK = {"HOST_HEARTBEAT_INTERVAL": "0.5", "HOST_HEARTBEAT_TIMEOUT": "2"}
-
-
-@pytest.fixture
-def redis_url(logs):
-    """The CI's Redis when REDIS_URL is set; otherwise a private redis-server."""
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    server = RedisServer(logs)
-    yield server.url
-    server.stop()
 
 
 @pytest.fixture

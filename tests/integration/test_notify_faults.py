@@ -2,11 +2,9 @@
 is SIGKILLed after one device's push went out and while the next is in
 flight; the redelivered job sends the first device nothing more."""
 
-import os
 import signal
 from urllib.parse import urlsplit
 
-import pytest
 from push_notifications.models import WebPushDevice
 
 from accounts.models import Membership, Role, Team
@@ -15,13 +13,13 @@ from notifications.jobs import notify_task_job
 from tasks.models import TaskState
 from tests.helpers import make_host, make_user
 from tests.notifications.pushservice import PushService
-from tests.processes import Worker, hub_env, wait_until
+from tests.processes import Worker, hub_env, publish_job, wait_until
 from tests.tasks.kit import make_task, offering, shared_project
 
 
-def test_a_notify_job_killed_after_sending_pushes_once_per_device(transactional_db, tmp_path, logs):
-    if not os.environ.get("REDIS_URL"):
-        pytest.skip("needs a Celery worker on Redis (CI sets REDIS_URL)")
+def test_a_notify_job_killed_after_sending_pushes_once_per_device(
+    transactional_db, tmp_path, logs, redis_url
+):
     with PushService() as service:
         key_file = tmp_path / "vapid.pem"
         vapid.generate(key_file)
@@ -31,6 +29,7 @@ def test_a_notify_job_killed_after_sending_pushes_once_per_device(transactional_
             VAPID_PRIVATE_KEY_FILE=str(key_file),
             WEBPUSH_CONTACT="mailto:ops@example.com",
             CELERY_VISIBILITY_TIMEOUT="2",
+            REDIS_URL=redis_url,
         )
         user = make_user("mia@example.com")
         team = Team.objects.create(name="Mia's")
@@ -50,7 +49,7 @@ def test_a_notify_job_killed_after_sending_pushes_once_per_device(transactional_
         service.hold_once(second)
         worker = Worker(env, logs, beat=False)
         try:
-            notify_task_job.apply_async(args=[task.id], queue=env["CELERY_QUEUE"])
+            publish_job(env, notify_task_job.name, task.id)
             wait_until(lambda: service.accepted(first) == 1, timeout=20, what="the phone's push")
             wait_until(lambda: second in service.holding, timeout=10, what="the watch's push in flight")
             worker.popen.send_signal(signal.SIGKILL)
