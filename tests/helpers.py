@@ -66,3 +66,22 @@ def make_host(team, name: str = "Workstation", *, state: str = "active"):
         token_issued_at=timezone.now(),
     )
     return host, token
+
+
+class SequencedStream:
+    """Sends one host's sequenced messages on one stream, numbering them, as
+    its agent's outbox would."""
+
+    name = ""
+
+    def __init__(self, host_id: int):
+        self.host_id = host_id
+        self.seq = 0
+
+    def send(self, kind: str, payload: dict, seq: int | None = None):
+        from devices.services import host_message_apply
+
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
+        return host_message_apply(host_id=self.host_id, stream=self.name, seq=seq, kind=kind, payload=payload)

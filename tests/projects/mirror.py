@@ -3,7 +3,7 @@
 import hashlib
 import itertools
 
-from devices.services import host_message_apply
+from tests.helpers import SequencedStream
 
 _seq = itertools.count(1)
 
@@ -32,18 +32,10 @@ def delete(path: str) -> dict:
     return {"op": "delete", "path": path}
 
 
-class Stream:
-    """Sends sequenced mirror messages for one host, numbering them."""
+class Stream(SequencedStream):
+    """The mirror stream of one host."""
 
-    def __init__(self, host_id: int):
-        self.host_id = host_id
-        self.seq = 0
-
-    def send(self, kind: str, payload: dict, seq: int | None = None):
-        if seq is None:
-            self.seq += 1
-            seq = self.seq
-        return host_message_apply(host_id=self.host_id, stream="mirror", seq=seq, kind=kind, payload=payload)
+    name = "mirror"
 
     def projects(self, *names: str):
         return self.send("mirror.projects", {"projects": [{"name": n} for n in names]})

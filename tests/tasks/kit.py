@@ -2,9 +2,9 @@
 would send on the `tasks` stream."""
 
 from devices.models import Host
-from devices.services import host_message_apply
 from projects.models import Project
 from tasks.models import Task
+from tests.helpers import SequencedStream
 from tests.projects.mirror import Stream, file_change
 
 BULLETS = {"name": "bullets", "label": "Bulletize", "kind": "command", "needs_file": True}
@@ -45,18 +45,10 @@ def make_task(project: Project, user, **fields) -> Task:
     return Task.objects.create(**values)
 
 
-class TaskStream:
-    """Sends sequenced `tasks` messages for one host, numbering them."""
+class TaskStream(SequencedStream):
+    """The `tasks` stream of one host."""
 
-    def __init__(self, host_id: int):
-        self.host_id = host_id
-        self.seq = 0
-
-    def send(self, kind: str, payload: dict, seq: int | None = None):
-        if seq is None:
-            self.seq += 1
-            seq = self.seq
-        return host_message_apply(host_id=self.host_id, stream="tasks", seq=seq, kind=kind, payload=payload)
+    name = "tasks"
 
     def received(self, task_id: int):
         return self.send("task.received", {"task_id": task_id})
