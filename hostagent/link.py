@@ -263,6 +263,27 @@ class HostLink:
         for message in messages:
             await self.send_frame(message)
 
+    def extend(
+        self,
+        handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]],
+        after_welcome: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Give this link its own copy of the registry, with `handlers` (by
+        message type) added and `after_welcome` run after each welcome."""
+        registry = Registry()
+        registry.handlers.update(self.registry.handlers)
+        original = registry.get("welcome")
+
+        async def on_welcome(link: HostLink, message: dict[str, Any]) -> None:
+            if original is not None:
+                await original(link, message)
+            await after_welcome()
+
+        registry.handlers["welcome"] = on_welcome
+        for type_, handler in handlers.items():
+            registry.handlers[type_] = lambda link, message, handler=handler: handler(message)
+        self.registry = registry
+
     def hello_payload(self) -> dict[str, Any]:
         return {
             "agent_version": self.agent_version,

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
-from hostagent.link import HostLink, Registry
+from hostagent.link import HostLink
 from hostagent.mirror.batches import MAX_BATCH, BatchBuilder
 from hostagent.mirror.diff import Diff, diff, snapshot
 from hostagent.mirror.index import Index
@@ -80,22 +80,8 @@ class Mirror:
     # Wiring --------------------------------------------------------------------
 
     def attach(self, link: HostLink) -> None:
-        """Hook into `link`: its own registry copy, with welcome wrapped and mirror.resync added."""
-        registry = Registry()
-        registry.handlers.update(link.registry.handlers)
-        original = registry.get("welcome")
-
-        async def on_welcome(link: HostLink, message: dict[str, Any]) -> None:
-            if original is not None:
-                await original(link, message)
-            await self.on_welcome()
-
-        async def on_resync(link: HostLink, message: dict[str, Any]) -> None:
-            await self.on_resync(message)
-
-        registry.handlers["welcome"] = on_welcome
-        registry.handlers["mirror.resync"] = on_resync
-        link.registry = registry
+        """Hook into `link`: welcome starts a sync, and mirror.resync is handled."""
+        link.extend({"mirror.resync": self.on_resync}, after_welcome=self.on_welcome)
         if self.projects and "mirror" not in link.capabilities:
             link.capabilities.append("mirror")
         self.link = link

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hostagent.config import TasksConfig
-from hostagent.link import HostLink, Registry
+from hostagent.link import HostLink
 from hostagent.mirror.paths import path_error
 from hostagent.mirror.scan import RootMissing, Scanner, Scope, is_within
 from hostagent.tasks.browser import hub_uploader, run_browser
@@ -132,26 +132,10 @@ class TaskService:
     # Wiring --------------------------------------------------------------------
 
     def attach(self, link: HostLink) -> None:
-        """Hook into `link`: its own registry copy, with welcome wrapped and task.* added."""
-        registry = Registry()
-        registry.handlers.update(link.registry.handlers)
-        original = registry.get("welcome")
-
-        async def on_welcome(link: HostLink, message: dict[str, Any]) -> None:
-            if original is not None:
-                await original(link, message)
-            await self.on_welcome()
-
-        async def on_assign(link: HostLink, message: dict[str, Any]) -> None:
-            await self.on_assign(message)
-
-        async def on_cancel(link: HostLink, message: dict[str, Any]) -> None:
-            await self.on_cancel(message)
-
-        registry.handlers["welcome"] = on_welcome
-        registry.handlers["task.assign"] = on_assign
-        registry.handlers["task.cancel"] = on_cancel
-        link.registry = registry
+        """Hook into `link`: task.assign and task.cancel, and the ledger's report after each welcome."""
+        link.extend(
+            {"task.assign": self.on_assign, "task.cancel": self.on_cancel}, after_welcome=self.on_welcome
+        )
         if self.executors and "agent" not in link.capabilities:
             link.capabilities.insert(0, "agent")
         browsers = any(executor.kind == "browser" for executor in self.executors.values())

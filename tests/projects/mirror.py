@@ -1,11 +1,8 @@
 """Helpers: what an agent would send on the mirror stream."""
 
 import hashlib
-import itertools
 
 from tests.helpers import SequencedStream
-
-_seq = itertools.count(1)
 
 
 def file_change(path: str, text: str | None = "hello\n", **extra) -> dict:
