@@ -47,3 +47,37 @@ window.codexhubToast = function (message) {
   shelf.append(toast);
   setTimeout(() => toast.remove(), 8000);
 };
+
+// The page's /ws/ui/ socket, kept open: reconnects with jittered back-off and
+// pings every 20 s (the hub renews the page's groups on each ping, which a
+// Redis restart loses). `onOpen(send)` runs on every (re)connect; `onMessage`
+// gets each parsed message; body[data-live] says whether it is open.
+window.codexhubSocket = function ({ onOpen, onMessage, openWhenConnected = true }) {
+  let delay = 1000;
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/ws/ui/`);
+    const send = (message) => socket.send(JSON.stringify(message));
+    socket.addEventListener("open", () => {
+      delay = 1000;
+      if (openWhenConnected) document.body.dataset.live = "open";
+      if (onOpen) onOpen(send);
+    });
+    socket.addEventListener("message", (event) => {
+      let message;
+      try { message = JSON.parse(event.data); } catch { return; }
+      if (message.type === "notify" && window.codexhubToast) window.codexhubToast(message);
+      onMessage(message);
+    });
+    const pinger = setInterval(() => {
+      if (socket.readyState === WebSocket.OPEN) send({ type: "ping" });
+    }, 20000);
+    socket.addEventListener("close", () => {
+      clearInterval(pinger);
+      document.body.dataset.live = "closed";
+      setTimeout(connect, delay * (0.5 + Math.random()));
+      delay = Math.min(delay * 2, 30000);
+    });
+  }
+  connect();
+};

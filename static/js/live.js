@@ -73,18 +73,12 @@
     refresh(paths);
   }
 
-  let delay = 1000;
   let connectedBefore = false;
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/ws/ui/`);
-    socket.addEventListener("open", () => {
-      delay = 1000;
-      if (projectId !== null) socket.send(JSON.stringify({ type: "subscribe", project: projectId }));
-    });
-    socket.addEventListener("message", (event) => {
-      let message;
-      try { message = JSON.parse(event.data); } catch { return; }
+  window.codexhubSocket({
+    // A page that follows a project is open once subscribed, not merely connected.
+    openWhenConnected: projectId === null,
+    onOpen: (send) => { if (projectId !== null) send({ type: "subscribe", project: projectId }); },
+    onMessage: (message) => {
       if (message.type === "hello") {
         (message.hosts || []).forEach(renderHost);
         if (connectedBefore) refresh(null);  // catch up on what happened while away
@@ -92,21 +86,9 @@
       }
       if (message.type === "subscribed") document.body.dataset.live = "open";
       if (message.type === "host.presence") renderHost(message.host);
-      if (message.type === "notify" && window.codexhubToast) window.codexhubToast(message);
       if (message.type === "mirror.changed") onChanged(message);
       if (message.type === "projects.changed" && region && region.dataset.liveProjects !== undefined) refresh(null);
       if (message.type === "task.changed" && region && region.dataset.liveTasks !== undefined) refreshFromPage();
-    });
-    const pinger = setInterval(() => {
-      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
-    }, 20000);
-    socket.addEventListener("close", () => {
-      clearInterval(pinger);
-      document.body.dataset.live = "closed";
-      setTimeout(connect, delay * (0.5 + Math.random()));
-      delay = Math.min(delay * 2, 30000);
-    });
-    if (projectId === null) socket.addEventListener("open", () => { document.body.dataset.live = "open"; });
-  }
-  connect();
+    },
+  });
 })();

@@ -56,35 +56,17 @@
     }
   }
 
-  let delay = 1000;
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/ws/ui/`);
-    socket.addEventListener("open", () => {
-      delay = 1000;
-      socket.send(JSON.stringify({ type: "subscribe", task: taskId }));
-    });
-    socket.addEventListener("message", (event) => {
-      let message;
-      try { message = JSON.parse(event.data); } catch { return; }
+  window.codexhubSocket({
+    openWhenConnected: false,  // open once subscribed to this task
+    onOpen: (send) => send({ type: "subscribe", task: taskId }),
+    onMessage: (message) => {
       if (message.type === "subscribed" && message.task === taskId) {
         document.body.dataset.live = "open";
         pullLog().then(refreshStatus);  // catch up on what happened while away
       }
-      if (message.type === "notify" && window.codexhubToast) window.codexhubToast(message);
       if (message.task !== taskId) return;
       if (message.type === "task.log") pullLog();
       if (message.type === "task.changed") pullLog().then(refreshStatus);
-    });
-    const pinger = setInterval(() => {
-      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
-    }, 20000);
-    socket.addEventListener("close", () => {
-      clearInterval(pinger);
-      document.body.dataset.live = "closed";
-      setTimeout(connect, delay * (0.5 + Math.random()));
-      delay = Math.min(delay * 2, 30000);
-    });
-  }
-  connect();
+    },
+  });
 })();
