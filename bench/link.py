@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from _setup import ECHO_SERVER, ROOT, django_on_temp_db, pctl, rss_kib, team_with_signed_in_owner
+from _setup import ECHO_SERVER, ROOT, django_on_temp_db, hub_healthy, pctl, rss_kib, team_with_signed_in_owner
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 os.environ.update(HOST_CONNECTS_PER_IP="100000", HOST_HEARTBEAT_INTERVAL="20")
@@ -131,7 +131,7 @@ def main() -> None:
     hub_port, echo_port = free_port(), free_port()
     hub = start(
         [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(hub_port), "codexhub.asgi:application"],
-        lambda: _http_ok(hub_port),
+        lambda: hub_healthy(hub_port),
     )
     echo = subprocess.Popen(
         [sys.executable, "-c", ECHO_SERVER, str(echo_port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
@@ -169,16 +169,6 @@ def main() -> None:
 def _row(label: str, hub: float, echo: float, fmt: str) -> None:
     ratio = hub / echo if echo else float("nan")
     print(f"{label:28}{fmt.format(hub):>16}{fmt.format(echo):>14}{ratio:>9.2f}")
-
-
-def _http_ok(port: int) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
-from _setup import ROOT, django_on_temp_db, pctl
+from _setup import ROOT, django_on_temp_db, hub_healthy, pctl
 
 AGENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 50
 TASKS = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
@@ -278,7 +278,7 @@ def main() -> None:
     hub = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
     begin = time.perf_counter()
     try:
-        wait_until(lambda: _http_ok(port), timeout=30, what="daphne")
+        wait_until(lambda: hub_healthy(port), timeout=30, what="daphne")
         csrf = csrf_token(port, session, projects[0])
         run = asyncio.run(drive(port, [token for _, token in hosts], projects, session, csrf))
         died = hub.poll()  # None: still serving, as it should be
@@ -343,16 +343,6 @@ def main() -> None:
     if not clean:
         print("AUDIT FAILED: see the counts above")
         sys.exit(1)
-
-
-def _http_ok(port: int) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":
