@@ -8,10 +8,11 @@ never handed out twice (`streams.last_seq` outlives the acked rows).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
+
+from hostagent.sqlite import connect_private
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
@@ -27,11 +28,7 @@ Message = dict[str, Any]
 class Outbox:
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        if str(path) != ":memory:":
-            # Payloads may be private: create the file 0600 before SQLite opens it.
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=DELETE")
+        self._db = connect_private(self.path)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:

@@ -11,14 +11,13 @@ Scans run in worker threads, so the connection is shared under a lock.
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from hostagent.mirror.scan import Entry
+from hostagent.sqlite import connect_private
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -38,12 +37,9 @@ def _under(path: str) -> tuple[str, str]:
 class Index:
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        if str(path) != ":memory:":
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))  # paths may be private
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db = connect_private(self.path, check_same_thread=False)
         self._lock = threading.Lock()
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=DELETE")
             self._db.executescript(_SCHEMA)
 
     def close(self) -> None:

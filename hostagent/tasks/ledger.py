@@ -10,10 +10,10 @@ The file is 0600: assignments hold prompts. It belongs to one host of one hub
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 from pathlib import Path
 from typing import Any
+
+from hostagent.sqlite import connect_private
 
 RECEIVED, RUNNING, FINISHED, CANCELLED = "received", "running", "finished", "cancelled"
 
@@ -28,10 +28,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 class Ledger:
     def __init__(self, path: Path | str, owner: str = ""):
         self.path = Path(path)
-        if str(path) != ":memory:":
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=DELETE")
+        self._db = connect_private(self.path)
         self._db.executescript(_SCHEMA)
         row = self._db.execute("SELECT value FROM meta WHERE key = 'owner'").fetchone()
         if row is None or row[0] != owner:
