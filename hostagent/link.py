@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from hostagent import __version__
-from hostagent.outbox import Message, Outbox
+from hostagent.outbox import EncodedPayload, Message, Outbox, encode_payload
 
 log = logging.getLogger("hostagent.link")
 
@@ -93,6 +93,11 @@ def backoff_from_env() -> tuple[float, float]:
     return _env_seconds("CODEXHUB_AGENT_BACKOFF_BASE", 1.0), _env_seconds("CODEXHUB_AGENT_BACKOFF_CAP", 60.0)
 
 
+def frame_text(type_: str, stream: str, seq: int, body: str) -> str:
+    """A sequenced frame around a payload's JSON text, as json.dumps would write it."""
+    return f'{{"type": {json.dumps(type_)}, "stream": {json.dumps(stream)}, "seq": {seq}, "payload": {body}}}'
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -121,6 +126,9 @@ class HostLink:
         # `executors` ({"name", "label", "kind", "needs_file"} each) when it offers executors.
         self.capabilities: list[str] = []
         self.executors: list[dict[str, Any]] = []
+        # Per stream, how to rebuild a payload as stored in the outbox before it is resent
+        # (called in a worker thread): the mirror stores references to file text, not the text.
+        self.restorers: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {}
         self._headers = {"Authorization": f"Bearer {token}"}
 
         self.state = State.DISCONNECTED
@@ -247,20 +255,30 @@ class HostLink:
         await self.ws.send(json.dumps(message))
 
     async def send(self, stream: str, type_: str, payload: dict[str, Any]) -> int:
-        """Queue a sequenced message in the outbox; send it now if the link is up. Returns its seq."""
+        """Queue a sequenced message in the outbox; send it now if the link is up. Returns its seq.
+
+        The payload is encoded once (or not at all if it is an EncodedPayload):
+        the outbox row and the frame share that text (or the outbox keeps the
+        EncodedPayload's `stored` form, which `restorers` rebuild on a resend)."""
+        body = encode_payload(payload)
         # A frame the hub must refuse (1009) would be resent forever: refuse it here.
-        if len(json.dumps({"type": type_, "stream": stream, "seq": 2**53, "payload": payload})) > MAX_FRAME:
+        if len(frame_text(type_, stream, 2**53, "")) + len(body) > MAX_FRAME:
             raise ValueError("message too large for one frame")
-        seq = self.outbox.append(stream, type_, payload)
+        stored = payload.stored if isinstance(payload, EncodedPayload) else body
+        seq = self.outbox.append_json(stream, type_, stored)
         if self.ws is not None and self.welcomed:
             try:
-                await self.send_frame({"type": type_, "stream": stream, "seq": seq, "payload": payload})
+                await self.ws.send(frame_text(type_, stream, seq, body))
             except (ConnectionClosed, ConnectionError):
                 pass  # stays in the outbox; resent after the next welcome
         return seq
 
     async def resend(self, messages: list[Message]) -> None:
         for message in messages:
+            restore = self.restorers.get(message["stream"])
+            if restore is not None:
+                payload = await asyncio.to_thread(restore, message["type"], message["payload"])
+                message = {**message, "payload": payload}
             await self.send_frame(message)
 
     def extend(

@@ -3,6 +3,7 @@
 import logging
 import re
 from dataclasses import dataclass
+from operator import attrgetter
 
 from django.db import connection
 from django.utils import timezone
@@ -23,6 +24,7 @@ MAX_PROJECTS = 200
 KEEP_CHANGES = 100
 CHANGES_PER_BATCH = 20
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+_KINDS = frozenset(EntryKind.values)
 
 
 def project_group(project_id: int) -> str:
@@ -86,7 +88,7 @@ def _parse_change(raw: object) -> Upsert | Delete:
     if op != "upsert":
         raise InvalidMessage("op must be upsert or delete")
     kind = raw.get("kind")
-    if kind not in EntryKind.values:
+    if kind not in _KINDS:
         raise InvalidMessage("kind must be file, dir or symlink")
     return Upsert(
         path=path,
@@ -179,8 +181,8 @@ class _BatchWriter:
         self.project = project
         keys = [path_hash(c.path) for c in changes if isinstance(c, Upsert)]
         self.known = {e.path_hash: e for e in project.entries.filter(path_hash__in=keys)}
-        self.new: dict[str, Entry] = {}
-        self.dirty: dict[int, Entry] = {}
+        self.new: dict[str, Upsert] = {}  # rows to insert, by path hash (no model instances: a
+        self.dirty: dict[int, Entry] = {}  # snapshot inserts thousands, and __init__ costs)
         self.now = timezone.now()
 
     def apply(self, change: Upsert | Delete) -> dict | None:
@@ -188,12 +190,20 @@ class _BatchWriter:
         if isinstance(change, Delete):
             self.flush()
             return self._delete(change.path)
-        fields = {name: getattr(change, name) for name in ENTRY_FIELDS}
         key = path_hash(change.path)
-        entry = self.new.get(key) or self._known(key)
+        pending = self.new.get(key)
+        if pending is not None:  # created earlier in this batch, not written yet
+            if pending == change:
+                return None
+            if not (pending.kind == EntryKind.DIR and change.kind != EntryKind.DIR):
+                self.new[key] = change
+                return {"op": ChangeOp.MODIFIED, "path": change.path, "kind": change.kind}
+            self.flush()  # a new folder turned into a file: written, then replaced as a stored one
+        entry = self._known(key)
         if entry is None:
-            self.new[key] = Entry(project=self.project, path=change.path, path_hash=key, **fields)
+            self.new[key] = change
             return {"op": ChangeOp.CREATED, "path": change.path, "kind": change.kind}
+        fields = {name: getattr(change, name) for name in ENTRY_FIELDS}
         if all(getattr(entry, name) == value for name, value in fields.items()):
             return None  # the same again: nothing written, updated_at untouched
         if entry.kind == EntryKind.DIR and change.kind != EntryKind.DIR:
@@ -210,12 +220,12 @@ class _BatchWriter:
 
     def flush(self) -> None:
         if self.new:
-            _insert_entries(self.new.values(), self.now)
+            _insert_entries(self.project.id, self.new, self.now)
             # Reload the new rows only if a later change in this batch needs them.
             self.known.update({key: None for key in self.new})
             self.new = {}
         if self.dirty:
-            Entry.objects.bulk_update(self.dirty.values(), [*ENTRY_FIELDS, "updated_at"], batch_size=500)
+            _update_entries(self.dirty.values(), self.now)
             self.dirty = {}
 
     def _known(self, key: str) -> Entry | None:
@@ -247,11 +257,7 @@ class _BatchWriter:
 ENTRY_COLUMNS = ("project_id", "path", "path_hash", *ENTRY_FIELDS, "updated_at")
 
 
-def _values(entry: Entry) -> tuple:
-    return tuple(getattr(entry, name) for name in ENTRY_FIELDS)
-
-
-def _insert_entries(entries, now) -> None:
+def _insert_entries(project_id: int, new: dict[str, Upsert], now) -> None:
     """One executemany for the batch's new entries. A snapshot inserts tens of
     thousands of rows, and building ORM bulk inserts cost most of its time."""
     quote = connection.ops.quote_name
@@ -259,9 +265,23 @@ def _insert_entries(entries, now) -> None:
     columns = ", ".join(quote(column) for column in ENTRY_COLUMNS)
     marks = ", ".join(["%s"] * len(ENTRY_COLUMNS))
     stamp = connection.ops.adapt_datetimefield_value(now)
-    rows = [(e.project_id, e.path, e.path_hash, *_values(e), stamp) for e in entries]
+    fields = attrgetter(*ENTRY_FIELDS)
+    rows = [(project_id, c.path, key, *fields(c), stamp) for key, c in new.items()]
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608 (names quoted, values bound)
+
+
+def _update_entries(entries, now) -> None:
+    """One executemany for the batch's changed entries: bulk_update builds a CASE
+    expression per field, and cost more than the rest of a one-file batch."""
+    quote = connection.ops.quote_name
+    table = quote(Entry._meta.db_table)
+    columns = ", ".join(f"{quote(column)} = %s" for column in (*ENTRY_FIELDS, "updated_at"))
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    fields = attrgetter(*ENTRY_FIELDS)
+    rows = [(*fields(entry), stamp, entry.pk) for entry in entries]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET {columns} WHERE {quote('id')} = %s", rows)  # noqa: S608 (names quoted, values bound)
 
 
 def _delete_below(project: Project, path: str) -> int:
@@ -288,7 +308,6 @@ def _notify_team(host_id: int) -> None:
     team_id = Host.objects.filter(id=host_id).values_list("team_id", flat=True).first()
     event = {"type": "projects.changed", "host": host_id}
     group_send_on_commit(team_group(team_id), event)
-
 
 
 def mirror_resync(*, project: Project) -> None:

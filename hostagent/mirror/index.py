@@ -7,6 +7,11 @@ the hub applies it idempotently. `snapshots` holds the projects whose full
 snapshot (with `reset: true`) has been queued.
 
 Scans run in worker threads, so the connection is shared under a lock.
+
+The file is in WAL mode and `apply` commits without an fsync (synchronous=NORMAL):
+a power cut can only lose the last applies, leaving the index behind the
+outbox (whose appends are synced), never ahead. `forget` is synced: it must be
+on disk before the snapshot it precedes is appended to the outbox.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hostagent.mirror.scan import Entry
-from hostagent.sqlite import connect_private
+from hostagent.outbox import connect_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -37,9 +42,10 @@ def _under(path: str) -> tuple[str, str]:
 class Index:
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self._db = connect_private(self.path, check_same_thread=False)
+        self._db = connect_wal(self.path, check_same_thread=False)
         self._lock = threading.Lock()
         with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -122,10 +128,14 @@ class Index:
 
     def forget(self, project: str) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM entries WHERE project = ?", (project,))
-            self._db.execute("DELETE FROM snapshots WHERE project = ?", (project,))
-            self._db.execute("COMMIT")
+            self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("DELETE FROM entries WHERE project = ?", (project,))
+                self._db.execute("DELETE FROM snapshots WHERE project = ?", (project,))
+                self._db.execute("COMMIT")
+            finally:
+                self._db.execute("PRAGMA synchronous=NORMAL")
 
     def forget_except(self, projects: Iterable[str]) -> None:
         """Drop projects no longer shared, so adding one again sends a fresh snapshot."""

@@ -13,6 +13,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
+from typing import BinaryIO
 
 TEXT_LIMIT = 512 * 1024
 CHUNK = 64 * 1024
@@ -27,6 +28,12 @@ _FLAGS = (
 
 def open_regular(path: str, expected: os.stat_result | None = None) -> int | None:
     """A read-only fd on the regular file at `path`, or None if it is anything else or changed."""
+    opened = _open_checked(path, expected)
+    return None if opened is None else opened[0]
+
+
+def _open_checked(path: str, expected: os.stat_result | None) -> tuple[int, os.stat_result] | None:
+    """`open_regular`, with the `fstat` of the open file."""
     try:
         before = expected if expected is not None else os.lstat(path)
     except OSError:
@@ -45,7 +52,7 @@ def open_regular(path: str, expected: os.stat_result | None = None) -> int | Non
     if not stat.S_ISREG(after.st_mode) or (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
         os.close(fd)
         return None
-    return fd
+    return fd, after
 
 
 def read_small(path: str, limit: int) -> bytes | None:
@@ -71,33 +78,61 @@ class FileData:
 
 
 def read_file(path: str, expected: os.stat_result | None, keep_text: bool) -> FileData | None:
-    """Hash a regular file in one pass, checking whether it is UTF-8 text without NUL."""
-    fd = open_regular(path, expected)
-    if fd is None:
+    """Hash a regular file in one pass, checking whether it is UTF-8 text without NUL.
+
+    A file of at most TEXT_LIMIT bytes (nearly all of a project) is read with one
+    call and decoded once; a larger one is streamed in chunks."""
+    opened = _open_checked(path, expected)
+    if opened is None:
         return None
+    fd, st = opened
+    try:
+        with os.fdopen(fd, "rb") as f:
+            # One byte more than the file's size at open: fewer back means the whole file.
+            head = f.read(min(st.st_size, TEXT_LIMIT) + 1)
+            if len(head) <= min(st.st_size, TEXT_LIMIT):
+                return _whole(head, st, keep_text)
+            return _streamed(f, head, st, keep_text)
+    except OSError:
+        return None
+
+
+def _whole(data: bytes, st: os.stat_result, keep_text: bool) -> FileData:
+    text = None
+    binary = b"\0" in data
+    if not binary:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            binary = True
+    digest = hashlib.sha256(data).hexdigest()
+    return FileData(
+        size=len(data), mtime=st.st_mtime, hash=digest, binary=binary, text=text if keep_text else None
+    )
+
+
+def _streamed(f: BinaryIO, head: bytes, st: os.stat_result, keep_text: bool) -> FileData:
+    """A file larger than TEXT_LIMIT, or one that grew since it was opened."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
     binary = False
     kept: list[bytes] = []
     size = 0
-    try:
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(f.fileno())
-            while chunk := f.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                if not binary:
-                    if b"\0" in chunk:
-                        binary = True
-                    else:
-                        try:
-                            decoder.decode(chunk)
-                        except UnicodeDecodeError:
-                            binary = True
-                if keep_text and not binary and size <= TEXT_LIMIT:
-                    kept.append(chunk)
-    except OSError:
-        return None
+    chunk = head
+    while chunk:
+        digest.update(chunk)
+        size += len(chunk)
+        if not binary:
+            if b"\0" in chunk:
+                binary = True
+            else:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    binary = True
+        if keep_text and not binary and size <= TEXT_LIMIT:
+            kept.append(chunk)
+        chunk = f.read(CHUNK)
     if not binary:
         try:
             decoder.decode(b"", final=True)

@@ -56,6 +56,7 @@ class Scope:
 class ScanResult:
     entries: dict[str, Entry] = field(default_factory=dict)
     covered: list[tuple[str, bool]] = field(default_factory=list)  # (protocol path or "", recursive)
+    hash_files: bool = True
 
 
 def is_within(path: str, root: str) -> bool:
@@ -100,10 +101,13 @@ class Scanner:
             ignorer = ignorer.with_spec("", load_spec(os.path.join(git, "info", "exclude")))
         return ignorer.with_spec("", load_spec(os.path.join(self.root, ".gitignore")))
 
-    def scan(self, scopes: Iterable[Scope] = (Scope(""),)) -> ScanResult:
-        """Raises RootMissing if the project folder is gone."""
+    def scan(self, scopes: Iterable[Scope] = (Scope(""),), *, hash_files: bool = True) -> ScanResult:
+        """Raises RootMissing if the project folder is gone.
+
+        Without `hash_files` files are only lstat'ed (size and mtime, no hash):
+        for a full snapshot, whose batches read every file anyway."""
         self._check_root()
-        result = ScanResult()
+        result = ScanResult(hash_files=hash_files)
         root_ignorer = self.root_ignorer()
         for scope in scopes:
             if scope.rel == "":
@@ -144,14 +148,16 @@ class Scanner:
             st = os.lstat(path)
         except OSError:
             return
-        entry = self._entry(scope.rel, proto, path, st, ignorer)
+        entry = self._entry(scope.rel, proto, path, st, ignorer, result.hash_files)
         if entry is None:
             return
         result.entries[proto] = entry
         if entry.kind == "dir" and scope.recursive:
             self._walk(scope.rel, path, ignorer, result)
 
-    def _entry(self, rel: str, proto: str, path: str, st: os.stat_result, ignorer: Ignorer) -> Entry | None:
+    def _entry(
+        self, rel: str, proto: str, path: str, st: os.stat_result, ignorer: Ignorer, hash_files: bool = True
+    ) -> Entry | None:
         mode = st.st_mode
         if stat.S_ISDIR(mode):
             if ignorer.ignored(rel, True) or os.path.normcase(path) in self.exclude:
@@ -165,6 +171,8 @@ class Scanner:
         if stat.S_ISLNK(mode):
             inside = self._target_inside(path)
             return Entry(proto, path, "symlink", mtime=st.st_mtime, target_inside=inside)
+        if not hash_files:
+            return Entry(proto, path, "file", size=st.st_size, mtime=st.st_mtime)
         data = read_file(path, st, keep_text=False)
         if data is None:  # replaced or unreadable since lstat
             return None
@@ -211,7 +219,7 @@ class Scanner:
                 if proto in result.entries:
                     log.warning("skipping %s: same path as another name after NFC", ascii(child_rel)[:300])
                     continue
-                entry = self._entry(child_rel, proto, child.path, st, ignorer)
+                entry = self._entry(child_rel, proto, child.path, st, ignorer, result.hash_files)
                 if entry is None:
                     continue
                 result.entries[proto] = entry

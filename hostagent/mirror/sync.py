@@ -21,7 +21,7 @@ from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from hostagent.link import HostLink
-from hostagent.mirror.batches import MAX_BATCH, BatchBuilder
+from hostagent.mirror.batches import MAX_BATCH, BatchBuilder, restore_batch
 from hostagent.mirror.diff import Diff, diff, snapshot
 from hostagent.mirror.index import Index
 from hostagent.mirror.scan import RootMissing, Scanner, Scope
@@ -82,6 +82,7 @@ class Mirror:
     def attach(self, link: HostLink) -> None:
         """Hook into `link`: welcome starts a sync, and mirror.resync is handled."""
         link.extend({"mirror.resync": self.on_resync}, after_welcome=self.on_welcome)
+        link.restorers[STREAM] = restore_batch  # the outbox keeps file text by reference
         if self.projects and "mirror" not in link.capabilities:
             link.capabilities.append("mirror")
         self.link = link
@@ -181,19 +182,26 @@ class Mirror:
 
     def _plan(self, project: _Project, scopes: list[Scope], full: bool) -> Diff:
         """In a worker thread: scan, then compare with the index."""
+        if full:  # the batches read (and hash) every file: the scan need not
+            return snapshot(project.scanner.scan(scopes, hash_files=False).entries)
         result = project.scanner.scan(scopes)
-        if full:
-            return snapshot(result.entries)
         return diff(result.entries, self.index.rows(project.name, result.covered))
 
     async def _queue(self, name: str, work: Diff, reset: bool) -> int:
         """Queue `work` as batches; each goes to the outbox, then into the index. Returns the count."""
         builder = BatchBuilder(name, work, reset=reset, limit=self.batch_limit)
         count = 0
-        while True:
-            payload = await asyncio.to_thread(builder.next_batch)
-            if payload is None:
-                return count
-            await self.link.send(STREAM, "mirror.batch", payload)
-            self.index.apply(name, payload["changes"], reset=payload["reset"])
-            count += 1
+        # The next batch is read while this one is appended (an fsync) and sent.
+        building = asyncio.ensure_future(asyncio.to_thread(builder.next_batch))
+        try:
+            while True:
+                payload = await building
+                if payload is None:
+                    return count
+                building = asyncio.ensure_future(asyncio.to_thread(builder.next_batch))
+                await self.link.send(STREAM, "mirror.batch", payload)
+                self.index.apply(name, payload["changes"], reset=payload["reset"])
+                count += 1
+        finally:
+            if not building.done():
+                building.cancel()  # the thread finishes its read; the batch is dropped

@@ -107,3 +107,43 @@ async def test_it_survives_malformed_frames_from_the_hub(tmp_path, caplog):
         await stop_link(link, task)
     assert "not JSON" in caplog.text and "unknown type 'mystery'" in caplog.text
     assert "\x1b" not in caplog.text
+
+
+async def test_an_encoded_payload_is_sent_as_made_and_stored_in_its_stored_form(link):
+    from hostagent.link import frame_text
+    from hostagent.outbox import EncodedPayload
+
+    link.welcomed = True
+    payload = EncodedPayload({"text": "é\n"}, json.dumps({"text": "é\n"}), stored='{"text": null, "ref": 1}')
+    seq = await link.send("mirror", "mirror.batch", payload)
+    assert link.ws.sent[-1] == {
+        "type": "mirror.batch",
+        "stream": "mirror",
+        "seq": seq,
+        "payload": {"text": "é\n"},
+    }
+    assert link.outbox.pending("mirror")[0]["payload"] == {"text": None, "ref": 1}
+    plain = {"a": [1, None, "\u202e"], "b": {"c": 2.5}}
+    await link.send("host", "note", plain)
+    assert link.ws.sent[-1]["payload"] == plain
+    assert frame_text("t", "s", 7, json.dumps(plain)) == json.dumps(
+        {"type": "t", "stream": "s", "seq": 7, "payload": plain}
+    )
+    with pytest.raises(ValueError, match="too large"):
+        await link.send("host", "note", {"x": "a" * (1024 * 1024)})
+
+
+async def test_a_resend_rebuilds_stored_payloads_with_the_streams_restorer(link):
+    from hostagent.outbox import EncodedPayload
+
+    link.welcomed = True
+    link.restorers["mirror"] = lambda type_, payload: {**payload, "restored": type_}
+    await link.send("mirror", "mirror.batch", EncodedPayload({"n": 1}, '{"n": 1}', stored='{"n": 0}'))
+    link.ws.sent.clear()
+    await link.handle_frame(gap(1))  # the hub lost the host stream: resend everything of it
+    await link.handle_frame(
+        json.dumps({"type": "error", "error": "gap", "stream": "mirror", "seq": 5, "expected": 1})
+    )
+    mirror = [m for m in link.ws.sent if m["stream"] == "mirror"]
+    assert [m["payload"] for m in mirror] == [{"n": 0, "restored": "mirror.batch"}]
+    assert all("restored" not in m["payload"] for m in link.ws.sent if m["stream"] == "host")

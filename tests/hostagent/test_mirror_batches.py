@@ -19,6 +19,7 @@ async def test_it_sends_text_binary_and_large_files_as_the_protocol_says(tmp_pat
     write(root, "big.txt", "a" * (513 * KIB))
     write(root, "near.txt", "b" * (500 * KIB))
     write(root, "exact.txt", "c" * (512 * KIB))
+    write(root, "wide.txt", "é" * 180_000)
     write(root, "empty.txt", "")
     mirror, link = make_mirror(tmp_path, {"p": root})
     await mirror.sync_project("p")
@@ -41,9 +42,10 @@ async def test_it_sends_text_binary_and_large_files_as_the_protocol_says(tmp_pat
     assert (big["text"], big["binary"], big["too_large"], big["size"]) == (None, False, True, 513 * KIB)
     assert big["hash"] == hashlib.sha256(b"a" * (513 * KIB)).hexdigest()
     assert upserts["near.txt"]["text"] == "b" * (500 * KIB)
-    # 512 KiB of text is text, but with its metadata it cannot fit in a 512 KiB batch.
-    exact = upserts["exact.txt"]
-    assert (exact["text"], exact["binary"], exact["too_large"]) == (None, False, True)
+    assert upserts["exact.txt"]["text"] == "c" * (512 * KIB)  # the limit is inclusive; the batch is 1 MiB
+    # 360 KB of text is text, but escaped (\u00e9, 6 bytes a character) it cannot fit in a batch.
+    wide = upserts["wide.txt"]
+    assert (wide["text"], wide["binary"], wide["too_large"], wide["size"]) == (None, False, True, 360_000)
     assert upserts["empty.txt"]["text"] == ""
     for batch in link.batches():
         assert encoded(batch) <= MAX_BATCH

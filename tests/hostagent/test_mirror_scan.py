@@ -6,6 +6,7 @@ import stat
 import time
 import unicodedata
 
+from hostagent.mirror import safefile
 from hostagent.mirror.scan import Scanner, Scope, is_within
 from tests.hostagent.mirrorkit import all_json, by_path, make_mirror, paths_of, write
 
@@ -180,3 +181,35 @@ def test_it_scans_a_scope_with_its_parents_only(tmp_path):
     result = Scanner(str(root)).scan([Scope("a/b")])
     assert set(result.entries) == {"a", "a/b", "a/b/c.txt"}
     assert result.covered == [("a/b", True), ("a", False)]
+
+
+def test_a_scan_for_a_snapshot_lstats_files_without_reading_them(tmp_path):
+    root = tmp_path / "proj"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "a.md").write_text("hello")
+    (root / "link").symlink_to(root / "d")
+    hashed = Scanner(str(root)).scan().entries
+    listed = Scanner(str(root)).scan(hash_files=False).entries
+    assert set(listed) == set(hashed) == {"d", "d/a.md", "link"}
+    a = listed["d/a.md"]
+    assert (a.kind, a.size, a.hash, a.mtime) == ("file", 5, "", hashed["d/a.md"].mtime)
+    assert hashed["d/a.md"].hash
+    assert listed["link"].kind == "symlink" and listed["link"].target_inside is True
+
+
+def test_a_file_that_grows_while_read_is_streamed_and_keeps_its_text_within_the_limit(tmp_path, monkeypatch):
+    path = tmp_path / "growing.md"
+    path.write_text("abc" * 1000)
+    real = safefile._open_checked
+
+    def stale_size(p, expected):  # as if the file grew between fstat and read
+        fd, st = real(p, expected)
+        fake = os.stat_result(
+            (st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid, 10, *st[7:])
+        )
+        return fd, fake
+
+    monkeypatch.setattr(safefile, "_open_checked", stale_size)
+    data = safefile.read_file(str(path), None, keep_text=True)
+    assert (data.size, data.text, data.binary) == (3000, "abc" * 1000, False)
+    assert data.hash == hashlib.sha256(b"abc" * 1000).hexdigest()

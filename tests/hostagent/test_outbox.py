@@ -56,3 +56,29 @@ def test_it_advances_and_renumbers(tmp_path):
         box.renumber("host", 1)
         assert [(m["seq"], m["type"]) for m in box.pending()] == [(1, "a"), (2, "b")]
         assert box.append("host", "c", {}) == 3
+
+
+def test_it_opens_while_a_reader_holds_the_file_and_upgrades_an_old_outbox(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "o.sqlite3"
+    old = sqlite3.connect(path)  # an outbox written by an agent before WAL: rollback journal
+    old.executescript(
+        "CREATE TABLE streams (stream TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);"
+        "CREATE TABLE messages (stream TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
+        " payload TEXT NOT NULL, PRIMARY KEY (stream, seq));"
+        "INSERT INTO streams VALUES ('host', 1);"
+        """INSERT INTO messages VALUES ('host', 1, 'hello', '{"n": 1}');"""
+    )
+    old.close()
+    with Outbox(path) as box:
+        assert box._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert box.append("host", "hello", {"n": 2}) == 2
+    reader = sqlite3.connect(path)  # `hostagent status`, or a test, still has it open
+    reader.execute("SELECT count(*) FROM messages").fetchone()
+    with Outbox(path) as box:  # the agent starts meanwhile
+        assert [m["payload"] for m in box.pending()] == [{"n": 1}, {"n": 2}]
+        box.ack("host", 2)
+    assert reader.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+    reader.close()
+    assert count_pending(path) == 0
