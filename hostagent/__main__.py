@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -55,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "executors",
         help="list the executors this host offers to the hub's tasks",
-        description="Executors come from [executors.NAME] in the config file (type command, openai or "
-        "browser), plus codex, claude and aider when they are on PATH (unless [tasks] builtins = false).",
+        description="Executors come from [executors.NAME] in the config file (type command, openai, "
+        "browser or acp), plus codex, claude and aider when they are on PATH "
+        "(unless [tasks] builtins = false).",
     )
     commands = [c for name, c in sub.choices.items() if name != "project"] + list(psub.choices.values())
     for command in commands:
@@ -279,6 +281,8 @@ def cmd_executors(args: argparse.Namespace, path: Path) -> int:
         needs = "  (needs a target file)" if executor.needs_file else ""
         if executor.kind == "browser":
             needs = f"  (sites: {clean(', '.join(executor.allowed_sites))})"
+        if executor.kind == "acp":
+            needs = f"  (sessions with: {clean(shlex.join(executor.argv))})"
         print(f"{name}  {clean(executor.label)}  {executor.kind}{needs}")
     return 0
 

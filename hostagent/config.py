@@ -47,14 +47,14 @@ class TasksConfig:
 class ExecutorConfig:
     """One `[executors.NAME]` table, as written: None (or []) is a key left out."""
 
-    type: str = "command"  # "command", "openai" or "browser"
+    type: str = "command"  # "command", "openai", "browser" or "acp"
     label: str | None = None
     template: str | None = None  # command: "generic" (default), "codex", "claude" or "aider"
-    command: list[str] | None = None  # generic only: argv with {prompt} and {file}
+    command: list[str] | None = None  # generic: argv with {prompt} and {file}; acp: the agent's argv
     stdin: str | None = None  # generic only: "prompt" or "none"
     needs_file: bool | None = None  # command only
     timeout: int | float | None = None
-    env: list[str] = field(default_factory=list)  # command only: extra variables for the child
+    env: list[str] = field(default_factory=list)  # command and acp: extra variables for the child
     base_url: str | None = None  # openai only
     model: str | None = None
     api_key_env: str | None = None
@@ -67,9 +67,14 @@ class ExecutorConfig:
     downloads_dir: str | None = None  # the only folder downloads may go to; none: downloads refused
     step_timeout: int | float | None = None  # seconds per step unless the step says `timeout`
     screenshot_max_bytes: int | None = None
+    # acp only (docs/protocol.md, "Agent sessions (ACP)")
+    idle_timeout: int | float | None = None  # seconds a session waits for a follow-up; default 900
+    permission_timeout: int | float | None = None  # seconds a permission request waits; default 600
+    on_permission_timeout: str | None = None  # "reject" (default) or "wait"
+    terminal: bool | None = None  # offer the ACP terminal capability; default true
 
 
-EXECUTOR_TYPES = ("command", "openai", "browser")
+EXECUTOR_TYPES = ("command", "openai", "browser", "acp")
 TEMPLATES = ("generic", "codex", "claude", "aider")
 MAX_EXECUTORS = 32
 MAX_LABEL = 64
@@ -92,6 +97,17 @@ _EXECUTOR_KEYS = {
         "step_timeout",
         "screenshot_max_bytes",
     },
+    "acp": {
+        "type",
+        "label",
+        "timeout",
+        "command",
+        "env",
+        "idle_timeout",
+        "permission_timeout",
+        "on_permission_timeout",
+        "terminal",
+    },
 }
 # Playwright's Chromium channels: a Chrome or Edge installed on the host (`playwright install` is never run).
 BROWSER_CHANNELS = (
@@ -109,6 +125,10 @@ MAX_STEP_TIMEOUT = 120  # as a step's own `timeout` (docs/protocol.md, "Browser 
 DEFAULT_STEP_TIMEOUT = 15
 MAX_ARTIFACT = 5 * 1024 * 1024  # the hub takes at most this per upload
 DEFAULT_SCREENSHOT_MAX = 2 * 1024 * 1024
+DEFAULT_IDLE_TIMEOUT = 900
+DEFAULT_PERMISSION_TIMEOUT = 600
+MAX_SESSION_WAIT = 86400  # idle_timeout and permission_timeout
+ON_PERMISSION_TIMEOUT = ("reject", "wait")
 # (key, allowed types, low, high): bounds are inclusive.
 _TASKS_KEYS: dict[str, tuple[tuple[type, ...], float, float]] = {
     "concurrency": ((int,), 1, 32),
@@ -267,10 +287,11 @@ def _load_executors(path: Path, table: object) -> dict[str, ExecutorConfig]:
 def _load_executor(where: str, spec: dict[str, object]) -> ExecutorConfig:
     kind = spec.get("type", "command")
     if kind not in EXECUTOR_TYPES:
-        raise ConfigError(f'{where}.type must be "command" or "openai" or "browser"')
+        raise ConfigError(f'{where}.type must be "command" or "openai" or "browser" or "acp"')
     unknown = sorted(set(spec) - _EXECUTOR_KEYS[str(kind)])
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]} is not a key of a {kind} executor")
+        article = "an" if str(kind)[0] in "aeio" else "a"
+        raise ConfigError(f"{where}.{unknown[0]} is not a key of {article} {kind} executor")
     executor = ExecutorConfig(type=str(kind))
     label = spec.get("label")
     if label is not None:
@@ -290,6 +311,8 @@ def _load_executor(where: str, spec: dict[str, object]) -> ExecutorConfig:
         _load_openai(where, spec, executor)
     elif kind == "browser":
         _load_browser(where, spec, executor)
+    elif kind == "acp":
+        _load_acp(where, spec, executor)
     else:
         _load_command(where, spec, executor)
     return executor
@@ -312,14 +335,7 @@ def _load_command(where: str, spec: dict[str, object], executor: ExecutorConfig)
     if generic:
         if command is None:
             raise ConfigError(f'{where}.command is required, like ["/usr/local/bin/tool", "{{file}}"]')
-        argv = _string_list(f"{where}.command", command)
-        if not argv or len(argv) > 256 or any("\0" in item for item in argv):
-            raise ConfigError(f"{where}.command must hold 1-256 strings without NUL")
-        program = argv[0]
-        relative = not os.path.isabs(program) and ("/" in program or "\\" in program)
-        if not program or "{" in program or relative:
-            raise ConfigError(f"{where}.command[0] must be an absolute path or a program name found on PATH")
-        executor.command = argv
+        executor.command = _argv(where, command)
     elif command is not None or "stdin" in spec:
         raise ConfigError(f'{where}: command and stdin are only for template = "generic"')
     stdin = spec.get("stdin")
@@ -331,13 +347,52 @@ def _load_command(where: str, spec: dict[str, object], executor: ExecutorConfig)
     if needs_file is not None and not isinstance(needs_file, bool):
         raise ConfigError(f"{where}.needs_file must be true or false")
     executor.needs_file = needs_file
+    executor.env = _env_names(where, spec)
+
+
+def _argv(where: str, command: object) -> list[str]:
+    argv = _string_list(f"{where}.command", command)
+    if not argv or len(argv) > 256 or any("\0" in item for item in argv):
+        raise ConfigError(f"{where}.command must hold 1-256 strings without NUL")
+    program = argv[0]
+    relative = not os.path.isabs(program) and ("/" in program or "\\" in program)
+    if not program or "{" in program or relative:
+        raise ConfigError(f"{where}.command[0] must be an absolute path or a program name found on PATH")
+    return argv
+
+
+def _env_names(where: str, spec: dict[str, object]) -> list[str]:
     env = _string_list(f"{where}.env", spec.get("env", []))
     for name in env:
         if not ENV_NAME.fullmatch(name):
             raise ConfigError(f"{where}.env: {ascii(name)} is not a variable name")
         if name.upper().startswith("CODEXHUB_"):
             raise ConfigError(f"{where}.env: CODEXHUB_* variables are never passed to a task")
-    executor.env = env
+    return env
+
+
+def _load_acp(where: str, spec: dict[str, object], executor: ExecutorConfig) -> None:
+    command = spec.get("command")
+    if command is None:
+        raise ConfigError(f'{where}.command is required, like ["npx", "-y", "@zed-industries/codex-acp"]')
+    executor.command = _argv(where, command)
+    executor.env = _env_names(where, spec)
+    for key in ("idle_timeout", "permission_timeout"):
+        value = spec.get(key)
+        if value is None:
+            continue
+        if type(value) not in (int, float) or not 1 <= value <= MAX_SESSION_WAIT:
+            raise ConfigError(f"{where}.{key} must be a number of seconds between 1 and {MAX_SESSION_WAIT}")
+        setattr(executor, key, value)
+    on_timeout = spec.get("on_permission_timeout")
+    if on_timeout is not None:
+        if on_timeout not in ON_PERMISSION_TIMEOUT:
+            raise ConfigError(f'{where}.on_permission_timeout must be "reject" or "wait"')
+        executor.on_permission_timeout = str(on_timeout)
+    terminal = spec.get("terminal")
+    if terminal is not None and not isinstance(terminal, bool):
+        raise ConfigError(f"{where}.terminal must be true or false")
+    executor.terminal = terminal
 
 
 def _load_openai(where: str, spec: dict[str, object], executor: ExecutorConfig) -> None:

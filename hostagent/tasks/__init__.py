@@ -8,5 +8,9 @@
 - `browser`: the `browser` executor (Playwright steps in the host's Chrome or Chromium), with
   `browser_steps` (checking a task's steps), `sites` (the allow-list) and `browser_gate` (the
   filtering proxy the browser goes out through).
+- `acp_session`: the `acp` executor (a session with a coding agent over the Agent Client
+  Protocol), with `acp_client` (what the agent may ask of the host: permissions, files,
+  terminals), `acp_timeline` (its updates as `task.item`s), `acp_files` (the project-root
+  policy) and `acp_terminals` (commands it runs).
 - `service`: `TaskService`, wiring the above to a HostLink (stream `tasks`).
 """

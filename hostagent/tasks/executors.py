@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from hostagent.config import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_PERMISSION_TIMEOUT,
     DEFAULT_SCREENSHOT_MAX,
     DEFAULT_STEP_TIMEOUT,
     MAX_EXECUTORS,
@@ -63,12 +65,12 @@ class TaskError(Exception):
 class Executor:
     name: str
     label: str
-    kind: str  # "command", "openai" or "browser"
+    kind: str  # "command", "openai", "browser" or "acp"
     needs_file: bool
-    timeout: float
-    argv: tuple[str, ...] = ()  # command: the template
+    timeout: float  # acp: per turn
+    argv: tuple[str, ...] = ()  # command: the template; acp: the agent's argv
     stdin_prompt: bool = False  # command: the prompt goes on stdin
-    env: tuple[str, ...] = ()  # command: extra variable names for the child
+    env: tuple[str, ...] = ()  # command and acp: extra variable names for the child
     base_url: str = ""  # openai
     model: str = ""
     api_key_env: str = ""
@@ -80,6 +82,10 @@ class Executor:
     downloads_dir: str = ""
     step_timeout: float = DEFAULT_STEP_TIMEOUT
     screenshot_max_bytes: int = DEFAULT_SCREENSHOT_MAX
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # acp
+    permission_timeout: float = DEFAULT_PERMISSION_TIMEOUT
+    on_permission_timeout: str = "reject"
+    terminal: bool = True
 
     def describe(self) -> dict[str, object]:
         """As `hello` offers it."""
@@ -117,6 +123,20 @@ def _from_config(
             downloads_dir=spec.downloads_dir or "",
             step_timeout=float(spec.step_timeout or DEFAULT_STEP_TIMEOUT),
             screenshot_max_bytes=spec.screenshot_max_bytes or DEFAULT_SCREENSHOT_MAX,
+        )
+    if spec.type == "acp":
+        return Executor(
+            name,
+            label,
+            "acp",
+            False,
+            timeout,
+            argv=tuple(spec.command or ()),
+            env=tuple(spec.env),
+            idle_timeout=float(spec.idle_timeout or DEFAULT_IDLE_TIMEOUT),
+            permission_timeout=float(spec.permission_timeout or DEFAULT_PERMISSION_TIMEOUT),
+            on_permission_timeout=spec.on_permission_timeout or "reject",
+            terminal=spec.terminal is not False,
         )
     template = spec.template or "generic"
     if template == "generic":

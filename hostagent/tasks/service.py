@@ -16,6 +16,10 @@
   tasks"): checked here like the rest of the assignment, then run by
   `browser.run_browser`; no project scan (`changes: []`), and `task.finished`
   carries the step results.
+- An `acp` executor's task is a session with a coding agent (docs/protocol.md,
+  "Agent sessions (ACP)"; acp_session): `task.message`, `task.answer`,
+  `task.interrupt` and `task.end` go to its session, queued while it waits for
+  its slot; for any other task they are ignored.
 
 Everything goes out with `link.send` on stream `tasks` (outbox-backed, sequenced).
 """
@@ -29,7 +33,7 @@ import os
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hostagent.config import TasksConfig
 from hostagent.link import HostLink
@@ -43,6 +47,9 @@ from hostagent.tasks.ledger import CANCELLED, FINISHED, RECEIVED, RUNNING, Ledge
 from hostagent.tasks.openai_backend import run_openai
 from hostagent.tasks.output import TaskLog
 from hostagent.tasks.sites import SiteList
+
+if TYPE_CHECKING:  # the acp package costs 0.3 s to import: only hosts with a session pay it
+    from hostagent.tasks.acp_session import AcpSession
 
 log = logging.getLogger("hostagent.tasks")
 
@@ -98,6 +105,7 @@ class _Job:
     target: str
     steps: list[dict[str, Any]] | None = None  # a browser task's
     results: list[dict[str, Any]] = field(default_factory=list)  # what each step that ran gave
+    session: AcpSession | None = None  # an acp executor's
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_requested: bool = False
     started: bool = False  # the ledger says running: never waiting again
@@ -132,10 +140,17 @@ class TaskService:
     # Wiring --------------------------------------------------------------------
 
     def attach(self, link: HostLink) -> None:
-        """Hook into `link`: task.assign and task.cancel, and the ledger's report after each welcome."""
-        link.extend(
-            {"task.assign": self.on_assign, "task.cancel": self.on_cancel}, after_welcome=self.on_welcome
-        )
+        """Hook into `link`: task.assign, task.cancel and the sessions' messages, and the ledger's
+        report after each welcome."""
+        handlers = {
+            "task.assign": self.on_assign,
+            "task.cancel": self.on_cancel,
+            "task.message": self.on_message,
+            "task.answer": self.on_answer,
+            "task.interrupt": self.on_interrupt,
+            "task.end": self.on_end,
+        }
+        link.extend(handlers, after_welcome=self.on_welcome)
         if self.executors and "agent" not in link.capabilities:
             link.capabilities.insert(0, "agent")
         browsers = any(executor.kind == "browser" for executor in self.executors.values())
@@ -224,6 +239,55 @@ class TaskService:
             await self._finish(task_id, RunResult("cancelled"), state=CANCELLED)
         # running (reported at the next welcome), finished or cancelled: nothing to do
 
+    def _session(self, message: dict[str, Any]) -> AcpSession | None:
+        """The session a session message is for, or None (logged) if it is not one this agent holds."""
+        task_id = message.get("task_id")
+        job = self.jobs.get(task_id) if _is_id(task_id) else None  # type: ignore[arg-type]
+        if job is None or job.session is None:
+            log.info(
+                "ignoring a %s for task %r: not an agent session here", message["type"], str(task_id)[:32]
+            )
+            return None
+        return job.session
+
+    async def on_message(self, message: dict[str, Any]) -> None:
+        session = self._session(message)
+        message_id, text = message.get("message_id"), message.get("text")
+        if session is None:
+            return
+        if (
+            not _is_id(message_id)
+            or not isinstance(text, str)
+            or not 1 <= len(text) <= MAX_PROMPT
+            or "\0" in text
+        ):
+            log.warning(
+                "ignoring a task.message without a message id and 1-%d characters of text", MAX_PROMPT
+            )
+            return
+        assert isinstance(message_id, int)
+        session.message(message_id, text)
+
+    async def on_answer(self, message: dict[str, Any]) -> None:
+        session = self._session(message)
+        request_id, option_id = message.get("request_id"), message.get("option_id")
+        if session is not None and isinstance(request_id, str) and isinstance(option_id, str):
+            session.answer(request_id, option_id)
+
+    async def on_interrupt(self, message: dict[str, Any]) -> None:
+        session = self._session(message)
+        if session is not None:
+            await session.interrupt()
+
+    async def on_end(self, message: dict[str, Any]) -> None:
+        session = self._session(message)
+        if session is None:
+            return
+        if self.jobs[message["task_id"]].started:
+            session.end()
+        else:  # still waiting for its slot: it never starts
+            await self.on_cancel(message)
+
     # Running -----------------------------------------------------------------------
 
     def _check(self, assignment: dict[str, Any]) -> str | None:
@@ -269,6 +333,10 @@ class TaskService:
             assignment["target"],
             steps=assignment.get("steps") if executor.kind == "browser" else None,
         )
+        if executor.kind == "acp":
+            from hostagent.tasks.acp_session import AcpSession
+
+            job.session = AcpSession(executor, task_id, job.prompt, job.target, self._send, job.cancel)
         self.jobs[task_id] = job
         job.task = asyncio.create_task(self._run_job(job))
 
@@ -329,8 +397,11 @@ class TaskService:
             return RunResult("failed", error="the project folder is missing"), []
         if job.cancel.is_set():
             return RunResult("cancelled"), []
-        run = run_openai if job.executor.kind == "openai" else run_command
-        result = await run(job.executor, root, job.prompt, job.target, task_log, job.cancel)
+        if job.session is not None:
+            result = await job.session.run(root, task_log)
+        else:
+            run = run_openai if job.executor.kind == "openai" else run_command
+            result = await run(job.executor, root, job.prompt, job.target, task_log, job.cancel)
         try:
             changes, total = await asyncio.to_thread(compare, before)
         except RootMissing:

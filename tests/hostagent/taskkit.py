@@ -1,7 +1,8 @@
 """Helpers for the task tests: an in-process agent (HostLink + TaskService) against a FakeHub,
-reading what the hub applied on stream `tasks`, the fake CLIs in tests/bin, and for the browser
+reading what the hub applied on stream `tasks`, the fake CLIs in tests/bin, for the browser
 executor a small site on loopback (plus one that must never be reached) and the agent's browser
-processes (psutil)."""
+processes (psutil), and for `acp` executors the scripted agent tests/bin/acp_agent.py and the
+session messages a hub sends."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from tests.hostagent.fakehub import TOKEN, FakeHub, start_link, stop_link, wait_
 BIN = ROOT / "tests" / "bin"
 ARGV_DUMP = str(BIN / "argv-dump")
 BULLETIZE = str(BIN / "bulletize")
+ACP_AGENT = str(BIN / "acp_agent.py")
 PY = sys.executable  # the fake CLIs run with it: no dependence on a python3 on the child's PATH
 
 
@@ -93,6 +95,10 @@ class Agent:
 
     async def cancel(self, task_id: int) -> None:
         await self.hub.connections[-1].send({"type": "task.cancel", "task_id": task_id})
+
+    async def tell(self, type_: str, task_id: int, **fields: Any) -> None:
+        """A session message from the hub: task.message, task.answer, task.interrupt or task.end."""
+        await self.hub.connections[-1].send({"type": type_, "task_id": task_id, **fields})
 
     async def stop(self) -> None:
         await self.service.stop()
@@ -340,17 +346,22 @@ def browser_config(tmp_path: Path, site: Site, **keys: Any) -> Config:
         "timeout": 60,
         **keys,
     }
-    lines = ["[executors.browser]"]
+    return load_config(tmp_path, executor_table("browser", values))
+
+
+def executor_table(name: str, values: dict[str, Any]) -> str:
+    """`[executors.NAME]` with `values` (strings, numbers, booleans, lists of strings)."""
+    lines = [f"[executors.{name}]"]
     for key, value in values.items():
         if isinstance(value, bool):
             lines.append(f"{key} = {'true' if value else 'false'}")
         elif isinstance(value, list):
             lines.append(f"{key} = {toml_list(value)}")
         elif isinstance(value, str):
-            lines.append(f'{key} = "{value}"')
+            lines.append(f"{key} = {json.dumps(value)}")
         else:
             lines.append(f"{key} = {value}")
-    return load_config(tmp_path, "\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def browser_processes() -> list[psutil.Process]:
@@ -378,3 +389,55 @@ def alive(pids: list[int]) -> list[int]:
         except psutil.NoSuchProcess:
             continue
     return left
+
+
+# Agent sessions (ACP) ----------------------------------------------------------------------
+
+
+def acp_config(tmp_path: Path, tasks: str = "", **keys: Any) -> Config:
+    """An `acp` executor named `agent` running tests/bin/acp_agent.py (ACP_TEST_LOG passed on)."""
+    values: dict[str, Any] = {
+        "type": "acp",
+        "label": "Test agent",
+        "command": [PY, ACP_AGENT],
+        "env": ["ACP_TEST_LOG"],
+        "timeout": 20,
+        **keys,
+    }
+    return load_config(tmp_path, tasks + executor_table("agent", values))
+
+
+def timeline(hub: FakeHub, task_id: int) -> dict[str, dict[str, Any]]:
+    """The task's timeline as the hub keeps it: key -> {"kind", **data}, each key at its first place."""
+    entries: dict[str, dict[str, Any]] = {}
+    for item in applied(hub, "task.item", task_id):
+        entries[item["key"]] = {"kind": item["kind"], **item["data"]}
+    return entries
+
+
+def turns(hub: FakeHub, task_id: int) -> list[tuple[str, int | None, str | None]]:
+    """(state, message_id, stop_reason) of each task.turn."""
+    return [(t["state"], t["message_id"], t["stop_reason"]) for t in applied(hub, "task.turn", task_id)]
+
+
+async def turn_count(hub: FakeHub, task_id: int, state: str, count: int, timeout: float = 5.0) -> None:
+    """Wait until the task has reported `count` turns in `state`."""
+    await wait_for(
+        lambda: sum(t[0] == state for t in turns(hub, task_id)) >= count, timeout, f"{count} turns {state}"
+    )
+
+
+async def permission(hub: FakeHub, task_id: int, number: int = 1, timeout: float = 5.0) -> dict[str, Any]:
+    """The task's `number`th task.permission, once the hub has it."""
+    found = await wait_for(
+        lambda: applied(hub, "task.permission", task_id)[number - 1 :], timeout, "a permission request"
+    )
+    return found[0]
+
+
+def prompts(log: Path) -> list[str]:
+    """The prompts the scripted agent received, from its ACP_TEST_LOG."""
+    if not log.exists():
+        return []
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    return [line["prompt"] for line in lines if "prompt" in line]
