@@ -115,6 +115,18 @@ class UIConsumer(AsyncJsonWebsocketConsumer):
     async def task_log(self, event):
         await self.send_json({"type": "task.log", "task": event["task"], "seq": event["seq"]})
 
+    # An agent session's timeline changed: the page fetches it again.
+
+    async def task_item(self, event):
+        await self.send_json({"type": "task.item", "task": event["task"], "key": event["key"]})
+
+    async def task_turn(self, event):
+        await self.send_json({"type": "task.turn", "task": event["task"], "state": event["state"]})
+
+    async def task_permission(self, event):
+        fields = ("task", "request", "state")
+        await self.send_json({"type": "task.permission", **{key: event[key] for key in fields}})
+
     async def mirror_changed(self, event):
         fields = ("project", "changes", "count")
         await self.send_json({"type": "mirror.changed", **{key: event[key] for key in fields}})

@@ -28,14 +28,23 @@ class OnlineFilter(admin.SimpleListFilter):
 
 @admin.register(Host)
 class HostAdmin(admin.ModelAdmin):
-    list_display = ("name", "team", "state", "is_online", "platform", "agent_version", "last_seen_at")
+    list_display = (
+        "name",
+        "team",
+        "state",
+        "is_online",
+        "approve_role",
+        "platform",
+        "agent_version",
+        "last_seen_at",
+    )
     list_filter = ("team", OnlineFilter, "state", "platform")
     search_fields = ("name", "team__name", "platform")
     readonly_fields = (
         "team", "state", "token_hash", "token_issued_at", "approved_by", "created_at", "confirmed_at",
         "revoked_at", "last_seen_at", "link_channel", "platform", "agent_version", "capabilities",
     )  # fmt: skip
-    fields = ("name", *readonly_fields)
+    fields = ("name", "approve_role", *readonly_fields)
     actions = ["revoke_hosts"]
 
     @admin.display(boolean=True, description="online")

@@ -177,3 +177,19 @@ class HostConsumer(AsyncWebsocketConsumer):
 
     async def task_cancel(self, event):
         await self._send(type="task.cancel", task_id=event["task_id"])
+
+    # Agent sessions: the phone's answers and follow-ups (tasks.services).
+
+    async def task_answer(self, event):
+        fields = ("task_id", "request_id", "option_id")
+        await self._send(type="task.answer", **{key: event[key] for key in fields})
+
+    async def task_message(self, event):
+        fields = ("task_id", "message_id", "text")
+        await self._send(type="task.message", **{key: event[key] for key in fields})
+
+    async def task_interrupt(self, event):
+        await self._send(type="task.interrupt", task_id=event["task_id"])
+
+    async def task_end(self, event):
+        await self._send(type="task.end", task_id=event["task_id"])

@@ -39,6 +39,13 @@ class RenameForm(forms.ModelForm):
         fields = ["name"]
 
 
+class ApproveRoleForm(forms.ModelForm):
+    class Meta:
+        model = Host
+        fields = ["approve_role"]
+        widgets = {"approve_role": forms.RadioSelect}
+
+
 class RevokeForm(forms.Form):
     otp_code = forms.CharField(
         label="Your two-factor code",

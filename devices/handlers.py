@@ -10,7 +10,7 @@ from devices.models import Host
 Handler = Callable[..., None]
 HANDLERS: dict[tuple[str, str], Handler] = {}
 KNOWN_CAPABILITIES = {"agent", "browser", "shell", "mirror"}
-EXECUTOR_KINDS = {"command", "openai", "browser"}
+EXECUTOR_KINDS = {"command", "openai", "browser", "acp"}
 EXECUTOR_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_EXECUTORS = 32
 

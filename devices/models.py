@@ -15,6 +15,13 @@ class HostState(models.TextChoices):
     REJECTED = "rejected", "Rejected by the host"
 
 
+class ApproveRole(models.TextChoices):
+    """Who may answer the permission requests of the host's agents."""
+
+    MEMBER = "member", "Any member of the team"
+    ADMIN = "admin", "Only owners and admins"
+
+
 class Host(models.Model):
     """A paired workstation. Its token is kept only as a SHA-256 hash."""
 
@@ -38,10 +45,20 @@ class Host(models.Model):
     offline_notified_at = models.DateTimeField(null=True, blank=True)  # the team was told it went offline
     # The channel name of the live link; empty while the host is offline.
     link_channel = models.CharField(max_length=200, blank=True, default="")
+    approve_role = models.CharField(
+        "who may answer its agents",
+        max_length=8,
+        choices=ApproveRole.choices,
+        default=ApproveRole.MEMBER,
+        help_text="Agents ask before they edit files or run commands. Who may allow it?",
+    )
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(state__in=HostState.values), name="host_state_valid"),
+            models.CheckConstraint(
+                condition=models.Q(approve_role__in=ApproveRole.values), name="host_approve_role_valid"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -301,6 +301,23 @@ def host_rename(*, host: Host, actor: Membership, name: str) -> Host:
     return host
 
 
+def host_approve_role_set(*, host: Host, actor: Membership, approve_role: str) -> Host:
+    """Who may answer the permission requests of the host's agents."""
+    _require_manager(host, actor)
+    old = host.approve_role
+    host.approve_role = approve_role
+    host.save(update_fields=["approve_role"])
+    audit_record(
+        action="host.approve_role_changed",
+        team=host.team,
+        actor=actor.user,
+        target=f"host {host.id} {host.name}",
+        old=old,
+        new=approve_role,
+    )
+    return host
+
+
 def host_revoke(*, host: Host, actor: User | None, ip: str | None = None, reason: str = "revoked") -> bool:
     """Refuse the host's token from now on and close its live link at once.
 
@@ -360,7 +377,6 @@ def presence_broadcast(*, host: Host) -> None:
     """Tell the phones of the host's team, once the change is committed."""
     message = {"type": "host.presence", "host": host_state_for_ui(host)}
     group_send_on_commit(team_group(host.team_id), message)
-
 
 
 def host_link_opened(*, host_id: int, channel_name: str) -> tuple[Host, str] | None:

@@ -12,7 +12,7 @@ from accounts.services import OTPError, membership_get, otp_is_enrolled
 from accounts.teams import current_membership
 from codexhub.http import client_ip
 from devices import services
-from devices.forms import ApproveForm, RenameForm, RevokeForm, UserCodeForm
+from devices.forms import ApproveForm, ApproveRoleForm, RenameForm, RevokeForm, UserCodeForm
 from devices.models import Host
 from tasks.models import FINISHED_STATES, LIVE_STATES
 from tasks.services import tasks_for_team
@@ -61,13 +61,14 @@ def host_detail(request, host_id: int):
     return _render_host(request, host, membership, RenameForm(instance=host), RevokeForm())
 
 
-def _render_host(request, host, membership, rename_form, revoke_form, status=200):
+def _render_host(request, host, membership, rename_form, revoke_form, status=200, approve_form=None):
     context = {
         "host": host,
         "membership": membership,
         "can_manage": membership.role in MANAGER_ROLES,
         "rename_form": rename_form,
         "revoke_form": revoke_form,
+        "approve_form": approve_form or ApproveRoleForm(instance=host),
     }
     return render(request, "devices/host_detail.html", context, status=status)
 
@@ -90,6 +91,22 @@ def host_rename(request, host_id: int):
         return _render_host(request, host, membership, form, RevokeForm(), status=400)
     services.host_rename(host=host, actor=membership, name=form.cleaned_data["name"])
     messages.success(request, "Host renamed.")
+    return redirect("host_detail", host_id=host.id)
+
+
+@second_factor_required
+@require_POST
+def host_approvals(request, host_id: int):
+    host, membership = _managed_host(request, host_id)
+    form = ApproveRoleForm(request.POST, instance=Host.objects.get(id=host.id))
+    if not form.is_valid():
+        return _render_host(
+            request, host, membership, RenameForm(instance=host), RevokeForm(), status=400, approve_form=form
+        )
+    services.host_approve_role_set(
+        host=host, actor=membership, approve_role=form.cleaned_data["approve_role"]
+    )
+    messages.success(request, "Saved who may answer its agents.")
     return redirect("host_detail", host_id=host.id)
 
 

@@ -1,19 +1,46 @@
 from django.contrib import admin, messages
 
 from codexhub.admin import ReadOnlyAdmin
-from tasks.models import Task, TaskFileChange
+from tasks.models import PermissionRequest, Task, TaskFileChange, TaskItem, TaskMessage
 from tasks.services import TaskError, task_cancel
 
 
-class TaskFileChangeInline(admin.TabularInline):
-    model = TaskFileChange
-    fields = ("op", "path", "binary", "too_large")
-    readonly_fields = fields
+class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class TaskFileChangeInline(ReadOnlyInline):
+    model = TaskFileChange
+    fields = ("op", "path", "binary", "too_large")
+    readonly_fields = fields
+
+
+class PermissionRequestInline(ReadOnlyInline):
+    model = PermissionRequest
+    fields = (
+        "request_id",
+        "title",
+        "state",
+        "option_id",
+        "outcome",
+        "answered_by",
+        "created_at",
+        "closed_at",
+    )
+    readonly_fields = fields
+
+
+class TaskMessageInline(ReadOnlyInline):
+    model = TaskMessage
+    fields = ("text", "created_by", "created_at", "delivered_at")
+    readonly_fields = fields
 
 
 @admin.register(Task)
@@ -22,7 +49,7 @@ class TaskAdmin(ReadOnlyAdmin):
     list_filter = ("state", "executor", "host__team", "host")
     search_fields = ("prompt", "target", "host__name", "project__name", "created_by__email")
     date_hierarchy = "created_at"
-    inlines = [TaskFileChangeInline]
+    inlines = [TaskFileChangeInline, PermissionRequestInline, TaskMessageInline]
     actions = ["cancel"]
 
     @admin.action(description="Cancel the selected tasks")
@@ -40,3 +67,21 @@ class TaskAdmin(ReadOnlyAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+
+@admin.register(PermissionRequest)
+class PermissionRequestAdmin(ReadOnlyAdmin):
+    list_display = ("id", "task", "title", "state", "outcome", "option_id", "answered_by", "created_at")
+    list_filter = ("state", "outcome", "task__host")
+    search_fields = ("title", "request_id")
+    raw_id_fields = ("task",)
+
+
+@admin.register(TaskItem)
+class TaskItemAdmin(ReadOnlyAdmin):
+    """A session's timeline (up to 2,000 entries a task: too many for an inline)."""
+
+    list_display = ("id", "task", "kind", "key", "updated_at")
+    list_filter = ("kind",)
+    search_fields = ("=task__id", "key")
+    raw_id_fields = ("task",)

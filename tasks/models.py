@@ -16,6 +16,15 @@ class TaskState(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
+class SessionState(models.TextChoices):
+    """An agent session's turn (docs/protocol.md, "Agent sessions"); "" for other tasks."""
+
+    NONE = "", "Not a session"
+    WORKING = "working", "Working"
+    WAITING = "waiting", "Waiting"
+    ENDED = "ended", "Ended"
+
+
 # The host holds the task (or may): cancel must go through it.
 LIVE_STATES = (TaskState.QUEUED, TaskState.ASSIGNED, TaskState.RUNNING)
 FINISHED_STATES = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.EXPIRED)
@@ -55,6 +64,8 @@ class Task(models.Model):
     log_truncated = models.BooleanField(default=False)
     log_pruned = models.BooleanField(default=False)
     assign_count = models.PositiveIntegerField(default=0)
+    session_state = models.CharField(max_length=16, choices=SessionState.choices, blank=True, default="")
+    end_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -64,6 +75,9 @@ class Task(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(state__in=TaskState.values), name="task_state_valid"),
+            models.CheckConstraint(
+                condition=models.Q(session_state__in=SessionState.values), name="task_session_state_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -82,6 +96,20 @@ class Task(models.Model):
     @property
     def cancellable(self) -> bool:
         return self.state in LIVE_STATES
+
+    @property
+    def is_session(self) -> bool:
+        return bool(self.session_state)
+
+    @property
+    def session_open(self) -> bool:
+        """A session that still takes follow-ups."""
+        return (
+            self.is_session
+            and self.state in LIVE_STATES
+            and self.session_state != SessionState.ENDED
+            and self.end_requested_at is None
+        )
 
 
 class TaskLog(models.Model):
@@ -137,3 +165,113 @@ class TaskArtifact(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.task_id} {self.name}"
+
+
+# Agent sessions ------------------------------------------------------------------------
+
+
+class ItemKind(models.TextChoices):
+    USER = "user", "User"
+    AGENT = "agent", "Agent"
+    THOUGHT = "thought", "Thought"
+    PLAN = "plan", "Plan"
+    TOOL = "tool", "Tool call"
+    NOTICE = "notice", "Notice"
+
+
+class TaskItem(models.Model):
+    """One entry of a session's timeline; the agent replaces it whole by key."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="items")
+    key = models.CharField(max_length=80)
+    kind = models.CharField(max_length=16, choices=ItemKind.choices)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]  # an update keeps the entry's place
+        constraints = [
+            models.UniqueConstraint(fields=["task", "key"], name="task_item_unique_key"),
+            models.CheckConstraint(condition=models.Q(kind__in=ItemKind.values), name="task_item_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} {self.kind} {self.key}"
+
+
+class PermissionState(models.TextChoices):
+    PENDING = "pending", "Waiting for an answer"
+    ANSWERED = "answered", "Answered"
+    CLOSED = "closed", "Closed"
+
+
+class PermissionOutcome(models.TextChoices):
+    SELECTED = "selected", "Selected"
+    TIMED_OUT = "timed_out", "Timed out"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class OnTimeout(models.TextChoices):
+    REJECT = "reject", "Reject"
+    WAIT = "wait", "Wait"
+
+
+class PermissionRequest(models.Model):
+    """The agent asks before it acts; a person of the team answers."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="permissions")
+    request_id = models.CharField(max_length=64)
+    title = models.CharField(max_length=200, blank=True)
+    tool_kind = models.CharField(max_length=16, blank=True)
+    locations = models.JSONField(default=list, blank=True)
+    diffs = models.JSONField(default=list, blank=True)
+    options = models.JSONField(default=list)
+    on_timeout = models.CharField(max_length=8, choices=OnTimeout.choices, default=OnTimeout.WAIT)
+    timeout_seconds = models.PositiveIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=PermissionState.choices, default=PermissionState.PENDING)
+    option_id = models.CharField(max_length=64, blank=True)  # the chosen one
+    outcome = models.CharField(max_length=16, choices=PermissionOutcome.choices, blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "request_id"], name="permission_unique_request"),
+            models.CheckConstraint(
+                condition=models.Q(state__in=PermissionState.values), name="permission_state_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} permission {self.request_id}: {self.title}"
+
+    @property
+    def pending(self) -> bool:
+        return self.state == PermissionState.PENDING
+
+    def option(self, option_id: str) -> dict | None:
+        return next((o for o in self.options if o.get("option_id") == option_id), None)
+
+
+class TaskMessage(models.Model):
+    """A follow-up from the phone; its id is the protocol's message_id."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="messages")
+    text = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)  # a turn carried it
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} message {self.id}"

@@ -10,4 +10,12 @@ urlpatterns = [
     path("<int:task_id>/cancel/", views.task_cancel, name="task_cancel"),
     path("<int:task_id>/rerun/", views.task_rerun, name="task_rerun"),
     path("<int:task_id>/artifacts/<str:name>", views.task_artifact, name="task_artifact"),
+    path(
+        "<int:task_id>/permissions/<int:permission_id>/",
+        views.task_permission_answer,
+        name="task_permission_answer",
+    ),
+    path("<int:task_id>/messages/", views.task_message, name="task_message"),
+    path("<int:task_id>/interrupt/", views.task_interrupt, name="task_interrupt"),
+    path("<int:task_id>/end/", views.task_end, name="task_end"),
 ]

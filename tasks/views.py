@@ -12,8 +12,8 @@ from devices.services import hosts_for_team
 from projects.models import Project
 from projects.services import project_get
 from tasks import services
-from tasks.models import Task, TaskArtifact, TaskState
-from tasks.render import diff_lines, diff_stats, step_label
+from tasks.models import PermissionRequest, Task, TaskArtifact, TaskState
+from tasks.render import diff_lines, diff_stats, step_label, timeline_entries
 
 TOO_MANY_TASKS = "You sent many tasks in a short time. Wait a minute, then send this one again."
 
@@ -92,15 +92,20 @@ def _task_or_404(request, task_id: int) -> Task:
         raise Http404("No such task.") from None
 
 
+FRAGMENTS = {"1": "tasks/_task_live.html", "timeline": "tasks/_timeline.html"}
+
+
 @login_required
 @require_GET
 def task_detail(request, task_id: int):
     task = _task_or_404(request, task_id)
-    template = "tasks/_task_live.html" if request.GET.get("fragment") == "1" else "tasks/task_detail.html"
+    template = FRAGMENTS.get(request.GET.get("fragment", ""), "tasks/task_detail.html")
+    if template == FRAGMENTS["timeline"] and not task.is_session:
+        raise Http404("Only an agent session has a timeline.")
     return _render_task(request, task, template)
 
 
-def _render_task(request, task, template="tasks/task_detail.html", status=200):
+def _render_task(request, task, template="tasks/task_detail.html", status=200, followup=""):
     changes = [
         {"change": change, "lines": diff_lines(change.diff), "stats": diff_stats(change.diff)}
         for change in task.file_changes.all()
@@ -118,7 +123,37 @@ def _render_task(request, task, template="tasks/task_detail.html", status=200):
         "log_text": "".join(log.text for log in logs),
         "last_seq": logs[-1].seq if logs else 0,
     }
+    if task.is_session and template != FRAGMENTS["1"]:
+        context.update(_session_context(request, task), followup=followup)
     return render(request, template, context, status=status)
+
+
+def _session_context(request, task) -> dict:
+    timeline = services.task_timeline(task=task)
+    items, permissions = timeline["items"], timeline["permissions"]
+    pending = any(permission.pending for permission in permissions)
+    return {
+        "entries": timeline_entries(items, permissions),
+        "waiting": timeline["waiting"],
+        "prompt_shown": any(i.kind == "user" and i.data.get("message_id") is None for i in items),
+        "can_answer": services.may_answer(user=request.user, host=task.host),
+        "session_status": _session_status(task, pending),
+    }
+
+
+def _session_status(task, pending: bool) -> tuple[str, str]:
+    """(key, words) for the line under the timeline."""
+    if task.finished or task.session_state == "ended":
+        return "ended", "Ended"
+    if task.end_requested_at:
+        return "ending", "Ending…"
+    if pending:
+        return "answer", "Waiting for your answer"
+    if task.state != TaskState.RUNNING:
+        return "starting", "Starting…"
+    if task.session_state == "working":
+        return "working", "Working…"
+    return "waiting", "Waiting for your message"
 
 
 @login_required
@@ -176,3 +211,77 @@ def task_artifact(request, task_id: int, name: str):
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+# Agent sessions -----------------------------------------------------------------------
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _session_done(request, task, success: str):
+    if _wants_json(request):
+        return JsonResponse({"ok": True})
+    if success:
+        messages.success(request, success)
+    return redirect("task_detail", task_id=task.id)
+
+
+def _session_refused(request, task, exc: services.TaskError, followup: str = ""):
+    if _wants_json(request):
+        return JsonResponse({"error": exc.message}, status=exc.status)
+    messages.error(request, exc.message)
+    task.refresh_from_db()
+    return _render_task(request, task, status=exc.status, followup=followup)
+
+
+@second_factor_required
+@require_POST
+def task_permission_answer(request, task_id: int, permission_id: int):
+    task = _task_or_404(request, task_id)
+    permission = PermissionRequest.objects.filter(id=permission_id, task=task).select_related("task__host")
+    permission = permission.first()
+    if permission is None:
+        raise Http404("No such request.")
+    try:
+        services.permission_answer(
+            user=request.user, request=permission, option_id=request.POST.get("option_id")
+        )
+    except services.TaskError as exc:
+        return _session_refused(request, task, exc)
+    return _session_done(request, task, "")
+
+
+@second_factor_required
+@require_POST
+def task_message(request, task_id: int):
+    task = _task_or_404(request, task_id)
+    text = request.POST.get("text", "")
+    try:
+        services.task_message_send(user=request.user, task=task, text=text)
+    except services.TaskError as exc:
+        return _session_refused(request, task, exc, followup=text)
+    return _session_done(request, task, "")
+
+
+@second_factor_required
+@require_POST
+def task_interrupt(request, task_id: int):
+    task = _task_or_404(request, task_id)
+    try:
+        services.task_interrupt(user=request.user, task=task)
+    except services.TaskError as exc:
+        return _session_refused(request, task, exc)
+    return _session_done(request, task, "Asked the agent to stop this turn.")
+
+
+@second_factor_required
+@require_POST
+def task_end(request, task_id: int):
+    task = _task_or_404(request, task_id)
+    try:
+        services.task_end(user=request.user, task=task)
+    except services.TaskError as exc:
+        return _session_refused(request, task, exc)
+    return _session_done(request, task, "Asked the agent to end the session.")

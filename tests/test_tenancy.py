@@ -12,7 +12,7 @@ from push_notifications.models import WebPushDevice
 from accounts.models import Membership
 from devices.models import Host
 from projects.models import Project
-from tasks.models import Task
+from tasks.models import PermissionRequest, Task
 from tests.helpers import make_host, page_text
 from tests.projects.mirror import Stream, file_change
 from tests.tasks.kit import make_task
@@ -57,6 +57,8 @@ def foreign_ids(kwarg: str, own_team, foreign_team) -> list[int]:
         return []  # a path means something only inside its project
     if kwarg == "task_id":
         return [Task.objects.filter(team=foreign_team).first().id]
+    if kwarg == "permission_id":
+        return [PermissionRequest.objects.filter(task__team=foreign_team).first().id]
     if kwarg == "device_id":  # a phone belongs to a person: charlie's
         return [WebPushDevice.objects.exclude(user__memberships__team=own_team).first().id]
     if kwarg in ("kind", "name"):
@@ -77,6 +79,8 @@ def own_ids(kwarg: str, own_team) -> list[int]:
         return ["README.md"]
     if kwarg == "task_id":
         return [Task.objects.filter(team=own_team).first().id]
+    if kwarg == "permission_id":
+        return [PermissionRequest.objects.filter(task__team=own_team).first().id]
     if kwarg == "device_id":
         return [WebPushDevice.objects.filter(user__memberships__team=own_team).first().id]
     if kwarg == "kind":
@@ -109,7 +113,9 @@ def test_another_teams_ids_answer_404_like_missing_ones(alice_client, alice, bob
         stream = Stream(host.id)
         stream.projects("docs")
         stream.batch("docs", file_change("README.md"))
-        make_task(Project.objects.get(host=host), alice)
+        task = make_task(Project.objects.get(host=host), alice, state="running", session_state="waiting")
+        options = [{"option_id": "allow", "name": "Allow", "kind": "allow_once"}]
+        PermissionRequest.objects.create(task=task, request_id="p1", title="Edit", options=options)
     for person in (alice, charlie):
         WebPushDevice.objects.create(user=person, registration_id=f"https://fcm.googleapis.com/{person.id}")
     checked = 0

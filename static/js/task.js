@@ -1,7 +1,137 @@
-// The task page: status and log, live. The socket only rings the bell; the
-// log is fetched by sequence number (`after`), so a line is shown once, in
-// order, whatever the socket dropped or repeated.
+// The task page: status, log and an agent session's timeline, live. The
+// socket only rings the bell; the log is fetched by sequence number (`after`),
+// so a line is shown once, in order, whatever the socket dropped or repeated.
 "use strict";
+
+const TIMELINE_EVENTS = new Set(["task.item", "task.permission", "task.turn", "task.changed"]);
+
+// An agent session: the timeline is HTML the hub renders (and escapes), fetched
+// again on each event, at most every 250 ms; answers and follow-ups go by fetch.
+window.codexhubSession = function () {
+  const timeline = document.getElementById("timeline");
+  if (!timeline) return null;
+  const composer = document.getElementById("followup");
+  const composerText = document.getElementById("followup-text");
+  const composerError = document.getElementById("followup-error");
+  const MIN_GAP = 250;
+  let lastFetch = 0;
+  let timer = null;
+  let running = false;
+  let again = false;
+
+  // What the reader opened or closed by hand survives each fetch; the rest
+  // follows the hub (a pending request's diff opens, an answered one's not).
+  const chosen = new Map();
+  function rememberChoices() {
+    timeline.querySelectorAll("details[data-key]").forEach((d) => {
+      if (d.open !== (d.dataset.open === "1")) chosen.set(d.dataset.key, d.open);
+      else chosen.delete(d.dataset.key);
+    });
+  }
+
+  function followsEnd() {
+    return timeline.getBoundingClientRect().bottom <= window.innerHeight + 48;
+  }
+
+  function showComposer() {
+    const body = timeline.querySelector(".timeline-body");
+    if (composer && body) composer.hidden = body.dataset.sessionOpen !== "1";
+  }
+
+  async function load() {
+    running = true;
+    again = false;
+    lastFetch = Date.now();
+    try {
+      const response = await fetch(timeline.dataset.url, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const html = await response.text();
+      rememberChoices();
+      const follow = followsEnd();
+      const before = timeline.getBoundingClientRect().bottom;
+      timeline.innerHTML = html;  // rendered and escaped by the hub
+      timeline.querySelectorAll("details[data-key]").forEach((d) => {
+        if (chosen.has(d.dataset.key)) d.open = chosen.get(d.dataset.key);
+      });
+      showComposer();
+      if (follow) window.scrollBy(0, timeline.getBoundingClientRect().bottom - before);
+    } catch (error) {
+      // Offline for a moment: the next event or reconnect fetches again.
+    } finally {
+      running = false;
+      if (again) refresh();
+    }
+  }
+
+  function refresh() {
+    if (running) { again = true; return; }
+    if (timer) return;
+    const wait = Math.max(0, lastFetch + MIN_GAP - Date.now());
+    timer = setTimeout(() => { timer = null; load(); }, wait);
+  }
+
+  async function post(form, submitter) {
+    const data = new FormData(form);
+    if (submitter && submitter.name) data.set(submitter.name, submitter.value);
+    let answer = {};
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        body: data,
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      answer = await response.json().catch(() => ({ error: `The hub answered ${response.status}.` }));
+    } catch (error) {
+      answer = { error: "No connection to the hub. Try again." };
+    }
+    return answer;
+  }
+
+  function tell(error) {
+    if (window.codexhubToast) window.codexhubToast({ title: "Not sent", body: error, url: location.pathname });
+  }
+
+  // Answers, Stop turn and End session: buttons inside the timeline.
+  timeline.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form[data-fetch]");
+    if (!form) return;
+    event.preventDefault();
+    const buttons = form.querySelectorAll("button");
+    buttons.forEach((b) => { b.disabled = true; });
+    const answer = await post(form, event.submitter);
+    if (answer.error) {
+      tell(answer.error);
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+    refresh();
+  });
+
+  if (composer) {
+    composer.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const send = composer.querySelector("button[type=submit]");
+      send.disabled = true;
+      composerError.hidden = true;
+      const answer = await post(composer);
+      send.disabled = false;
+      if (answer.error) {  // keep the text: nothing was sent
+        composerError.textContent = answer.error;
+        composerError.hidden = false;
+        tell(answer.error);
+        return;
+      }
+      composerText.value = "";
+      refresh();
+    });
+    composerText.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.metaKey || event.ctrlKey)) composer.requestSubmit();
+    });
+  }
+
+  showComposer();
+  return { refresh };
+};
 
 (function () {
   const region = document.getElementById("task-region");
@@ -56,6 +186,8 @@
     }
   }
 
+  const session = window.codexhubSession ? window.codexhubSession() : null;
+
   window.codexhubSocket({
     openWhenConnected: false,  // open once subscribed to this task
     onOpen: (send) => send({ type: "subscribe", task: taskId }),
@@ -63,10 +195,12 @@
       if (message.type === "subscribed" && message.task === taskId) {
         document.body.dataset.live = "open";
         pullLog().then(refreshStatus);  // catch up on what happened while away
+        if (session) session.refresh();
       }
       if (message.task !== taskId) return;
       if (message.type === "task.log") pullLog();
       if (message.type === "task.changed") pullLog().then(refreshStatus);
+      if (session && TIMELINE_EVENTS.has(message.type)) session.refresh();
     },
   });
 })();
