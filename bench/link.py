@@ -27,6 +27,8 @@ from tests.helpers import make_host  # noqa: E402
 from tests.processes import free_port, wait_until  # noqa: E402
 
 BIN = Path(sys.executable).parent
+
+
 def start(args: list[str], ready) -> subprocess.Popen:
     log = open(os.environ.get("BENCH_HUB_LOG", os.devnull), "wb")  # noqa: SIM115
     process = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)

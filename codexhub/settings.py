@@ -236,6 +236,8 @@ FCM_SERVICE_ACCOUNT_FILE = env_str("FCM_SERVICE_ACCOUNT_FILE")
 PUSH_RETRY_BASE = env_float("PUSH_RETRY_BASE", 1.0)  # seconds before the first retry; doubles
 NOTIFY_TEST_RATE = env_str("NOTIFY_TEST_RATE", "5/m")
 HOST_OFFLINE_NOTIFY_AFTER = env_float("HOST_OFFLINE_NOTIFY_AFTER", 120)
+# How long a notification's Allow / Reject buttons still answer an agent's request.
+PERMISSION_ANSWER_MAX_AGE = env_float("PERMISSION_ANSWER_MAX_AGE", 86400)
 PUSH_NOTIFICATIONS_SETTINGS = {
     "CONFIG": "push_notifications.conf.LegacyConfig",
     "WP_PRIVATE_KEY": VAPID_PRIVATE_KEY_FILE,

@@ -13,6 +13,11 @@ def notify_task_job(task_id: int) -> int:
 
 
 @shared_task
+def notify_permission_job(request_id: int) -> int:
+    return services.notify_permission(request_id=request_id)
+
+
+@shared_task
 def notify_test_job(user_id: int) -> int:
     from accounts.models import User
 

@@ -10,6 +10,7 @@ class Preference(models.Model):
     task_succeeded = models.BooleanField("A task I sent finished", default=True)
     task_failed = models.BooleanField("A task I sent failed, expired or was stopped", default=True)
     host_offline = models.BooleanField("A host of my team went offline", default=False)
+    permission_asked = models.BooleanField("An agent asks for my answer", default=True)
 
     def __str__(self) -> str:
         return f"notification preferences of {self.user}"

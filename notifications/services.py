@@ -1,5 +1,6 @@
-"""Telling people when a task ends: their push devices (Web Push, APNs, FCM),
-their preferences, and the in-page toast. One function per verb."""
+"""Telling people when a task ends or an agent asks for an answer: their push
+devices (Web Push, APNs, FCM), their preferences, and the in-page toast. One
+function per verb."""
 
 import ipaddress
 import json
@@ -10,12 +11,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core import signing
 from django.db import IntegrityError
 from django.utils import timezone
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from accounts.groups import user_group
-from accounts.models import User
+from accounts.models import MANAGER_ROLES, User
 from codexhub.events import group_send
 from notifications import vapid
 from notifications.models import Delivery, Preference
@@ -30,6 +32,8 @@ BROWSERS = ("EDGE", "OPERA", "FIREFOX", "CHROME", "SAFARI")
 ENDPOINT_REFUSED = "This push service is not allowed on this hub."
 BAD_SUBSCRIPTION = "That is not a push subscription: it needs an https endpoint and its p256dh and auth keys."
 RETRIES = 3
+ANSWER_SALT = "codexhub.notifications.permission-answer"
+PERMISSION_CATEGORY = "CODEXHUB_PERMISSION"  # a native app registers its buttons under this
 
 
 class NotifyError(Exception):
@@ -194,10 +198,17 @@ class Message:
     body: str
     url: str
     tag: str
+    # Web Push buttons: {"action", "title", "token"}; the token answers for one user only.
+    actions: tuple[dict, ...] = ()
+
+    def toast(self) -> dict:
+        return {"title": self.title, "body": self.body, "url": self.url, "tag": self.tag}
 
     def payload(self) -> str:
         """The Web Push body: small, and never more than the push services take."""
-        data = {"title": self.title, "body": self.body, "url": self.url, "tag": self.tag}
+        data = self.toast()
+        if self.actions:
+            data["actions"] = list(self.actions)
         encoded = json.dumps(data)
         while len(encoded.encode()) > MAX_PAYLOAD:
             data["body"] = data["body"][: len(data["body"]) // 2]
@@ -249,7 +260,7 @@ def notify_task(*, task_id: int) -> int:
     if not _wanted(task, preference_for(user=task.created_by)):
         return 0
     message = task_message(task)
-    group_send(user_group(task.created_by_id), {"type": "notify", **vars(message)})
+    group_send(user_group(task.created_by_id), {"type": "notify", **message.toast()})
     return _push(task.created_by, message, key=f"task:{task.id}")
 
 
@@ -268,7 +279,7 @@ def notify_host_offline(*, host) -> int:
         "user"
     )
     for membership in members:
-        group_send(user_group(membership.user_id), {"type": "notify", **vars(message)})
+        group_send(user_group(membership.user_id), {"type": "notify", **message.toast()})
         sent += _push(membership.user, message, key=f"host:{host.id}:{host.last_seen_at.timestamp():.0f}")
     return sent
 
@@ -276,8 +287,89 @@ def notify_host_offline(*, host) -> int:
 def notify_test(*, user: User) -> int:
     body = "Notifications work on this device."
     message = Message(title="codexhub", body=body, url="/settings/notifications/", tag="test")
-    group_send(user_group(user.id), {"type": "notify", **vars(message)})
+    group_send(user_group(user.id), {"type": "notify", **message.toast()})
     return _push(user, message, key=f"test:{time.time_ns()}")
+
+
+def notify_permission(*, request_id: int) -> int:
+    """Ask the people who may answer an agent's permission request: the task's
+    sender if their role allows it, else the team's owners and admins. Each
+    device once; Web Push carries Allow and Reject buttons."""
+    from tasks.models import PermissionRequest, PermissionState
+
+    request = (
+        PermissionRequest.objects.select_related("task__project", "task__host", "task__created_by")
+        .filter(id=request_id, state=PermissionState.PENDING)
+        .first()
+    )
+    if request is None:
+        return 0
+    sent = 0
+    for user in _answerers(request.task):
+        if not preference_for(user=user).permission_asked:
+            continue
+        message = permission_message(request, user)
+        group_send(user_group(user.id), {"type": "notify", **message.toast()})
+        sent += _push(user, message, key=f"permission:{request.id}")
+    return sent
+
+
+def _answerers(task) -> list[User]:
+    from tasks.services import may_answer
+
+    if task.created_by is not None and may_answer(user=task.created_by, host=task.host):
+        return [task.created_by]
+    managers = User.objects.filter(
+        memberships__team_id=task.team_id, memberships__role__in=MANAGER_ROLES
+    ).order_by("id")
+    return [user for user in managers if may_answer(user=user, host=task.host)]
+
+
+def permission_message(request, user: User) -> Message:
+    task = request.task
+    actions = tuple(
+        {"action": f"option-{index}", "title": option["name"], "token": answer_token(request, user, option)}
+        for index, option in enumerate(_push_options(request.options))
+    )
+    return Message(
+        title=f"Agent asks: {_first_words(request.title, 60)}",
+        body=f"{task.project.name} on {task.host.name} · {_first_words(task.prompt, 60)}",
+        url=f"/tasks/{task.id}/#permission-{request.id}",
+        tag=f"permission-{request.id}",
+        actions=actions,
+    )
+
+
+def _push_options(options: list[dict]) -> list[dict]:
+    """Two buttons at most (Chrome shows two): allow once and reject once, else
+    their "always" kin. Anything else is answered on the page."""
+    chosen = []
+    for kinds in (("allow_once", "allow_always"), ("reject_once", "reject_always")):
+        match = next((o for kind in kinds for o in options if o.get("kind") == kind), None)
+        if match is not None:
+            chosen.append(match)
+    return chosen
+
+
+def answer_token(request, user: User, option: dict) -> str:
+    """A signed, user-bound answer: it lets the service worker answer from the
+    notification without a CSRF token, and answers nothing for anyone else."""
+    return signing.dumps({"r": request.id, "u": user.id, "o": option["option_id"]}, salt=ANSWER_SALT)
+
+
+def answer_from_token(*, user: User, token: object) -> tuple[int, str]:
+    """(request id, option id) a notification button carried. Raises NotifyError."""
+    if not isinstance(token, str) or len(token) > 1000:
+        raise NotifyError("That answer is not one this hub sent.")
+    try:
+        data = signing.loads(token, salt=ANSWER_SALT, max_age=settings.PERMISSION_ANSWER_MAX_AGE)
+    except signing.SignatureExpired:
+        raise NotifyError("This notification is too old to answer: open the task.", status=410) from None
+    except signing.BadSignature:
+        raise NotifyError("That answer is not one this hub sent.") from None
+    if data.get("u") != user.id:
+        raise NotifyError("This notification was sent to someone else.", status=403)
+    return data["r"], data["o"]
 
 
 def _push(user: User, message: Message, *, key: str) -> int:
@@ -342,17 +434,24 @@ class PermanentPushError(Exception):
 
 
 def apns_payload(message: Message) -> dict:
-    """APNSDevice.send_message's arguments: an alert, the thread, the URL to open."""
+    """APNSDevice.send_message's arguments: an alert, the thread, the URL to open;
+    a permission request also names its category (the app's buttons open the request)."""
     from push_notifications.apns_async import Alert
 
-    return {
+    payload = {
         "message": Alert(title=message.title, body=message.body),
         "thread_id": message.tag,
         "extra": {"url": message.url},
         "sound": "default",
     }
+    if message.actions:
+        payload["category"] = PERMISSION_CATEGORY
+    return payload
 
 
 def fcm_payload(message: Message) -> dict:
     """GCMDevice.send_message(None, **these): a notification and the URL as data."""
-    return {"extra": {"title": message.title, "body": message.body, "url": message.url, "tag": message.tag}}
+    extra = {"title": message.title, "body": message.body, "url": message.url, "tag": message.tag}
+    if message.actions:
+        extra["category"] = PERMISSION_CATEGORY
+    return {"extra": extra}

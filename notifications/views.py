@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
@@ -135,3 +136,34 @@ def api_device_register(request):
 def api_device_delete(request, kind: str, device_id: int):
     _own_device(request, kind, device_id).delete()
     return JsonResponse({}, status=204)
+
+
+# A notification's buttons ---------------------------------------------------------------
+
+
+@csrf_exempt  # the signed token is bound to this user and this answer: no page can forge it
+@require_POST
+def api_permission_answer(request):
+    """{"token": "..."} from an Allow / Reject button of a permission notification."""
+    if not request.user.is_authenticated:
+        return _error("Sign in to answer: open the task.", 401)
+    body = _json_body(request)
+    if body is None:
+        return _error("Send a JSON object of at most 8 KiB with Content-Type: application/json.")
+    from tasks.models import PermissionRequest
+    from tasks.services import TaskError, permission_answer
+
+    try:
+        request_id, option_id = services.answer_from_token(user=request.user, token=body.get("token"))
+    except services.NotifyError as exc:
+        return _error(exc.message, exc.status)
+    permission = PermissionRequest.objects.filter(
+        id=request_id, task__team__memberships__user=request.user
+    ).first()
+    if permission is None:
+        return _error("No such request.", 404)
+    try:
+        permission = permission_answer(user=request.user, request=permission, option_id=option_id)
+    except TaskError as exc:
+        return _error(exc.message, exc.status)
+    return JsonResponse({"ok": True, "task": permission.task_id, "option_id": option_id})

@@ -29,17 +29,21 @@ import subprocess
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from notifications import vapid
+from accounts.models import Membership, Role, Team, User
+from notifications import services, vapid
+from tasks.models import PermissionRequest
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
-from tests.helpers import make_user
+from tests.helpers import make_host, make_user
+from tests.processes import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -168,6 +172,7 @@ class NotificationDaemon:
             text=True,
         )
         self.shown: queue.Queue[tuple[int, str, str]] = queue.Queue()
+        self.buttons: dict[int, dict[str, str]] = {}  # notification id -> {button title: action key}
         self.closed: queue.Queue[int] = queue.Queue()
         self.ids = iter(range(1, 1 << 31))
         self.serial = 0
@@ -202,15 +207,17 @@ class NotificationDaemon:
         except queue.Empty:
             raise AssertionError(f"Chromium {what} no notification within 10 s") from None
 
-    def click(self, notification_id: int) -> None:
-        """What a tap on the notification does: the daemon's `default` action."""
+    def click(self, notification_id: int, button: str = "") -> None:
+        """What a tap on the notification does: the daemon's `default` action,
+        or the action of the button with that title."""
+        key = self.buttons[notification_id][button] if button else "default"
         self._send(
             4,
             path=self.PATH,
             interface=self.NAME,
             member="ActionInvoked",
             signature="us",
-            args=(notification_id, "default"),
+            args=(notification_id, key),
         )
 
     def stop(self) -> None:
@@ -241,8 +248,10 @@ class NotificationDaemon:
         elif member == "GetServerInformation":
             self._send(2, signature="ssss", args=("test", "codexhub", "1", "1.2"), **reply)
         elif member == "Notify":  # (app, replaces id, icon, summary, body, actions, hints, timeout)
-            _, _, _, summary, text = _strings(body, "susss")
+            _, _, _, summary, text, actions = _strings(body, "susssA")
             notification_id = next(self.ids)
+            # The actions come as pairs: key, then the button's title.
+            self.buttons[notification_id] = dict(zip(actions[1::2], actions[::2], strict=True))
             self._send(2, signature="u", args=(notification_id,), **reply)
             self.shown.put((notification_id, summary, text))
         elif member == "CloseNotification":
@@ -374,7 +383,7 @@ def _marshal(buffer: bytearray, signature: str, args) -> bytearray:
 
 
 def _strings(body: bytes, signature: str) -> list:
-    """The leading args of a message body of the types s and u."""
+    """The leading args of a message body of the types s, u and A (as: an array of strings)."""
     values, at = [], 0
     for kind in signature:
         at += -at % 4
@@ -382,6 +391,14 @@ def _strings(body: bytes, signature: str) -> list:
         if kind == "u":
             values.append(number)
             at += 4
+        elif kind == "A":
+            end, at, items = at + 4 + number, at + 4, []
+            while at < end:
+                at += -at % 4
+                size = struct.unpack_from("<I", body, at)[0]
+                items.append(body[at + 4 : at + 4 + size].decode())
+                at += 5 + size
+            values.append(items)
         else:
             values.append(body[at + 4 : at + 4 + number].decode())
             at += 5 + number
@@ -469,3 +486,73 @@ def test_a_click_focuses_the_task_already_open(live_hub, daemon, desktop):
     assert shown_notifications(page, any_at_all=False) == []
     assert opened == []  # focused, not opened a second time
     assert [urlparse(p.url).path for p in desktop.pages] == ["/hosts/", "/tasks/42/"]
+
+
+# A permission request's buttons ------------------------------------------------
+
+
+def asking_pia(user) -> PermissionRequest:
+    """pia's running agent session on her host, waiting for her answer. Made on
+    a thread of its own: the mirror's apply uses async_to_sync, which refuses
+    Playwright's thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_asking_pia, user).result()
+
+
+def _asking_pia(user) -> PermissionRequest:
+    from tasks.models import TaskState
+    from tests.tasks.kit import make_task, offering, shared_project
+
+    team = Team.objects.create(name="Pia's")
+    Membership.objects.create(team=team, user=user, role=Role.OWNER)
+    host, _ = make_host(team, "studio")
+    acp = {"name": "codex", "label": "Codex", "kind": "acp", "needs_file": False}
+    project = shared_project(offering(host, acp), name="notes")
+    task = make_task(project, user, executor="codex", prompt="Add milk", state=TaskState.RUNNING)
+    options = [
+        {"option_id": "allow", "name": "Allow once", "kind": "allow_once"},
+        {"option_id": "reject", "name": "Reject", "kind": "reject_once"},
+    ]
+    return PermissionRequest.objects.create(
+        task=task, request_id="p1", title="Edit notes.md", tool_kind="edit", options=options
+    )
+
+
+def test_allow_on_the_notification_answers_the_agent(live_hub, daemon, desktop):
+    page = signed_in_phone(desktop, live_hub.url)
+    user = User.objects.get(email="pia@example.com")
+    request = asking_pia(user)
+    push(page, live_hub.url, json.loads(services.permission_message(request, user).payload()))
+    notification_id, summary, _ = daemon.next_shown()
+    assert summary == "Agent asks: Edit notes.md"
+    assert {"Allow once", "Reject"} <= set(daemon.buttons[notification_id])  # beside Chromium's own
+
+    opened = []
+    desktop.on("page", lambda new: opened.append(new))
+    daemon.click(notification_id, "Allow once")
+    assert daemon.next_closed() == notification_id
+    wait_until(
+        lambda: PermissionRequest.objects.get(id=request.id).state == "answered",
+        timeout=10,
+        what="the answer to reach the hub",
+    )
+    request.refresh_from_db()
+    assert (request.option_id, request.answered_by) == ("allow", user)
+    assert opened == []  # answered in the background: nothing to open
+
+
+def test_a_button_that_cannot_answer_opens_the_request(live_hub, daemon, desktop):
+    page = signed_in_phone(desktop, live_hub.url)
+    user = User.objects.get(email="pia@example.com")
+    request = asking_pia(user)
+    push(page, live_hub.url, json.loads(services.permission_message(request, user).payload()))
+    notification_id, _, _ = daemon.next_shown()
+    PermissionRequest.objects.filter(id=request.id).update(state="answered", option_id="allow")
+
+    with desktop.expect_page(timeout=10_000) as opened:
+        daemon.click(notification_id, "Reject")  # answered meanwhile on another screen: 409
+    task_page = opened.value
+    task_page.wait_for_load_state()
+    assert urlparse(task_page.url).path == f"/tasks/{request.task_id}/"
+    assert urlparse(task_page.url).fragment == f"permission-{request.id}"
+    assert PermissionRequest.objects.get(id=request.id).option_id == "allow"
