@@ -315,7 +315,7 @@ def notify_permission(*, request_id: int) -> int:
 
 
 def _answerers(task) -> list[User]:
-    from tasks.services import may_answer
+    from tasks.sessions import may_answer
 
     if task.created_by is not None and may_answer(user=task.created_by, host=task.host):
         return [task.created_by]

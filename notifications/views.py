@@ -151,7 +151,8 @@ def api_permission_answer(request):
     if body is None:
         return _error("Send a JSON object of at most 8 KiB with Content-Type: application/json.")
     from tasks.models import PermissionRequest
-    from tasks.services import TaskError, permission_answer
+    from tasks.services import TaskError
+    from tasks.sessions import permission_answer
 
     try:
         request_id, option_id = services.answer_from_token(user=request.user, token=body.get("token"))

@@ -13,16 +13,15 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.groups import team_group
-from accounts.models import MANAGER_ROLES, Membership, User
+from accounts.models import User
 from codexhub import events
 from codexhub.events import group_send_on_commit
 from devices.handlers import InvalidMessage, handles
-from devices.models import ApproveRole, Host, HostState
+from devices.models import Host, HostState
 from devices.services import host_group
 from projects.models import EntryKind, Project
 from projects.paths import InvalidPath, mirror_path, path_hash
 from projects.services import project_get
-from tasks import session_data
 from tasks.models import (
     FINISHED_STATES,
     LIVE_STATES,
@@ -34,12 +33,10 @@ from tasks.models import (
     Task,
     TaskArtifact,
     TaskFileChange,
-    TaskItem,
     TaskLog,
     TaskMessage,
     TaskState,
 )
-from tasks.render import permission_verdict
 from tasks.steps import MAX_STEPS, RESULT_TEXT, StepError, check_steps, parse_steps, steps_summary
 
 logger = logging.getLogger(__name__)
@@ -61,20 +58,6 @@ TARGET_NOT_IN_PROJECT = "There is no file {path!r} in this project."
 TARGET_NEEDED = "{label} works on one file: choose the file first."
 QUEUE_FULL = "This host already has {count} tasks waiting. Wait for some to run, or cancel some."
 ALREADY_FINISHED = "This task already finished."
-MAX_UNDELIVERED = 20
-MAX_PERMISSIONS = 500
-NOT_A_SESSION = "Only an agent session takes this: this task runs a command once."
-SESSION_ENDED = "This session has ended: run the task again to start a new one."
-NOT_WORKING = "The agent is not working on a turn."
-MESSAGE_EMPTY = "Write a message."
-MESSAGE_TOO_LONG = f"The message is too long: at most {MAX_PROMPT // 1024} KiB."
-MESSAGE_NUL = "The message contains a NUL character."
-TOO_MANY_WAITING = f"{MAX_UNDELIVERED} messages already wait for the agent. Wait until it takes some."
-ONLY_MANAGERS_ANSWER = "Only the team's owners and admins may answer for this host."
-NOT_AN_OPTION = "That is not one of the answers the agent offered."
-ALREADY_ANSWERED = "Already answered: {verdict}."
-NOT_RUNNING = "The task is not running any more."
-NO_SUCH_REQUEST = "No such request."
 
 
 class TaskError(Exception):
@@ -195,7 +178,7 @@ def task_create(
             prompt=prompt[:1000],
             steps=len(steps),
         )
-        _tell_phones(task)
+        tell_phones(task)
         dispatch_job.delay_on_commit(host.id)
     return task
 
@@ -241,7 +224,7 @@ def task_cancel(*, task: Task, user: User) -> Task:
         task.refresh_from_db()
         if done:
             _end_session(task)
-        _tell_phones(task)
+        tell_phones(task)
         if done:
             _notify_end(task)
     return task
@@ -343,7 +326,7 @@ def host_dispatch(*, host_id: int) -> int:
     assigned = _assign_queued(host_id, timezone.now())
     for task in assigned:
         events.group_send(host_group(host_id), {"type": "task.assign", "task": assignment(task)})
-        _tell_phones(task, state=TaskState.ASSIGNED)
+        tell_phones(task, state=TaskState.ASSIGNED)
     return len(assigned)
 
 
@@ -357,7 +340,7 @@ def link_assignments(*, host_id: int) -> list[dict]:
     unacked.update(assigned_at=now, assign_count=F("assign_count") + 1)
     fresh = _assign_queued(host_id, now)
     for task in fresh:
-        _tell_phones(task, state=TaskState.ASSIGNED)
+        tell_phones(task, state=TaskState.ASSIGNED)
     cancels = Task.objects.filter(
         host_id=host_id, state__in=(TaskState.ASSIGNED, TaskState.RUNNING), cancel_requested_at__isnull=False
     ).values_list("id", flat=True)
@@ -372,7 +355,7 @@ def link_assignments(*, host_id: int) -> list[dict]:
 # What the host reports (stream "tasks") ---------------------------------------------------
 
 
-def _host_task(host_id: int, payload: dict) -> Task:
+def host_task(host_id: int, payload: dict) -> Task:
     task_id = payload.get("task_id")
     if type(task_id) is not int or task_id <= 0:
         raise InvalidMessage("task_id must be a positive integer")
@@ -388,7 +371,7 @@ def _cancel_on_host(task: Task) -> None:
 
 @handles("tasks", "task.received")
 def task_received_apply(*, host_id: int, payload: dict) -> None:
-    task = _host_task(host_id, payload)
+    task = host_task(host_id, payload)
     if task.state in FINISHED_STATES or task.cancel_requested_at:
         _cancel_on_host(task)  # expired or cancelled before the host got it: never run it
     if task.state in (TaskState.QUEUED, TaskState.ASSIGNED):
@@ -401,7 +384,7 @@ def task_received_apply(*, host_id: int, payload: dict) -> None:
 
 @handles("tasks", "task.started")
 def task_started_apply(*, host_id: int, payload: dict) -> None:
-    task = _host_task(host_id, payload)
+    task = host_task(host_id, payload)
     if task.state in FINISHED_STATES:
         _cancel_on_host(task)
         return
@@ -412,14 +395,14 @@ def task_started_apply(*, host_id: int, payload: dict) -> None:
         task.received_at = task.received_at or now
         task.save(update_fields=["state", "started_at", "received_at"])
         audit_record(action="task.started", team_id=task.team_id, target=f"task {task.id} on host {host_id}")
-        _tell_phones(task)
+        tell_phones(task)
         for message in _session_resends(task) if task.is_session else []:
             group_send_on_commit(host_group(host_id), message)
 
 
 @handles("tasks", "task.log")
 def task_log_apply(*, host_id: int, payload: dict) -> None:
-    task = _host_task(host_id, payload)
+    task = host_task(host_id, payload)
     seq, text = payload.get("seq"), payload.get("text")
     if type(seq) is not int or not 0 < seq < 2**31:
         raise InvalidMessage("seq must be a positive integer")
@@ -502,7 +485,7 @@ def _step_results(raw: object) -> list[dict]:
 
 @handles("tasks", "task.finished")
 def task_finished_apply(*, host_id: int, payload: dict) -> None:
-    task = _host_task(host_id, payload)
+    task = host_task(host_id, payload)
     outcome = OUTCOMES.get(payload.get("outcome"))
     if outcome is None:
         raise InvalidMessage("outcome must be succeeded, failed or cancelled")
@@ -536,7 +519,7 @@ def _finished(task: Task, reason: str = "") -> None:
         target=f"task {task.id} on host {task.host_id}",
         reason=reason,
     )
-    _tell_phones(task)
+    tell_phones(task)
     _notify_end(task)
 
 
@@ -547,151 +530,16 @@ def _notify_end(task: Task) -> None:
     enqueue(notify_task_job, task.id)
 
 
-def _tell_phones(task: Task, state: str | None = None) -> None:
+def tell_phones(task: Task, state: str | None = None) -> None:
     event = {"type": "task.changed", "task": task.id, "state": state or task.state}
     group_send_on_commit(task_group(task.id), event)
     group_send_on_commit(team_group(task.team_id), event)
 
 
-# Agent sessions: what the phone sends (docs/protocol.md, "Agent sessions") --------------
+# Agent sessions: what the host must hear again (the rest is in tasks.sessions) ----------
 
 
-def may_answer(*, user: User, host: Host) -> bool:
-    """Whether the user may answer the permission requests of the host's agents."""
-    role = Membership.objects.filter(user=user, team_id=host.team_id).values_list("role", flat=True).first()
-    if role is None:
-        return False
-    return host.approve_role == ApproveRole.MEMBER or role in MANAGER_ROLES
-
-
-def permission_answer(*, user: User, request: PermissionRequest, option_id: str) -> PermissionRequest:
-    """Answer once; the host hears it after the commit, and again on every
-    reconnect until it reports the request closed. Raises TaskError."""
-    task = request.task
-    if not Membership.objects.filter(user=user, team_id=task.team_id).exists():
-        raise TaskError(NO_SUCH_REQUEST, status=404)
-    if not may_answer(user=user, host=task.host):
-        raise TaskError(ONLY_MANAGERS_ANSWER, status=403)
-    option = request.option(option_id) if isinstance(option_id, str) else None
-    if option is None:
-        raise TaskError(NOT_AN_OPTION)
-    with transaction.atomic():
-        # Conditional: a second phone (or a notification button) may have answered meanwhile.
-        answered = PermissionRequest.objects.filter(
-            id=request.id, state=PermissionState.PENDING, task__state=TaskState.RUNNING
-        ).update(
-            state=PermissionState.ANSWERED, option_id=option_id, answered_by=user, answered_at=timezone.now()
-        )
-        request.refresh_from_db()
-        if not answered:
-            if not request.pending:
-                raise TaskError(ALREADY_ANSWERED.format(verdict=permission_verdict(request)), status=409)
-            raise TaskError(NOT_RUNNING, status=409)
-        audit_record(
-            action="task.permission_answered",
-            team_id=task.team_id,
-            actor=user,
-            target=f"task {task.id} on host {task.host_id}",
-            request=request.request_id,
-            title=request.title,
-            option=option_id,
-        )
-        group_send_on_commit(host_group(task.host_id), _answer_message(request))
-        _tell_permission(request)
-    return request
-
-
-def _followup_text(raw: object) -> str:
-    text = raw.strip() if isinstance(raw, str) else ""
-    if not text:
-        raise TaskError(MESSAGE_EMPTY)
-    if len(text) > MAX_PROMPT:
-        raise TaskError(MESSAGE_TOO_LONG)
-    if "\x00" in text:
-        raise TaskError(MESSAGE_NUL)
-    return text
-
-
-def task_message_send(*, user: User, task: Task, text: str) -> TaskMessage:
-    """A follow-up for the session: the agent takes it when its turn ends. Raises TaskError."""
-    if not task.is_session:
-        raise TaskError(NOT_A_SESSION, status=409)
-    text = _followup_text(text)
-    with transaction.atomic():
-        task = Task.objects.select_for_update().get(id=task.id)  # one count at a time
-        if not task.session_open:
-            raise TaskError(SESSION_ENDED, status=409)
-        if task.messages.filter(delivered_at__isnull=True).count() >= MAX_UNDELIVERED:
-            raise TaskError(TOO_MANY_WAITING, status=429)
-        message = TaskMessage.objects.create(task=task, text=text, created_by=user)
-        audit_record(
-            action="task.message_sent",
-            team_id=task.team_id,
-            actor=user,
-            target=f"task {task.id} on host {task.host_id}",
-            text=text[:1000],
-        )
-        if task.state in (TaskState.ASSIGNED, TaskState.RUNNING):
-            group_send_on_commit(host_group(task.host_id), _followup_message(message))
-        _tell_timeline(task, f"message:{message.id}")
-    return message
-
-
-def task_interrupt(*, user: User, task: Task) -> Task:
-    """Stop the running turn; the session stays open. Raises TaskError."""
-    if not task.is_session:
-        raise TaskError(NOT_A_SESSION, status=409)
-    task.refresh_from_db()
-    if task.state != TaskState.RUNNING or task.session_state != SessionState.WORKING:
-        raise TaskError(NOT_WORKING, status=409)
-    with transaction.atomic():
-        audit_record(
-            action="task.interrupt_requested",
-            team_id=task.team_id,
-            actor=user,
-            target=f"task {task.id} on host {task.host_id}",
-        )
-        group_send_on_commit(host_group(task.host_id), {"type": "task.interrupt", "task_id": task.id})
-    return task
-
-
-def task_end(*, user: User, task: Task) -> Task:
-    """Ask the host (once) to end the session. Raises TaskError."""
-    if not task.is_session:
-        raise TaskError(NOT_A_SESSION, status=409)
-    if task.state == TaskState.QUEUED:
-        return task_cancel(task=task, user=user)  # the host never got it: nothing to end there
-    with transaction.atomic():
-        asked = Task.objects.filter(
-            id=task.id, state__in=(TaskState.ASSIGNED, TaskState.RUNNING), end_requested_at__isnull=True
-        ).update(end_requested_at=timezone.now())
-        task.refresh_from_db()
-        if not asked:
-            if task.finished:
-                raise TaskError(ALREADY_FINISHED, status=409)
-            return task  # asked before: one effect
-        audit_record(
-            action="task.end_requested",
-            team_id=task.team_id,
-            actor=user,
-            target=f"task {task.id} on host {task.host_id}",
-        )
-        group_send_on_commit(host_group(task.host_id), {"type": "task.end", "task_id": task.id})
-        _tell_phones(task)
-    return task
-
-
-def task_timeline(*, task: Task) -> dict:
-    """What the session page shows: the entries, the permission requests and
-    the follow-ups no turn has carried yet."""
-    return {
-        "items": list(task.items.all()),
-        "permissions": list(task.permissions.select_related("answered_by")),
-        "waiting": list(task.messages.filter(delivered_at__isnull=True)),
-    }
-
-
-def _answer_message(request: PermissionRequest) -> dict:
+def answer_message(request: PermissionRequest) -> dict:
     return {
         "type": "task.answer",
         "task_id": request.task_id,
@@ -700,7 +548,7 @@ def _answer_message(request: PermissionRequest) -> dict:
     }
 
 
-def _followup_message(message: TaskMessage) -> dict:
+def followup_message(message: TaskMessage) -> dict:
     return {
         "type": "task.message",
         "task_id": message.task_id,
@@ -714,8 +562,8 @@ def _session_resends(task: Task) -> list[dict]:
     answers not yet closed, follow-ups no turn carried, the end."""
     answered = task.permissions.filter(state=PermissionState.ANSWERED).order_by("id")
     waiting = task.messages.filter(delivered_at__isnull=True).order_by("id")
-    resends = [_answer_message(request) for request in answered]
-    resends += [_followup_message(message) for message in waiting]
+    resends = [answer_message(request) for request in answered]
+    resends += [followup_message(message) for message in waiting]
     if task.end_requested_at:
         resends.append({"type": "task.end", "task_id": task.id})
     return resends
@@ -730,111 +578,6 @@ def _end_session(task: Task) -> None:
     task.permissions.filter(state=PermissionState.PENDING).update(
         state=PermissionState.CLOSED, outcome=PermissionOutcome.CANCELLED, closed_at=timezone.now()
     )
-
-
-def _tell_timeline(task: Task, key: str) -> None:
-    group_send_on_commit(task_group(task.id), {"type": "task.item", "task": task.id, "key": key})
-
-
-def _tell_permission(request: PermissionRequest) -> None:
-    event = {
-        "type": "task.permission",
-        "task": request.task_id,
-        "request": request.id,
-        "state": request.state,
-    }
-    group_send_on_commit(task_group(request.task_id), event)
-
-
-def _notify_permission(request: PermissionRequest) -> None:
-    from notifications import jobs
-
-    job = getattr(jobs, "notify_permission_job", None)
-    if job is not None:
-        jobs.enqueue(job, request.id)
-
-
-# Agent sessions: what the host reports (stream "tasks") ---------------------------------
-
-
-def _session_task(host_id: int, payload: dict) -> Task:
-    task = _host_task(host_id, payload)
-    if not task.is_session:
-        raise InvalidMessage(f"task {task.id} is not an agent session")
-    return task
-
-
-@handles("tasks", "task.item")
-def task_item_apply(*, host_id: int, payload: dict) -> None:
-    task = _session_task(host_id, payload)
-    key = session_data.item_key(payload.get("key"))
-    kind = session_data.item_kind(payload.get("kind"))
-    data = session_data.item_data(kind, payload.get("data"))
-    if task.finished:
-        return
-    replaced = TaskItem.objects.filter(task=task, key=key).update(
-        kind=kind, data=data, updated_at=timezone.now()
-    )
-    if not replaced:
-        if task.items.count() >= session_data.MAX_ITEMS:
-            return  # the timeline keeps its first entries; the log still has everything
-        TaskItem.objects.create(task=task, key=key, kind=kind, data=data)
-    _tell_timeline(task, key)
-
-
-@handles("tasks", "task.turn")
-def task_turn_apply(*, host_id: int, payload: dict) -> None:
-    task = _session_task(host_id, payload)
-    state = payload.get("state")
-    if state not in session_data.TURN_STATES:
-        raise InvalidMessage("state must be working or waiting")
-    message_id = session_data.positive_id(payload.get("message_id"), "message_id")
-    if not isinstance(payload.get("stop_reason"), str | None):
-        raise InvalidMessage("stop_reason must be a string or null")
-    message = task.messages.filter(id=message_id).first() if message_id else None
-    if message_id and message is None:
-        raise InvalidMessage(f"no message {message_id} in task {task.id}")
-    if task.finished:
-        return
-    if message and message.delivered_at is None:
-        TaskMessage.objects.filter(id=message.id).update(delivered_at=timezone.now())
-    task.session_state = state
-    task.save(update_fields=["session_state"])
-    group_send_on_commit(task_group(task.id), {"type": "task.turn", "task": task.id, "state": state})
-
-
-@handles("tasks", "task.permission")
-def task_permission_apply(*, host_id: int, payload: dict) -> None:
-    task = _session_task(host_id, payload)
-    fields = session_data.permission(payload)
-    if task.finished or task.permissions.filter(request_id=fields["request_id"]).exists():
-        return  # a repeat: the first request stands
-    if task.permissions.count() >= MAX_PERMISSIONS:
-        raise InvalidMessage(f"a task has at most {MAX_PERMISSIONS} permission requests")
-    request = PermissionRequest.objects.create(task=task, **fields)
-    _tell_permission(request)
-    _notify_permission(request)
-
-
-@handles("tasks", "task.permission_closed")
-def task_permission_closed_apply(*, host_id: int, payload: dict) -> None:
-    task = _session_task(host_id, payload)
-    request_id = session_data.request_id(payload.get("request_id"))
-    outcome = payload.get("outcome")
-    if outcome not in session_data.OUTCOMES:
-        raise InvalidMessage(f"outcome must be one of {', '.join(session_data.OUTCOMES)}")
-    option_id = payload.get("option_id")
-    request = task.permissions.filter(request_id=request_id).first()
-    if request is None:
-        raise InvalidMessage(f"no permission request {request_id!r} in task {task.id}")
-    if option_id is not None and request.option(option_id) is None:
-        raise InvalidMessage("option_id must be one of the request's options or null")
-    if task.finished or request.state == PermissionState.CLOSED:
-        return
-    request.state, request.outcome, request.closed_at = PermissionState.CLOSED, outcome, timezone.now()
-    request.option_id = option_id or (request.option_id if outcome == PermissionOutcome.SELECTED else "")
-    request.save(update_fields=["state", "outcome", "option_id", "closed_at"])
-    _tell_permission(request)
 
 
 # Housekeeping ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from accounts.teams import current_membership
 from devices.services import hosts_for_team
 from projects.models import Project
 from projects.services import project_get
-from tasks import services
+from tasks import services, sessions
 from tasks.models import PermissionRequest, Task, TaskArtifact, TaskState
 from tasks.render import diff_lines, diff_stats, step_label, timeline_entries
 
@@ -129,14 +129,14 @@ def _render_task(request, task, template="tasks/task_detail.html", status=200, f
 
 
 def _session_context(request, task) -> dict:
-    timeline = services.task_timeline(task=task)
+    timeline = sessions.task_timeline(task=task)
     items, permissions = timeline["items"], timeline["permissions"]
     pending = any(permission.pending for permission in permissions)
     return {
         "entries": timeline_entries(items, permissions),
         "waiting": timeline["waiting"],
         "prompt_shown": any(i.kind == "user" and i.data.get("message_id") is None for i in items),
-        "can_answer": services.may_answer(user=request.user, host=task.host),
+        "can_answer": sessions.may_answer(user=request.user, host=task.host),
         "session_status": _session_status(task, pending),
     }
 
@@ -245,7 +245,7 @@ def task_permission_answer(request, task_id: int, permission_id: int):
     if permission is None:
         raise Http404("No such request.")
     try:
-        services.permission_answer(
+        sessions.permission_answer(
             user=request.user, request=permission, option_id=request.POST.get("option_id")
         )
     except services.TaskError as exc:
@@ -259,7 +259,7 @@ def task_message(request, task_id: int):
     task = _task_or_404(request, task_id)
     text = request.POST.get("text", "")
     try:
-        services.task_message_send(user=request.user, task=task, text=text)
+        sessions.task_message_send(user=request.user, task=task, text=text)
     except services.TaskError as exc:
         return _session_refused(request, task, exc, followup=text)
     return _session_done(request, task, "")
@@ -270,7 +270,7 @@ def task_message(request, task_id: int):
 def task_interrupt(request, task_id: int):
     task = _task_or_404(request, task_id)
     try:
-        services.task_interrupt(user=request.user, task=task)
+        sessions.task_interrupt(user=request.user, task=task)
     except services.TaskError as exc:
         return _session_refused(request, task, exc)
     return _session_done(request, task, "Asked the agent to stop this turn.")
@@ -281,7 +281,7 @@ def task_interrupt(request, task_id: int):
 def task_end(request, task_id: int):
     task = _task_or_404(request, task_id)
     try:
-        services.task_end(user=request.user, task=task)
+        sessions.task_end(user=request.user, task=task)
     except services.TaskError as exc:
         return _session_refused(request, task, exc)
     return _session_done(request, task, "Asked the agent to end the session.")

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from devices.models import ApproveRole, Host
-from tasks import services
+from tasks import services, sessions
 from tasks.models import PermissionRequest, Task, TaskState
 from tests.helpers import login, make_host, page_text
 from tests.tasks.kit import offering, shared_project
@@ -69,7 +69,7 @@ def test_a_member_is_refused_when_only_admins_may_answer(bob_client, request_, t
     with ringing() as sent:
         response = answer(bob_client, request_, **JSON)
     assert response.status_code == 403
-    assert response.json() == {"error": services.ONLY_MANAGERS_ANSWER}
+    assert response.json() == {"error": sessions.ONLY_MANAGERS_ANSWER}
     assert to_host(sent, task.host_id) == []
     request_.refresh_from_db()
     assert request_.state == "pending"
@@ -89,7 +89,7 @@ def test_the_page_tells_a_member_who_may_answer(bob_client, request_, task):
 
 def test_an_option_the_agent_did_not_offer_is_400(alice_client, request_):
     response = answer(alice_client, request_, "sudo", **JSON)
-    assert response.status_code == 400 and response.json() == {"error": services.NOT_AN_OPTION}
+    assert response.status_code == 400 and response.json() == {"error": sessions.NOT_AN_OPTION}
     assert answer(alice_client, request_, "", **JSON).status_code == 400
 
 
@@ -116,14 +116,14 @@ def test_a_closed_request_is_409(alice_client, request_):
 def test_a_request_of_a_finished_task_is_409(alice_client, request_, task):
     Task.objects.filter(id=task.id).update(state=TaskState.FAILED)
     response = answer(alice_client, request_, **JSON)
-    assert response.status_code == 409 and response.json() == {"error": services.NOT_RUNNING}
+    assert response.status_code == 409 and response.json() == {"error": sessions.NOT_RUNNING}
 
 
 def test_another_teams_user_gets_404(charlie, request_):
     client = login(Client(), charlie)
     assert answer(client, request_, **JSON).status_code == 404
     with pytest.raises(services.TaskError) as refused:
-        services.permission_answer(user=charlie, request=request_, option_id="allow")
+        sessions.permission_answer(user=charlie, request=request_, option_id="allow")
     assert refused.value.status == 404
     request_.refresh_from_db()
     assert request_.state == "pending"
@@ -144,7 +144,7 @@ def test_a_refused_form_post_shows_the_page_with_the_reason(bob_client, request_
     admins_only(task.host)
     response = answer(bob_client, request_)
     assert response.status_code == 403
-    assert services.ONLY_MANAGERS_ANSWER in page_text(response)
+    assert sessions.ONLY_MANAGERS_ANSWER in page_text(response)
 
 
 def test_answering_needs_the_second_factor(bob, request_):
@@ -155,7 +155,7 @@ def test_answering_needs_the_second_factor(bob, request_):
 
 
 def test_the_answer_is_sent_again_on_reconnect_until_the_host_closes_it(alice, request_, task):
-    services.permission_answer(user=alice, request=request_, option_id="allow")
+    sessions.permission_answer(user=alice, request=request_, option_id="allow")
     resend = {"type": "task.answer", "task_id": task.id, "request_id": "p1", "option_id": "allow"}
     assert resend in services.link_assignments(host_id=task.host_id)
     assert resend in services.link_assignments(host_id=task.host_id)
@@ -167,11 +167,11 @@ def test_the_answer_is_sent_again_on_reconnect_until_the_host_closes_it(alice, r
 
 def test_may_answer_follows_the_hosts_setting(alice, bob, charlie, task):
     host = task.host
-    assert services.may_answer(user=bob, host=host) and services.may_answer(user=alice, host=host)
-    assert not services.may_answer(user=charlie, host=host)
+    assert sessions.may_answer(user=bob, host=host) and sessions.may_answer(user=alice, host=host)
+    assert not sessions.may_answer(user=charlie, host=host)
     admins_only(host)
     host.refresh_from_db()
-    assert not services.may_answer(user=bob, host=host) and services.may_answer(user=alice, host=host)
+    assert not sessions.may_answer(user=bob, host=host) and sessions.may_answer(user=alice, host=host)
 
 
 # The host page: who may answer -------------------------------------------------------

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import AuditEvent
-from tasks import services
+from tasks import services, sessions
 from tasks.models import Task, TaskMessage, TaskState
 from tests.helpers import login, make_host, page_text
 from tests.tasks.kit import make_task, offering, shared_project
@@ -54,10 +54,10 @@ def test_a_follow_up_goes_to_the_host_and_rings_the_phones(alice_client, alice, 
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ("", services.MESSAGE_EMPTY),
-        ("   \n ", services.MESSAGE_EMPTY),
-        ("a\x00b", services.MESSAGE_NUL),
-        ("x" * (64 * 1024 + 1), services.MESSAGE_TOO_LONG),
+        ("", sessions.MESSAGE_EMPTY),
+        ("   \n ", sessions.MESSAGE_EMPTY),
+        ("a\x00b", sessions.MESSAGE_NUL),
+        ("x" * (64 * 1024 + 1), sessions.MESSAGE_TOO_LONG),
     ],
 )
 def test_a_bad_follow_up_is_400_and_nothing_is_sent(alice_client, task, text, error):
@@ -78,19 +78,19 @@ def test_a_bad_follow_up_is_400_and_nothing_is_sent(alice_client, task, text, er
 def test_a_finished_or_ended_session_takes_no_follow_up_409(alice_client, task, change):
     Task.objects.filter(id=task.id).update(**change)
     response = send(alice_client, task, "More", **JSON)
-    assert response.status_code == 409 and response.json() == {"error": services.SESSION_ENDED}
+    assert response.status_code == 409 and response.json() == {"error": sessions.SESSION_ENDED}
     assert not TaskMessage.objects.exists()
 
 
 def test_a_session_being_ended_takes_no_follow_up(alice_client, alice, task):
-    services.task_end(user=alice, task=task)
+    sessions.task_end(user=alice, task=task)
     assert send(alice_client, task, "More", **JSON).status_code == 409
 
 
 def test_a_task_that_is_not_a_session_takes_no_follow_up_409(alice_client, alice, project):
     task = make_task(project, alice, state=TaskState.RUNNING)
     response = send(alice_client, task, "More", **JSON)
-    assert response.status_code == 409 and response.json() == {"error": services.NOT_A_SESSION}
+    assert response.status_code == 409 and response.json() == {"error": sessions.NOT_A_SESSION}
 
 
 def test_at_most_20_follow_ups_wait_for_the_agent(alice_client, alice, task):
@@ -98,14 +98,14 @@ def test_at_most_20_follow_ups_wait_for_the_agent(alice_client, alice, task):
         [TaskMessage(task=task, text=f"m{n}", created_by=alice) for n in range(20)]
     )
     response = send(alice_client, task, "one too many", **JSON)
-    assert response.status_code == 429 and response.json() == {"error": services.TOO_MANY_WAITING}
+    assert response.status_code == 429 and response.json() == {"error": sessions.TOO_MANY_WAITING}
     first = TaskMessage.objects.order_by("id").first()
     SessionStream(task.host_id).turn(task.id, "working", message_id=first.id)
     assert send(alice_client, task, "now there is room", **JSON).status_code == 200
 
 
 def test_a_follow_up_is_sent_again_on_reconnect_until_a_turn_carries_it(alice, task):
-    message = services.task_message_send(user=alice, task=task, text="Also the index")
+    message = sessions.task_message_send(user=alice, task=task, text="Also the index")
     resend = {"type": "task.message", "task_id": task.id, "message_id": message.id, "text": "Also the index"}
     assert services.link_assignments(host_id=task.host_id) == [resend]
     assert services.link_assignments(host_id=task.host_id) == [resend]
@@ -118,7 +118,7 @@ def test_a_follow_up_is_sent_again_on_reconnect_until_a_turn_carries_it(alice, t
 def test_a_follow_up_for_a_queued_session_waits_until_it_starts(alice, project):
     task = make_session(project, alice, state=TaskState.QUEUED, session_state="working")
     with ringing() as sent:
-        message = services.task_message_send(user=alice, task=task, text="And then this")
+        message = sessions.task_message_send(user=alice, task=task, text="And then this")
     assert to_host(sent, task.host_id) == []
     with ringing() as sent:
         SessionStream(task.host_id).started(task.id)
@@ -135,7 +135,7 @@ def test_a_refused_form_post_keeps_the_text(alice_client, task):
     response = send(alice_client, task, "Keep <me>")
     assert response.status_code == 409
     body = response.content.decode()
-    assert "Keep &lt;me&gt;</textarea>" in body and services.SESSION_ENDED in page_text(response)
+    assert "Keep &lt;me&gt;</textarea>" in body and sessions.SESSION_ENDED in page_text(response)
 
 
 def test_a_form_post_goes_back_to_the_task(alice_client, task):
@@ -165,7 +165,7 @@ def test_stop_turn_asks_the_host_while_the_agent_works(alice_client, task):
 def test_stop_turn_is_409_while_the_agent_waits(alice_client, task):
     with ringing() as sent:
         response = alice_client.post(reverse("task_interrupt", args=[task.id]), **JSON)
-    assert response.status_code == 409 and response.json() == {"error": services.NOT_WORKING}
+    assert response.status_code == 409 and response.json() == {"error": sessions.NOT_WORKING}
     assert sent == []
 
 
@@ -177,7 +177,7 @@ def test_stop_turn_by_form_goes_back_to_the_task(alice_client, task):
 
 def test_stop_turn_is_not_sent_again_on_reconnect(alice, task):
     Task.objects.filter(id=task.id).update(session_state="working")
-    services.task_interrupt(user=alice, task=task)
+    sessions.task_interrupt(user=alice, task=task)
     assert services.link_assignments(host_id=task.host_id) == []
 
 

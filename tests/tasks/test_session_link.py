@@ -7,7 +7,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
 
-from tasks import services
+from tasks import sessions
 from tests.helpers import login, make_host, make_user
 from tests.tasks.kit import offering, shared_project
 from tests.tasks.sessionkit import EXECUTORS, SessionStream, ask, make_session
@@ -33,12 +33,12 @@ def setup(transactional_db):
 async def test_the_host_link_forwards_what_the_phone_sends(setup):
     user, task = setup["user"], setup["task"]
     communicator = await link(setup["token"])
-    await database_sync_to_async(services.permission_answer)(
+    await database_sync_to_async(sessions.permission_answer)(
         user=user, request=setup["request"], option_id="allow"
     )
-    message = await database_sync_to_async(services.task_message_send)(user=user, task=task, text="And docs")
-    await database_sync_to_async(services.task_interrupt)(user=user, task=task)
-    await database_sync_to_async(services.task_end)(user=user, task=task)
+    message = await database_sync_to_async(sessions.task_message_send)(user=user, task=task, text="And docs")
+    await database_sync_to_async(sessions.task_interrupt)(user=user, task=task)
+    await database_sync_to_async(sessions.task_end)(user=user, task=task)
     assert await frames(communicator, 4) == [
         {"type": "task.answer", "task_id": task.id, "request_id": "p1", "option_id": "allow"},
         {"type": "task.message", "task_id": task.id, "message_id": message.id, "text": "And docs"},
@@ -50,11 +50,11 @@ async def test_the_host_link_forwards_what_the_phone_sends(setup):
 
 async def test_a_reconnect_sends_again_what_the_host_has_not_reported(setup):
     user, task = setup["user"], setup["task"]
-    await database_sync_to_async(services.permission_answer)(
+    await database_sync_to_async(sessions.permission_answer)(
         user=user, request=setup["request"], option_id="allow"
     )
-    message = await database_sync_to_async(services.task_message_send)(user=user, task=task, text="And docs")
-    await database_sync_to_async(services.task_end)(user=user, task=task)
+    message = await database_sync_to_async(sessions.task_message_send)(user=user, task=task, text="And docs")
+    await database_sync_to_async(sessions.task_end)(user=user, task=task)
     expected = [
         {"type": "task.answer", "task_id": task.id, "request_id": "p1", "option_id": "allow"},
         {"type": "task.message", "task_id": task.id, "message_id": message.id, "text": "And docs"},
