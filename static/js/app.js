@@ -66,7 +66,9 @@ window.codexhubSocket = function ({ onOpen, onMessage, openWhenConnected = true 
     socket.addEventListener("message", (event) => {
       let message;
       try { message = JSON.parse(event.data); } catch { return; }
-      if (message.type === "notify" && window.codexhubToast) window.codexhubToast(message);
+      // The page it would link to is this one, and shows the news already.
+      const here = typeof message.url === "string" && message.url.split("#")[0] === location.pathname;
+      if (message.type === "notify" && window.codexhubToast && !here) window.codexhubToast(message);
       onMessage(message);
     });
     const pinger = setInterval(() => {

@@ -69,6 +69,7 @@ def test_a_session_asks_before_it_edits_and_the_phone_allows_it(world, browser, 
     card = permission_card(page)
     expect(card).to_contain_text("+Milk")  # the diff the agent proposes
     expect(page.locator("#session-state")).to_have_text("Waiting for your answer")
+    expect(other.locator(".toast")).to_contain_text("Agent asks: Edit groceries.md", timeout=10_000)
     no_horizontal_scroll(page)
     shot(page, artifacts, "acp-01-permission")
     assert (world["root"] / "groceries.md").read_text() == NOTES  # nothing written before the answer
@@ -83,6 +84,8 @@ def test_a_session_asks_before_it_edits_and_the_phone_allows_it(world, browser, 
 
     page.get_by_role("button", name="End session").click()
     expect(page.locator('body[data-task-state="succeeded"]')).to_have_count(1, timeout=20_000)
+    expect(page.locator("#session-state")).to_have_text("Ended")
+    expect(timeline.locator("#task-changes")).to_contain_text("groceries.md")  # after the conversation
     no_horizontal_scroll(page)
     shot(page, artifacts, "acp-03-ended")
     task = Task.objects.get()
@@ -116,3 +119,51 @@ def test_a_rejected_edit_leaves_the_file_alone(world, browser, tmp_path, artifac
     shot(page, artifacts, "acp-04-rejected-then-follow-up")
     assert TaskMessage.objects.get().delivered_at is not None
     assert (world["root"] / "groceries.md").read_text() == NOTES
+
+
+def test_a_follow_up_sent_while_the_agent_works_is_delivered_once_after_the_turn(
+    world, browser, tmp_path, artifacts
+):
+    run_agent(world, tmp_path, artifacts, ACP_TOML)
+    wait_mirrored(world)
+    page = phone(browser, world)
+    open_file(page, world)
+    release = world["root"] / "go.txt"
+    start_session(page, f"hold {release}\nsay First turn done.")
+    expect(page.locator("#session-state")).to_have_text("Working…", timeout=20_000)
+
+    page.locator("#followup textarea").fill("say Second turn.")
+    page.locator("#followup").get_by_role("button", name="Send").click()
+    timeline = page.locator("#timeline")
+    expect(timeline.locator("[data-message]")).to_contain_text("Waiting for the agent")
+    shot(page, artifacts, "acp-05-queued")
+    message = TaskMessage.objects.get()
+    assert message.delivered_at is None  # the agent is still busy with the first turn
+
+    release.write_text("go\n")
+    agent_texts = timeline.locator('[data-kind="agent"]')
+    expect(agent_texts).to_have_count(2, timeout=20_000)
+    expect(agent_texts).to_have_text(["First turn done.", "Second turn."])
+    expect(timeline.locator('[data-kind="user"]').filter(has_text="say Second turn.")).to_have_count(1)
+    expect(page.locator("#session-state")).to_have_text("Waiting for your message")
+    message.refresh_from_db()
+    assert message.delivered_at is not None
+    task = Task.objects.get()
+    assert task.items.filter(kind="user", data__message_id=message.id).count() == 1
+
+
+def test_an_agent_dying_mid_turn_fails_the_task_with_its_last_output(world, browser, tmp_path, artifacts):
+    run_agent(world, tmp_path, artifacts, ACP_TOML)
+    wait_mirrored(world)
+    page = phone(browser, world)
+    open_file(page, world)
+    start_session(page, "say Starting.\ndie 3")
+
+    expect(page.locator('body[data-task-state="failed"]')).to_have_count(1, timeout=20_000)
+    expect(page.locator(".task-error")).to_contain_text("exited with code 3")
+    expect(page.locator('#timeline [data-kind="agent"]')).to_contain_text("Starting.")
+    page.get_by_text("Agent output").click()
+    expect(page.locator("#task-log")).to_contain_text("dying on purpose")
+    expect(page.locator("#followup")).to_be_hidden()  # nothing to send to a dead session
+    shot(page, artifacts, "acp-06-died")
+    assert Task.objects.get().state == "failed"
