@@ -407,6 +407,19 @@ def acp_config(tmp_path: Path, tasks: str = "", **keys: Any) -> Config:
     return load_config(tmp_path, tasks + executor_table("agent", values))
 
 
+ACP_NOTES = "Eggs\nBread\n"
+
+
+def acp_project(tmp_path: Path, monkeypatch: Any, **keys: Any) -> tuple[Config, Path]:
+    """An acp config (see acp_config) and its project `proj/` holding notes.md; the
+    test agent logs its prompts to tmp_path/acp.log."""
+    monkeypatch.setenv("ACP_TEST_LOG", str(tmp_path / "acp.log"))
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "notes.md").write_text(ACP_NOTES)
+    return acp_config(tmp_path, **keys), root
+
+
 def timeline(hub: FakeHub, task_id: int) -> dict[str, dict[str, Any]]:
     """The task's timeline as the hub keeps it: key -> {"kind", **data}, each key at its first place."""
     entries: dict[str, dict[str, Any]] = {}

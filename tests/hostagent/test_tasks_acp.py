@@ -6,8 +6,9 @@ import json
 
 from tests.hostagent.fakehub import FakeHub, wait_for
 from tests.hostagent.taskkit import (
+    ACP_NOTES,
     Agent,
-    acp_config,
+    acp_project,
     applied,
     finished,
     permission,
@@ -17,16 +18,8 @@ from tests.hostagent.taskkit import (
     turns,
 )
 
-NOTES = "Eggs\nBread\n"
+NOTES = ACP_NOTES
 ADD_MILK = "plan: Read the list | Add milk\nread notes.md\nedit notes.md += Milk\nplan-done\nsay Added milk."
-
-
-def setup(tmp_path, monkeypatch, **keys):
-    monkeypatch.setenv("ACP_TEST_LOG", str(tmp_path / "acp.log"))
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "notes.md").write_text(NOTES)
-    return acp_config(tmp_path, **keys), root
 
 
 def order(hub, task_id):
@@ -42,7 +35,7 @@ def order(hub, task_id):
 
 
 async def test_a_session_plans_reads_asks_edits_and_ends_when_the_user_ends_it(tmp_path, monkeypatch):
-    cfg, root = setup(tmp_path, monkeypatch)
+    cfg, root = acp_project(tmp_path, monkeypatch)
     async with FakeHub() as hub:
         agent = Agent(hub, tmp_path, cfg, {"docs": root})
         await agent.ready()
@@ -113,7 +106,7 @@ async def test_a_session_plans_reads_asks_edits_and_ends_when_the_user_ends_it(t
 
 
 async def test_a_rejected_edit_leaves_the_file_alone_and_the_session_idles_out(tmp_path, monkeypatch):
-    cfg, root = setup(tmp_path, monkeypatch, idle_timeout=1)
+    cfg, root = acp_project(tmp_path, monkeypatch, idle_timeout=1)
     async with FakeHub() as hub:
         agent = Agent(hub, tmp_path, cfg, {"docs": root})
         await agent.ready()
@@ -138,7 +131,7 @@ async def test_a_rejected_edit_leaves_the_file_alone_and_the_session_idles_out(t
 
 
 async def test_follow_ups_wait_for_the_turn_and_are_delivered_once_in_order(tmp_path, monkeypatch):
-    cfg, root = setup(tmp_path, monkeypatch)
+    cfg, root = acp_project(tmp_path, monkeypatch)
     go = tmp_path / "go"
     async with FakeHub() as hub:
         agent = Agent(hub, tmp_path, cfg, {"docs": root})
@@ -180,7 +173,7 @@ async def test_follow_ups_wait_for_the_turn_and_are_delivered_once_in_order(tmp_
 
 
 async def test_an_interrupt_cancels_the_turn_and_the_session_goes_on(tmp_path, monkeypatch):
-    cfg, root = setup(tmp_path, monkeypatch)
+    cfg, root = acp_project(tmp_path, monkeypatch)
     async with FakeHub() as hub:
         agent = Agent(hub, tmp_path, cfg, {"docs": root})
         await agent.ready()
@@ -206,7 +199,7 @@ async def test_an_interrupt_cancels_the_turn_and_the_session_goes_on(tmp_path, m
 
 
 async def test_an_interrupt_closes_an_open_permission_request_cancelled(tmp_path, monkeypatch):
-    cfg, root = setup(tmp_path, monkeypatch)
+    cfg, root = acp_project(tmp_path, monkeypatch)
     async with FakeHub() as hub:
         agent = Agent(hub, tmp_path, cfg, {"docs": root})
         await agent.ready()
@@ -227,7 +220,7 @@ async def test_an_interrupt_closes_an_open_permission_request_cancelled(tmp_path
 
 
 async def test_ending_during_a_turn_cancels_it_and_drops_queued_follow_ups(tmp_path, monkeypatch):
-    cfg, root = setup(tmp_path, monkeypatch)
+    cfg, root = acp_project(tmp_path, monkeypatch)
     async with FakeHub() as hub:
         agent = Agent(hub, tmp_path, cfg, {"docs": root})
         await agent.ready()

@@ -9,8 +9,10 @@ import psutil
 
 from tests.hostagent.fakehub import FakeHub, wait_for
 from tests.hostagent.taskkit import (
+    ACP_NOTES,
     Agent,
     acp_config,
+    acp_project,
     alive,
     applied,
     finished,
@@ -23,15 +25,7 @@ from tests.hostagent.taskkit import (
     turns,
 )
 
-NOTES = "Eggs\nBread\n"
-
-
-def setup(tmp_path, monkeypatch, **keys):
-    monkeypatch.setenv("ACP_TEST_LOG", str(tmp_path / "acp.log"))
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "notes.md").write_text(NOTES)
-    return acp_config(tmp_path, **keys), root
+NOTES = ACP_NOTES
 
 
 def agent_pid():
@@ -43,7 +37,7 @@ def agent_pid():
 async def test_an_agent_that_dies_mid_turn_fails_the_task_with_its_exit_code_and_stderr(
     tmp_path, monkeypatch
 ):
-    cfg, root = setup(tmp_path, monkeypatch)
+    cfg, root = acp_project(tmp_path, monkeypatch)
     async with FakeHub() as hub:
         agent = Agent(hub, tmp_path, cfg, {"docs": root})
         await agent.ready()
@@ -58,7 +52,7 @@ async def test_an_agent_that_dies_mid_turn_fails_the_task_with_its_exit_code_and
 
 
 async def test_an_agent_killed_while_the_session_waits_fails_the_task(tmp_path, monkeypatch):
-    cfg, root = setup(tmp_path, monkeypatch)
+    cfg, root = acp_project(tmp_path, monkeypatch)
     async with FakeHub() as hub:
         agent = Agent(hub, tmp_path, cfg, {"docs": root})
         await agent.ready()
@@ -73,7 +67,7 @@ async def test_an_agent_killed_while_the_session_waits_fails_the_task(tmp_path, 
 
 async def test_a_program_that_is_no_acp_agent_fails_while_starting(tmp_path, monkeypatch):
     script = "import sys; sys.stderr.write('no ACP here\\n'); sys.exit(3)"
-    cfg, root = setup(tmp_path, monkeypatch, command=[sys.executable, "-c", script])
+    cfg, root = acp_project(tmp_path, monkeypatch, command=[sys.executable, "-c", script])
     # Says something that is not JSON-RPC, then nothing.
     silent = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); print('hi', flush=True); "
     silent += "time.sleep(60)"
@@ -101,7 +95,7 @@ async def test_a_program_that_is_no_acp_agent_fails_while_starting(tmp_path, mon
 
 
 async def test_a_turn_that_runs_out_of_time_is_cancelled_and_fails_the_task(tmp_path, monkeypatch):
-    cfg, root = setup(tmp_path, monkeypatch, timeout=2)
+    cfg, root = acp_project(tmp_path, monkeypatch, timeout=2)
     async with FakeHub() as hub:
         agent = Agent(hub, tmp_path, cfg, {"docs": root})
         await agent.ready()
@@ -114,7 +108,7 @@ async def test_a_turn_that_runs_out_of_time_is_cancelled_and_fails_the_task(tmp_
 
 
 async def test_an_unanswered_permission_request_is_rejected_after_its_timeout(tmp_path, monkeypatch):
-    cfg, root = setup(tmp_path, monkeypatch, permission_timeout=1)
+    cfg, root = acp_project(tmp_path, monkeypatch, permission_timeout=1)
     async with FakeHub() as hub:
         agent = Agent(hub, tmp_path, cfg, {"docs": root})
         await agent.ready()
@@ -136,7 +130,7 @@ async def test_an_unanswered_permission_request_is_rejected_after_its_timeout(tm
 
 
 async def test_a_permission_request_can_wait_for_its_answer_forever(tmp_path, monkeypatch):
-    cfg, root = setup(tmp_path, monkeypatch, on_permission_timeout="wait", permission_timeout=1)
+    cfg, root = acp_project(tmp_path, monkeypatch, on_permission_timeout="wait", permission_timeout=1)
     async with FakeHub() as hub:
         agent = Agent(hub, tmp_path, cfg, {"docs": root})
         await agent.ready()
@@ -152,7 +146,7 @@ async def test_a_permission_request_can_wait_for_its_answer_forever(tmp_path, mo
 
 
 async def test_cancel_kills_the_agent_its_group_and_its_terminals(tmp_path, monkeypatch):
-    cfg, root = setup(tmp_path, monkeypatch)
+    cfg, root = acp_project(tmp_path, monkeypatch)
     async with FakeHub() as hub:
         agent = Agent(hub, tmp_path, cfg, {"docs": root})
         await agent.ready()
@@ -174,7 +168,7 @@ async def test_cancel_kills_the_agent_its_group_and_its_terminals(tmp_path, monk
 
 
 async def test_a_stopping_host_agent_reports_a_running_session_interrupted(tmp_path, monkeypatch):
-    cfg, root = setup(tmp_path, monkeypatch)
+    cfg, root = acp_project(tmp_path, monkeypatch)
     async with FakeHub() as hub:
         agent = Agent(hub, tmp_path, cfg, {"docs": root})
         await agent.ready()

@@ -16,9 +16,9 @@ from hostagent.tasks.acp_terminals import Terminals
 from hostagent.tasks.acp_timeline import Timeline
 from hostagent.tasks.executors import Executor
 from tests.hostagent.fakehub import FakeHub
-from tests.hostagent.taskkit import Agent, acp_config, finished, timeline, turn_count
+from tests.hostagent.taskkit import ACP_NOTES, Agent, acp_config, finished, timeline, turn_count
 
-NOTES = "Eggs\nBread\n"
+NOTES = ACP_NOTES
 
 
 def project(tmp_path):
