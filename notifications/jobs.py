@@ -18,6 +18,11 @@ def notify_permission_job(request_id: int) -> int:
 
 
 @shared_task
+def notify_turn_job(task_id: int, turn: int) -> int:
+    return services.notify_turn(task_id=task_id, turn=turn)
+
+
+@shared_task
 def notify_test_job(user_id: int) -> int:
     from accounts.models import User
 

@@ -264,6 +264,26 @@ def notify_task(*, task_id: int) -> int:
     return _push(task.created_by, message, key=f"task:{task.id}")
 
 
+def notify_turn(*, task_id: int, turn: int) -> int:
+    """An agent session's sender: the agent finished a turn and waits for a
+    message. Told if they want to hear of finished tasks; each turn once."""
+    from tasks.models import Task
+
+    task = Task.objects.select_related("project", "host", "created_by").filter(id=task_id).first()
+    if task is None or task.created_by is None or not task.session_open:
+        return 0
+    if not preference_for(user=task.created_by).task_succeeded:
+        return 0
+    message = Message(
+        title=f"Your turn · {_first_words(task.prompt, 60)}",
+        body=f"The agent waits for your message in {task.project.name} on {task.host.name}",
+        url=f"/tasks/{task.id}/",
+        tag=f"task-{task.id}",
+    )
+    group_send(user_group(task.created_by_id), {"type": "notify", **message.toast()})
+    return _push(task.created_by, message, key=f"turn:{task.id}:{turn}")
+
+
 def notify_host_offline(*, host) -> int:
     """Members of the host's team who asked to hear of it; each device once per outage."""
     from accounts.models import Membership

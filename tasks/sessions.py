@@ -207,9 +207,16 @@ def _tell_permission(request: PermissionRequest) -> None:
 def _notify_permission(request: PermissionRequest) -> None:
     from notifications import jobs
 
-    job = getattr(jobs, "notify_permission_job", None)
-    if job is not None:
-        jobs.enqueue(job, request.id)
+    jobs.enqueue(jobs.notify_permission_job, request.id)
+
+
+def _notify_turn_end(task: Task) -> None:
+    """The agent waits for its sender: say so now, not when the session idles out.
+    Numbered by the follow-ups delivered, so a repeated report pushes once."""
+    from notifications import jobs
+
+    turn = task.messages.filter(delivered_at__isnull=False).count() + 1
+    jobs.enqueue(jobs.notify_turn_job, task.id, turn)
 
 
 # Agent sessions: what the host reports (stream "tasks") ---------------------------------
@@ -256,8 +263,11 @@ def task_turn_apply(*, host_id: int, payload: dict) -> None:
         return
     if message and message.delivered_at is None:
         TaskMessage.objects.filter(id=message.id).update(delivered_at=timezone.now())
+    turn_ended = task.session_state == SessionState.WORKING and state == SessionState.WAITING
     task.session_state = state
     task.save(update_fields=["session_state"])
+    if turn_ended and payload.get("stop_reason") != "cancelled":  # stopped by a person, who knows
+        _notify_turn_end(task)
     group_send_on_commit(task_group(task.id), {"type": "task.turn", "task": task.id, "state": state})
 
 

@@ -77,6 +77,7 @@ def test_a_session_asks_before_it_edits_and_the_phone_allows_it(world, browser, 
     card.get_by_role("button", name="Allow once").click()
     expect(timeline.locator('[data-kind="agent"]').last).to_contain_text("Added milk.", timeout=20_000)
     expect(page.locator("#session-state")).to_have_text("Waiting for your message")
+    expect(other.locator(".toast").filter(has_text="Your turn")).to_be_visible(timeout=10_000)
     assert (world["root"] / "groceries.md").read_text() == NOTES + "Milk\n"
     expect(other.locator("#file-body")).to_contain_text("Milk", timeout=10_000)  # the mirror, live
     expect(page.locator("[id^=permission-]")).to_contain_text("Allow once")  # what was chosen

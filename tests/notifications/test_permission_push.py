@@ -1,6 +1,6 @@
-"""An agent's permission request as a notification: who is asked, what the
-push carries (Allow / Reject buttons with user-bound tokens), and answering
-with such a button through POST /api/push/answer/."""
+"""An agent session's notifications: a permission request (who is asked, what
+the push carries: Allow / Reject buttons with user-bound tokens, and answering
+with such a button through POST /api/push/answer/), and the end of a turn."""
 
 import json
 from datetime import timedelta
@@ -35,7 +35,12 @@ def session(team_a, alice):
     host, _ = make_host(team_a, "studio")
     project = shared_project(offering(host, ACP), name="notes")
     return make_task(
-        project, alice, executor="codex", prompt="Add a line to the notes", state=TaskState.RUNNING
+        project,
+        alice,
+        executor="codex",
+        prompt="Add a line to the notes",
+        state=TaskState.RUNNING,
+        session_state="waiting",
     )
 
 
@@ -202,3 +207,30 @@ def test_a_request_of_another_team_is_not_found(charlie, session):
     request = asking(session)
     response = answer(login(Client(), charlie), services.answer_token(request, charlie, OPTIONS[0]))
     assert response.status_code == 404
+
+
+def test_the_end_of_a_turn_tells_the_sender(alice, session, push_service):
+    subscribed(alice, push_service)
+    assert services.notify_turn(task_id=session.id, turn=1) == 1
+    assert services.notify_turn(task_id=session.id, turn=1) == 0  # a redelivered job
+    (push,) = push_service.wait_for(1)
+    assert push.json() == {
+        "title": "Your turn · Add a line to the notes",
+        "body": "The agent waits for your message in notes on studio",
+        "url": f"/tasks/{session.id}/",
+        "tag": f"task-{session.id}",
+    }
+    assert services.notify_turn(task_id=session.id, turn=2) == 1
+
+
+def test_the_end_of_a_turn_follows_the_finished_tasks_preference(alice, session, push_service):
+    subscribed(alice, push_service)
+    Preference.objects.update_or_create(user=alice, defaults={"task_succeeded": False})
+    assert services.notify_turn(task_id=session.id, turn=1) == 0
+
+
+def test_an_ended_session_has_no_turn_to_announce(alice, session, push_service):
+    subscribed(alice, push_service)
+    session.state = TaskState.SUCCEEDED
+    session.save(update_fields=["state"])
+    assert services.notify_turn(task_id=session.id, turn=1) == 0

@@ -238,6 +238,25 @@ def test_a_finished_session_stays_ended(task, stream):
     assert task.session_state == "ended"
 
 
+def test_the_end_of_a_turn_tells_the_sender_once(task, stream, alice, notifications_enqueued):
+    task.session_state = "working"
+    task.save(update_fields=["session_state"])
+    assert stream.turn(task.id, "waiting", stop_reason="end_turn").outcome == APPLIED
+    assert stream.turn(task.id, "waiting", stop_reason="end_turn").outcome == APPLIED  # no turn in between
+    assert notifications_enqueued == [("notifications.jobs.notify_turn_job", task.id, 1)]
+    message = TaskMessage.objects.create(task=task, text="And the index", created_by=alice)
+    stream.turn(task.id, "working", message_id=message.id)
+    stream.turn(task.id, "waiting", stop_reason="end_turn")
+    assert notifications_enqueued[-1] == ("notifications.jobs.notify_turn_job", task.id, 2)
+
+
+def test_a_turn_a_person_stopped_is_not_announced(task, stream, notifications_enqueued):
+    task.session_state = "working"
+    task.save(update_fields=["session_state"])
+    assert stream.turn(task.id, "waiting", stop_reason="cancelled").outcome == APPLIED
+    assert notifications_enqueued == []
+
+
 # task.permission ----------------------------------------------------------------------
 
 
@@ -252,14 +271,6 @@ def test_a_permission_request_is_kept_and_rings_phones_and_the_notifier(task, st
     event = {"type": "task.permission", "task": task.id, "request": request.id, "state": "pending"}
     assert sent == [(f"task.{task.id}", event)]
     assert notifications_enqueued == [("notifications.jobs.notify_permission_job", request.id)]
-
-
-def test_without_the_notification_job_nothing_is_enqueued(task, stream, notifications_enqueued, monkeypatch):
-    from notifications import jobs
-
-    monkeypatch.delattr(jobs, "notify_permission_job", raising=False)
-    assert stream.permission(task.id).outcome == APPLIED
-    assert notifications_enqueued == []
 
 
 def test_a_repeated_request_id_is_ignored(task, stream, notifications_enqueued):
