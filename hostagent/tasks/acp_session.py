@@ -36,10 +36,10 @@ from hostagent.tasks.executors import (
     TERM_GRACE,
     Executor,
     RunResult,
-    _drain,
-    _exited,
-    _kill_group,
     child_env,
+    drain,
+    exited_code,
+    kill_group,
     seconds,
 )
 from hostagent.tasks.output import TaskLog, pump
@@ -135,7 +135,7 @@ class AcpSession:
         self.conn = acp.connect_to_agent(self.client, proc.stdin, proc.stdout)
         self._stops = {
             "cancelled": asyncio.ensure_future(self.cancel.wait()),
-            "exited": asyncio.ensure_future(_exited(proc)),
+            "exited": asyncio.ensure_future(exited_code(proc)),
             "ended": asyncio.ensure_future(self.ended.wait()),
         }
         result = RunResult("failed", error="the session stopped")  # replaced unless something raised
@@ -336,15 +336,15 @@ class AcpSession:
         if graceful and self.closable and proc.returncode is None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.conn.close_session(session_id=self.session_id), CLOSE_TIMEOUT)
-        _kill_group(proc, signal.SIGTERM)
+        kill_group(proc, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._stops["exited"]), TERM_GRACE)
-        _kill_group(proc, SIGKILL)
+        kill_group(proc, SIGKILL)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.conn.close(), CLOSE_TIMEOUT)
         for stop in self._stops.values():
             stop.cancel()
-        await _drain(proc, stderr)
+        await drain(proc, stderr)
         await task_log.flush(final=True)
         await timeline.close()
 

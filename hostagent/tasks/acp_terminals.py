@@ -27,9 +27,9 @@ from hostagent.tasks.executors import (
     SIGKILL,
     TERM_GRACE,
     Executor,
-    _exited,
-    _kill_group,
     child_env,
+    exited_code,
+    kill_group,
 )
 
 MAX_OUTPUT = 1024 * 1024
@@ -76,8 +76,8 @@ class Terminal:
     async def _watch(self) -> None:
         reader = asyncio.create_task(self._read())
         try:
-            await _exited(self.proc)
-            _kill_group(self.proc, SIGKILL)  # what it left behind in the background
+            await exited_code(self.proc)
+            kill_group(self.proc, SIGKILL)  # what it left behind in the background
             # A process outside the group may still hold the pipe: do not wait for it forever.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(reader), DRAIN_TIMEOUT)
@@ -102,10 +102,10 @@ class Terminal:
     async def kill(self) -> None:
         if self.done.is_set():
             return
-        _kill_group(self.proc, signal.SIGTERM)
+        kill_group(self.proc, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self.done.wait()), TERM_GRACE)
-        _kill_group(self.proc, SIGKILL)
+        kill_group(self.proc, SIGKILL)
         await self.done.wait()
 
 

@@ -216,7 +216,7 @@ def seconds(value: float) -> str:
     return f"{value:g}"
 
 
-def _kill_group(proc: asyncio.subprocess.Process, sig: int) -> None:
+def kill_group(proc: asyncio.subprocess.Process, sig: int) -> None:
     """Signal the child's whole process group (it leads it: a new session).
 
     Also after the child was reaped: its id stays the group's id while any member lives, and the
@@ -230,7 +230,7 @@ def _kill_group(proc: asyncio.subprocess.Process, sig: int) -> None:
             proc.kill()
 
 
-async def _exited(proc: asyncio.subprocess.Process) -> int:
+async def exited_code(proc: asyncio.subprocess.Process) -> int:
     # Not proc.wait(): since 3.11.7/3.12 it also waits for the pipes to close, which a
     # background child still holding stdout would delay forever.
     while proc.returncode is None:
@@ -271,7 +271,7 @@ async def run_command(
         return RunResult("failed", error=f"cannot run {argv[0]}: {reason}")
     assert proc.stdout is not None
     reader = asyncio.create_task(pump(proc.stdout, log))
-    helpers = [asyncio.create_task(_exited(proc)), asyncio.create_task(cancel.wait())]
+    helpers = [asyncio.create_task(exited_code(proc)), asyncio.create_task(cancel.wait())]
     if data is not None:
         assert proc.stdin is not None
         helpers.append(asyncio.create_task(_feed(proc.stdin, data)))
@@ -285,19 +285,19 @@ async def run_command(
                 result = RunResult("cancelled")
             else:
                 result = RunResult("failed", error=f"timed out after {seconds(executor.timeout)} s")
-            _kill_group(proc, signal.SIGTERM)
+            kill_group(proc, signal.SIGTERM)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(exited), TERM_GRACE)
     finally:
-        _kill_group(proc, SIGKILL)
+        kill_group(proc, SIGKILL)
         for helper in helpers:
             helper.cancel()
-        await _drain(proc, reader)
+        await drain(proc, reader)
         await log.flush(final=True)
     return result
 
 
-async def _drain(proc: asyncio.subprocess.Process, reader: asyncio.Task[None]) -> None:
+async def drain(proc: asyncio.subprocess.Process, reader: asyncio.Task[None]) -> None:
     """Let the reader reach EOF; a process outside the group holding the pipe must not hang us."""
     try:
         await asyncio.wait_for(asyncio.shield(reader), DRAIN_TIMEOUT)
