@@ -2,6 +2,7 @@
 loopback, against the test database. Each waits for its readiness with a
 timeout and is stopped (process group and all) when the test ends."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -96,6 +97,9 @@ class Process:
             except subprocess.TimeoutExpired:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(timeout)
+        # A test may have killed the leader alone: what it started (Celery's beat) lives on in its group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
         self.log.close()
 
 

@@ -2,6 +2,7 @@
 94): daphne, a Celery worker with beat (on Redis), the agent and its
 executors, on loopback. No task is lost, run twice or left running."""
 
+import os
 import signal
 import sqlite3
 from datetime import timedelta
@@ -146,15 +147,27 @@ def test_a_celery_worker_killed_before_dispatch_still_gets_the_task_out_once(
 
 def _the_job_outlives_its_worker(world) -> None:
     world.start_agent()
-    world.worker.popen.send_signal(signal.SIGKILL)
-    world.worker.popen.wait(10)
-    world.worker.stop()
+    killed = world.worker
+    killed.popen.send_signal(signal.SIGKILL)
+    killed.popen.wait(10)
+    killed.stop()
+    wait_until(
+        lambda: not _group_alive(killed.popen.pid), timeout=10, what="the killed worker's beat to go too"
+    )
     task = world.task("ran")
     publish_job(world.env, jobs.dispatch_job.name, world.host.id)
     assert state(task) == "queued"
     world.worker = Worker(world.env, world.logs)
     assert finished(task).state == "succeeded"
     assert (world.root / "ran.txt").read_text() == "ran\n"
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_an_agent_killed_mid_task_ends_host_lost_and_is_not_run_again(world):
