@@ -100,11 +100,18 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded default runs daphne and workers on one file: WAL lets readers
     # and a writer share it, IMMEDIATE takes the write lock up front instead of
-    # failing with "database is locked", and NORMAL syncs at checkpoints only.
+    # failing with "database is locked", and NORMAL syncs at checkpoints only
+    # (in WAL mode that loses no committed transaction to a crash of the process,
+    # only possibly the last ones to a power cut). 16 KiB pages, for a database
+    # file created with these settings (SQLite ignores page_size on an existing
+    # one, and it must come before WAL is set): the mirror stores tens of MB of
+    # file text, and a snapshot's commits wrote a third less with them
+    # (docs/benchmarks.md, "The mirror"). CONN_MAX_AGE stays 0: Django advises
+    # against persistent connections under ASGI, and they did not help here.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

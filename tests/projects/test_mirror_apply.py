@@ -3,8 +3,11 @@
 from unittest import mock
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from devices import services as device_services
+from projects import services
 from projects.models import Change, Entry, Project
 from tests.helpers import make_host
 from tests.projects.mirror import Stream, delete, dir_change, file_change
@@ -84,11 +87,24 @@ def test_a_sequence_gap_is_refused(stream):
         file_change("big.md", text="x" * (512 * 1024 + 1)),
         file_change("ok.md", hash="not-a-hash"),
         file_change("ok.md", size=-1),
+        {**file_change("ok.md"), "text": "lone \ud800 surrogate"},
         {"op": "rename", "path": "ok.md"},
         {"op": "upsert", "path": "ok.md", "kind": "fifo"},
         "not an object",
     ],
-    ids=["dotdot", "absolute", "nul-path", "nul-text", "oversized", "hash", "size", "op", "kind", "type"],
+    ids=[
+        "dotdot",
+        "absolute",
+        "nul-path",
+        "nul-text",
+        "oversized",
+        "hash",
+        "size",
+        "surrogate-text",
+        "op",
+        "kind",
+        "type",
+    ],
 )
 def test_a_bad_change_refuses_the_whole_batch(stream, change):
     result = stream.batch("docs", file_change("good.md"), change)
@@ -169,3 +185,42 @@ def test_a_file_recreated_under_a_deleted_folder_in_one_batch(stream):
     entry = Entry.objects.get(path="x/a.md")
     assert entry.text == "new"
     assert entry.updated_at is not None
+
+
+def test_non_ascii_text_is_kept(stream):
+    stream.batch("docs", file_change("u.md", "caf\u00e9 \u65e5\u672c \U0001f600\n"))
+    assert Entry.objects.get(path="u.md").text == "caf\u00e9 \u65e5\u672c \U0001f600\n"
+
+
+def test_the_change_list_keeps_the_newest_hundred(stream):
+    for n in range(7):  # 20 kept of each batch: 140 in all
+        stream.batch("docs", *[file_change(f"b{n}/f{i:02d}.md") for i in range(25)])
+    kept = list(Change.objects.order_by("id").values_list("path", flat=True))
+    assert len(kept) == 100
+    assert kept[0] == "b2/f05.md" and kept[-1] == "b6/f24.md"
+    assert Project.objects.get(name="docs").last_change_at is not None
+
+
+def test_a_reset_batch_looks_no_entry_up(stream):
+    """After the reset's delete the project is empty: no per-path lookup."""
+    stream.batch("docs", file_change("old.md"))
+    with CaptureQueriesContext(connection) as queries:
+        stream.batch("docs", *[file_change(f"f{n}.md") for n in range(50)], reset=True)
+    assert not [q for q in queries.captured_queries if "path_hash IN" in q["sql"]]
+    assert paths() == sorted(f"f{n}.md" for n in range(50))
+
+
+def test_stored_entries_are_found_past_one_lookup_query(stream):
+    """More paths than one lookup query binds: each stored one is still seen as stored."""
+    count = services.LOOKUP_CHUNK + 150
+    changes = [file_change(f"f{n:04d}.md", f"text {n}") for n in range(count)]
+    stream.batch("docs", *changes)
+    changes[-1] = file_change(f"f{count - 1:04d}.md", "edited")
+    with mock.patch("projects.services.group_send_on_commit") as send:
+        stream.batch("docs", *changes)
+    event = send.call_args.args[1]
+    assert (event["count"], event["changes"]) == (
+        1,
+        [{"op": "modified", "path": f"f{count - 1:04d}.md", "kind": "file"}],
+    )
+    assert Entry.objects.count() == count
