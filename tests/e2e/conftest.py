@@ -2,9 +2,11 @@
 against a live daphne (and, with Redis, a Celery worker) on loopback."""
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from playwright.sync_api import sync_playwright
 
 from tests.processes import Hub, Worker, hub_env
@@ -105,3 +107,19 @@ def phones(browser):
     phones = Phones(browser)
     yield phones
     phones.close()
+
+
+def off_the_loop(work, *args):
+    """work(*args) on a thread of its own: the mirror's apply rings the channel
+    layer through async_to_sync, which refuses Playwright's thread. The thread's
+    database connection is closed after it, not left for the garbage collector
+    while the test database is being dropped."""
+
+    def run():
+        try:
+            return work(*args)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()

@@ -1,13 +1,11 @@
 """Hostile Markdown and file names, opened in Chromium (SECURITY.md 56, 57)."""
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from playwright.sync_api import expect
 
 from accounts.models import Membership, Role, Team
 from projects.models import Project
-from tests.e2e.conftest import PHONE
+from tests.e2e.conftest import PHONE, off_the_loop
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
 from tests.helpers import make_host, make_user
@@ -40,10 +38,7 @@ def _mirror_with_hostile_files():
 
 @pytest.fixture
 def reader(transactional_db):
-    # Applying a batch rings the channel layer through async_to_sync, which
-    # cannot run beside Playwright's event loop: do it in a worker thread.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(_mirror_with_hostile_files).result()
+    return off_the_loop(_mirror_with_hostile_files)
 
 
 def test_nothing_from_a_file_runs_in_the_browser(hub, reader, browser, artifacts):

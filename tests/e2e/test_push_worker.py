@@ -29,7 +29,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -39,7 +38,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from accounts.models import Membership, Role, Team, User
 from notifications import services, vapid
 from tasks.models import PermissionRequest
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, off_the_loop
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
 from tests.helpers import make_host, make_user
@@ -492,11 +491,8 @@ def test_a_click_focuses_the_task_already_open(live_hub, daemon, desktop):
 
 
 def asking_pia(user) -> PermissionRequest:
-    """pia's running agent session on her host, waiting for her answer. Made on
-    a thread of its own: the mirror's apply uses async_to_sync, which refuses
-    Playwright's thread."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(_asking_pia, user).result()
+    """pia's running agent session on her host, waiting for her answer."""
+    return off_the_loop(_asking_pia, user)
 
 
 def _asking_pia(user) -> PermissionRequest:

@@ -4,7 +4,6 @@ answers the permission request and the composer sends a follow-up. Nothing the
 host sent runs, and the page never scrolls sideways."""
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -13,7 +12,7 @@ from websockets.sync.client import connect
 
 from accounts.models import Membership, Role, Team
 from tasks.models import Task
-from tests.e2e.conftest import PHONE
+from tests.e2e.conftest import PHONE, off_the_loop
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
 from tests.helpers import make_host, make_user
@@ -51,10 +50,7 @@ def _session():
 
 @pytest.fixture
 def session(transactional_db):
-    # The mirror batch rings the channel layer through async_to_sync, which
-    # cannot run beside Playwright's event loop: do it in a worker thread.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(_session).result()
+    return off_the_loop(_session)
 
 
 class ScriptedHost:
@@ -174,8 +170,7 @@ def test_a_session_on_a_phone(hub, session, browser, artifacts):
         expect(page.locator("#stop-turn")).to_be_visible()
 
         # A follow-up the hub refuses keeps its text and says why.
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(lambda: Task.objects.filter(id=task.id).update(session_state="ended")).result()
+        off_the_loop(lambda: Task.objects.filter(id=task.id).update(session_state="ended"))
         page.locator("#followup textarea").fill("One more thing")
         page.locator("#followup button").click()
         expect(page.locator("#followup-error")).to_contain_text("This session has ended")
