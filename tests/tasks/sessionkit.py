@@ -6,8 +6,10 @@ from unittest import mock
 
 from django.utils import timezone
 
+from projects.models import Project
 from tasks.models import PermissionRequest, Task, TaskState
-from tests.tasks.kit import CLAUDE, TaskStream, make_task
+from tests.helpers import make_host
+from tests.tasks.kit import CLAUDE, TaskStream, make_task, offering, shared_project
 
 CODEX = {"name": "codex", "label": "Codex", "kind": "acp", "needs_file": False}
 ALLOW = {"option_id": "allow", "name": "Allow once", "kind": "allow_once"}
@@ -15,6 +17,12 @@ ALWAYS = {"option_id": "always", "name": "Always allow", "kind": "allow_always"}
 REJECT = {"option_id": "reject", "name": "Reject", "kind": "reject_once"}
 DIFF = "--- a/notes.md\n+++ b/notes.md\n@@ -1 +1 @@\n-old line\n+new line\n"
 EXECUTORS = (CODEX, CLAUDE)
+
+
+def session_project(team) -> Project:
+    """A project of a host (Studio) of the team that offers an `acp` executor."""
+    host, _ = make_host(team, "Studio")
+    return shared_project(offering(host, *EXECUTORS))
 
 
 def make_session(project, user, **fields) -> Task:

@@ -10,9 +10,15 @@ from accounts.models import AuditEvent
 from devices.models import ApproveRole, Host
 from tasks import services, sessions
 from tasks.models import PermissionRequest, Task, TaskState
-from tests.helpers import login, make_host, page_text
-from tests.tasks.kit import offering, shared_project
-from tests.tasks.sessionkit import EXECUTORS, SessionStream, ask, make_session, ringing, to_host
+from tests.helpers import login, page_text
+from tests.tasks.sessionkit import (
+    SessionStream,
+    ask,
+    make_session,
+    ringing,
+    session_project,
+    to_host,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +27,7 @@ JSON = {"HTTP_ACCEPT": "application/json"}
 
 @pytest.fixture
 def project(team_a):
-    host, _ = make_host(team_a, "Studio")
-    return shared_project(offering(host, *EXECUTORS))
+    return session_project(team_a)
 
 
 @pytest.fixture

@@ -10,16 +10,23 @@ from tasks import session_data
 from tasks.models import PermissionRequest, TaskItem, TaskMessage, TaskState
 from tasks.services import _fail_where
 from tests.helpers import make_host
-from tests.tasks.kit import make_task, offering, shared_project
-from tests.tasks.sessionkit import ALLOW, DIFF, EXECUTORS, REJECT, SessionStream, make_session, ringing
+from tests.tasks.kit import make_task
+from tests.tasks.sessionkit import (
+    ALLOW,
+    DIFF,
+    REJECT,
+    SessionStream,
+    make_session,
+    ringing,
+    session_project,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def project(team_a):
-    host, _ = make_host(team_a, "Studio")
-    return shared_project(offering(host, *EXECUTORS))
+    return session_project(team_a)
 
 
 @pytest.fixture

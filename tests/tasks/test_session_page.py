@@ -10,9 +10,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tasks.models import PermissionRequest, Task, TaskMessage, TaskState
-from tests.helpers import make_host, page_text
-from tests.tasks.kit import make_task, offering, shared_project
-from tests.tasks.sessionkit import ALLOW, DIFF, EXECUTORS, REJECT, SessionStream, ask, make_session
+from tests.helpers import page_text
+from tests.tasks.kit import make_task
+from tests.tasks.sessionkit import (
+    ALLOW,
+    DIFF,
+    REJECT,
+    SessionStream,
+    ask,
+    make_session,
+    session_project,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +29,7 @@ HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned
 
 @pytest.fixture
 def project(team_a):
-    host, _ = make_host(team_a, "Studio")
-    return shared_project(offering(host, *EXECUTORS))
+    return session_project(team_a)
 
 
 @pytest.fixture
