@@ -69,8 +69,8 @@ async def test_a_program_that_is_no_acp_agent_fails_while_starting(tmp_path, mon
     script = "import sys; sys.stderr.write('no ACP here\\n'); sys.exit(3)"
     cfg, root = acp_project(tmp_path, monkeypatch, command=[sys.executable, "-c", script])
     # Says something that is not JSON-RPC, then nothing until it is killed.
-    silent = "import os, signal, sys; open(sys.argv[1], 'w').write(str(os.getpid())); print('hi', flush=True); "
-    silent += "signal.pause()"
+    silent = "import os, signal, sys; open(sys.argv[1], 'w').write(str(os.getpid())); "
+    silent += "print('hi', flush=True); signal.pause()"
     pid_file = tmp_path / "silent.pid"
     other = acp_config(tmp_path, command=[sys.executable, "-c", silent, str(pid_file)], timeout=1)
     cfg.executors["silent"] = other.executors["agent"]
