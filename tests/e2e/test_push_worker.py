@@ -52,12 +52,9 @@ TASK_PUSH = {
     "url": "/tasks/42/",
     "tag": "task-42",
 }
-# The list once it has any (or once it has none), read in the same call as the
-# check: a notification can be shown and closed between two calls.
-NOTIFICATIONS_JS = """async (any) => {
+NOTIFICATIONS_JS = """async () => {
   const registration = await navigator.serviceWorker.ready;
   const shown = await registration.getNotifications();
-  if ((shown.length > 0) !== any) return null;
   return shown.map((n) => ({title: n.title, body: n.body, tag: n.tag, data: n.data}));
 }"""
 
@@ -87,8 +84,13 @@ def push(page: Page, hub_url: str, payload: dict) -> None:
 
 def shown_notifications(page: Page, *, any_at_all: bool = True) -> list[dict]:
     """The notifications the worker shows, once there is one (or once there are none)."""
-    found = page.wait_for_function(NOTIFICATIONS_JS, arg=any_at_all, polling=100, timeout=10_000)
-    return found.json_value()
+    page.wait_for_function(
+        "async (any) => (await (await navigator.serviceWorker.ready).getNotifications()).length > 0 === any",
+        arg=any_at_all,
+        polling=100,
+        timeout=10_000,
+    )
+    return page.evaluate(NOTIFICATIONS_JS)
 
 
 def signed_in_phone(context: BrowserContext, hub_url: str) -> Page:
