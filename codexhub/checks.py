@@ -41,3 +41,22 @@ def check_shared_cache(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.caches)
+def check_channel_layer_timeout(app_configs, **kwargs):
+    """channels-redis blocks up to `brpop_timeout` seconds on each read: a socket
+    timeout at or under it breaks every read, and every WebSocket with it."""
+    from channels_redis.core import RedisChannelLayer
+
+    if settings.REDIS_URL and settings.CHANNEL_LAYER_SOCKET_TIMEOUT <= RedisChannelLayer.brpop_timeout:
+        return [
+            Error(
+                f"CHANNEL_LAYER_SOCKET_TIMEOUT is {settings.CHANNEL_LAYER_SOCKET_TIMEOUT:g} s, not more than "
+                f"the channel layer's {RedisChannelLayer.brpop_timeout} s blocking reads: "
+                "every WebSocket would close every few seconds.",
+                hint="Leave it at 15, or set it above 5.",
+                id="codexhub.E003",
+            )
+        ]
+    return []

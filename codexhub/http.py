@@ -1,7 +1,8 @@
 """Request helpers shared by the apps."""
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -14,3 +15,16 @@ def client_ip(request: HttpRequest) -> str:
         if len(hops) >= proxies:
             return hops[-proxies]
     return request.META.get("REMOTE_ADDR", "")
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """An API client or a page's fetch, rather than a page load."""
+    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+
+
+def render_plain(
+    request: HttpRequest, template: str, *, status: int, context: dict | None = None
+) -> HttpResponse:
+    """A page rendered without context processors: they read the database,
+    which may be what just failed."""
+    return HttpResponse(render_to_string(template, context), status=status)

@@ -117,21 +117,43 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 REDIS_URL = env_str("REDIS_URL")
+# Seconds to wait for Redis to accept a connection, and for an answer. The
+# channel layer reads each channel with a blocking BZPOPMIN of up to 5 s
+# (channels-redis), so its sockets must wait longer than that: redis-py's own
+# default of 5 s broke every read and closed each WebSocket every few seconds.
+REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 2)
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2)  # cache and broker calls
+CHANNEL_LAYER_SOCKET_TIMEOUT = env_float("CHANNEL_LAYER_SOCKET_TIMEOUT", 15)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "codexhub",
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            },
         }
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # A phone's channel holds up to `capacity` events before the layer drops
-            # them (channels_redis#181): after a hub restart hundreds of hosts
-            # report presence at once.
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "codexhub", "capacity": 1000},
+            "BACKEND": "codexhub.channel_layer.ResilientRedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+                        "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT,
+                        "socket_keepalive": True,
+                    }
+                ],
+                "prefix": "codexhub",
+                # A phone's channel holds up to `capacity` events before the layer drops
+                # them (channels_redis#181): after a hub restart hundreds of hosts
+                # report presence at once.
+                "capacity": 1000,
+            },
         }
     }
 else:
@@ -159,6 +181,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
     "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 10)),
     "unacked_restore_throttle": 1,
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+    "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT,  # the worker's BRPOP blocks too
+    "socket_keepalive": True,
+}
+# Publishing a job while Redis is down gives up after about a second; the
+# caller keeps the job and tries again (codexhub.jobs).
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -222,7 +256,10 @@ HOST_HEARTBEAT_TIMEOUT = env_float("HOST_HEARTBEAT_TIMEOUT", 3 * HOST_HEARTBEAT_
 HOST_LINK_RATE = env_int("HOST_LINK_RATE", 200)  # messages a second one link may send, sustained
 HOST_LINK_BURST = env_int("HOST_LINK_BURST", 1000)
 HOST_CONNECTS_PER_TOKEN = env_int("HOST_CONNECTS_PER_TOKEN", 10)  # a minute
-HOST_CONNECTS_PER_IP = env_int("HOST_CONNECTS_PER_IP", 60)  # a minute
+# Not connects per address: a whole office behind one address reconnects at once.
+HOST_AUTH_FAILURES_PER_IP = env_int("HOST_AUTH_FAILURES_PER_IP", 60)  # a minute
+HOST_REFUSED_LOG_PER_MINUTE = env_int("HOST_REFUSED_LOG_PER_MINUTE", 10)  # per host and hub process
+HOST_REFUSED_KEEP = env_int("HOST_REFUSED_KEEP", 50)  # refused messages kept per host for the admin
 
 # Notifications -----------------------------------------------------------------
 

@@ -40,3 +40,5 @@ urlpatterns = [
     path("tasks/", include("tasks.urls")),
     path("", include("notifications.urls")),
 ]
+
+handler500 = "codexhub.views.server_error"

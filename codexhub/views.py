@@ -1,11 +1,15 @@
+import sys
+
 from django.conf import settings
 from django.contrib.staticfiles import finders
-from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
-from django.views.decorators.cache import cache_control
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET
+
+from codexhub import health
+from codexhub.http import render_plain, wants_json
 
 
 @require_GET
@@ -56,10 +60,28 @@ def favicon(request):
 
 
 @require_GET
+@never_cache
 def healthz(request):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return HttpResponse("ok", content_type="text/plain")
+    """Each dependency's state: 200 when all answer, 503 naming what does not."""
+    checks = health.check_all()
+    healthy = all(check["ok"] for check in checks.values())
+    body = {"status": "ok" if healthy else "unavailable", "checks": checks}
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+def server_error(request):
+    """handler500. A database or Redis that is down is not our bug: say so
+    with a 503 the client can retry, without touching either of them."""
+    exc = sys.exc_info()[1]
+    if not health.is_outage(exc):
+        return render_plain(request, "500.html", status=500)
+    response = (
+        JsonResponse({"error": health.OUTAGE_MESSAGE}, status=503)
+        if wants_json(request)
+        else render_plain(request, "503.html", status=503, context={"message": health.OUTAGE_MESSAGE})
+    )
+    response["Retry-After"] = str(health.OUTAGE_RETRY_AFTER)
+    return response
 
 
 def rate_limited(request, exception=None):

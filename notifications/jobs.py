@@ -4,6 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import close_old_connections, transaction
 
+from codexhub.jobs import job_on_commit
 from notifications import services
 
 
@@ -35,7 +36,7 @@ def enqueue(job, *args) -> None:
     default) run it on a thread, so a slow push service never holds up the
     request or the host link that ended the task."""
     if not settings.CELERY_TASK_ALWAYS_EAGER:
-        job.delay_on_commit(*args)
+        job_on_commit(job, *args)
         return
 
     def run():

@@ -16,6 +16,7 @@ from accounts.groups import team_group
 from accounts.models import User
 from codexhub import events
 from codexhub.events import group_send_on_commit
+from codexhub.jobs import job_on_commit
 from devices.handlers import InvalidMessage, handles
 from devices.models import Host, HostState
 from devices.services import host_group
@@ -179,7 +180,7 @@ def task_create(
             steps=len(steps),
         )
         tell_phones(task)
-        dispatch_job.delay_on_commit(host.id)
+        job_on_commit(dispatch_job, host.id)
     return task
 
 

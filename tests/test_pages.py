@@ -39,9 +39,13 @@ def test_the_favicon_points_at_the_icon(client):
     assert response["Location"].endswith("/static/icons/icon.svg")
 
 
-def test_health_answers_ok(client):
+def test_health_names_each_dependency_and_answers_ok(client):
     response = client.get("/healthz")
-    assert response.content == b"ok"
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"database", "cache", "channel_layer", "broker"}
+    assert all(check["ok"] for check in body["checks"].values())
 
 
 def test_a_missing_page_is_a_styled_404(client):

@@ -7,5 +7,5 @@ from tasks import jobs
 def dispatched(monkeypatch):
     """The dispatch jobs a test's requests handed to Celery (after commit)."""
     sent: list[int] = []
-    monkeypatch.setattr(jobs.dispatch_job, "delay_on_commit", lambda host_id: sent.append(host_id))
+    monkeypatch.setattr(jobs.dispatch_job, "apply_async", lambda args: sent.append(*args))
     return sent
