@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from devices.models import Host, HostState, PairingRequest
+from devices.models import Host, HostState, PairingRequest, RefusedMessage
 from devices.services import host_revoke
 
 
@@ -26,6 +26,23 @@ class OnlineFilter(admin.SimpleListFilter):
         return queryset
 
 
+class RefusedMessageInline(admin.TabularInline):
+    """The latest messages the hub refused from the host (read-only)."""
+
+    model = RefusedMessage
+    verbose_name_plural = "latest refused messages"
+    fields = ("at", "stream", "seq", "kind", "reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Host)
 class HostAdmin(admin.ModelAdmin):
     list_display = (
@@ -37,15 +54,18 @@ class HostAdmin(admin.ModelAdmin):
         "platform",
         "agent_version",
         "last_seen_at",
+        "refused_count",
     )
     list_filter = ("team", OnlineFilter, "state", "platform")
     search_fields = ("name", "team__name", "platform")
     readonly_fields = (
         "team", "state", "token_hash", "token_issued_at", "approved_by", "created_at", "confirmed_at",
         "revoked_at", "last_seen_at", "link_channel", "platform", "agent_version", "capabilities",
+        "refused_count", "last_refused_at", "last_refused_reason",
     )  # fmt: skip
     fields = ("name", "approve_role", *readonly_fields)
     actions = ["revoke_hosts"]
+    inlines = [RefusedMessageInline]
 
     @admin.display(boolean=True, description="online")
     def is_online(self, host: Host) -> bool:

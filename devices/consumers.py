@@ -11,7 +11,7 @@ from django.conf import settings
 
 from devices import services
 from devices.handlers import UnknownMessage
-from devices.limits import TokenBucket, window_hit
+from devices.limits import LogBudget, TokenBucket, host_auth_failure_allowed, host_connect_allowed
 from tasks.services import link_assignments
 
 logger = logging.getLogger(__name__)
@@ -22,6 +22,10 @@ CLOSE_REPLACED = 4409
 CLOSE_TOO_MANY_CONNECTS = 4429
 CLOSE_POLICY = 1008
 MAX_SEQ = 2**62
+LAYER_TIMEOUT = 5  # seconds a channel-layer call may take before the link goes on without it
+LAYER_LOG_PER_MINUTE = 10
+
+_layer_log = LogBudget()
 
 
 class HostConsumer(AsyncWebsocketConsumer):
@@ -34,9 +38,11 @@ class HostConsumer(AsyncWebsocketConsumer):
         await self.accept()
         host = self.scope.get("host")
         if host is None:
-            await self.close(code=CLOSE_UNAUTHORIZED)
+            allowed = await database_sync_to_async(host_auth_failure_allowed)(client_ip=self._client_ip())
+            await self.close(code=CLOSE_UNAUTHORIZED if allowed else CLOSE_TOO_MANY_CONNECTS)
             return
-        if not await self._connect_allowed():
+        token_key = services.secret_hash(self.scope["host_token"])[:32]
+        if not await database_sync_to_async(host_connect_allowed)(token_key=token_key):
             await self.close(code=CLOSE_TOO_MANY_CONNECTS)
             return
         opened = await database_sync_to_async(services.host_link_opened)(
@@ -46,12 +52,13 @@ class HostConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         host, previous = opened
-        self.host_id = host.id
+        self.host_id, self.host_name, self.group = host.id, host.name, services.host_group(host.id)
         self.bucket = TokenBucket(settings.HOST_LINK_RATE, settings.HOST_LINK_BURST)
         self.last_heard = time.monotonic()
-        await self.channel_layer.group_add(services.host_group(host.id), self.channel_name)
+        # Without the layer the link still works; the heartbeat renews the group later.
+        await self._layer(self.channel_layer.group_add, self.group, self.channel_name)
         if previous:
-            await self.channel_layer.send(previous, {"type": "host.replaced"})
+            await self._layer(self.channel_layer.send, previous, {"type": "host.replaced"})
         positions = await database_sync_to_async(services.stream_positions)(host_id=host.id)
         await self._send(
             type="welcome",
@@ -64,40 +71,53 @@ class HostConsumer(AsyncWebsocketConsumer):
         for message in await database_sync_to_async(link_assignments)(host_id=host.id):
             await self._send(**message)
 
-    @database_sync_to_async
-    def _connect_allowed(self) -> bool:
-        token_key = services.secret_hash(self.scope["host_token"])[:32]
-        client_ip = (self.scope.get("client") or ["unknown"])[0]
-        return window_hit(f"hostlink:token:{token_key}", settings.HOST_CONNECTS_PER_TOKEN, 60) and window_hit(
-            f"hostlink:ip:{client_ip}", settings.HOST_CONNECTS_PER_IP, 60
-        )
+    def _client_ip(self) -> str:
+        return (self.scope.get("client") or ["unknown"])[0]
 
     async def disconnect(self, code):
         if self.watchdog:
             self.watchdog.cancel()
-        if self.host_id is not None:
-            await self.channel_layer.group_discard(services.host_group(self.host_id), self.channel_name)
+        if self.host_id is None:
+            return
+        services.host_refusals_flush(host_id=self.host_id, host_name=self.host_name)
+        # The database first: presence must not hang on the channel layer.
+        try:
             await database_sync_to_async(services.host_link_closed)(
                 host_id=self.host_id, channel_name=self.channel_name
             )
+        finally:
+            await self._layer(self.channel_layer.group_discard, self.group, self.channel_name)
+
+    async def _layer(self, call, *args) -> None:
+        """A channel-layer call that may fail: the layer only rings the bell
+        (STYLE 7), so a failure is logged and the link goes on."""
+        try:
+            await asyncio.wait_for(call(*args), timeout=LAYER_TIMEOUT)
+        except Exception as exc:
+            logged, earlier = _layer_log.take("layer", LAYER_LOG_PER_MINUTE)
+            if earlier:
+                logger.warning("channel layer: and %d more failures not logged", earlier)
+            if logged:
+                name = getattr(call, "__name__", "call")
+                logger.warning("channel layer %s failed for host %s: %r", name, self.host_id, exc)
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.host_id is None:
             return
         if not self.bucket.take():
-            logger.warning("host %s flooded its link; closing", self.host_id)
+            await self._record_refused(f"flooded its link (over {settings.HOST_LINK_RATE} messages a second)")
             await self.close(code=CLOSE_POLICY)
             return
         self.last_heard = time.monotonic()
         message = self._parse(text_data)
         if message is None:
-            await self._send(type="error", error="send JSON objects as text frames")
+            await self._refuse("send JSON objects as text frames")
         elif message.get("type") == "heartbeat":
             await self._heartbeat()
         elif "seq" in message or "stream" in message:
             await self._sequenced(message)
         else:
-            await self._send(type="error", error="unknown message type")
+            await self._refuse("unknown message type", message)
 
     @staticmethod
     def _parse(text_data) -> dict | None:
@@ -118,36 +138,53 @@ class HostConsumer(AsyncWebsocketConsumer):
         elif status == services.LINK_REPLACED:
             await self.close(code=CLOSE_REPLACED)
         else:
-            # Group membership expires in Redis and is lost on its restart: renew it.
-            await self.channel_layer.group_add(services.host_group(self.host_id), self.channel_name)
             await self._send(type="heartbeat_ack")
+            # Group membership expires in Redis and is lost on its restart: renew it.
+            await self._layer(self.channel_layer.group_add, self.group, self.channel_name)
 
     async def _sequenced(self, message: dict):
         stream, seq, kind, payload = (message.get(k) for k in ("stream", "seq", "type", "payload"))
         if not (
             isinstance(stream, str) and 0 < len(stream) <= 32 and isinstance(kind, str) and len(kind) <= 64
         ):
-            await self._send(type="error", error="a sequenced message needs a stream and a type")
+            await self._refuse("a sequenced message needs a stream and a type", message)
             return
         if type(seq) is not int or not 0 < seq < MAX_SEQ:
-            await self._send(type="error", error="seq must be a positive integer", stream=stream)
+            await self._refuse("seq must be a positive integer", message, stream=stream)
             return
         if not isinstance(payload, dict):
-            await self._send(type="error", error="payload must be an object", stream=stream, seq=seq)
+            await self._refuse("payload must be an object", message, stream=stream, seq=seq)
             return
         try:
             result = await database_sync_to_async(services.host_message_apply)(
                 host_id=self.host_id, stream=stream, seq=seq, kind=kind, payload=payload
             )
         except UnknownMessage as exc:
-            await self._send(type="error", error=str(exc), stream=stream, seq=seq)
+            await self._refuse(str(exc), message, stream=stream, seq=seq)
             return
         if result.outcome == services.GAP:
             await self._send(type="error", error="gap", stream=stream, seq=seq, expected=result.expected)
+            await self._record_refused(f"gap: expected seq {result.expected}", message)
             return
         await self._send(type="ack", stream=stream, seq=seq)
         if result.outcome == services.REJECTED:
-            await self._send(type="error", error=result.error, stream=stream, seq=seq)
+            await self._refuse(result.error, message, stream=stream, seq=seq)
+
+    async def _refuse(self, error: str, message: dict | None = None, **reply):
+        """Tell the host why its frame was refused, and count it on the hub."""
+        await self._send(type="error", error=error, **reply)
+        await self._record_refused(error, message)
+
+    async def _record_refused(self, reason: str, message: dict | None = None):
+        message = message or {}
+        await database_sync_to_async(services.host_message_refused)(
+            host_id=self.host_id,
+            host_name=self.host_name,
+            reason=reason,
+            stream=message.get("stream"),
+            seq=message.get("seq"),
+            kind=message.get("type"),
+        )
 
     async def _watch_heartbeats(self):
         timeout = settings.HOST_HEARTBEAT_TIMEOUT

@@ -52,6 +52,10 @@ class Host(models.Model):
         default=ApproveRole.MEMBER,
         help_text="Agents ask before they edit files or run commands. Who may allow it?",
     )
+    # Frames and uploads the hub refused from this host (services.host_message_refused).
+    refused_count = models.PositiveIntegerField("refused messages", default=0, editable=False)
+    last_refused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_refused_reason = models.CharField(max_length=200, blank=True, default="", editable=False)
 
     class Meta:
         constraints = [
@@ -91,6 +95,25 @@ class HostStream(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host_id}/{self.name}@{self.last_seq}"
+
+
+class RefusedMessage(models.Model):
+    """A frame or upload the hub refused from a host, kept for its admins: the
+    latest few per host, at most a few a minute (the host's count has them all)."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="refused_messages")
+    at = models.DateTimeField(default=timezone.now)
+    stream = models.CharField(max_length=32, blank=True)
+    seq = models.BigIntegerField(null=True, blank=True)
+    kind = models.CharField("type", max_length=64, blank=True)
+    reason = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["host", "-id"], name="refused_host_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.host_id} {self.stream}#{self.seq}: {self.reason}"
 
 
 class PairingState(models.TextChoices):

@@ -1,6 +1,7 @@
 """Pairing hosts, their tokens, presence and the sequenced link: one function per verb."""
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -8,7 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from accounts.audit import audit_record
@@ -16,7 +17,8 @@ from accounts.groups import team_group
 from accounts.models import MANAGER_ROLES, Membership, User
 from accounts.services import otp_verify
 from codexhub.events import group_send_on_commit
-from devices.models import Host, HostState, HostStream, PairingRequest, PairingState
+from devices.limits import LogBudget
+from devices.models import Host, HostState, HostStream, PairingRequest, PairingState, RefusedMessage
 
 # 20 consonants (RFC 8628's, no vowels so no words) and 2-9: 28^8 = 2^38.5.
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ23456789"
@@ -460,3 +462,65 @@ def host_message_apply(*, host_id: int, stream: str, seq: int, kind: str, payloa
         position.last_seq = seq
         position.save(update_fields=["last_seq"])
     return result
+
+
+# Refused messages ---------------------------------------------------------------------------
+
+refusal_logger = logging.getLogger("devices.refused")
+_refusal_budget = LogBudget()
+REFUSED_TEXT = 200
+
+
+def printable(value: object, limit: int = REFUSED_TEXT) -> str:
+    """Host-sent text fit for a log line: control characters escaped, cut to `limit`."""
+    if value is None:
+        return ""
+    if not isinstance(value, str | int):
+        return f"<{type(value).__name__}>"
+    text = str(value)[:limit]
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def host_message_refused(
+    *, host_id: int, host_name: str, reason: str, stream: object = "", seq: object = None, kind: object = ""
+) -> None:
+    """Count a frame or upload the hub refused from a host, and within a budget
+    per host (HOST_REFUSED_LOG_PER_MINUTE) log it and keep it for the admin."""
+    reason, stream, kind = printable(reason), printable(stream, 32), printable(kind, 64)
+    now = timezone.now()
+    Host.objects.filter(id=host_id).update(
+        refused_count=F("refused_count") + 1, last_refused_at=now, last_refused_reason=reason
+    )
+    logged, earlier = _refusal_budget.take(host_id, settings.HOST_REFUSED_LOG_PER_MINUTE)
+    if earlier:
+        _log_more_refused(host_id, host_name, earlier)
+    if not logged:
+        return
+    refusal_logger.warning(
+        "host %s (%s) refused: stream=%s type=%s seq=%s: %s",
+        host_id, printable(host_name, 64), stream or "-", kind or "-", printable(seq, 24) or "-", reason,
+    )  # fmt: skip
+    valid_seq = seq if type(seq) is int and 0 <= seq < 2**63 else None
+    RefusedMessage.objects.create(
+        host_id=host_id, at=now, stream=stream, seq=valid_seq, kind=kind, reason=reason
+    )
+    oldest_kept = (
+        RefusedMessage.objects.filter(host_id=host_id)
+        .order_by("-id")
+        .values_list("id", flat=True)[settings.HOST_REFUSED_KEEP - 1 : settings.HOST_REFUSED_KEEP]
+    )
+    RefusedMessage.objects.filter(host_id=host_id, id__lt=oldest_kept).delete()
+
+
+def host_refusals_flush(*, host_id: int, host_name: str) -> None:
+    """The summary line of what the budget kept quiet, when a link closes."""
+    more = _refusal_budget.flush(host_id)
+    if more:
+        _log_more_refused(host_id, host_name, more)
+
+
+def _log_more_refused(host_id: int, host_name: str, more: int) -> None:
+    refusal_logger.warning(
+        "host %s (%s) refused: and %d more not logged", host_id, printable(host_name, 64), more
+    )

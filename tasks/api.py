@@ -5,7 +5,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from devices.api import bearer, error
-from devices.services import host_for_token
+from devices.services import host_for_token, host_message_refused
 from tasks import services
 
 TOO_LARGE = "Send the file as the body, at most 5 MiB, with its Content-Length."
@@ -22,6 +22,7 @@ def artifact_upload(request, task_id: int, name: str):
     except ValueError:
         length = -1
     if not 0 < length <= services.MAX_ARTIFACT:
+        _refused(host, task_id, name, TOO_LARGE)
         return error("invalid_request", TOO_LARGE, 413)
     data = request.read(services.MAX_ARTIFACT + 1)
     try:
@@ -29,5 +30,14 @@ def artifact_upload(request, task_id: int, name: str):
             host=host, task_id=task_id, name=name, content_type=request.content_type, data=data
         )
     except services.TaskError as exc:
+        _refused(host, task_id, name, exc.message)
         return error("invalid_request", exc.message, exc.status)
     return JsonResponse({"name": artifact.name, "size": artifact.size}, status=201)
+
+
+def _refused(host, task_id: int, name: str, reason: str) -> None:
+    """Logged and counted on the host like a refused frame of its link."""
+    host_message_refused(
+        host_id=host.id, host_name=host.name, reason=f"artifact {name} of task {task_id}: {reason}",
+        stream="artifacts", kind="artifact.upload",
+    )  # fmt: skip
