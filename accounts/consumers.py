@@ -6,7 +6,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from accounts.groups import session_group, team_group, user_group
-from accounts.services import otp_is_enrolled, otp_session_is_verified, teams_for_user
+from accounts.services import otp_session_is_verified, teams_for_user
 from devices.services import host_state_for_ui, hosts_for_team
 from projects.models import Project
 from projects.services import project_get, project_group
@@ -34,8 +34,9 @@ def _can_see_task(user, task_id: int) -> bool:
 
 @database_sync_to_async
 def _session_state(user, device_id):
-    """The current state a page needs on (re)connect, or None if refused."""
-    if otp_is_enrolled(user=user) and not otp_session_is_verified(user=user, device_id=device_id):
+    """The current state a page needs on (re)connect, or None if refused: a
+    session that has not passed a second factor (or has none) gets nothing."""
+    if not otp_session_is_verified(user=user, device_id=device_id):
         return None
     teams = list(teams_for_user(user=user).values("id", "name"))
     hosts = [host_state_for_ui(h) for team in teams for h in hosts_for_team(team_id=team["id"])]

@@ -51,7 +51,10 @@ def otp_setup(request):
             form.add_error("code", str(exc))
         else:
             _otp_login(request, device)
-            return render(request, "accounts/backup_codes.html", {"codes": codes, "first": True})
+            next_url = _safe_next(request, request.GET.get("next", ""))
+            return render(
+                request, "accounts/backup_codes.html", {"codes": codes, "first": True, "next": next_url}
+            )
     context = {"form": form, "qr_svg": totp_qr_svg(device), "key_text": totp_key_text(device)}
     return render(request, "accounts/otp_setup.html", context, status=400 if form.errors else 200)
 

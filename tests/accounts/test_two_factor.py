@@ -189,7 +189,8 @@ def test_pages_that_run_code_need_a_second_factor(client):
     login(client, user, verified=False)
     team = services.team_create(user=user, name="Dave's")
     response = client.get(reverse("team_detail", args=[team.id]))
-    assert response.status_code == 200
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('otp_setup')}?next=%2Fteams%2F{team.id}%2F"
     response = client.post(
         reverse("team_invite", args=[team.id]), {"email": "x@example.com", "role": "member"}
     )

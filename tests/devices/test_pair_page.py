@@ -164,7 +164,7 @@ def test_pairing_needs_a_second_factor(client, pairing):
     login(client, user, verified=False)
     response = client.get(reverse("pair"), {"code": pairing.user_code_display})
     assert response.status_code == 302
-    assert response["Location"] == reverse("otp_setup")
+    assert response["Location"].startswith(f"{reverse('otp_setup')}?next=%2Fpair%2F")
     response = client.post(reverse("pair"), {"code": pairing.user_code_display, "action": "deny"})
     assert response.status_code == 403
     assert PairingRequest.objects.get().state == PairingState.PENDING
