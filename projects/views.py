@@ -6,7 +6,7 @@ from accounts.teams import current_membership
 from devices.services import hosts_for_team
 from projects import services
 from projects.models import Entry, EntryKind, Project
-from projects.render import file_type, is_markdown, render_code, render_markdown
+from projects.render import code_render, file_type, is_markdown, markdown_render
 
 
 def _fragment(request) -> bool:
@@ -69,8 +69,8 @@ def _body(entry: Entry):
     if entry.kind != EntryKind.FILE or entry.text is None:
         return None
     if is_markdown(entry.path):
-        return {"kind": "markdown", "html": render_markdown(entry.text)}
-    return {"kind": "code", "html": render_code(entry.path, entry.text)}
+        return {"kind": "markdown", "rendered": markdown_render(text=entry.text)}
+    return {"kind": "code", "rendered": code_render(path=entry.path, text=entry.text)}
 
 
 def _crumbs(path: str) -> list[str]:

@@ -7,7 +7,7 @@ import heapq
 from dataclasses import dataclass
 from datetime import timedelta
 
-from projects.render import render_markdown
+from projects.render import markdown_render_many
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,7 @@ def _diffs(raw: list[dict]) -> list[dict]:
 
 def _item_entry(item) -> dict:
     entry = {"kind": item.kind, "key": item.key, "at": item.created_at, "data": item.data}
-    if item.kind == "agent":
-        entry["html"] = render_markdown(item.data.get("text", ""))
-    elif item.kind == "tool":
+    if item.kind == "tool":
         entry["icon"], entry["label"] = TOOL_KINDS.get(item.data.get("tool_kind"), TOOL_KINDS["other"])
         entry["status"] = TOOL_STATUSES.get(item.data.get("status"), "")
         entry["diffs"] = _diffs(item.data.get("diffs", []))
@@ -129,9 +127,19 @@ def _permission_entry(request) -> dict:
     }
 
 
+def _render_agent_text(entries: list[dict]) -> None:
+    """Agent Markdown, all of a page's at once: one cache round trip, and only
+    texts never seen before are rendered."""
+    agent = [entry for entry in entries if entry["kind"] == "agent"]
+    texts = [str(entry["data"].get("text", "")) for entry in agent]
+    for entry, rendered in zip(agent, markdown_render_many(texts=texts), strict=True):
+        entry["html"], entry["notice"] = rendered.html, rendered.notice
+
+
 def timeline_entries(items: list, permissions: list) -> list[dict]:
     """Entries in the order they came: each permission request among the items
     that came before and after it; an item that changes keeps its place."""
     entries = [_item_entry(item) for item in items]
+    _render_agent_text(entries)
     requests = [_permission_entry(request) for request in permissions]
     return list(heapq.merge(entries, requests, key=lambda entry: entry["at"]))
