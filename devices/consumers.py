@@ -56,9 +56,9 @@ class HostConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(settings.HOST_LINK_RATE, settings.HOST_LINK_BURST)
         self.last_heard = time.monotonic()
         # Without the layer the link still works; the heartbeat renews the group later.
-        await self._layer(self.channel_layer.group_add, self.group, self.channel_name)
+        await self._layer("group_add", self.group, self.channel_name)
         if previous:
-            await self._layer(self.channel_layer.send, previous, {"type": "host.replaced"})
+            await self._layer("send", previous, {"type": "host.replaced"})
         positions = await database_sync_to_async(services.stream_positions)(host_id=host.id)
         await self._send(
             type="welcome",
@@ -86,20 +86,20 @@ class HostConsumer(AsyncWebsocketConsumer):
                 host_id=self.host_id, channel_name=self.channel_name
             )
         finally:
-            await self._layer(self.channel_layer.group_discard, self.group, self.channel_name)
+            await self._layer("group_discard", self.group, self.channel_name)
 
-    async def _layer(self, call, *args) -> None:
+    async def _layer(self, operation: str, *args) -> None:
         """A channel-layer call that may fail: the layer only rings the bell
         (STYLE 7), so a failure is logged and the link goes on."""
         try:
-            await asyncio.wait_for(call(*args), timeout=LAYER_TIMEOUT)
+            await asyncio.wait_for(getattr(self.channel_layer, operation)(*args), timeout=LAYER_TIMEOUT)
         except Exception as exc:
             logged, earlier = _layer_log.take("layer", LAYER_LOG_PER_MINUTE)
             if earlier:
                 logger.warning("channel layer: and %d more failures not logged", earlier)
             if logged:
-                name = getattr(call, "__name__", "call")
-                logger.warning("channel layer %s failed for host %s: %r", name, self.host_id, exc)
+                error = f"{type(exc).__name__}: {exc}"[:200]
+                logger.warning("channel layer %s failed for host %s: %s", operation, self.host_id, error)
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.host_id is None:
@@ -140,7 +140,7 @@ class HostConsumer(AsyncWebsocketConsumer):
         else:
             await self._send(type="heartbeat_ack")
             # Group membership expires in Redis and is lost on its restart: renew it.
-            await self._layer(self.channel_layer.group_add, self.group, self.channel_name)
+            await self._layer("group_add", self.group, self.channel_name)
 
     async def _sequenced(self, message: dict):
         stream, seq, kind, payload = (message.get(k) for k in ("stream", "seq", "type", "payload"))
@@ -163,8 +163,8 @@ class HostConsumer(AsyncWebsocketConsumer):
             await self._refuse(str(exc), message, stream=stream, seq=seq)
             return
         if result.outcome == services.GAP:
-            await self._send(type="error", error="gap", stream=stream, seq=seq, expected=result.expected)
             await self._record_refused(f"gap: expected seq {result.expected}", message)
+            await self._send(type="error", error="gap", stream=stream, seq=seq, expected=result.expected)
             return
         await self._send(type="ack", stream=stream, seq=seq)
         if result.outcome == services.REJECTED:
@@ -172,8 +172,8 @@ class HostConsumer(AsyncWebsocketConsumer):
 
     async def _refuse(self, error: str, message: dict | None = None, **reply):
         """Tell the host why its frame was refused, and count it on the hub."""
-        await self._send(type="error", error=error, **reply)
         await self._record_refused(error, message)
+        await self._send(type="error", error=error, **reply)
 
     async def _record_refused(self, reason: str, message: dict | None = None):
         message = message or {}

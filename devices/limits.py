@@ -65,6 +65,10 @@ class LogBudget:
             state[2] += 1
             return False, ended
 
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
     def flush(self, key) -> int:
         """Forget the key; returns the events it suppressed, for a last summary line."""
         with self._lock:

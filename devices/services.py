@@ -32,6 +32,7 @@ PAIRING_CODE_UNKNOWN = "No pairing request with this code. Check the code on the
 PAIRING_CODE_EXPIRED = "This code has expired: run `python -m hostagent pair` on the host again."
 PAIRING_CODE_USED = "This code was already used."
 PAIRING_NOT_MANAGER = "Only the team's owners and admins can add hosts to it."
+PAIRING_NO_MANAGED_TEAM = "Only a team's owners and admins can add hosts; ask one of them."
 PAIRING_LIMIT_IP = "Too many pairing requests from this address are waiting. Finish or let them expire."
 PAIRING_LIMIT_GLOBAL = "Too many pairing requests are waiting on this hub. Try again later."
 HOST_NOT_MANAGER = "Only the team's owners and admins can rename or revoke hosts."
@@ -221,7 +222,15 @@ def pairing_approve(*, pairing: PairingRequest, actor: Membership, otp_code: str
     return host
 
 
+def pairing_may_decide(*, user: User) -> bool:
+    """Whether the user may see a pairing request's details and decide on it:
+    an owner or admin of at least one team."""
+    return Membership.objects.filter(user=user, role__in=MANAGER_ROLES).exists()
+
+
 def pairing_deny(*, pairing: PairingRequest, user: User, ip: str) -> None:
+    if not pairing_may_decide(user=user):
+        raise PermissionDenied(PAIRING_NO_MANAGED_TEAM)
     now = timezone.now()
     with transaction.atomic():
         decided = PairingRequest.objects.filter(id=pairing.id, state=PairingState.PENDING).update(
@@ -467,7 +476,7 @@ def host_message_apply(*, host_id: int, stream: str, seq: int, kind: str, payloa
 # Refused messages ---------------------------------------------------------------------------
 
 refusal_logger = logging.getLogger("devices.refused")
-_refusal_budget = LogBudget()
+refusal_budget = LogBudget()
 REFUSED_TEXT = 200
 
 
@@ -492,7 +501,7 @@ def host_message_refused(
     Host.objects.filter(id=host_id).update(
         refused_count=F("refused_count") + 1, last_refused_at=now, last_refused_reason=reason
     )
-    logged, earlier = _refusal_budget.take(host_id, settings.HOST_REFUSED_LOG_PER_MINUTE)
+    logged, earlier = refusal_budget.take(host_id, settings.HOST_REFUSED_LOG_PER_MINUTE)
     if earlier:
         _log_more_refused(host_id, host_name, earlier)
     if not logged:
@@ -515,7 +524,7 @@ def host_message_refused(
 
 def host_refusals_flush(*, host_id: int, host_name: str) -> None:
     """The summary line of what the budget kept quiet, when a link closes."""
-    more = _refusal_budget.flush(host_id)
+    more = refusal_budget.flush(host_id)
     if more:
         _log_more_refused(host_id, host_name, more)
 

@@ -160,6 +160,10 @@ def _lookup(request, raw_code: str):
 @second_factor_required
 @require_http_methods(["GET", "POST"])
 def pair(request):
+    if not services.pairing_may_decide(user=request.user):
+        # Nothing about the request (name, address) is shown, and nothing is looked up.
+        context = {"problem": services.PAIRING_NO_MANAGED_TEAM}
+        return render(request, "devices/pair_code.html", context, status=403)
     raw_code = request.POST.get("code") or request.GET.get("code") or ""
     if not raw_code:
         return render(request, "devices/pair_code.html", {"form": UserCodeForm()})
@@ -178,7 +182,6 @@ def pair(request):
     context = {
         "pairing": pairing,
         "form": form,
-        "can_approve": memberships.exists(),
         "same_address": pairing.requested_from == client_ip(request),
     }
     return render(request, "devices/pair_approve.html", context, status=400 if form.errors else 200)
