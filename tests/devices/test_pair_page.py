@@ -9,7 +9,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Membership, Role
-from accounts.services import OTP_CODE_INCORRECT
+from accounts.services import OTP_CODE_INCORRECT, team_create
 from devices import services
 from devices.models import Host, PairingRequest, PairingState
 from tests.helpers import login, make_user, page_text, totp_for
@@ -112,10 +112,10 @@ def test_a_wrong_otp_code_leaves_the_request_pending_and_throttles(alice_client,
 
 
 def test_a_member_cannot_approve_into_their_team(client, bob, team_a, pairing):
-    """SECURITY.md case 12: the form offers no team, and a forged one is 403."""
+    """SECURITY.md case 12: a member of no team they manage is told to ask, and a forged approval is 403."""
     login(client, bob)
     body = page_text(client.get(reverse("pair"), {"code": pairing.user_code_display}))
-    assert "You need to be an owner or admin" in body
+    assert services.PAIRING_NO_MANAGED_TEAM in body
     response = approve(client, pairing, team_a, totp_for(bob).now())
     assert response.status_code == 403
     assert PairingRequest.objects.get().state == PairingState.PENDING
@@ -146,6 +146,7 @@ def test_thirty_wrong_codes_from_one_address_lock_it_for_everyone(client, pairin
     """SECURITY.md case 8 (per address, across users)."""
     for n in range(3):
         user = make_user(f"guesser{n}@example.com")
+        team_create(user=user, name=f"Guessers {n}")  # only team admins may look codes up
         login(client, user)
         for letter in services.USER_CODE_ALPHABET[:10]:
             response = client.get(
@@ -153,6 +154,7 @@ def test_thirty_wrong_codes_from_one_address_lock_it_for_everyone(client, pairin
             )
             assert response.status_code == 404
     fresh = make_user("fresh@example.com")
+    team_create(user=fresh, name="Fresh")
     login(client, fresh)
     response = client.get(reverse("pair"), {"code": pairing.user_code_display}, REMOTE_ADDR="192.0.2.9")
     assert response.status_code == 429
