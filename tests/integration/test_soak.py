@@ -1,0 +1,94 @@
+"""The production path held over time (issue 13): the README's Deploy settings
+on Postgres and Redis, real daphne, a Celery worker and beat; 50 host links and
+5 phone sockets held for a minute with heartbeats and traffic. Nothing may
+close, presence must not flap, and every event must reach the phones."""
+
+import asyncio
+import os
+import time
+
+import pytest
+
+from devices.models import Host
+from tasks.models import Task, TaskState
+from tests.integration.deployed import (
+    Deployment,
+    closing_connection,
+    linked,
+    links_and_phones,
+    signed_in_fleet,
+)
+from tests.processes import wait_until
+
+HOSTS, PHONES = 50, 5
+SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", 60))
+BATCH_EVERY = 5.0  # seconds between one host's mirror batches
+TASKS = 10
+
+
+@pytest.fixture
+def fleet(transactional_db, client):
+    return signed_in_fleet(client, "soak", HOSTS, PHONES)
+
+
+@pytest.fixture
+def deployed(redis_url, logs):
+    deployment = Deployment(redis_url=redis_url, logs=logs).start()
+    yield deployment
+    deployment.stop()
+
+
+def send_tasks(deployed, sessions, projects, team) -> tuple[list[int], int]:
+    """The phones send tasks over HTTP, as the task form does, paced over the
+    soak; then how many hosts the database holds online."""
+    statuses = []
+    for n in range(TASKS):
+        time.sleep(SOAK_SECONDS / (TASKS + 2))  # pacing the load, not waiting for an event
+        _, key = sessions[n % len(sessions)]
+        project = projects[n * 7 % len(projects)]
+        form = {"project": project.id, "executor": "echo", "prompt": f"soak task {n}"}
+        statuses.append(deployed.request("POST", "/tasks/new/", cookies={"sessionid": key}, form=form)[0])
+    online = closing_connection(lambda: sum(host.online for host in Host.objects.filter(team=team)))
+    return statuses, online
+
+
+async def soak(deployed, links, phones, sessions, projects, team):
+    until = time.monotonic() + SOAK_SECONDS + 5
+    runs = await linked(links, phones, until, ping_every=10, batch_every=BATCH_EVERY)
+    statuses, online = await asyncio.to_thread(send_tasks, deployed, sessions, projects, team)
+    await asyncio.gather(*runs)
+    return statuses, online, until
+
+
+def test_fifty_hosts_and_five_phones_hold_for_a_minute_on_redis(fleet, deployed):
+    team, hosts, projects, sessions = fleet
+    links, phones = links_and_phones(deployed, hosts, projects, sessions)
+
+    statuses, online, until = asyncio.run(soak(deployed, links, phones, sessions, projects, team))
+
+    # Nothing closed that the test did not close itself.
+    assert [link.closed_by_hub for link in links if link.closed_by_hub] == []
+    assert [phone.closed_by_hub for phone in phones if phone.closed_by_hub] == []
+    # Heartbeats were answered all along, and no host was ever shown offline.
+    assert min(link.heartbeat_acks for link in links) >= SOAK_SECONDS / 2 - 2
+    flaps = [host for phone in phones for at, host in phone.presence if at < until and not host["online"]]
+    assert flaps == []
+    assert online == HOSTS
+    # Every mirror batch applied once, and its event reached the phone watching it.
+    for link, (host, _) in zip(links, hosts, strict=True):
+        assert link.errors == []
+        assert all(count == 1 for count in link.acks.values())
+        assert host.streams.get(name="mirror").last_seq == link.seq["mirror"]
+    sent = {project.id: link.batches for project, link in zip(projects, links, strict=True)}
+    heard = {project: count for phone in phones for project, count in phone.mirror_events.items()}
+    assert heard == sent
+    # The tasks went out through the worker, ran once on their host, and ended.
+    assert statuses == [302] * TASKS
+    wait_until(
+        lambda: Task.objects.filter(state=TaskState.SUCCEEDED).count() == TASKS,
+        timeout=30,
+        what="every task to succeed",
+    )
+    assert sorted(len(link.tasks_done) for link in links if link.tasks_done) == [1] * TASKS
+    assert sum(phone.events["task.changed"] for phone in phones) >= TASKS * PHONES
+    assert deployed.health()["status"] == "ok"
