@@ -130,13 +130,18 @@ def pairing_poll(*, device_code: str) -> TokenIssued:
 
 
 def _check_poll_interval(pairing: PairingRequest, now) -> None:
-    last = pairing.last_polled_at
-    PairingRequest.objects.filter(id=pairing.id).update(last_polled_at=now)
-    if last is not None and (now - last).total_seconds() < pairing.interval:
-        # RFC 8628 3.5: slow_down adds 5 s to the interval for this and every later poll.
-        pairing.interval += 5
-        PairingRequest.objects.filter(id=pairing.id).update(interval=pairing.interval)
-        raise PairingError("slow_down", "Polling too fast.", interval=pairing.interval)
+    """A poll passes only if the row still shows the previous poll at least an
+    interval ago: of two racing polls that read the same row, one passes."""
+    earliest = now - timedelta(seconds=pairing.interval)
+    on_time = Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=earliest)
+    rows = PairingRequest.objects.filter(on_time, id=pairing.id, interval=pairing.interval)
+    if rows.update(last_polled_at=now):
+        return
+    # RFC 8628 3.5: slow_down adds 5 s to the interval for this and every later
+    # poll; F() so that no racing poll's increment is lost.
+    PairingRequest.objects.filter(id=pairing.id).update(interval=F("interval") + 5, last_polled_at=now)
+    pairing.refresh_from_db(fields=["interval", "last_polled_at"])
+    raise PairingError("slow_down", "Polling too fast.", interval=pairing.interval)
 
 
 def _claim(pairing: PairingRequest, now) -> TokenIssued:
