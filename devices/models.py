@@ -53,7 +53,7 @@ class Host(models.Model):
         help_text="Agents ask before they edit files or run commands. Who may allow it?",
     )
     # Frames and uploads the hub refused from this host (services.host_message_refused).
-    refused_count = models.PositiveIntegerField("refused messages", default=0, editable=False)
+    refused_count = models.PositiveBigIntegerField("refused messages", default=0, editable=False)
     last_refused_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_refused_reason = models.CharField(max_length=200, blank=True, default="", editable=False)
 

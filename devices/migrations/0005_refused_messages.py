@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='host',
             name='refused_count',
-            field=models.PositiveIntegerField(default=0, editable=False, verbose_name='refused messages'),
+            field=models.PositiveBigIntegerField(default=0, editable=False, verbose_name='refused messages'),
         ),
         migrations.CreateModel(
             name='RefusedMessage',
