@@ -21,6 +21,7 @@ from accounts.models import MANAGER_ROLES, User
 from codexhub.events import group_send
 from notifications import vapid
 from notifications.models import Delivery, Preference
+from projects.paths import path_visible
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +218,8 @@ class Message:
 
 
 def _first_words(text: str, limit: int) -> str:
-    words = " ".join(text.split())
+    """Host and agent text (titles, errors naming files) with hidden characters shown."""
+    words = " ".join(path_visible(text).split())
     return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
 
 
@@ -229,7 +231,7 @@ def task_message(task) -> Message:
         outcome = f"Failed: {_first_words(task.error, 40)}"
     return Message(
         title=f"{outcome} · {_first_words(task.prompt, 60)}",
-        body=f"{task.project.name} on {task.host.name}",
+        body=f"{path_visible(task.project.name)} on {task.host.name}",
         url=f"/tasks/{task.id}/",
         tag=f"task-{task.id}",
     )
@@ -276,7 +278,7 @@ def notify_turn(*, task_id: int, turn: int) -> int:
         return 0
     message = Message(
         title=f"Your turn · {_first_words(task.prompt, 60)}",
-        body=f"The agent waits for your message in {task.project.name} on {task.host.name}",
+        body=f"The agent waits for your message in {path_visible(task.project.name)} on {task.host.name}",
         url=f"/tasks/{task.id}/",
         tag=f"task-{task.id}",
     )
@@ -353,7 +355,7 @@ def permission_message(request, user: User) -> Message:
     )
     return Message(
         title=f"Agent asks: {_first_words(request.title, 60)}",
-        body=f"{task.project.name} on {task.host.name} · {_first_words(task.prompt, 60)}",
+        body=f"{path_visible(task.project.name)} on {task.host.name} · {_first_words(task.prompt, 60)}",
         url=f"/tasks/{task.id}/#permission-{request.id}",
         tag=f"permission-{request.id}",
         actions=actions,

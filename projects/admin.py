@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 
 from codexhub.admin import ReadOnlyAdmin
 from projects.models import Change, Entry, Project
+from projects.paths import path_visible
 from projects.services import mirror_resync
 
 
@@ -27,13 +28,21 @@ class ProjectAdmin(ReadOnlyAdmin):
 
 @admin.register(Entry)
 class EntryAdmin(ReadOnlyAdmin):
-    list_display = ("path", "project", "kind", "size", "binary", "updated_at")
+    list_display = ("shown_path", "project", "kind", "size", "binary", "updated_at")
     list_filter = ("kind", "binary", "project__host")
     search_fields = ("path", "project__name")
     exclude = ("text",)
 
+    @admin.display(description="path", ordering="path")
+    def shown_path(self, entry: Entry) -> str:
+        return path_visible(entry.path)
+
 
 @admin.register(Change)
 class ChangeAdmin(ReadOnlyAdmin):
-    list_display = ("at", "op", "path", "project")
+    list_display = ("at", "op", "shown_path", "project")
     list_filter = ("op",)
+
+    @admin.display(description="path", ordering="path")
+    def shown_path(self, change: Change) -> str:
+        return path_visible(change.path)
