@@ -132,6 +132,7 @@ async def test_a_flood_close_is_logged_with_its_reason(paired, caplog, settings)
     while (message := await communicator.receive_output(timeout=5))["type"] != "websocket.close":
         pass
     assert message["code"] == 1008
+    await communicator.wait()
     assert any(f"host {host.id}" in line and "flooded its link" in line for line in refused_lines(caplog))
 
 
