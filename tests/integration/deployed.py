@@ -185,7 +185,7 @@ class HostLink:
         self.closed_by_hub: list[int | None] = []
         self.ws = None
 
-    async def run(self, until: float, batch_every: float) -> None:
+    async def run(self, until: float, batch_every: float, busy=lambda: True) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
         async with websockets.connect(self.url, additional_headers=headers, max_queue=None) as ws:
             self.ws = ws
@@ -202,7 +202,8 @@ class HostLink:
                 while time.monotonic() < until and not reader.done():
                     await ws.send(json.dumps({"type": "heartbeat"}))
                     if time.monotonic() >= next_batch:
-                        await self.send_batch()
+                        if busy():
+                            await self.send_batch()
                         next_batch += batch_every
                     await asyncio.sleep(min(SOAK_HEARTBEAT, max(0, until - time.monotonic())))
                 await asyncio.sleep(1)  # the last acks
@@ -346,12 +347,12 @@ async def wait_for(condition, what: str, timeout: float = 30) -> None:
         await asyncio.sleep(0.05)
 
 
-async def linked(links, phones, until: float, *, ping_every: float, batch_every: float) -> list:
+async def linked(links, phones, until: float, *, ping_every: float, batch_every: float, busy=lambda: True):
     """Open the pages, subscribe, then the links; returns their running tasks."""
     runs = [asyncio.create_task(phone.run(until, ping_every=ping_every)) for phone in phones]
     expected = sum(len(phone.projects) for phone in phones)
     await wait_for(lambda: sum(p.events["subscribed"] for p in phones) == expected, "the subscriptions")
-    runs += [asyncio.create_task(link.run(until, batch_every=batch_every)) for link in links]
+    runs += [asyncio.create_task(link.run(until, batch_every=batch_every, busy=busy)) for link in links]
     await wait_for(lambda: all(link.ready for link in links), "every host's hello to be applied")
     return runs
 

@@ -1,7 +1,11 @@
 """The production path held over time (issue 13): the README's Deploy settings
 on Postgres and Redis, real daphne, a Celery worker and beat; 50 host links and
 5 phone sockets held for a minute with heartbeats and traffic. Nothing may
-close, presence must not flap, and every event must reach the phones."""
+close, presence must not flap, and every event must reach the phones.
+
+The traffic comes in bursts with quiet stretches between them, as a team's
+fleet is mostly idle: a quiet process channel is where a Redis read timeout
+under channels-redis's 5 s blocking reads closed every socket."""
 
 import asyncio
 import os
@@ -22,8 +26,11 @@ from tests.processes import wait_until
 
 HOSTS, PHONES = 50, 5
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", 60))
-BATCH_EVERY = 5.0  # seconds between one host's mirror batches
-TASKS = 10
+BATCH_EVERY = 3.0  # seconds between one host's mirror batches, while busy
+BUSY, QUIET = 10.0, 15.0  # seconds of traffic, then of heartbeats only, in turn
+BURSTS = [start for start in range(0, int(SOAK_SECONDS), int(BUSY + QUIET))]
+TASK_TIMES = [start + offset for start in BURSTS for offset in (2, 5, 8)]  # seconds into the soak
+TASKS = len(TASK_TIMES)
 
 
 @pytest.fixture
@@ -38,12 +45,17 @@ def deployed(redis_url, logs):
     deployment.stop()
 
 
-def send_tasks(deployed, sessions, projects, team) -> tuple[list[int], int]:
-    """The phones send tasks over HTTP, as the task form does, paced over the
-    soak; then how many hosts the database holds online."""
+def busy_now(started: float) -> bool:
+    elapsed = time.monotonic() - started
+    return any(start <= elapsed < start + BUSY for start in BURSTS)
+
+
+def send_tasks(deployed, sessions, projects, team, started: float) -> tuple[list[int], int]:
+    """The phones send tasks over HTTP, as the task form does, during the bursts;
+    then how many hosts the database holds online."""
     statuses = []
-    for n in range(TASKS):
-        time.sleep(SOAK_SECONDS / (TASKS + 2))  # pacing the load, not waiting for an event
+    for n, at in enumerate(TASK_TIMES):
+        time.sleep(max(0, started + at - time.monotonic()))  # pacing the load, not waiting for an event
         _, key = sessions[n % len(sessions)]
         project = projects[n * 7 % len(projects)]
         form = {"project": project.id, "executor": "echo", "prompt": f"soak task {n}"}
@@ -53,9 +65,13 @@ def send_tasks(deployed, sessions, projects, team) -> tuple[list[int], int]:
 
 
 async def soak(deployed, links, phones, sessions, projects, team):
-    until = time.monotonic() + SOAK_SECONDS + 5
-    runs = await linked(links, phones, until, ping_every=10, batch_every=BATCH_EVERY)
-    statuses, online = await asyncio.to_thread(send_tasks, deployed, sessions, projects, team)
+    until = time.monotonic() + SOAK_SECONDS + 15
+    started = [time.monotonic() + 15]  # once every link is up (set below)
+    busy = lambda: busy_now(started[0])  # noqa: E731
+    runs = await linked(links, phones, until, ping_every=20, batch_every=BATCH_EVERY, busy=busy)
+    started[0] = time.monotonic()
+    until = started[0] + SOAK_SECONDS
+    statuses, online = await asyncio.to_thread(send_tasks, deployed, sessions, projects, team, started[0])
     await asyncio.gather(*runs)
     return statuses, online, until
 
