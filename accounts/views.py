@@ -152,7 +152,9 @@ def team_invite(request, team_id: int):
         form.add_error("email", exc)
         return _render_team(request, membership, form, status=400)
     link = request.build_absolute_uri(reverse("invitation_accept", args=[new.token]))
-    invitation_email_job.delay_on_commit(new.invitation.id, link)
+    # Celery's logs and monitoring show argsrepr, not the link with its token.
+    argsrepr = f"({new.invitation.id}, '[invitation link]')"
+    invitation_email_job.apply_async_on_commit((new.invitation.id, link), argsrepr=argsrepr)
     return _render_team(
         request, membership, InviteForm(), new_invitation={"link": link, "email": new.invitation.email}
     )

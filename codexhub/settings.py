@@ -364,6 +364,9 @@ USE_TZ = True
 # Logging: everything to stdout, for the process manager to collect.
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# dictConfig, then every record and daphne's access log redacted: one-time
+# tokens in paths (invitations, resets) and host tokens never reach a log line.
+LOGGING_CONFIG = "accounts.logsafe.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
