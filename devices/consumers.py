@@ -31,6 +31,7 @@ _layer_log = LogBudget()
 class HostConsumer(AsyncWebsocketConsumer):
     host_id: int | None = None
     watchdog: asyncio.Task | None = None
+    flooded = False
 
     async def connect(self):
         # Accept, then close with a code the agent can read: a refusal before
@@ -102,9 +103,10 @@ class HostConsumer(AsyncWebsocketConsumer):
                 logger.warning("channel layer %s failed for host %s: %s", operation, self.host_id, error)
 
     async def receive(self, text_data=None, bytes_data=None):
-        if self.host_id is None:
-            return
+        if self.host_id is None or self.flooded:
+            return  # frames that were queued behind the close
         if not self.bucket.take():
+            self.flooded = True
             await self._record_refused(f"flooded its link (over {settings.HOST_LINK_RATE} messages a second)")
             await self.close(code=CLOSE_POLICY)
             return

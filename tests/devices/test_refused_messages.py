@@ -134,6 +134,7 @@ async def test_a_flood_close_is_logged_with_its_reason(paired, caplog, settings)
     assert message["code"] == 1008
     await communicator.wait()
     assert any(f"host {host.id}" in line and "flooded its link" in line for line in refused_lines(caplog))
+    assert (await host_row(host.id)).refused_count == 1  # not once more per frame queued behind the close
 
 
 def test_only_the_latest_refusals_are_kept(paired, settings):
