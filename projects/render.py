@@ -37,8 +37,8 @@ ALLOWED_SCHEMES = {"http", "https", "mailto"}
 RENDER_VERSION = "1"
 # Measured in docs/benchmarks.md ("Rendering budget"): real documents of these sizes
 # take 20-80 ms, while the worst shapes would take 0.5-1.5 s without the time limit.
-MARKDOWN_MAX_BYTES = 64 * 1024
-HIGHLIGHT_MAX_BYTES = 64 * 1024
+MARKDOWN_MAX_BYTES = 32 * 1024
+HIGHLIGHT_MAX_BYTES = 32 * 1024
 RENDER_BUDGET_SECONDS = 0.1  # CPU time of the rendering thread, per text
 PAGE_BUDGET_SECONDS = 0.5  # CPU time for the texts one page renders afresh
 CACHE_SECONDS = 24 * 3600

@@ -55,7 +55,7 @@ def test_each_shape_over_the_size_limit_is_plain_text_saying_why(alice_client, t
 def test_the_notice_gives_the_size_and_the_limit(alice_client, team_a):
     project = mirrored(team_a, file_change("big.md", "[" * 400_000))
     body = file_body(alice_client, project, "big.md")
-    assert "this file is 391 KB, larger than the 64 KB the hub renders as Markdown." in body
+    assert f"this file is 391 KB, larger than the {LIMIT // 1024} KB the hub renders as Markdown." in body
 
 
 CHEAP = ("blockquotes", "nested lists", "backticks")
