@@ -1,6 +1,8 @@
 """The fleet admin shows an agent session's records read-only and lets staff
 set who may answer for a host."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -39,8 +41,12 @@ def test_timeline_entries_and_requests_have_read_only_lists(staff_client, task):
 def test_staff_set_who_may_answer_for_a_host(staff_client, task):
     host = task.host
     url = reverse("admin:devices_host_change", args=[host.id])
-    assert 'name="approve_role"' in staff_client.get(url).content.decode()
-    response = staff_client.post(url, {"name": host.name, "approve_role": "admin"})
+    page = staff_client.get(url).content.decode()
+    assert 'name="approve_role"' in page
+    # What the browser sends along: the management form of the page's inlines.
+    field = r'name="([\w-]+-(?:TOTAL|INITIAL|MIN_NUM|MAX_NUM)_FORMS)"[^>]*value="(\d*)"'
+    management = dict(re.findall(field, page))
+    response = staff_client.post(url, {"name": host.name, "approve_role": "admin", **management})
     assert response.status_code == 302
     host.refresh_from_db()
     assert host.approve_role == "admin"
