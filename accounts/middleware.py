@@ -6,6 +6,7 @@ from django.urls import Resolver404, resolve, reverse
 from django.utils.http import urlencode
 
 from accounts.services import otp_is_enrolled
+from codexhub.http import wants_json
 
 SECOND_FACTOR_PENDING = "Enter your two-factor code first: this session has not passed it yet."
 SECOND_FACTOR_SETUP = "Set up two-factor authentication first: every page of the hub needs it."
@@ -33,7 +34,7 @@ def second_factor_gate(request) -> HttpResponse | None:
         return None
     enrolled = otp_is_enrolled(user=user)
     message = SECOND_FACTOR_PENDING if enrolled else SECOND_FACTOR_SETUP
-    if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
+    if wants_json(request):
         return JsonResponse({"error": message}, status=403)
     if request.method not in ("GET", "HEAD"):
         # A change (a task, an approval) is refused, not bounced to a page.
