@@ -35,8 +35,8 @@ ALLOWED_SCHEMES = {"http", "https", "mailto"}
 
 # Bump when the renderers' output changes, so cached HTML from before is not served.
 RENDER_VERSION = "1"
-# Measured in docs/benchmarks.md ("Rendering budget"): real documents of these sizes
-# take 20-80 ms, while the worst shapes would take 0.5-1.5 s without the time limit.
+# Measured in docs/benchmarks.md ("Rendering budget"): an ordinary document or source
+# file of this size takes about 50 ms, the worst shapes 0.1-0.7 s without the time limit.
 MARKDOWN_MAX_BYTES = 32 * 1024
 HIGHLIGHT_MAX_BYTES = 32 * 1024
 RENDER_BUDGET_SECONDS = 0.1  # CPU time of the rendering thread, per text
