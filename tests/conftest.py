@@ -6,7 +6,8 @@ import socket
 from urllib.parse import urlparse
 
 import pytest
-from django.core.cache import cache
+from django.conf import settings
+from django.core.cache import caches
 
 from accounts.models import Membership, Role, Team
 from tests.helpers import login, make_user
@@ -71,8 +72,9 @@ def _no_stray_processes():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    # Rate-limit counters live in the cache (Redis under CI): start each test clean.
-    cache.clear()
+    # Rate-limit counters and rendered HTML live in the caches (Redis under CI): start each test clean.
+    for alias in settings.CACHES:
+        caches[alias].clear()
     yield
 
 
