@@ -17,7 +17,7 @@ from pathlib import Path
 from _setup import ECHO_SERVER, ROOT, django_on_temp_db, hub_healthy, pctl, rss_kib, team_with_signed_in_owner
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-os.environ.update(HOST_CONNECTS_PER_IP="100000", HOST_HEARTBEAT_INTERVAL="20")
+os.environ.update(HOST_CONNECTS_PER_TOKEN="100000", HOST_HEARTBEAT_INTERVAL="20")
 django_on_temp_db()
 
 import websockets  # noqa: E402

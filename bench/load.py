@@ -20,7 +20,9 @@ from _setup import ECHO_SERVER, django_on_temp_db, pctl, rss_kib
 AGENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 RATE = float(sys.argv[2]) if len(sys.argv) > 2 else 5
 SECONDS = float(sys.argv[3]) if len(sys.argv) > 3 else 60
-os.environ.update(HOST_CONNECTS_PER_IP="100000", HOST_HEARTBEAT_INTERVAL="30", HOST_HEARTBEAT_TIMEOUT="600")
+os.environ.update(
+    HOST_CONNECTS_PER_TOKEN="100000", HOST_HEARTBEAT_INTERVAL="30", HOST_HEARTBEAT_TIMEOUT="600"
+)
 django_on_temp_db()
 
 import websockets  # noqa: E402
@@ -100,7 +102,7 @@ def summarize(agents: list[Agent]) -> dict:
 def main() -> None:
     team = Team.objects.create(name="Load")
     hosts = [make_host(team, f"load-{n}") for n in range(AGENTS)]
-    env = hub_env(HOST_CONNECTS_PER_IP="100000", HOST_LINK_RATE="1000", HOST_HEARTBEAT_TIMEOUT="600")
+    env = hub_env(HOST_CONNECTS_PER_TOKEN="100000", HOST_LINK_RATE="1000", HOST_HEARTBEAT_TIMEOUT="600")
     hub = Hub(env, Path(os.environ["CODEXHUB_DATA_DIR"]))
     echo_port = free_port()
     echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(echo_port)], stdout=subprocess.PIPE)

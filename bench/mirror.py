@@ -24,7 +24,7 @@ from _setup import ROOT, django_on_temp_db, pctl, team_with_signed_in_owner
 
 EDITS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 FILES = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
-os.environ.update(HOST_CONNECTS_PER_IP="100000")
+os.environ.update(HOST_CONNECTS_PER_TOKEN="100000")
 django_on_temp_db()
 
 import websockets  # noqa: E402

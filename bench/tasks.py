@@ -36,7 +36,7 @@ NOOP = {"name": "noop", "label": "No-op", "kind": "command", "needs_file": False
 os.environ.update(
     TASK_CREATE_RATE="100000/m",
     TASK_QUEUE_PER_HOST="100000",
-    HOST_CONNECTS_PER_IP="100000",
+    HOST_CONNECTS_PER_TOKEN="100000",
     HOST_LINK_RATE="100000",
     HOST_LINK_BURST="100000",
     HOST_HEARTBEAT_INTERVAL="600",
