@@ -49,7 +49,7 @@ def test_the_embedded_default_needs_no_service(tmp_path):
 def test_urls_switch_to_postgres_and_redis(tmp_path):
     modes = probe(tmp_path, DATABASE_URL="postgres://u@db.internal/x", REDIS_URL="redis://r.internal:6379/1")
     assert modes["db"] == "django.db.backends.postgresql"
-    assert modes["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert modes["layer"] == "codexhub.channel_layer.ResilientRedisChannelLayer"
     assert modes["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert modes["eager"] is False
     assert modes["broker"] == "redis://r.internal:6379/1"
@@ -61,7 +61,7 @@ def test_this_run_uses_the_services_it_was_given():
     else:
         assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
     if os.environ.get("REDIS_URL"):
-        assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+        assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "codexhub.channel_layer.ResilientRedisChannelLayer"
     else:
         assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
 
