@@ -61,7 +61,8 @@ def test_this_run_uses_the_services_it_was_given():
     else:
         assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
     if os.environ.get("REDIS_URL"):
-        assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "codexhub.channel_layer.ResilientRedisChannelLayer"
+        layer = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+        assert layer == "codexhub.channel_layer.ResilientRedisChannelLayer"
     else:
         assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
 
