@@ -43,6 +43,11 @@ def _session_state(user, device_id):
     return teams, hosts
 
 
+def _layer_failures(layer) -> int:
+    """How often the layer failed so far (codexhub.channel_layer); 0 for one that can't."""
+    return getattr(layer, "failures", 0)
+
+
 class UIConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
@@ -60,7 +65,31 @@ class UIConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        await self.send_json({"type": "hello", "user": user.email, "teams": teams, "hosts": hosts})
+        self.layer_failures_seen = _layer_failures(self.channel_layer)
+        await self._send_hello(teams, hosts)
+
+    async def _send_hello(self, teams, hosts):
+        user = self.scope["user"].email
+        await self.send_json({"type": "hello", "user": user, "teams": teams, "hosts": hosts})
+
+    async def _renew_groups(self):
+        """Pages ping every 20 s: group memberships expire in Redis and are lost
+        when it restarts, so each ping renews them. If the channel layer failed
+        since this page was last in sync, events may have been lost meanwhile:
+        a fresh hello makes the page catch up, as after a reconnect."""
+        before = _layer_failures(self.channel_layer)
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        after = _layer_failures(self.channel_layer)
+        await self.send_json({"type": "pong"})
+        if after != self.layer_failures_seen:
+            state = await _session_state(self.scope["user"], self.scope["session"].get(DEVICE_ID_SESSION_KEY))
+            if state is None:
+                await self.close(code=4403)
+                return
+            await self._send_hello(*state)
+        if after == before:  # the groups are renewed: in sync from here on
+            self.layer_failures_seen = after
 
     async def disconnect(self, code):
         for group in getattr(self, "groups_joined", []):
@@ -75,11 +104,7 @@ class UIConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "ping":
-            # Pages ping every 20 s: group memberships expire in Redis and are
-            # lost when it restarts, so each ping renews them.
-            for group in self.groups_joined:
-                await self.channel_layer.group_add(group, self.channel_name)
-            await self.send_json({"type": "pong"})
+            await self._renew_groups()
         elif kind == "subscribe" and "task" in content:
             await self._subscribe_task(content.get("task"))
         elif kind == "subscribe":

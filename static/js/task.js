@@ -192,9 +192,12 @@ window.codexhubSession = function () {
     openWhenConnected: false,  // open once subscribed to this task
     onOpen: (send) => send({ type: "subscribe", task: taskId }),
     onMessage: (message) => {
-      if (message.type === "subscribed" && message.task === taskId) {
-        document.body.dataset.live = "open";
-        pullLog().then(refreshStatus);  // catch up on what happened while away
+      const subscribed = message.type === "subscribed" && message.task === taskId;
+      if (subscribed) document.body.dataset.live = "open";
+      // Subscribed (after each connect), or a hello while connected: the hub
+      // may have lost events meanwhile (Redis went away), so catch up.
+      if (subscribed || (message.type === "hello" && document.body.dataset.live === "open")) {
+        pullLog().then(refreshStatus);
         if (session) session.refresh();
       }
       if (message.task !== taskId) return;
