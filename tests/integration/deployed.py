@@ -9,6 +9,7 @@ host name, `X-Forwarded-Proto: https`, the public origin on /ws/ui/.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import secrets
@@ -183,9 +184,11 @@ class HostLink:
         self.tasks_done: list[int] = []
         self.errors: list[dict] = []
         self.closed_by_hub: list[int | None] = []
+        self.sent: set[tuple[str, int]] = set()
         self.ws = None
 
-    async def run(self, until: float, batch_every: float, busy=lambda: True) -> None:
+    async def run(self, until: float, batch_every: float, busy=None) -> None:
+        """Heartbeat until `until`, with a batch every `batch_every` s while `busy()` (always if None)."""
         headers = {"Authorization": f"Bearer {self.token}"}
         async with websockets.connect(self.url, additional_headers=headers, max_queue=None) as ws:
             self.ws = ws
@@ -202,11 +205,11 @@ class HostLink:
                 while time.monotonic() < until and not reader.done():
                     await ws.send(json.dumps({"type": "heartbeat"}))
                     if time.monotonic() >= next_batch:
-                        if busy():
+                        if busy is None or busy():
                             await self.send_batch()
                         next_batch += batch_every
                     await asyncio.sleep(min(SOAK_HEARTBEAT, max(0, until - time.monotonic())))
-                await asyncio.sleep(1)  # the last acks
+                await wait_for(lambda: self.sent <= self.acks.keys() or reader.done(), "the last acks")
             finally:
                 reader.cancel()
 
@@ -227,6 +230,7 @@ class HostLink:
 
     async def _send(self, stream: str, kind: str, payload: dict) -> None:
         self.seq[stream] += 1
+        self.sent.add((stream, self.seq[stream]))
         message = {"type": kind, "stream": stream, "seq": self.seq[stream], "payload": payload}
         await self.ws.send(json.dumps(message))
 
@@ -275,7 +279,8 @@ class PhoneSocket:
         self.hello: dict | None = None
         self.closed_by_hub: list[int | None] = []
 
-    async def run(self, until: float, ping_every: float) -> None:
+    async def run(self, stop: asyncio.Event, ping_every: float) -> None:
+        """Ping every `ping_every` seconds until the test sets `stop`."""
         headers = {"Origin": self.origin, "Cookie": f"sessionid={self.session_key}"}
         async with websockets.connect(self.url, additional_headers=headers, max_queue=None) as ws:
             self.hello = json.loads(await ws.recv())
@@ -283,10 +288,10 @@ class PhoneSocket:
                 await ws.send(json.dumps({"type": "subscribe", "project": project}))
             reader = asyncio.create_task(self._read(ws))
             try:
-                while time.monotonic() < until and not reader.done():
+                while not stop.is_set() and not reader.done():
                     await ws.send(json.dumps({"type": "ping"}))
-                    await asyncio.sleep(min(ping_every, max(0, until - time.monotonic())))
-                await asyncio.sleep(1)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), ping_every)
             finally:
                 reader.cancel()  # before this side closes: a close the test makes is not the hub's
 
@@ -347,14 +352,15 @@ async def wait_for(condition, what: str, timeout: float = 30) -> None:
         await asyncio.sleep(0.05)
 
 
-async def linked(links, phones, until: float, *, ping_every: float, batch_every: float, busy=lambda: True):
-    """Open the pages, subscribe, then the links; returns their running tasks."""
-    runs = [asyncio.create_task(phone.run(until, ping_every=ping_every)) for phone in phones]
+async def linked(links, phones, until: float, stop: asyncio.Event, *, ping_every, batch_every, busy=None):
+    """Open the pages (until `stop` is set), subscribe, then the links (until
+    `until`); returns the pages' and the links' running tasks."""
+    pages = [asyncio.create_task(phone.run(stop, ping_every=ping_every)) for phone in phones]
     expected = sum(len(phone.projects) for phone in phones)
     await wait_for(lambda: sum(p.events["subscribed"] for p in phones) == expected, "the subscriptions")
-    runs += [asyncio.create_task(link.run(until, batch_every=batch_every, busy=busy)) for link in links]
+    hosts = [asyncio.create_task(link.run(until, batch_every=batch_every, busy=busy)) for link in links]
     await wait_for(lambda: all(link.ready for link in links), "every host's hello to be applied")
-    return runs
+    return pages, hosts
 
 
 def closing_connection(function, *args):

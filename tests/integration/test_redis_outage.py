@@ -74,8 +74,8 @@ class Outage:
 
 
 async def through_the_outage(deployed, outage, links, phones, projects):
-    until = time.monotonic() + 3600  # the links end when the test has seen what it needs
-    runs = await linked(links, phones, until, ping_every=2, batch_every=3)
+    until, stop = time.monotonic() + 3600, asyncio.Event()  # both end when the test has seen enough
+    pages, hosts = await linked(links, phones, until, stop, ping_every=2, batch_every=3)
     await asyncio.to_thread(outage.run)
     await asyncio.to_thread(wait_until, deployed.healthy, timeout=30, what="/healthz after Redis returned")
     # Sockets renew their groups on the next ping or heartbeat; then every batch must be heard again.
@@ -95,9 +95,10 @@ async def through_the_outage(deployed, outage, links, phones, projects):
     cookies = {"sessionid": key}
     status, _ = await asyncio.to_thread(deployed.request, "POST", "/tasks/new/", cookies=cookies, form=form)
     await wait_for(lambda: links[1].tasks_done, "the task to reach its host")
-    for run in runs:
-        run.cancel()
-    await asyncio.gather(*runs, return_exceptions=True)
+    stop.set()
+    for host in hosts:
+        host.cancel()  # its reader stops first: the close is the test's, not the hub's
+    await asyncio.gather(*pages, *hosts, return_exceptions=True)
     return online, status
 
 

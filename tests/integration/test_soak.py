@@ -21,6 +21,7 @@ from tests.integration.deployed import (
     linked,
     links_and_phones,
     signed_in_fleet,
+    wait_for,
 )
 from tests.processes import wait_until
 
@@ -65,15 +66,19 @@ def send_tasks(deployed, sessions, projects, team, started: float) -> tuple[list
 
 
 async def soak(deployed, links, phones, sessions, projects, team):
-    until = time.monotonic() + SOAK_SECONDS + 15
+    until, stop = time.monotonic() + SOAK_SECONDS + 15, asyncio.Event()
     started = [time.monotonic() + 15]  # once every link is up (set below)
     busy = lambda: busy_now(started[0])  # noqa: E731
-    runs = await linked(links, phones, until, ping_every=20, batch_every=BATCH_EVERY, busy=busy)
+    pages, hosts = await linked(links, phones, until, stop, ping_every=20, batch_every=BATCH_EVERY, busy=busy)
     started[0] = time.monotonic()
-    until = started[0] + SOAK_SECONDS
     statuses, online = await asyncio.to_thread(send_tasks, deployed, sessions, projects, team, started[0])
-    await asyncio.gather(*runs)
-    return statuses, online, until
+    await asyncio.gather(*hosts)
+    batches = sum(link.batches for link in links)
+    heard = lambda: sum(len(phone.mirror_times) for phone in phones)  # noqa: E731
+    await wait_for(lambda: heard() >= batches, "the pages to hear every batch")
+    stop.set()
+    await asyncio.gather(*pages)
+    return statuses, online, started[0] + SOAK_SECONDS
 
 
 def test_fifty_hosts_and_five_phones_hold_for_a_minute_on_redis(fleet, deployed):
