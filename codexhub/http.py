@@ -22,9 +22,7 @@ def wants_json(request: HttpRequest) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
 
 
-def render_plain(
-    request: HttpRequest, template: str, *, status: int, context: dict | None = None
-) -> HttpResponse:
+def render_plain(template: str, *, status: int, context: dict | None = None) -> HttpResponse:
     """A page rendered without context processors: they read the database,
     which may be what just failed."""
     return HttpResponse(render_to_string(template, context), status=status)

@@ -69,16 +69,19 @@ def healthz(request):
     return JsonResponse(body, status=200 if healthy else 503)
 
 
+OUTAGE_PAGE = {"title": "Back in a moment", "message": health.OUTAGE_MESSAGE, "retry": True}
+
+
 def server_error(request):
     """handler500. A database or Redis that is down is not our bug: say so
     with a 503 the client can retry, without touching either of them."""
     exc = sys.exc_info()[1]
     if not health.is_outage(exc):
-        return render_plain(request, "500.html", status=500)
+        return render_plain("500.html", status=500)
     response = (
         JsonResponse({"error": health.OUTAGE_MESSAGE}, status=503)
         if wants_json(request)
-        else render_plain(request, "503.html", status=503, context={"message": health.OUTAGE_MESSAGE})
+        else render_plain("500.html", status=503, context=OUTAGE_PAGE)
     )
     response["Retry-After"] = str(health.OUTAGE_RETRY_AFTER)
     return response

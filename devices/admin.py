@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from codexhub.admin import ReadOnlyInline
 from devices.models import Host, HostState, PairingRequest, RefusedMessage
 from devices.services import host_revoke
 
@@ -26,21 +27,13 @@ class OnlineFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RefusedMessageInline(admin.TabularInline):
+class RefusedMessageInline(ReadOnlyInline):
     """The latest messages the hub refused from the host (read-only)."""
 
     model = RefusedMessage
     verbose_name_plural = "latest refused messages"
     fields = ("at", "stream", "seq", "kind", "reason")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Host)

@@ -1,19 +1,8 @@
 from django.contrib import admin, messages
 
-from codexhub.admin import ReadOnlyAdmin
+from codexhub.admin import ReadOnlyAdmin, ReadOnlyInline
 from tasks.models import PermissionRequest, Task, TaskFileChange, TaskItem, TaskMessage
 from tasks.services import TaskError, task_cancel
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class TaskFileChangeInline(ReadOnlyInline):

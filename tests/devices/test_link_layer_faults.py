@@ -7,13 +7,12 @@ import logging
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from accounts.models import Team
-from codexhub.asgi import application
 from devices import consumers
 from devices.models import Host
+from tests.devices.hostlink import heartbeat, open_link
 from tests.helpers import make_host
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -37,22 +36,6 @@ def layer_down(monkeypatch):
             monkeypatch.setattr(layer, name, fail)
 
     return down
-
-
-async def open_link(token: str) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(
-        application, "/ws/host/", headers=[(b"authorization", f"Bearer {token}".encode())]
-    )
-    assert (await communicator.connect(timeout=5))[0]
-    assert (await communicator.receive_json_from(timeout=5))["type"] == "welcome"
-    return communicator
-
-
-async def heartbeat(communicator) -> None:
-    await communicator.send_json_to({"type": "heartbeat"})
-    assert await communicator.receive_json_from(timeout=5) == {"type": "heartbeat_ack"}
-
-
 @database_sync_to_async
 def link_channel(host_id: int) -> str:
     return Host.objects.get(id=host_id).link_channel

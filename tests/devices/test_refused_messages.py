@@ -5,14 +5,13 @@ import logging
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Team
-from codexhub.asgi import application
 from devices import services
 from devices.models import Host, RefusedMessage
+from tests.devices.hostlink import heartbeat, open_link
 from tests.helpers import make_host
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,22 +27,6 @@ def _fresh_budget():
 @pytest.fixture
 def paired(transactional_db):
     return make_host(Team.objects.create(name="Team A"), "Workstation")
-
-
-async def open_link(token: str) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(
-        application, "/ws/host/", headers=[(b"authorization", f"Bearer {token}".encode())]
-    )
-    assert (await communicator.connect(timeout=5))[0]
-    assert (await communicator.receive_json_from(timeout=5))["type"] == "welcome"
-    return communicator
-
-
-async def still_up(communicator) -> None:
-    await communicator.send_json_to({"type": "heartbeat"})
-    assert await communicator.receive_json_from(timeout=5) == {"type": "heartbeat_ack"}
-
-
 def refused_lines(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "devices.refused"]
 
@@ -78,7 +61,7 @@ async def test_it_logs_and_counts_each_kind_of_refused_frame(paired, caplog, fra
     while (reply := await communicator.receive_json_from(timeout=5))["type"] == "ack":
         pass  # a message its handler rejects is acked (its seq is taken), then reported
     assert reply["type"] == "error"
-    await still_up(communicator)
+    await heartbeat(communicator)
     [line] = refused_lines(caplog)
     assert f"host {host.id} (Workstation)" in line and reason in line
     row = await host_row(host.id)
@@ -110,7 +93,7 @@ async def test_a_flood_of_refused_frames_logs_a_bounded_number_of_lines(paired, 
         await communicator.send_to(text_data="not json")
     for _ in range(1000):
         assert (await communicator.receive_json_from(timeout=5))["type"] == "error"
-    await still_up(communicator)
+    await heartbeat(communicator)
     assert len(refused_lines(caplog)) == settings.HOST_REFUSED_LOG_PER_MINUTE
     await communicator.disconnect()
     lines = refused_lines(caplog)

@@ -1,0 +1,21 @@
+"""A host's /ws/host/ link through the whole ASGI app, for the link tests."""
+
+from channels.testing import WebsocketCommunicator
+
+from codexhub.asgi import application
+
+
+async def open_link(token: str) -> WebsocketCommunicator:
+    """A link that the hub accepted and welcomed."""
+    communicator = WebsocketCommunicator(
+        application, "/ws/host/", headers=[(b"authorization", f"Bearer {token}".encode())]
+    )
+    assert (await communicator.connect(timeout=5))[0]
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "welcome"
+    return communicator
+
+
+async def heartbeat(communicator) -> None:
+    """A heartbeat, answered: the link is up."""
+    await communicator.send_json_to({"type": "heartbeat"})
+    assert await communicator.receive_json_from(timeout=5) == {"type": "heartbeat_ack"}
