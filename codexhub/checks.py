@@ -60,3 +60,19 @@ def check_channel_layer_timeout(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_presence_interval(app_configs, **kwargs):
+    """Presence is written every HOST_PRESENCE_INTERVAL: at or past half the
+    heartbeat timeout, a host that is online would look offline."""
+    if not 0 < settings.HOST_PRESENCE_INTERVAL < settings.HOST_HEARTBEAT_TIMEOUT / 2:
+        return [
+            Error(
+                f"HOST_PRESENCE_INTERVAL is {settings.HOST_PRESENCE_INTERVAL:g} s: it must be above 0 and "
+                f"under half of HOST_HEARTBEAT_TIMEOUT ({settings.HOST_HEARTBEAT_TIMEOUT:g} s).",
+                hint="Leave it at 5.",
+                id="codexhub.E004",
+            )
+        ]
+    return []

@@ -262,6 +262,8 @@ PAIRING_PENDING_PER_IP = env_int("PAIRING_PENDING_PER_IP", 5)
 PAIRING_PENDING_GLOBAL = env_int("PAIRING_PENDING_GLOBAL", 1000)
 HOST_HEARTBEAT_INTERVAL = env_float("HOST_HEARTBEAT_INTERVAL", 20)
 HOST_HEARTBEAT_TIMEOUT = env_float("HOST_HEARTBEAT_TIMEOUT", 3 * HOST_HEARTBEAT_INTERVAL)
+# Seconds between the writes of every heard host's last_seen_at (one query for all).
+HOST_PRESENCE_INTERVAL = env_float("HOST_PRESENCE_INTERVAL", 5)
 HOST_LINK_RATE = env_int("HOST_LINK_RATE", 200)  # messages a second one link may send, sustained
 HOST_LINK_BURST = env_int("HOST_LINK_BURST", 1000)
 HOST_CONNECTS_PER_TOKEN = env_int("HOST_CONNECTS_PER_TOKEN", 10)  # a minute

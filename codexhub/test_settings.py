@@ -1,6 +1,6 @@
 """Settings for the test suite: the real settings, made fast and quiet."""
 
-from codexhub.env import env_bool, env_int
+from codexhub.env import env_bool, env_float, env_int
 from codexhub.settings import *  # noqa: F403
 from codexhub.settings import DATA_DIR, DATABASES
 
@@ -17,3 +17,6 @@ DATABASES["default"]["CONN_MAX_AGE"] = env_int("TEST_DB_CONN_MAX_AGE", 0)
 
 # pytest's own process never sweeps behind a test's back; a daphne child may (tests.processes).
 TASK_IN_PROCESS_BEAT = env_bool("TASK_IN_PROCESS_BEAT", False)
+
+# Presence is written this often: a lost revocation closes the link within it.
+HOST_PRESENCE_INTERVAL = env_float("HOST_PRESENCE_INTERVAL", 0.2)

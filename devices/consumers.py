@@ -4,14 +4,17 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from devices import services
-from devices.handlers import UnknownMessage
+from devices.applier import applier
+from devices.handlers import HANDLERS
 from devices.limits import LogBudget, TokenBucket, host_auth_failure_allowed, host_connect_allowed
+from devices.presence import presence
 from tasks.services import link_assignments
 
 logger = logging.getLogger(__name__)
@@ -21,6 +24,8 @@ CLOSE_HEARTBEAT_TIMEOUT = 4408
 CLOSE_REPLACED = 4409
 CLOSE_TOO_MANY_CONNECTS = 4429
 CLOSE_POLICY = 1008
+CLOSE_HUB_ERROR = 1011
+MAX_UNACKED = 1000  # messages of one link waiting for their commit before the hub stops reading it
 MAX_SEQ = 2**62
 LAYER_TIMEOUT = 5  # seconds a channel-layer call may take before the link goes on without it
 LAYER_LOG_PER_MINUTE = 10
@@ -28,10 +33,20 @@ LAYER_LOG_PER_MINUTE = 10
 _layer_log = LogBudget()
 
 
+def known_streams() -> set[str]:
+    return {stream for stream, _ in HANDLERS}
+
+
 class HostConsumer(AsyncWebsocketConsumer):
     host_id: int | None = None
     watchdog: asyncio.Task | None = None
+    acker: asyncio.Task | None = None
+    renewing: asyncio.Task | None = None
     flooded = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unacked: deque[tuple[dict, asyncio.Future]] = deque()
 
     async def connect(self):
         # Accept, then close with a code the agent can read: a refusal before
@@ -76,10 +91,12 @@ class HostConsumer(AsyncWebsocketConsumer):
         return (self.scope.get("client") or ["unknown"])[0]
 
     async def disconnect(self, code):
-        if self.watchdog:
-            self.watchdog.cancel()
+        for task in (self.watchdog, self.acker, self.renewing):
+            if task:
+                task.cancel()
         if self.host_id is None:
             return
+        presence().forget(self)
         services.host_refusals_flush(host_id=self.host_id, host_name=self.host_name)
         # The database first: presence must not hang on the channel layer.
         try:
@@ -132,24 +149,25 @@ class HostConsumer(AsyncWebsocketConsumer):
         return message if isinstance(message, dict) else None
 
     async def _heartbeat(self):
-        status = await database_sync_to_async(services.host_heartbeat)(
-            host_id=self.host_id, channel_name=self.channel_name
-        )
-        if status == services.LINK_REVOKED:
-            await self.close(code=CLOSE_UNAUTHORIZED)
-        elif status == services.LINK_REPLACED:
-            await self.close(code=CLOSE_REPLACED)
-        else:
-            await self._send(type="heartbeat_ack")
+        """Answered from memory, ahead of any data this link has waiting:
+        presence reaches the database coalesced (devices.presence)."""
+        await self._send(type="heartbeat_ack")
+        presence().heard_from(self)
+        if self.renewing is None or self.renewing.done():
             # Group membership expires in Redis and is lost on its restart: renew it.
-            await self._layer("group_add", self.group, self.channel_name)
+            self.renewing = asyncio.create_task(self._layer("group_add", self.group, self.channel_name))
+
+    async def presence_lost(self, status: str) -> None:
+        """The database says this link is no longer the host's (devices.presence)."""
+        await self.close(code=CLOSE_UNAUTHORIZED if status == services.LINK_REVOKED else CLOSE_REPLACED)
 
     async def _sequenced(self, message: dict):
         stream, seq, kind, payload = (message.get(k) for k in ("stream", "seq", "type", "payload"))
-        if not (
-            isinstance(stream, str) and 0 < len(stream) <= 32 and isinstance(kind, str) and len(kind) <= 64
-        ):
+        if not (isinstance(stream, str) and isinstance(kind, str) and 0 < len(kind) <= 64):
             await self._refuse("a sequenced message needs a stream and a type", message)
+            return
+        if stream not in known_streams():
+            await self._refuse(f"unknown stream: use one of {', '.join(sorted(known_streams()))}", message)
             return
         if type(seq) is not int or not 0 < seq < MAX_SEQ:
             await self._refuse("seq must be a positive integer", message, stream=stream)
@@ -157,13 +175,28 @@ class HostConsumer(AsyncWebsocketConsumer):
         if not isinstance(payload, dict):
             await self._refuse("payload must be an object", message, stream=stream, seq=seq)
             return
-        try:
-            result = await database_sync_to_async(services.host_message_apply)(
-                host_id=self.host_id, stream=stream, seq=seq, kind=kind, payload=payload
-            )
-        except UnknownMessage as exc:
-            await self._refuse(str(exc), message, stream=stream, seq=seq)
-            return
+        incoming = services.Incoming(host_id=self.host_id, stream=stream, seq=seq, kind=kind, payload=payload)
+        self.unacked.append((message, applier().submit(incoming)))
+        if self.acker is None or self.acker.done():
+            self.acker = asyncio.create_task(self._ack_in_order())
+        if len(self.unacked) > MAX_UNACKED:
+            await self.acker  # the hub is behind: read no more of this link until it caught up
+
+    async def _ack_in_order(self):
+        """Answer each sequenced message once its transaction committed, in the order sent."""
+        while self.unacked:
+            message, applied = self.unacked[0]
+            try:
+                result = await applied
+            except Exception:
+                self.unacked.clear()
+                await self.close(code=CLOSE_HUB_ERROR)  # the database failed: the agent resends later
+                return
+            self.unacked.popleft()
+            await self._answer(message, result)
+
+    async def _answer(self, message: dict, result: services.ApplyResult):
+        stream, seq = message["stream"], message["seq"]
         if result.outcome == services.GAP:
             await self._record_refused(f"gap: expected seq {result.expected}", message)
             await self._send(type="error", error="gap", stream=stream, seq=seq, expected=result.expected)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -425,16 +425,32 @@ def host_link_closed(*, host_id: int, channel_name: str) -> None:
 LINK_OK, LINK_REVOKED, LINK_REPLACED = "ok", "revoked", "replaced"
 
 
+def hosts_seen(*, links: dict[int, str]) -> dict[int, str]:
+    """Presence of many links at once, written coalesced (devices.presence):
+    `links` maps a host to the channel of the link heard from. Refreshes
+    last_seen_at of those still current in two queries, and returns, for the
+    others, LINK_REVOKED or LINK_REPLACED: what a lost channel message might
+    not have said."""
+    if not links:
+        return {}
+    rows = Host.objects.filter(id__in=links).values_list("id", "state", "link_channel")
+    current, lost = [], {}
+    for host_id, state, channel in rows:
+        if state != HostState.ACTIVE:
+            lost[host_id] = LINK_REVOKED
+        elif channel != links[host_id]:
+            lost[host_id] = LINK_REPLACED
+        else:
+            current.append(host_id)
+    lost.update({host_id: LINK_REVOKED for host_id in links.keys() - {row[0] for row in rows}})
+    if current:
+        Host.objects.filter(id__in=current).update(last_seen_at=timezone.now())
+    return lost
+
+
 def host_heartbeat(*, host_id: int, channel_name: str) -> str:
-    """Refresh presence, and re-check from the database what a lost channel
-    message might not have said: revoked, or replaced by a newer link."""
-    refreshed = Host.objects.filter(id=host_id, state=HostState.ACTIVE, link_channel=channel_name).update(
-        last_seen_at=timezone.now()
-    )
-    if refreshed:
-        return LINK_OK
-    active = Host.objects.filter(id=host_id, state=HostState.ACTIVE).exists()
-    return LINK_REPLACED if active else LINK_REVOKED
+    """Refresh one link's presence; LINK_OK, LINK_REVOKED or LINK_REPLACED."""
+    return hosts_seen(links={host_id: channel_name}).get(host_id, LINK_OK)
 
 
 def stream_positions(*, host_id: int) -> dict[str, int]:
@@ -444,6 +460,18 @@ def stream_positions(*, host_id: int) -> dict[str, int]:
 # Sequenced messages ------------------------------------------------------------------------
 
 APPLIED, DUPLICATE, GAP, REJECTED = "applied", "duplicate", "gap", "rejected"
+apply_logger = logging.getLogger("devices.apply")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One sequenced message from a host, its envelope already checked."""
+
+    host_id: int
+    stream: str
+    seq: int
+    kind: str
+    payload: dict
 
 
 @dataclass(frozen=True)
@@ -453,29 +481,115 @@ class ApplyResult:
     error: str = ""
 
 
-def host_message_apply(*, host_id: int, stream: str, seq: int, kind: str, payload: dict) -> ApplyResult:
-    """Apply one sequenced message exactly once: the effect and the stream's
-    position are written in one transaction, so a redelivery is a no-op."""
-    from devices.handlers import InvalidMessage, handler_for
+def host_messages_apply(*, messages: list[Incoming]) -> list[ApplyResult]:
+    """Apply sequenced messages, from one link or several, exactly once and in
+    order, in one transaction (group commit): each message's effect and its
+    stream's position are committed together, so a redelivery is a no-op and
+    the caller acks only what this returns.
 
-    handler = handler_for(stream, kind)  # raises UnknownMessage before any write
+    A message that can't be applied (unknown type, refused by its handler,
+    or breaking a constraint) is consumed as REJECTED: its seq is taken, so it
+    never blocks its stream or sits in the agent's outbox for ever. The batch
+    runs first without a savepoint per message; if anything in it fails, it is
+    rolled back and run again with each handler in a savepoint of its own."""
+    try:
+        with transaction.atomic():
+            return _apply_in_order(messages, isolate=False)
+    except _Isolate:
+        pass
     with transaction.atomic():
-        position, _ = HostStream.objects.select_for_update().get_or_create(host_id=host_id, name=stream)
-        if seq <= position.last_seq:
-            return ApplyResult(DUPLICATE)
-        if seq != position.last_seq + 1:
-            return ApplyResult(GAP, expected=position.last_seq + 1)
-        result = ApplyResult(APPLIED)
-        try:
-            with transaction.atomic():
-                handler(host_id=host_id, payload=payload)
-        except InvalidMessage as exc:
-            # Still take the seq: a message that can never apply must not block
-            # the stream (or sit in the agent's outbox) for ever.
-            result = ApplyResult(REJECTED, error=str(exc))
-        position.last_seq = seq
-        position.save(update_fields=["last_seq"])
-    return result
+        return _apply_in_order(messages, isolate=True)
+
+
+def host_message_apply(*, host_id: int, stream: str, seq: int, kind: str, payload: dict) -> ApplyResult:
+    """One message on its own: host_messages_apply of one."""
+    message = Incoming(host_id=host_id, stream=stream, seq=seq, kind=kind, payload=payload)
+    return host_messages_apply(messages=[message])[0]
+
+
+class _Isolate(Exception):
+    """A message of the batch failed: roll the batch back and run it isolated."""
+
+
+def _apply_in_order(messages: list[Incoming], *, isolate: bool) -> list[ApplyResult]:
+    positions = _locked_positions({(m.host_id, m.stream) for m in messages})
+    results, moved = [], {}
+    for message in messages:
+        position = positions[(message.host_id, message.stream)]
+        if message.seq <= position.last_seq:
+            results.append(ApplyResult(DUPLICATE))
+            continue
+        if message.seq != position.last_seq + 1:
+            results.append(ApplyResult(GAP, expected=position.last_seq + 1))
+            continue
+        results.append(_apply_one(message) if isolate else _apply_fast(message))
+        position.last_seq = message.seq
+        moved[position.pk] = position
+    if moved:
+        HostStream.objects.bulk_update(moved.values(), ["last_seq"])
+    return results
+
+
+def _locked_positions(keys: set[tuple[int, str]]) -> dict[tuple[int, str], HostStream]:
+    """The positions of these (host, stream) pairs, created if new, locked
+    until the commit (in id order, so that two hub processes never deadlock)."""
+    hosts, names = {host for host, _ in keys}, {name for _, name in keys}
+    rows = HostStream.objects.select_for_update().filter(host_id__in=hosts, name__in=names).order_by("id")
+    found = {(p.host_id, p.name): p for p in rows}
+    missing = keys - found.keys()
+    if missing:
+        new = [HostStream(host_id=host, name=name) for host, name in missing]
+        HostStream.objects.bulk_create(new, ignore_conflicts=True)
+        found = {(p.host_id, p.name): p for p in rows.all()}  # .all(): evaluated again
+    return found
+
+
+def _apply_fast(message: Incoming) -> ApplyResult:
+    from devices.handlers import UnknownMessage, handler_for
+
+    try:
+        handler = handler_for(message.stream, message.kind)
+    except UnknownMessage as exc:
+        return ApplyResult(REJECTED, error=str(exc))
+    try:
+        handler(host_id=message.host_id, payload=message.payload)
+    except Exception as exc:
+        raise _Isolate from exc
+    return ApplyResult(APPLIED)
+
+
+def _apply_one(message: Incoming) -> ApplyResult:
+    from devices.handlers import InvalidMessage, UnknownMessage, handler_for
+
+    try:
+        handler = handler_for(message.stream, message.kind)
+        with transaction.atomic():
+            handler(host_id=message.host_id, payload=message.payload)
+    except (InvalidMessage, UnknownMessage) as exc:
+        return ApplyResult(REJECTED, error=str(exc))
+    except DatabaseError as exc:
+        if not _refused_by_data(exc):
+            raise  # the database is down or busy: nothing is taken, the agent sends it again
+        return ApplyResult(REJECTED, error=_failure(message, exc))
+    except Exception as exc:
+        return ApplyResult(REJECTED, error=_failure(message, exc))
+    return ApplyResult(APPLIED)
+
+
+def _refused_by_data(exc: DatabaseError) -> bool:
+    """A constraint or a value the database refuses, as opposed to an outage."""
+    return isinstance(exc, DataError | IntegrityError)
+
+
+def _failure(message: Incoming, exc: Exception) -> str:
+    """A handler broke on this message: a bug or a hostile message the checks
+    missed. Logged in full here; the host and the admin get the kind of failure."""
+    apply_logger.error(
+        "host %s: %s seq %s on %s could not be applied",
+        message.host_id, printable(message.kind, 64), message.seq, printable(message.stream, 32),
+        exc_info=exc,
+    )  # fmt: skip
+    return f"could not be applied ({type(exc).__name__})"
 
 
 # Refused messages ---------------------------------------------------------------------------

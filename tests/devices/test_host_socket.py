@@ -234,13 +234,16 @@ async def test_revoking_closes_the_live_link_with_4401(paired):
     await expect_close(again, 4401)
 
 
-async def test_a_revocation_whose_message_was_lost_is_caught_at_the_next_heartbeat(paired):
-    """SECURITY.md case 39, in process: the database says revoked, no event came."""
+async def test_a_revocation_whose_message_was_lost_is_caught_after_the_next_heartbeat(paired):
+    """SECURITY.md case 39, in process: the database says revoked, no event came.
+    The heartbeat is answered from memory; the presence write that follows it
+    (HOST_PRESENCE_INTERVAL) finds the revocation and closes the link."""
     host, token = paired
     communicator = await connect(token)
     await welcome(communicator)
     await database_sync_to_async(Host.objects.filter(id=host.id).update)(state=HostState.REVOKED)
     await communicator.send_json_to({"type": "heartbeat"})
+    assert await communicator.receive_json_from(timeout=5) == {"type": "heartbeat_ack"}
     await expect_close(communicator, 4401)
 
 

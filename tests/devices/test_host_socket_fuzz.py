@@ -47,7 +47,10 @@ def token(transactional_db):
     return make_host(Team.objects.create(name="Fuzz"))[1]
 
 
-SENTINEL = {"type": "sentinel", "stream": "end", "seq": 1, "payload": {}}
+# Far past any seq the frames could have taken: refused as a gap, after every
+# sequenced message before it was answered (replies to those come in order).
+SENTINEL_SEQ = 2**61 + 12345
+SENTINEL = {"type": "sentinel", "stream": "host", "seq": SENTINEL_SEQ, "payload": {}}
 
 
 async def run_frames(token: str, batch: list[str]) -> None:
@@ -57,13 +60,12 @@ async def run_frames(token: str, batch: list[str]) -> None:
     assert (await communicator.receive_json_from(timeout=5))["type"] == "welcome"
     for frame in batch:
         await communicator.send_to(text_data=frame)
-    # An unknown message on a stream of its own marks the end of the replies.
     await communicator.send_json_to(SENTINEL)
     while True:
         reply = await communicator.receive_json_from(timeout=5)
         assert reply["type"] in ("error", "ack", "heartbeat_ack"), reply
-        if reply.get("stream") == "end":
-            assert "unknown message" in reply["error"]
+        if reply.get("seq") == SENTINEL_SEQ:
+            assert reply["error"] == "gap"
             break
     await communicator.send_json_to({"type": "heartbeat"})
     assert await communicator.receive_json_from(timeout=5) == {"type": "heartbeat_ack"}

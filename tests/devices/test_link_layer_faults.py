@@ -77,6 +77,7 @@ async def test_a_replaced_link_learns_it_at_its_heartbeat_when_the_layer_lost_th
     layer_down("send")
     second = await open_link(token)
     await first.send_json_to({"type": "heartbeat"})
+    assert await first.receive_json_from(timeout=5) == {"type": "heartbeat_ack"}
     message = await first.receive_output(timeout=5)
     assert (message["type"], message["code"]) == ("websocket.close", consumers.CLOSE_REPLACED)
     await heartbeat(second)

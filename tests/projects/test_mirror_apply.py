@@ -148,11 +148,14 @@ def test_changes_ring_the_project_group_after_commit(stream, django_capture_on_c
     assert event["changes"] == [{"op": "created", "path": "a.md", "kind": "file"}]
 
 
-def test_unknown_mirror_messages_are_refused_before_any_write(host):
-    with pytest.raises(Exception, match="unknown message"):
-        device_services.host_message_apply(
-            host_id=host.id, stream="mirror", seq=1, kind="mirror.nope", payload={}
-        )
+def test_unknown_mirror_messages_are_consumed_as_rejected_and_write_nothing(host):
+    result = device_services.host_message_apply(
+        host_id=host.id, stream="mirror", seq=1, kind="mirror.nope", payload={"projects": [{"name": "x"}]}
+    )
+    assert result.outcome == device_services.REJECTED
+    assert result.error == "unknown message 'mirror.nope' on stream 'mirror'"
+    assert device_services.stream_positions(host_id=host.id) == {"mirror": 1}  # never sent again
+    assert not Project.objects.exists()
 
 
 def test_changes_in_one_batch_apply_in_order(stream):

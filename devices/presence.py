@@ -1,0 +1,65 @@
+"""Presence of the host links of one hub process, written coalesced.
+
+A heartbeat is answered at once, from memory; every HOST_PRESENCE_INTERVAL
+seconds one query refreshes last_seen_at of every host heard since, and
+catches the links that were revoked or replaced while a channel message about
+it was lost."""
+
+import asyncio
+import logging
+import weakref
+from typing import Protocol
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from devices import services
+
+logger = logging.getLogger(__name__)
+
+
+class Link(Protocol):
+    host_id: int | None
+    channel_name: str
+
+    async def presence_lost(self, status: str) -> None: ...
+
+
+_books: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PresenceBook]" = weakref.WeakKeyDictionary()
+
+
+def presence() -> "PresenceBook":
+    """The presence book of the running event loop (one per hub process)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _books:
+        _books[loop] = PresenceBook()
+    return _books[loop]
+
+
+class PresenceBook:
+    def __init__(self):
+        self.heard: dict[int, Link] = {}
+        self.writer: asyncio.Task | None = None
+
+    def heard_from(self, link: Link) -> None:
+        self.heard[link.host_id] = link
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.create_task(self._write_after_a_while())
+
+    def forget(self, link: Link) -> None:
+        if self.heard.get(link.host_id) is link:
+            del self.heard[link.host_id]
+
+    async def _write_after_a_while(self) -> None:
+        while self.heard:
+            await asyncio.sleep(settings.HOST_PRESENCE_INTERVAL)
+            heard, self.heard = self.heard, {}
+            try:
+                lost = await database_sync_to_async(services.hosts_seen)(
+                    links={host_id: link.channel_name for host_id, link in heard.items()}
+                )
+            except Exception as exc:  # the next heartbeats try again
+                logger.warning("presence of %d hosts not written: %s", len(heard), type(exc).__name__)
+                continue
+            for host_id, status in lost.items():
+                await heard[host_id].presence_lost(status)
