@@ -1,18 +1,27 @@
-"""SECURITY.md 85: N agents each sending R sequenced mirror batches a second
-for T seconds to one daphne; then an audit by (host, seq): nothing lost,
-nothing applied twice. Beside a bare websockets echo server under the same
-load in the same run.
+"""A team's fleet on the host link (issue: the host message path at a team's
+scale). N agents each send R sequenced messages a second for T seconds, a
+realistic mix: mirror batches, task output frames and task state changes
+(received, started, finished), plus a heartbeat a second each. Then an audit
+by (host, stream, seq): nothing lost, nothing applied twice, no host offline.
+Beside a bare websockets echo server under the same frames in the same run.
 
-    python bench/load.py [AGENTS] [RATE] [SECONDS]     (200 5 60 by default)
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench \\
+    BENCH_REDIS_URL=redis://127.0.0.1:6379/5 \\
+        python bench/load.py [AGENTS] [RATE] [SECONDS] [HUBS]    (200 5 60 1)
+
+Without BENCH_DATABASE_URL and BENCH_REDIS_URL: SQLite and the in-memory
+layer (one hub only). HUBS=2 runs two daphnes behind HAProxy.
 """
 
 import asyncio
+import itertools
 import json
 import os
 import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 from _setup import ECHO_SERVER, django_on_temp_db, pctl, rss_kib
@@ -20,120 +29,261 @@ from _setup import ECHO_SERVER, django_on_temp_db, pctl, rss_kib
 AGENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 RATE = float(sys.argv[2]) if len(sys.argv) > 2 else 5
 SECONDS = float(sys.argv[3]) if len(sys.argv) > 3 else 60
-os.environ.update(
-    HOST_CONNECTS_PER_TOKEN="100000", HOST_HEARTBEAT_INTERVAL="30", HOST_HEARTBEAT_TIMEOUT="600"
-)
+HUBS = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+LOGS_PER_TASK = 20
+DAY = timedelta(days=1)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
 django_on_temp_db()
 
 import websockets  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 from accounts.models import Team  # noqa: E402
-from devices.models import HostStream  # noqa: E402
-from projects.models import Entry  # noqa: E402
+from devices.models import Host, HostStream  # noqa: E402
+from projects.models import Project  # noqa: E402
+from tasks.models import Task, TaskLog, TaskState  # noqa: E402
 from tests.helpers import make_host  # noqa: E402
 from tests.processes import Hub, free_port, hub_env  # noqa: E402
 from tests.projects.mirror import file_change  # noqa: E402
 
+# Ten slots, repeated: 3 mirror batches and 7 task messages (of which about 1
+# in 8 changes a task's state, the rest are output).
+MIX = "MTTMTTMTTT"
 
-def batch(seq: int) -> str:
-    payload = {"project": "load", "reset": False, "changes": [file_change("load.txt", f"edit {seq}\n")]}
-    return json.dumps({"type": "mirror.batch", "stream": "mirror", "seq": seq, "payload": payload})
+
+def task_messages(task_ids: list[int]):
+    """What an agent reports on stream "tasks" for each of its tasks in turn."""
+    for task_id in itertools.cycle(task_ids):  # a task seen again: its reports are duplicates in effect
+        yield "task.received", {"task_id": task_id}
+        yield "task.started", {"task_id": task_id}
+        for n in range(1, LOGS_PER_TASK + 1):
+            yield "task.log", {"task_id": task_id, "seq": n, "text": f"line {n} of the build output\n" * 3}
+        yield "task.finished", {"task_id": task_id, "outcome": "succeeded", "exit_code": 0, "duration": 4.0}
 
 
 class Agent:
-    """One simulated agent: sends on a schedule, records each ack."""
+    """One simulated agent: sends on a schedule, records each ack and heartbeat ack."""
 
-    def __init__(self, url: str, token: str | None):
+    def __init__(self, url: str, token: str | None, task_ids: list[int]):
         self.url, self.token = url, token
-        self.sent: dict[int, float] = {}
-        self.acks: Counter[int] = Counter()
+        self.tasks = task_messages(task_ids)
+        self.seqs = Counter()
+        self.sent: dict[tuple[str, int], float] = {}
+        self.acks: Counter[tuple[str, int]] = Counter()
         self.latencies: list[float] = []
+        self.beats: list[float] = []  # heartbeat send times not answered yet
+        self.beat_latencies: list[float] = []
+
+    def frame(self, slot: int) -> tuple[str, str]:
+        if MIX[slot % len(MIX)] == "M":
+            stream, kind = "mirror", "mirror.batch"
+            text = f"edit {self.seqs[stream]}\n"
+            payload = {"project": "load", "changes": [file_change(f"notes/{slot % 7}.md", text)]}
+        else:
+            stream, (kind, payload) = "tasks", next(self.tasks)
+        return stream, self.sequenced(stream, kind, payload)
+
+    def sequenced(self, stream: str, kind: str, payload: dict) -> str:
+        self.seqs[stream] += 1
+        self.sent[(stream, self.seqs[stream])] = time.perf_counter()
+        return json.dumps({"type": kind, "stream": stream, "seq": self.seqs[stream], "payload": payload})
 
     async def run(self, start_at: float, stop_at: float):
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         async with websockets.connect(self.url, additional_headers=headers, max_queue=None) as ws:
             reader = asyncio.create_task(self._read(ws))
-            if self.token:
-                await ws.send(json.dumps({"type": "mirror.projects", "stream": "mirror", "seq": 1,
-                                          "payload": {"projects": [{"name": "load"}]}}))  # fmt: skip
-                self.sent[1] = time.perf_counter()
-            seq = len(self.sent)
+            projects = {"projects": [{"name": "load"}]}
+            await ws.send(self.sequenced("mirror", "mirror.projects", projects))
             await asyncio.sleep(max(0, start_at - time.perf_counter()))
-            while time.perf_counter() < stop_at:
-                seq += 1
-                self.sent[seq] = time.perf_counter()
-                await ws.send(batch(seq) if self.token else json.dumps({"seq": seq, "echo": batch(seq)}))
+            beating = asyncio.create_task(self._beat(ws))
+            for slot in itertools.count():
+                if time.perf_counter() >= stop_at:
+                    break
+                await ws.send(self.frame(slot)[1])
                 await asyncio.sleep(1 / RATE)
+            beating.cancel()
             deadline = time.perf_counter() + 300  # let a backlog drain: slow is not lost
             while len(self.acks) < len(self.sent) and time.perf_counter() < deadline:
                 await asyncio.sleep(0.05)
             reader.cancel()
 
+    async def _beat(self, ws):
+        while True:
+            self.beats.append(time.perf_counter())
+            await ws.send('{"type": "heartbeat"}')
+            await asyncio.sleep(1)
+
     async def _read(self, ws):
         async for raw in ws:
             message = json.loads(raw)
-            seq = message.get("seq")
-            if message.get("type") == "ack" or (not self.token and seq):
-                self.acks[seq] += 1
-                if self.acks[seq] == 1 and seq in self.sent:
-                    self.latencies.append((time.perf_counter() - self.sent[seq]) * 1000)
+            if message.get("type") == "heartbeat_ack":
+                self.beat_latencies.append((time.perf_counter() - self.beats.pop(0)) * 1000)
+            elif message.get("type") == "ack":
+                key = (message["stream"], message["seq"])
+                self.acks[key] += 1
+                if self.acks[key] == 1 and key in self.sent:
+                    self.latencies.append((time.perf_counter() - self.sent[key]) * 1000)
 
 
-async def drive(url: str, tokens: list[str | None], pid: int) -> tuple[list[Agent], int]:
-    agents = [Agent(url, token) for token in tokens]
-    start_at = time.perf_counter() + 2 + AGENTS * 0.01
+async def drive(url: str, agents: list[Agent], pids: list[int], host_ids: list[int] = ()) -> tuple[int, float]:
+    """Run the agents; the hub's memory at half time, and at the end of the
+    sending how far behind the oldest last_seen_at is (seconds)."""
+    start_at = time.perf_counter() + 2 + len(agents) * 0.01
     stop_at = start_at + SECONDS
-    tasks = [asyncio.create_task(agent.run(start_at, stop_at)) for agent in agents]
+    runs = [asyncio.create_task(agent.run(start_at, stop_at)) for agent in agents]
     await asyncio.sleep(max(0, start_at + SECONDS / 2 - time.perf_counter()))
-    rss = rss_kib(pid)
-    await asyncio.gather(*tasks)
-    return agents, rss
+    rss = sum(rss_kib(pid) for pid in pids)
+    await asyncio.sleep(max(0, stop_at - time.perf_counter()))
+    lag = await asyncio.to_thread(_presence_lag, host_ids) if host_ids else 0.0
+    await asyncio.gather(*runs)
+    return rss, lag
 
 
-def summarize(agents: list[Agent]) -> dict:
+def _presence_lag(host_ids: list[int]) -> float:
+    seen = Host.objects.filter(id__in=host_ids).values_list("last_seen_at", flat=True)
+    return (timezone.now() - min(seen)).total_seconds()
+
+
+def summarize(agents: list[Agent], seconds: float) -> dict:
     sent = sum(len(a.sent) for a in agents)
     acked = sum(len(a.acks) for a in agents)
-    twice = sum(1 for a in agents for count in a.acks.values() if count > 1)
     latencies = [ms for a in agents for ms in a.latencies]
-    return {"sent": sent, "lost": sent - acked, "acked twice": twice,
-            "p50": pctl(latencies, 0.5), "p95": pctl(latencies, 0.95)}  # fmt: skip
+    beats = [ms for a in agents for ms in a.beat_latencies]
+    return {
+        "sent": sent,
+        "lost": sent - acked,
+        "acked twice": sum(1 for a in agents for count in a.acks.values() if count > 1),
+        "applied a second": acked / seconds,
+        "p50": pctl(latencies, 0.5),
+        "p95": pctl(latencies, 0.95),
+        "p99": pctl(latencies, 0.99),
+        "beat max": max(beats, default=0),
+    }
+
+
+def fleet() -> list[tuple[Host, str, list[int]]]:
+    team = Team.objects.create(name="Load")
+    now = timezone.now()
+    hosts = []
+    for n in range(AGENTS):
+        host, token = make_host(team, f"load-{n}")
+        project = Project.objects.create(host=host, name="load")
+        tasks = Task.objects.bulk_create(
+            Task(team=team, host=host, project=project, executor="codex", prompt="build it",
+                 state=TaskState.ASSIGNED, assigned_at=now, received_at=now, expires_at=now + DAY)
+            for _ in range(int(SECONDS * RATE * 0.7 / (LOGS_PER_TASK + 3)) + 1)
+        )  # fmt: skip
+        hosts.append((host, token, [task.id for task in tasks]))
+    return hosts
+
+
+def echo_server() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(port)], stdout=subprocess.PIPE)
+    assert process.stdout.readline().strip() == b"ready"
+    return process, f"ws://127.0.0.1:{port}/"
+
+
+class EchoAgent(Agent):
+    """The same frames to a server that sends each back: its "ack" is the echo."""
+
+    async def _read(self, ws):
+        async for raw in ws:
+            message = json.loads(raw)
+            if message.get("type") == "heartbeat":
+                self.beat_latencies.append((time.perf_counter() - self.beats.pop(0)) * 1000)
+            elif "seq" in message:
+                key = (message["stream"], message["seq"])
+                self.acks[key] += 1
+                if self.acks[key] == 1:
+                    self.latencies.append((time.perf_counter() - self.sent[key]) * 1000)
+
+
+def start_hubs(log_dir: Path) -> tuple[list[Hub], "Proxy | None", str]:  # noqa: F821
+    extra = dict(
+        HOST_CONNECTS_PER_TOKEN="100000", HOST_LINK_RATE="1000", HOST_PRESENCE_INTERVAL="5", TEST_DB_CONN_MAX_AGE="600", LOG_LEVEL="WARNING",
+    )  # fmt: skip
+    if REDIS_URL:
+        extra["REDIS_URL"] = REDIS_URL
+    hubs = [Hub(hub_env(**extra), log_dir) for _ in range(HUBS)]
+    if HUBS == 1:
+        return hubs, None, hubs[0].url
+    from tests.processes import Proxy
+
+    proxy = Proxy([hub.url for hub in hubs], log_dir)
+    return hubs, proxy, proxy.url
 
 
 def main() -> None:
-    team = Team.objects.create(name="Load")
-    hosts = [make_host(team, f"load-{n}") for n in range(AGENTS)]
-    env = hub_env(HOST_CONNECTS_PER_TOKEN="100000", HOST_LINK_RATE="1000", HOST_HEARTBEAT_TIMEOUT="600")
-    hub = Hub(env, Path(os.environ["CODEXHUB_DATA_DIR"]))
-    echo_port = free_port()
-    echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(echo_port)], stdout=subprocess.PIPE)
-    assert echo.stdout.readline().strip() == b"ready"
+    if HUBS > 1 and not REDIS_URL:
+        sys.exit("two hubs need BENCH_DATABASE_URL and BENCH_REDIS_URL (shared Postgres and Redis)")
+    hosts = fleet()
+    hubs, proxy, url = start_hubs(Path(os.environ["CODEXHUB_DATA_DIR"]))
+    echo, echo_url = echo_server()
+    pids = [hub.popen.pid for hub in hubs]
     try:
-        hub_idle = rss_kib(hub.popen.pid)
-        hub_agents, hub_rss = asyncio.run(
-            drive(hub.url.replace("http", "ws") + "/ws/host/", [t for _, t in hosts], hub.popen.pid)
-        )
-        echo_idle = rss_kib(echo.pid)
-        echo_agents, echo_rss = asyncio.run(drive(f"ws://127.0.0.1:{echo_port}/", [None] * AGENTS, echo.pid))
+        idle = sum(rss_kib(pid) for pid in pids)
+        cpu_before = [_cpu_seconds(pid) for pid in pids]
+        hub_agents = [Agent(url.replace("http", "ws") + "/ws/host/", token, ids) for _, token, ids in hosts]
+        if os.environ.get("BENCH_PROFILE"):
+            for pid in pids:
+                _profile(pid)
+        started = time.perf_counter()
+        hub_rss, lag = asyncio.run(drive(hub_agents[0].url, hub_agents, pids, [h.id for h, _, _ in hosts]))
+        hub_seconds = time.perf_counter() - started
+        hub_cpu = sum(_cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True))
+        echo_agents = [EchoAgent(echo_url, None, ids) for _, _, ids in hosts]
+        started = time.perf_counter()
+        asyncio.run(drive(echo_url, echo_agents, [echo.pid]))
+        echo_seconds = time.perf_counter() - started
     finally:
-        hub.stop()
+        for hub in hubs:
+            hub.stop()
+        if proxy:
+            proxy.stop()
         echo.terminate()
         echo.wait(10)
+    report(hosts, hub_agents, echo_agents, hub_seconds, echo_seconds, (hub_rss - idle) / AGENTS, hub_cpu, lag)
 
-    hub_summary, echo_summary = summarize(hub_agents), summarize(echo_agents)
-    applied = dict(HostStream.objects.filter(name="mirror").values_list("host_id", "last_seq"))
-    mismatched = sum(1 for (host, _), agent in zip(hosts, hub_agents, strict=True)
-                     if applied.get(host.id) != len(agent.sent))  # fmt: skip
-    database = "Postgres" if os.environ.get("BENCH_DATABASE_URL") else "SQLite"
-    print(f"{AGENTS} agents x {RATE:g} msg/s x {SECONDS:g} s, one daphne ({database}, in-memory layer)")
-    print(f"{'':26}{'hub':>12}{'bare echo':>12}")
+
+def _profile(pid: int) -> subprocess.Popen:
+    """py-spy on a hub for the run (BENCH_PROFILE=dir): collapsed stacks, for
+    finding where the time goes (pip install py-spy)."""
+    out = Path(os.environ["BENCH_PROFILE"]) / f"hub-{pid}.txt"
+    args = ["py-spy", "record", "-p", str(pid), "-d", str(int(SECONDS + 2)), "-r", "200", "-f", "raw"]
+    args += ["-o", str(out)]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def report(hosts, hub_agents, echo_agents, hub_seconds, echo_seconds, kib_per_link, hub_cpu, lag) -> None:
+    hub, bare = summarize(hub_agents, hub_seconds), summarize(echo_agents, echo_seconds)
+    applied = {(h, s): seq for h, s, seq in HostStream.objects.values_list("host_id", "name", "last_seq")}
+    mismatched = sum(
+        1
+        for (host, _, _), agent in zip(hosts, hub_agents, strict=True)
+        for stream, seq in agent.seqs.items()
+        if applied.get((host.id, stream)) != seq
+    )
+    shape = f"Postgres, channels-redis, {HUBS} daphne" if REDIS_URL else "SQLite, in-memory layer, one daphne"
+    shape += "s behind HAProxy" if HUBS > 1 else ""
+    print(f"{AGENTS} agents x {RATE:g} msg/s x {SECONDS:g} s + 1 heartbeat/s each ({shape})")
+    print(f"{'':30}{'hub':>12}{'bare echo':>12}{'ratio':>8}")
     for key in ("sent", "lost", "acked twice"):
-        print(f"{key:26}{hub_summary[key]:>12}{echo_summary[key]:>12}")
-    print(f"{'ack latency p50 (ms)':26}{hub_summary['p50']:>12.1f}{echo_summary['p50']:>12.2f}")
-    print(f"{'ack latency p95 (ms)':26}{hub_summary['p95']:>12.1f}{echo_summary['p95']:>12.2f}")
-    per_hub, per_echo = (hub_rss - hub_idle) / AGENTS, (echo_rss - echo_idle) / AGENTS
-    print(f"{'memory per link (KiB)':26}{per_hub:>12.0f}{per_echo:>12.0f}")
-    print(f"audit by (host, seq): {mismatched} of {AGENTS} hosts' applied seq differs from what they sent")
-    print(f"entries: {Entry.objects.count()} (one file per host, rewritten {int(RATE * SECONDS)} times)")
+        print(f"{key:30}{hub[key]:>12}{bare[key]:>12}")
+    for key, label in (("applied a second", "acked messages a second"), ("p50", "ack latency p50 (ms)"),
+                       ("p95", "ack latency p95 (ms)"), ("p99", "ack latency p99 (ms)"),
+                       ("beat max", "heartbeat ack max (ms)")):  # fmt: skip
+        ratio = hub[key] / bare[key] if bare[key] else float("nan")
+        print(f"{label:30}{hub[key]:>12.1f}{bare[key]:>12.1f}{ratio:>8.1f}")
+    print(f"{'memory per link (KiB)':30}{kib_per_link:>12.0f}")
+    print(f"{'hub CPU (s per s of run)':30}{hub_cpu / hub_seconds:>12.2f}")
+    print(f"audit by (host, stream, seq): {mismatched} streams' applied seq differ from what was sent")
+    print(f"oldest last_seen_at at the end of the sending: {lag:.1f} s ago; task output lines: {TaskLog.objects.count()}")
 
 
 if __name__ == "__main__":

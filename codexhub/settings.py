@@ -123,6 +123,7 @@ REDIS_URL = env_str("REDIS_URL")
 # default of 5 s broke every read and closed each WebSocket every few seconds.
 REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 2)
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2)  # cache and broker calls
+CHANNEL_LAYER_MAX_CONNECTIONS = env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 1000)
 CHANNEL_LAYER_SOCKET_TIMEOUT = env_float("CHANNEL_LAYER_SOCKET_TIMEOUT", 15)
 if REDIS_URL:
     CACHES = {
@@ -146,6 +147,9 @@ if REDIS_URL:
                         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
                         "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT,
                         "socket_keepalive": True,
+                        # redis-py's pool refuses past 100 connections in use ("Too many
+                        # connections"); a busy hub process has more calls in flight.
+                        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
                     }
                 ],
                 "prefix": "codexhub",

@@ -6,6 +6,7 @@ import logging
 import time
 from collections import deque
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -25,6 +26,7 @@ CLOSE_REPLACED = 4409
 CLOSE_TOO_MANY_CONNECTS = 4429
 CLOSE_POLICY = 1008
 CLOSE_HUB_ERROR = 1011
+GROUP_RENEW_AFTER = 600  # seconds; channels-redis keeps a membership for a day
 MAX_UNACKED = 1000  # messages of one link waiting for their commit before the hub stops reading it
 MAX_SEQ = 2**62
 LAYER_TIMEOUT = 5  # seconds a channel-layer call may take before the link goes on without it
@@ -47,6 +49,7 @@ class HostConsumer(AsyncWebsocketConsumer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.unacked: deque[tuple[dict, asyncio.Future]] = deque()
+        self.layer_failures, self.group_renewed_at = 0, time.monotonic()
 
     async def connect(self):
         # Accept, then close with a code the agent can read: a refusal before
@@ -72,6 +75,7 @@ class HostConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(settings.HOST_LINK_RATE, settings.HOST_LINK_BURST)
         self.last_heard = time.monotonic()
         # Without the layer the link still works; the heartbeat renews the group later.
+        self.layer_failures = getattr(self.channel_layer, "failures", 0)
         await self._layer("group_add", self.group, self.channel_name)
         if previous:
             await self._layer("send", previous, {"type": "host.replaced"})
@@ -86,6 +90,17 @@ class HostConsumer(AsyncWebsocketConsumer):
         # After the welcome: what the host missed while it was away.
         for message in await database_sync_to_async(link_assignments)(host_id=host.id):
             await self._send(**message)
+
+    async def dispatch(self, message):
+        """Channels' own, less its close_old_connections before each message:
+        that call waits its turn in the database thread, so every frame (a
+        heartbeat too) would queue behind the batch being written. Each
+        database call here is a database_sync_to_async, which closes old
+        connections itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     def _client_ip(self) -> str:
         return (self.scope.get("client") or ["unknown"])[0]
@@ -112,6 +127,7 @@ class HostConsumer(AsyncWebsocketConsumer):
         try:
             await asyncio.wait_for(getattr(self.channel_layer, operation)(*args), timeout=LAYER_TIMEOUT)
         except Exception as exc:
+            self.group_renewed_at = -GROUP_RENEW_AFTER  # the next heartbeat renews the group
             logged, earlier = _layer_log.take("layer", LAYER_LOG_PER_MINUTE)
             if earlier:
                 logger.warning("channel layer: and %d more failures not logged", earlier)
@@ -153,9 +169,20 @@ class HostConsumer(AsyncWebsocketConsumer):
         presence reaches the database coalesced (devices.presence)."""
         await self._send(type="heartbeat_ack")
         presence().heard_from(self)
-        if self.renewing is None or self.renewing.done():
-            # Group membership expires in Redis and is lost on its restart: renew it.
+        if self._group_needs_renewal():
             self.renewing = asyncio.create_task(self._layer("group_add", self.group, self.channel_name))
+
+    def _group_needs_renewal(self) -> bool:
+        """Group membership expires in Redis and is lost on its restart: renew
+        it after the layer failed, and every GROUP_RENEW_AFTER seconds."""
+        if self.renewing is not None and not self.renewing.done():
+            return False
+        failures = getattr(self.channel_layer, "failures", 0)
+        now = time.monotonic()
+        if failures == self.layer_failures and now - self.group_renewed_at < GROUP_RENEW_AFTER:
+            return False
+        self.layer_failures, self.group_renewed_at = failures, now
+        return True
 
     async def presence_lost(self, status: str) -> None:
         """The database says this link is no longer the host's (devices.presence)."""

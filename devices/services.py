@@ -3,6 +3,8 @@
 import hashlib
 import logging
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -490,8 +492,9 @@ def host_messages_apply(*, messages: list[Incoming]) -> list[ApplyResult]:
     A message that can't be applied (unknown type, refused by its handler,
     or breaking a constraint) is consumed as REJECTED: its seq is taken, so it
     never blocks its stream or sits in the agent's outbox for ever. The batch
-    runs first without a savepoint per message; if anything in it fails, it is
-    rolled back and run again with each handler in a savepoint of its own."""
+    runs first as one (handlers share a Batch: rows loaded once, rows written
+    at once); if anything in it fails, it is rolled back and run again with
+    each message in a savepoint and a Batch of its own."""
     try:
         with transaction.atomic():
             return _apply_in_order(messages, isolate=False)
@@ -511,8 +514,44 @@ class _Isolate(Exception):
     """A message of the batch failed: roll the batch back and run it isolated."""
 
 
+class Batch:
+    """What the handlers of the messages applied together share: rows they all
+    read, loaded in one query for the whole batch (`load`), and rows they all
+    write, inserted in one statement before the commit (`defer`)."""
+
+    def __init__(self, messages: list[Incoming]):
+        self.messages = messages
+        self.loaded: dict[str, object] = {}
+        self.deferred: dict[str, tuple[list, Callable[[list], None]]] = {}
+
+    def load(self, key: str, loader: Callable[[list[Incoming]], dict]) -> dict:
+        if key not in self.loaded:
+            self.loaded[key] = loader(self.messages)
+        return self.loaded[key]
+
+    def forget(self, key: str) -> None:
+        self.loaded.pop(key, None)
+
+    def defer(self, key: str, row: object, write: Callable[[list], None]) -> None:
+        self.deferred.setdefault(key, ([], write))[0].append(row)
+
+    def flush(self) -> None:
+        for rows, write in self.deferred.values():
+            write(rows)
+        self.deferred = {}
+
+
+_applying = threading.local()
+
+
+def current_batch() -> Batch:
+    """The batch being applied in this thread (handlers run only inside one)."""
+    return _applying.batch
+
+
 def _apply_in_order(messages: list[Incoming], *, isolate: bool) -> list[ApplyResult]:
     positions = _locked_positions({(m.host_id, m.stream) for m in messages})
+    batch = Batch(messages)
     results, moved = [], {}
     for message in messages:
         position = positions[(message.host_id, message.stream)]
@@ -522,9 +561,13 @@ def _apply_in_order(messages: list[Incoming], *, isolate: bool) -> list[ApplyRes
         if message.seq != position.last_seq + 1:
             results.append(ApplyResult(GAP, expected=position.last_seq + 1))
             continue
-        results.append(_apply_one(message) if isolate else _apply_fast(message))
+        results.append(_apply_one(message) if isolate else _apply_fast(message, batch))
         position.last_seq = message.seq
         moved[position.pk] = position
+    try:
+        batch.flush()
+    except Exception as exc:
+        raise _Isolate from exc
     if moved:
         HostStream.objects.bulk_update(moved.values(), ["last_seq"])
     return results
@@ -544,27 +587,34 @@ def _locked_positions(keys: set[tuple[int, str]]) -> dict[tuple[int, str], HostS
     return found
 
 
-def _apply_fast(message: Incoming) -> ApplyResult:
+def _apply_fast(message: Incoming, batch: Batch) -> ApplyResult:
     from devices.handlers import UnknownMessage, handler_for
 
     try:
         handler = handler_for(message.stream, message.kind)
     except UnknownMessage as exc:
         return ApplyResult(REJECTED, error=str(exc))
+    _applying.batch = batch
     try:
         handler(host_id=message.host_id, payload=message.payload)
     except Exception as exc:
         raise _Isolate from exc
+    finally:
+        _applying.batch = None
     return ApplyResult(APPLIED)
 
 
 def _apply_one(message: Incoming) -> ApplyResult:
+    """One message in a savepoint and a batch of its own: what it wrote is
+    undone if it fails, and no other message sees what it loaded."""
     from devices.handlers import InvalidMessage, UnknownMessage, handler_for
 
+    _applying.batch = batch = Batch([message])
     try:
         handler = handler_for(message.stream, message.kind)
         with transaction.atomic():
             handler(host_id=message.host_id, payload=message.payload)
+            batch.flush()
     except (InvalidMessage, UnknownMessage) as exc:
         return ApplyResult(REJECTED, error=str(exc))
     except DatabaseError as exc:
@@ -573,6 +623,8 @@ def _apply_one(message: Incoming) -> ApplyResult:
         return ApplyResult(REJECTED, error=_failure(message, exc))
     except Exception as exc:
         return ApplyResult(REJECTED, error=_failure(message, exc))
+    finally:
+        _applying.batch = None
     return ApplyResult(APPLIED)
 
 

@@ -34,6 +34,8 @@ def layer_down(monkeypatch):
 
         for name in names:
             monkeypatch.setattr(layer, name, fail)
+        # The process's receive loop fails too, and the layer counts it (codexhub.channel_layer).
+        monkeypatch.setattr(layer, "failures", getattr(layer, "failures", 0) + 1, raising=False)
 
     return down
 @database_sync_to_async
