@@ -16,7 +16,7 @@ from django.urls import reverse  # noqa: E402
 
 from accounts.models import Membership, Role, Team  # noqa: E402
 from projects import render  # noqa: E402
-from tasks.session_data import MAX_AGENT_TEXT  # noqa: E402
+from protocol.limits import MAX_AGENT_TEXT  # noqa: E402
 from tests.helpers import login, make_user  # noqa: E402
 from tests.projects.renderkit import SHAPES  # noqa: E402
 from tests.tasks.sessionkit import SessionStream, make_session, session_project  # noqa: E402

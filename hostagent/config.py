@@ -17,15 +17,16 @@ from urllib.parse import urlsplit
 
 from hostagent.api import is_loopback
 from hostagent.tasks.sites import SiteError, SitePattern
+from protocol import limits
+from protocol.text import CONTROL
 
 ENV_VAR = "CODEXHUB_AGENT_CONFIG"
 OUTBOX_NAME = "outbox.sqlite3"
 MIRROR_NAME = "mirror.sqlite3"
 LEDGER_NAME = "tasks.sqlite3"
-MAX_PROJECT_NAME = 64
-MAX_PROJECTS = 200  # the hub refuses a longer mirror.projects list
-# C0, DEL, C1 and the bidi controls (as the hub's accounts.validators.BIDI_CONTROLS).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+MAX_PROJECT_NAME = limits.MAX_PROJECT_NAME
+MAX_PROJECTS = limits.MAX_PROJECTS  # the hub refuses a longer mirror.projects list
+_CONTROL = CONTROL  # C0, DEL, C1 and the bidi controls, as the hub refuses them
 
 
 class ConfigError(Exception):
@@ -74,12 +75,12 @@ class ExecutorConfig:
     terminal: bool | None = None  # offer the ACP terminal capability; default true
 
 
-EXECUTOR_TYPES = ("command", "openai", "browser", "acp")
+EXECUTOR_TYPES = limits.EXECUTOR_KINDS
 TEMPLATES = ("generic", "codex", "claude", "aider")
-MAX_EXECUTORS = 32
-MAX_LABEL = 64
+MAX_EXECUTORS = limits.MAX_EXECUTORS
+MAX_LABEL = limits.MAX_EXECUTOR_LABEL
 MAX_TIMEOUT = 7 * 24 * 3600
-EXECUTOR_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+EXECUTOR_NAME = limits.EXECUTOR_NAME
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EXECUTOR_KEYS = {
     "command": {"type", "label", "timeout", "template", "command", "stdin", "needs_file", "env"},
@@ -121,9 +122,9 @@ BROWSER_CHANNELS = (
     "msedge-canary",
 )
 MAX_SITES = 100
-MAX_STEP_TIMEOUT = 120  # as a step's own `timeout` (docs/protocol.md, "Browser tasks")
+MAX_STEP_TIMEOUT = limits.MAX_STEP_TIMEOUT  # as a step's own `timeout` (docs/protocol.md, "Browser tasks")
 DEFAULT_STEP_TIMEOUT = 15
-MAX_ARTIFACT = 5 * 1024 * 1024  # the hub takes at most this per upload
+MAX_ARTIFACT = limits.MAX_ARTIFACT  # the hub takes at most this per upload
 DEFAULT_SCREENSHOT_MAX = 2 * 1024 * 1024
 DEFAULT_IDLE_TIMEOUT = 900
 DEFAULT_PERMISSION_TIMEOUT = 600

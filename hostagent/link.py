@@ -24,10 +24,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from hostagent import __version__
 from hostagent.outbox import EncodedPayload, Message, Outbox, encode_payload
+from protocol import limits
 
 log = logging.getLogger("hostagent.link")
 
-MAX_FRAME = 1024 * 1024
+MAX_FRAME = limits.MAX_FRAME
 OPEN_TIMEOUT = 10.0
 STABLE_AFTER = 30.0  # a link up this long resets the back-off even without a welcome
 DEFAULT_HEARTBEAT = 20.0

@@ -1,31 +1,25 @@
 """Mirrors: applying a host's batches, and what the pages read."""
 
 import logging
-import re
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import NamedTuple
 
 from django.db import connection
 from django.utils import timezone
 
 from accounts.groups import team_group
-from accounts.validators import has_control_characters
 from codexhub.events import group_send_on_commit
 from devices.handlers import InvalidMessage, handles
 from devices.models import Host, HostState
-from devices.services import host_group
+from devices.services import current_batch, host_group
 from projects.models import Change, ChangeOp, Entry, EntryKind, Project
 from projects.paths import InvalidPath, mirror_path, path_hash
+from protocol.mirror import Change as MirrorChange
+from protocol.mirror import MirrorBatch, MirrorProjects
 
 logger = logging.getLogger(__name__)
-MAX_TEXT = 512 * 1024
-MAX_CHANGES = 5000
-MAX_PROJECTS = 200
 KEEP_CHANGES = 100
 CHANGES_PER_BATCH = 20
-HASH_RE = re.compile(r"^[0-9a-f]{64}$")
-_KINDS = frozenset(EntryKind.values)
 
 
 def project_group(project_id: int) -> str:
@@ -35,143 +29,50 @@ def project_group(project_id: int) -> str:
 # What a host sends ---------------------------------------------------------------------
 
 
-def _project_name(value: object) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= 64 or "/" in value:
-        raise InvalidMessage("a project name is 1-64 characters without '/'")
-    if has_control_characters(value):
-        raise InvalidMessage("a project name must not contain control characters")
-    return value
-
-
-@handles("mirror", "mirror.projects")
-def mirror_projects_apply(*, host_id: int, payload: dict) -> None:
-    projects = payload.get("projects")
-    if not isinstance(projects, list) or len(projects) > MAX_PROJECTS:
-        raise InvalidMessage(f"projects must be a list of at most {MAX_PROJECTS}")
-    names = {_project_name(p.get("name") if isinstance(p, dict) else None) for p in projects}
+@handles(MirrorProjects)
+def mirror_projects_apply(*, host_id: int, message: MirrorProjects) -> None:
+    names = {project.name for project in message.projects}
     now = timezone.now()
     for name in names:
         Project.objects.update_or_create(host_id=host_id, name=name, defaults={"removed_at": None})
     Project.objects.filter(host_id=host_id, removed_at__isnull=True).exclude(name__in=names).update(
         removed_at=now
     )
+    current_batch().forget("projects")
     _notify_team(host_id)
 
 
-class Upsert(NamedTuple):  # a tuple: a snapshot parses thousands, and a frozen dataclass costs 3x
-    path: str
-    kind: str
-    size: int | None
-    mtime: float | None
-    hash: str
-    text: str | None
-    binary: bool
-    too_large: bool
-    target_inside: bool | None
-
-
-class Delete(NamedTuple):
-    path: str
-
-
-def _parse_change(raw: object) -> Upsert | Delete:
-    if not isinstance(raw, dict):
-        raise InvalidMessage("each change must be an object")
-    try:
-        path = mirror_path(raw.get("path"))
-    except InvalidPath as exc:
-        raise InvalidMessage(f"refused path {str(raw.get('path'))[:80]!r}: {exc}") from None
-    op = raw.get("op")
-    if op == "delete":
-        return Delete(path)
-    if op != "upsert":
-        raise InvalidMessage("op must be upsert or delete")
-    kind = raw.get("kind")
-    if kind not in _KINDS:
-        raise InvalidMessage("kind must be file, dir or symlink")
-    return Upsert(
-        path=path,
-        kind=kind,
-        size=_optional_int(raw.get("size")),
-        mtime=_optional_number(raw.get("mtime")),
-        hash=_file_hash(raw.get("hash"), kind),
-        text=_text(raw.get("text")),
-        binary=raw.get("binary") is True,
-        too_large=raw.get("too_large") is True,
-        target_inside=raw.get("target_inside") if isinstance(raw.get("target_inside"), bool) else None,
-    )
-
-
-def _optional_int(value: object) -> int | None:
-    if value is None:
-        return None
-    if type(value) is not int or not 0 <= value < 2**62:
-        raise InvalidMessage("size must be a non-negative integer")
-    return value
-
-
-def _optional_number(value: object) -> float | None:
-    if value is None:
-        return None
-    if type(value) not in (int, float) or not 0 <= value < 1e11:
-        raise InvalidMessage("mtime must be a number of seconds")
-    return float(value)
-
-
-def _file_hash(value: object, kind: str) -> str:
-    if kind != EntryKind.FILE:
-        return ""
-    if not isinstance(value, str) or not HASH_RE.match(value):
-        raise InvalidMessage("a file needs its SHA-256 as 64 hex digits")
-    return value
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidMessage("text must be a string or null")
-    if len(value) > MAX_TEXT:
-        raise InvalidMessage(f"text over {MAX_TEXT // 1024} KiB: send it as metadata")
-    if "\x00" in value:
-        raise InvalidMessage("text must not contain NUL: send the file as binary")
-    if value.isascii():  # a flag CPython keeps on the string: ASCII is valid UTF-8, no encoding to check
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidMessage("text must be valid UTF-8") from None
-    return value
-
-
-@handles("mirror", "mirror.batch")
-def mirror_batch_apply(*, host_id: int, payload: dict) -> None:
-    """Apply one batch in the caller's transaction. Everything is checked
-    before anything is written: one bad path refuses the whole batch."""
-    project = _host_project(host_id, payload.get("project"))
-    raw_changes = payload.get("changes")
-    if not isinstance(raw_changes, list) or len(raw_changes) > MAX_CHANGES:
-        raise InvalidMessage(f"changes must be a list of at most {MAX_CHANGES}")
-    changes = [_parse_change(raw) for raw in raw_changes]
-    reset = payload.get("reset") is True
-    if reset:
+@handles(MirrorBatch)
+def mirror_batch_apply(*, host_id: int, message: MirrorBatch) -> None:
+    """Apply one batch in the caller's transaction. The whole batch was checked
+    before anything is written: one bad path refuses it all."""
+    project = _host_project(host_id, message.project)
+    changes = message.changes
+    if message.reset:
         project.entries.all().delete()
-    logger.info("mirror batch: host %s project %s, %d changes", host_id, project.id, len(changes))
-    writer = _BatchWriter(project, changes, empty=reset)
+    logger.debug("mirror batch: host %s project %s, %d changes", host_id, project.id, len(changes))
+    writer = _BatchWriter(project, changes, empty=message.reset)
     applied = [outcome for change in changes if (outcome := writer.apply(change))]
     writer.flush()
     if applied:
         _record(project, applied)
 
 
-def _host_project(host_id: int, name: object) -> Project:
-    name = _project_name(name)
-    project = Project.objects.filter(host_id=host_id, name=name, removed_at__isnull=True).first()
+def _host_project(host_id: int, name: str) -> Project:
+    project = current_batch().load("projects", _live_projects).get((host_id, name))
     if project is None:
         raise InvalidMessage(f"unknown project {name!r}: send mirror.projects first")
     return project
 
 
+def _live_projects(messages: list) -> dict[tuple[int, str], Project]:
+    """The live projects of the hosts with mirror messages in the batch, by (host, name)."""
+    hosts = {m.host_id for m in messages if m.stream == "mirror"}
+    projects = Project.objects.filter(host_id__in=hosts, removed_at__isnull=True)
+    return {(project.host_id, project.name): project for project in projects}
+
+
+UPSERT, DELETE = "upsert", "delete"
 ENTRY_FIELDS = ("kind", "size", "mtime", "hash", "text", "binary", "too_large", "target_inside")
 
 
@@ -179,22 +80,22 @@ class _BatchWriter:
     """Applies a batch's changes in order with a handful of queries: the
     entries it touches are loaded at once, and writes go out in bulk."""
 
-    def __init__(self, project: Project, changes: list[Upsert | Delete], *, empty: bool = False):
+    def __init__(self, project: Project, changes: list[MirrorChange], *, empty: bool = False):
         """`empty`: the project has no entries (a reset just deleted them), so none is looked up."""
         self.project = project
         self.keys: dict[str, str] = {}  # path -> path hash, each hashed once
         if not empty:
-            keys = [self._key(c.path) for c in changes if isinstance(c, Upsert)]
+            keys = [self._key(c.path) for c in changes if c.op == UPSERT]
             self.known: dict[str, Entry | None] = _stored_entries(project.id, keys)
         else:
             self.known = {}
-        self.new: dict[str, Upsert] = {}  # rows to insert, by path hash (no model instances: a
+        self.new: dict[str, MirrorChange] = {}  # rows to insert, by path hash (no model instances: a
         self.dirty: dict[int, Entry] = {}  # snapshot inserts thousands, and __init__ costs)
         self.now = timezone.now()
 
-    def apply(self, change: Upsert | Delete) -> dict | None:
+    def apply(self, change: MirrorChange) -> dict | None:
         """Write (or queue) one change; returns what changed, or None if nothing did."""
-        if isinstance(change, Delete):
+        if change.op == DELETE:
             self.flush()
             return self._delete(change.path)
         key = self._key(change.path)
@@ -293,7 +194,7 @@ def _stored_entries(project_id: int, keys: list[str]) -> dict[str, Entry | None]
     return stored
 
 
-def _insert_entries(project_id: int, new: dict[str, Upsert], now) -> None:
+def _insert_entries(project_id: int, new: dict[str, MirrorChange], now) -> None:
     """One executemany for the batch's new entries. A snapshot inserts tens of
     thousands of rows, and building ORM bulk inserts cost most of its time."""
     quote = connection.ops.quote_name
@@ -326,30 +227,40 @@ def _delete_below(project: Project, path: str) -> int:
 
 
 def _record(project: Project, applied: list[dict]) -> None:
-    """Note the batch's last changes and ring the project's group. Three statements
-    of its own SQL: through the ORM (an update, a bulk_create, a select and a
-    delete) this cost as much as looking up a snapshot batch's entries."""
-    now = timezone.now()
-    quote = connection.ops.quote_name
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    projects, changes = quote(Project._meta.db_table), quote(Change._meta.db_table)
-    columns = ", ".join(quote(column) for column in ("project_id", "path", "kind", "op", "at"))
+    """Note the batch's last changes and ring the project's group. The rows of
+    every mirror batch of the messages applied together go out in one
+    statement, and each project's list is cut once (`_changes_insert`)."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     # A snapshot of thousands of files is not a list anyone reads: keep the
     # last few of each batch, and the last KEEP_CHANGES of the project.
-    rows = [
-        (project.id, item["path"], item["kind"], item["op"], stamp) for item in applied[-CHANGES_PER_BATCH:]
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {projects} SET last_change_at = %s WHERE id = %s", [stamp, project.id])  # noqa: S608 (names quoted, values bound)
-        cursor.executemany(f"INSERT INTO {changes} ({columns}) VALUES (%s, %s, %s, %s, %s)", rows)  # noqa: S608 (names quoted, values bound)
-        # The KEEP_CHANGES-th newest id, if there are that many; older ones go.
-        cursor.execute(
-            f"DELETE FROM {changes} WHERE project_id = %s AND id < ("  # noqa: S608 (names quoted, values bound)
-            f"SELECT id FROM {changes} WHERE project_id = %s ORDER BY id DESC LIMIT 1 OFFSET %s)",
-            [project.id, project.id, KEEP_CHANGES - 1],
-        )
+    batch = current_batch()
+    for item in applied[-CHANGES_PER_BATCH:]:
+        row = (project.id, item["path"], item["kind"], item["op"], now)
+        batch.defer("mirror_changes", row, _changes_insert)
     event = {"type": "mirror.changed", "project": project.id, "changes": applied[:200], "count": len(applied)}
     group_send_on_commit(project_group(project.id), event)
+
+
+def _changes_insert(rows: list[tuple]) -> None:
+    """Three statements of its own SQL for all the batches' changes: through the
+    ORM (an update, a bulk_create, a select and a delete per project) this cost
+    as much as looking up a snapshot batch's entries."""
+    quote = connection.ops.quote_name
+    projects, changes = quote(Project._meta.db_table), quote(Change._meta.db_table)
+    columns = ", ".join(quote(column) for column in ("project_id", "path", "kind", "op", "at"))
+    ids = sorted({row[0] for row in rows})
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        update = f"UPDATE {projects} SET last_change_at = %s WHERE id IN ({marks})"  # noqa: S608 (names quoted, values bound)
+        cursor.execute(update, [rows[-1][4], *ids])
+        cursor.executemany(f"INSERT INTO {changes} ({columns}) VALUES (%s, %s, %s, %s, %s)", rows)  # noqa: S608 (names quoted, values bound)
+        # All but the KEEP_CHANGES newest of each project go.
+        cursor.execute(
+            f"DELETE FROM {changes} WHERE id IN (SELECT id FROM ("  # noqa: S608 (names quoted, values bound)
+            f"SELECT id, ROW_NUMBER() OVER (PARTITION BY project_id ORDER BY id DESC) AS newer "
+            f"FROM {changes} WHERE project_id IN ({marks})) AS ranked WHERE newer > %s)",
+            [*ids, KEEP_CHANGES],
+        )
 
 
 def _notify_team(host_id: int) -> None:

@@ -2,7 +2,6 @@
 and the housekeeping that keeps none stuck. One function per verb."""
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,14 +18,15 @@ from codexhub.events import group_send_on_commit
 from codexhub.jobs import job_on_commit
 from devices.handlers import InvalidMessage, handles
 from devices.models import Host, HostState
-from devices.services import host_group
+from devices.services import current_batch, host_group
 from projects.models import EntryKind, Project
 from projects.paths import InvalidPath, mirror_path, path_hash
 from projects.services import project_get
+from protocol import limits
+from protocol import tasks as protocol_tasks
 from tasks.models import (
     FINISHED_STATES,
     LIVE_STATES,
-    FileOp,
     PermissionOutcome,
     PermissionRequest,
     PermissionState,
@@ -38,19 +38,15 @@ from tasks.models import (
     TaskMessage,
     TaskState,
 )
-from tasks.steps import MAX_STEPS, RESULT_TEXT, StepError, check_steps, parse_steps, steps_summary
+from tasks.steps import StepError, check_steps, parse_steps, steps_summary
 
 logger = logging.getLogger(__name__)
 
-MAX_PROMPT = 64 * 1024
-MAX_LOG_TEXT = 32 * 1024
-MAX_CHANGES = 100
-MAX_DIFF = 80 * 1024
+MAX_PROMPT = limits.MAX_PROMPT
 OUTCOMES = {"succeeded": TaskState.SUCCEEDED, "failed": TaskState.FAILED, "cancelled": TaskState.CANCELLED}
 HOST_LOST = "host lost: the host went offline while it had the task"
-ARTIFACT_NAME = re.compile(r"^step-\d{1,2}\.(png|pdf)$")
 ARTIFACT_TYPES = {"png": ("image/png", b"\x89PNG\r\n\x1a\n"), "pdf": ("application/pdf", b"%PDF-")}
-MAX_ARTIFACT = 5 * 1024 * 1024
+MAX_ARTIFACT = limits.MAX_ARTIFACT
 
 PROMPT_EMPTY = "Write what the task should do."
 PROMPT_TOO_LONG = f"The prompt is too long: at most {MAX_PROMPT // 1024} KiB."
@@ -241,7 +237,7 @@ def artifact_store(*, host: Host, task_id: int, name: str, content_type: str, da
         raise TaskError("No such task on this host.", status=404)
     if task.state not in (TaskState.ASSIGNED, TaskState.RUNNING):
         raise TaskError("This task is not running.", status=409)
-    match = ARTIFACT_NAME.match(name)
+    match = limits.ARTIFACT_NAME.fullmatch(name)
     if match is None:
         raise TaskError("An artifact is named step-<n>.png or step-<n>.pdf.")
     expected_type, magic = ARTIFACT_TYPES[match.group(1)]
@@ -356,23 +352,32 @@ def link_assignments(*, host_id: int) -> list[dict]:
 # What the host reports (stream "tasks") ---------------------------------------------------
 
 
-def host_task(host_id: int, payload: dict) -> Task:
-    task_id = payload.get("task_id")
-    if type(task_id) is not int or task_id <= 0:
-        raise InvalidMessage("task_id must be a positive integer")
-    task = Task.objects.select_for_update().filter(id=task_id, host_id=host_id).first()
-    if task is None:
+def host_task(host_id: int, task_id: int) -> Task:
+    """The host's task, locked for the update; raises InvalidMessage for any other.
+    The tasks that a batch of messages names are loaded and locked at once."""
+    task = current_batch().load("tasks", _tasks_named).get(task_id)
+    if task is None or task.host_id != host_id:
         raise InvalidMessage(f"no task {task_id} for this host")
     return task
+
+
+def _tasks_named(messages: list) -> dict[int, Task]:
+    ids = {m.payload.get("task_id") for m in messages if m.stream == "tasks"}
+    ids = [task_id for task_id in ids if type(task_id) is int and 0 < task_id < 2**62]
+    return Task.objects.select_for_update().order_by("id").in_bulk(ids)
+
+
+def _insert_logs(pieces: list[TaskLog]) -> None:
+    TaskLog.objects.bulk_create(pieces, ignore_conflicts=True)
 
 
 def _cancel_on_host(task: Task) -> None:
     group_send_on_commit(host_group(task.host_id), {"type": "task.cancel", "task_id": task.id})
 
 
-@handles("tasks", "task.received")
-def task_received_apply(*, host_id: int, payload: dict) -> None:
-    task = host_task(host_id, payload)
+@handles(protocol_tasks.TaskReceived)
+def task_received_apply(*, host_id: int, message: protocol_tasks.TaskReceived) -> None:
+    task = host_task(host_id, message.task_id)
     if task.state in FINISHED_STATES or task.cancel_requested_at:
         _cancel_on_host(task)  # expired or cancelled before the host got it: never run it
     if task.state in (TaskState.QUEUED, TaskState.ASSIGNED):
@@ -383,9 +388,9 @@ def task_received_apply(*, host_id: int, payload: dict) -> None:
         task.save(update_fields=["state", "received_at", "assigned_at"])
 
 
-@handles("tasks", "task.started")
-def task_started_apply(*, host_id: int, payload: dict) -> None:
-    task = host_task(host_id, payload)
+@handles(protocol_tasks.TaskStarted)
+def task_started_apply(*, host_id: int, message: protocol_tasks.TaskStarted) -> None:
+    task = host_task(host_id, message.task_id)
     if task.state in FINISHED_STATES:
         _cancel_on_host(task)
         return
@@ -397,118 +402,38 @@ def task_started_apply(*, host_id: int, payload: dict) -> None:
         task.save(update_fields=["state", "started_at", "received_at"])
         audit_record(action="task.started", team_id=task.team_id, target=f"task {task.id} on host {host_id}")
         tell_phones(task)
-        for message in _session_resends(task) if task.is_session else []:
-            group_send_on_commit(host_group(host_id), message)
+        for resend in _session_resends(task) if task.is_session else []:
+            group_send_on_commit(host_group(host_id), resend)
 
 
-@handles("tasks", "task.log")
-def task_log_apply(*, host_id: int, payload: dict) -> None:
-    task = host_task(host_id, payload)
-    seq, text = payload.get("seq"), payload.get("text")
-    if type(seq) is not int or not 0 < seq < 2**31:
-        raise InvalidMessage("seq must be a positive integer")
-    if not isinstance(text, str):
-        raise InvalidMessage("text must be a string")
-    # Output is data: keep it, minus what Postgres text cannot hold.
-    text = text[:MAX_LOG_TEXT].replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+@handles(protocol_tasks.TaskLog)
+def task_log_apply(*, host_id: int, message: protocol_tasks.TaskLog) -> None:
+    task = host_task(host_id, message.task_id)
     if task.log_pruned:
         return
-    TaskLog.objects.bulk_create([TaskLog(task=task, seq=seq, text=text)], ignore_conflicts=True)
-    group_send_on_commit(task_group(task.id), {"type": "task.log", "task": task.id, "seq": seq})
+    # Output is data: the model kept it, cut and minus what Postgres text cannot hold.
+    piece = TaskLog(task=task, seq=message.seq, text=message.text)
+    current_batch().defer("task_logs", piece, _insert_logs)
+    group_send_on_commit(task_group(task.id), {"type": "task.log", "task": task.id, "seq": message.seq})
 
 
-def _short(value: object, limit: int) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidMessage("error must be a string")
-    return value[:limit].replace("\x00", "")
-
-
-def _file_changes(task: Task, raw: object) -> list[TaskFileChange]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list) or len(raw) > MAX_CHANGES:
-        raise InvalidMessage(f"changes must be a list of at most {MAX_CHANGES}")
-    changes = []
-    for item in raw:
-        if not isinstance(item, dict) or item.get("op") not in FileOp.values:
-            raise InvalidMessage("each change needs an op: created, modified or deleted")
-        try:
-            path = mirror_path(item.get("path"))
-        except InvalidPath as exc:
-            raise InvalidMessage(f"refused change path: {exc}") from None
-        diff = item.get("diff")
-        if diff is not None and not isinstance(diff, str):
-            raise InvalidMessage("diff must be a string or null")
-        if diff is not None:
-            diff = diff[:MAX_DIFF].replace("\x00", "\ufffd")
-        changes.append(
-            TaskFileChange(
-                task=task,
-                path=path,
-                op=item["op"],
-                diff=diff,
-                binary=item.get("binary") is True,
-                too_large=item.get("too_large") is True,
-            )
-        )
-    return changes
-
-
-def _step_results(raw: object) -> list[dict]:
-    """What each browser step gave back: checked, and cut to size."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list) or len(raw) > MAX_STEPS:
-        raise InvalidMessage(f"steps must be a list of at most {MAX_STEPS}")
-    results = []
-    for item in raw:
-        index = item.get("index") if isinstance(item, dict) else None
-        if type(index) is not int or not 0 <= index < MAX_STEPS:
-            raise InvalidMessage("each step result needs its index")
-        artifact = item.get("artifact")
-        if artifact is not None and (not isinstance(artifact, str) or not ARTIFACT_NAME.match(artifact)):
-            raise InvalidMessage("artifact must be step-<n>.png or step-<n>.pdf")
-        text = item.get("text")
-        results.append(
-            {
-                "index": item["index"],
-                "action": _short(item.get("action"), 16),
-                "ok": item.get("ok") is True,
-                "error": _short(item.get("error"), 300),
-                "text": text[:RESULT_TEXT].replace("\x00", "\ufffd") if isinstance(text, str) else None,
-                "artifact": artifact,
-            }
-        )
-    return results
-
-
-@handles("tasks", "task.finished")
-def task_finished_apply(*, host_id: int, payload: dict) -> None:
-    task = host_task(host_id, payload)
-    outcome = OUTCOMES.get(payload.get("outcome"))
-    if outcome is None:
-        raise InvalidMessage("outcome must be succeeded, failed or cancelled")
-    exit_code, duration = payload.get("exit_code"), payload.get("duration")
-    if exit_code is not None and (type(exit_code) is not int or not -(2**31) < exit_code < 2**31):
-        raise InvalidMessage("exit_code must be an integer or null")
-    if duration is not None and (type(duration) not in (int, float) or not 0 <= duration < 1e8):
-        raise InvalidMessage("duration must be a number of seconds")
-    changes = _file_changes(task, payload.get("changes"))
-    step_results = _step_results(payload.get("steps"))
+@handles(protocol_tasks.TaskFinished)
+def task_finished_apply(*, host_id: int, message: protocol_tasks.TaskFinished) -> None:
+    task = host_task(host_id, message.task_id)
     if task.state in FINISHED_STATES:
         return  # the first verdict stands (e.g. "host lost" before the host came back)
-    task.state = outcome
-    task.exit_code = exit_code
-    task.error = _short(payload.get("error"), 200)
-    task.duration = duration
-    task.log_truncated = payload.get("log_truncated") is True
+    task.state = OUTCOMES[message.outcome]
+    task.exit_code = message.exit_code
+    task.error = message.error or ""
+    task.duration = message.duration
+    task.log_truncated = message.log_truncated
     task.finished_at = timezone.now()
-    task.step_results = step_results
+    task.step_results = [result.model_dump() for result in message.steps or []]
     fields = ["state", "exit_code", "error", "duration", "log_truncated", "finished_at", "step_results"]
     task.save(update_fields=fields)
-    TaskFileChange.objects.bulk_create(changes)
+    TaskFileChange.objects.bulk_create(
+        TaskFileChange(task=task, **change.model_dump()) for change in message.changes or []
+    )
     _end_session(task)
     _finished(task, reason=task.error)
 

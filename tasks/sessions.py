@@ -12,7 +12,8 @@ from codexhub.events import group_send_on_commit
 from devices.handlers import InvalidMessage, handles
 from devices.models import ApproveRole, Host
 from devices.services import host_group
-from tasks import session_data
+from protocol import limits
+from protocol import sessions as protocol_sessions
 from tasks.models import (
     PermissionOutcome,
     PermissionRequest,
@@ -222,79 +223,77 @@ def _notify_turn_end(task: Task) -> None:
 # Agent sessions: what the host reports (stream "tasks") ---------------------------------
 
 
-def _session_task(host_id: int, payload: dict) -> Task:
-    task = host_task(host_id, payload)
+def _session_task(host_id: int, task_id: int) -> Task:
+    task = host_task(host_id, task_id)
     if not task.is_session:
         raise InvalidMessage(f"task {task.id} is not an agent session")
     return task
 
 
-@handles("tasks", "task.item")
-def task_item_apply(*, host_id: int, payload: dict) -> None:
-    task = _session_task(host_id, payload)
-    key = session_data.item_key(payload.get("key"))
-    kind = session_data.item_kind(payload.get("kind"))
-    data = session_data.item_data(kind, payload.get("data"))
+@handles(protocol_sessions.TaskItem)
+def task_item_apply(*, host_id: int, message: protocol_sessions.TaskItem) -> None:
+    task = _session_task(host_id, message.task_id)
+    key, kind, data = message.key, message.kind, message.data.model_dump()
     if task.finished:
         return
     replaced = TaskItem.objects.filter(task=task, key=key).update(
         kind=kind, data=data, updated_at=timezone.now()
     )
     if not replaced:
-        if task.items.count() >= session_data.MAX_ITEMS:
+        if task.items.count() >= limits.MAX_ITEMS:
             return  # the timeline keeps its first entries; the log still has everything
         TaskItem.objects.create(task=task, key=key, kind=kind, data=data)
     _tell_timeline(task, key)
 
 
-@handles("tasks", "task.turn")
-def task_turn_apply(*, host_id: int, payload: dict) -> None:
-    task = _session_task(host_id, payload)
-    state = payload.get("state")
-    if state not in session_data.TURN_STATES:
-        raise InvalidMessage("state must be working or waiting")
-    message_id = session_data.positive_id(payload.get("message_id"), "message_id")
-    if not isinstance(payload.get("stop_reason"), str | None):
-        raise InvalidMessage("stop_reason must be a string or null")
-    message = task.messages.filter(id=message_id).first() if message_id else None
-    if message_id and message is None:
+@handles(protocol_sessions.TaskTurn)
+def task_turn_apply(*, host_id: int, message: protocol_sessions.TaskTurn) -> None:
+    task = _session_task(host_id, message.task_id)
+    state, message_id = message.state, message.message_id
+    followup = task.messages.filter(id=message_id).first() if message_id else None
+    if message_id and followup is None:
         raise InvalidMessage(f"no message {message_id} in task {task.id}")
     if task.finished:
         return
-    if message and message.delivered_at is None:
-        TaskMessage.objects.filter(id=message.id).update(delivered_at=timezone.now())
+    if followup and followup.delivered_at is None:
+        TaskMessage.objects.filter(id=followup.id).update(delivered_at=timezone.now())
     turn_ended = task.session_state == SessionState.WORKING and state == SessionState.WAITING
     task.session_state = state
     task.save(update_fields=["session_state"])
-    if turn_ended and payload.get("stop_reason") != "cancelled":  # stopped by a person, who knows
+    if turn_ended and message.stop_reason != "cancelled":  # stopped by a person, who knows
         _notify_turn_end(task)
     group_send_on_commit(task_group(task.id), {"type": "task.turn", "task": task.id, "state": state})
 
 
-@handles("tasks", "task.permission")
-def task_permission_apply(*, host_id: int, payload: dict) -> None:
-    task = _session_task(host_id, payload)
-    fields = session_data.permission(payload)
-    if task.finished or task.permissions.filter(request_id=fields["request_id"]).exists():
+@handles(protocol_sessions.TaskPermission)
+def task_permission_apply(*, host_id: int, message: protocol_sessions.TaskPermission) -> None:
+    task = _session_task(host_id, message.task_id)
+    if task.finished or task.permissions.filter(request_id=message.request_id).exists():
         return  # a repeat: the first request stands
     if task.permissions.count() >= MAX_PERMISSIONS:
         raise InvalidMessage(f"a task has at most {MAX_PERMISSIONS} permission requests")
-    request = PermissionRequest.objects.create(task=task, **fields)
+    request = PermissionRequest.objects.create(
+        task=task,
+        request_id=message.request_id,
+        title=message.title,
+        tool_kind=message.tool_kind,
+        locations=message.locations,
+        diffs=[diff.model_dump() for diff in message.diffs],
+        options=[option.model_dump() for option in message.options],
+        on_timeout=message.on_timeout,
+        timeout_seconds=message.timeout_seconds,
+    )
     _tell_permission(request)
     _notify_permission(request)
 
 
-@handles("tasks", "task.permission_closed")
-def task_permission_closed_apply(*, host_id: int, payload: dict) -> None:
-    task = _session_task(host_id, payload)
-    request_id = session_data.request_id(payload.get("request_id"))
-    outcome = payload.get("outcome")
-    if outcome not in session_data.OUTCOMES:
-        raise InvalidMessage(f"outcome must be one of {', '.join(session_data.OUTCOMES)}")
-    option_id = payload.get("option_id")
-    request = task.permissions.filter(request_id=request_id).first()
+@handles(protocol_sessions.TaskPermissionClosed)
+def task_permission_closed_apply(*, host_id: int, message: protocol_sessions.TaskPermissionClosed) -> None:
+    task = _session_task(host_id, message.task_id)
+    outcome, option_id = message.outcome, message.option_id
+    request = task.permissions.filter(request_id=message.request_id).first()
     if request is None:
-        raise InvalidMessage(f"no permission request {request_id!r} in task {task.id}")
+        raise InvalidMessage(f"no permission request {message.request_id!r} in task {task.id}")
     if option_id is not None and request.option(option_id) is None:
         raise InvalidMessage("option_id must be one of the request's options or null")
     if task.finished or request.state == PermissionState.CLOSED:

@@ -25,15 +25,15 @@ from hostagent.mirror.diff import Diff
 from hostagent.mirror.safefile import read_file
 from hostagent.mirror.scan import Entry
 from hostagent.outbox import EncodedPayload
+from protocol import limits
 
 log = logging.getLogger("hostagent.mirror")
 
 # Sized to the frame limit: half as many batches as at 512 KiB, so half the per-message
 # costs on both sides (outbox commit, the hub's transaction, ack) for a snapshot.
-MAX_BATCH = 1024 * 1024 - 8 * 1024
-# Not in docs/protocol.md: the hub refuses batches of more than 5,000 changes (projects/services.py).
-MAX_CHANGES = 1000
-MAX_MTIME = 1e11 - 1  # the hub refuses mtimes outside [0, 1e11)
+MAX_BATCH = limits.MAX_BATCH
+MAX_CHANGES = limits.SENT_MIRROR_CHANGES  # the hub takes up to limits.MAX_MIRROR_CHANGES
+MAX_MTIME = limits.MAX_MTIME - 1  # the hub refuses mtimes outside [0, MAX_MTIME)
 _SEPARATOR = len(", ")
 
 Change = dict[str, Any]

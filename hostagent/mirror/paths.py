@@ -1,8 +1,6 @@
-"""Protocol paths (docs/protocol.md, "Paths"; SECURITY.md 1.7).
+"""Protocol paths (docs/protocol.md, "Paths"; SECURITY.md 1.7): the rules are
+the protocol's (protocol/paths.py), the same checker the hub refuses with.
 
-A path is relative to its project root, POSIX (`/`), UTF-8 in NFC, at most
-4096 bytes and 64 segments, with no empty, `.` or `..` segment, no backslash,
-no control character, not absolute and without a drive letter or UNC prefix.
 The hub refuses a whole batch for one bad path, so the agent never builds one:
 `protocol_path` returns None (and logs) for a file it must skip.
 """
@@ -10,41 +8,13 @@ The hub refuses a whole batch for one bad path, so the agent never builds one:
 from __future__ import annotations
 
 import logging
-import re
 import unicodedata
-from pathlib import PureWindowsPath
+
+from protocol.paths import path_error
+
+__all__ = ["is_git_name", "path_error", "protocol_path"]
 
 log = logging.getLogger("hostagent.mirror")
-
-MAX_PATH_BYTES = 4096
-MAX_SEGMENTS = 64
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def path_error(path: str) -> str | None:
-    """Why `path` (already NFC) is not a protocol path, or None."""
-    if not path:
-        return "empty path"
-    try:
-        size = len(path.encode("utf-8"))
-    except UnicodeEncodeError:  # lone surrogates: os.fsdecode of bytes that are not UTF-8
-        return "not valid UTF-8"
-    if size > MAX_PATH_BYTES:
-        return f"longer than {MAX_PATH_BYTES} bytes"
-    if _CONTROL.search(path):
-        return "control character"
-    if "\\" in path:
-        return "backslash"
-    if path.startswith("/"):
-        return "absolute"
-    if PureWindowsPath(path).anchor:
-        return "drive letter or UNC prefix"
-    segments = path.split("/")
-    if len(segments) > MAX_SEGMENTS:
-        return f"more than {MAX_SEGMENTS} segments"
-    if any(segment in ("", ".", "..") for segment in segments):
-        return "empty, . or .. segment"
-    return None
 
 
 def protocol_path(rel: str) -> str | None:

@@ -15,7 +15,9 @@ import stat
 from dataclasses import dataclass
 from typing import BinaryIO
 
-TEXT_LIMIT = 512 * 1024
+from protocol.limits import MAX_TEXT
+
+TEXT_LIMIT = MAX_TEXT
 CHUNK = 64 * 1024
 _FLAGS = (
     os.O_RDONLY

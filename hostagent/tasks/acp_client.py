@@ -40,13 +40,17 @@ from hostagent.tasks.acp_files import NotFound, Refused, read_text, write_text
 from hostagent.tasks.acp_terminals import Terminals
 from hostagent.tasks.acp_timeline import Timeline, clip
 from hostagent.tasks.executors import Executor
+from protocol.limits import MAX_OPTION_ID, MAX_OPTION_NAME, MAX_OPTIONS
+from protocol.text import unencodable
 
 log = logging.getLogger("hostagent.tasks.acp")
 
-MAX_OPTIONS = 8
-MAX_OPTION_ID = 64
-MAX_OPTION_NAME = 64
 REFUSED = -32602  # invalid params: the agent asked for something it may not have
+
+
+def _answerable(option_id: str) -> bool:
+    """An id the hub keeps exactly (it is never cut: the answer must name it)."""
+    return 0 < len(option_id) <= MAX_OPTION_ID and "\0" not in option_id and not unencodable(option_id)
 
 
 def duration(seconds: float) -> str:
@@ -93,7 +97,7 @@ class Permissions:
     async def ask(
         self, tool_call: ToolCallUpdate, options: list[PermissionOption]
     ) -> RequestPermissionResponse:
-        offered = [o for o in options if 0 < len(o.option_id) <= MAX_OPTION_ID and "\0" not in o.option_id]
+        offered = [o for o in options if _answerable(o.option_id)]
         offered = list({o.option_id: o for o in offered}.values())[:MAX_OPTIONS]
         if not offered:
             self.timeline.notice(

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,25 +41,27 @@ from acp.schema import (
 
 from hostagent.tasks.acp_files import display_path
 from hostagent.tasks.changes import unified_diff
+from protocol.limits import (
+    ITEM_KEY,
+    MAX_AGENT_TEXT,
+    MAX_DIFFS,
+    MAX_ITEMS,
+    MAX_LOCATION,
+    MAX_LOCATIONS,
+    MAX_NOTICE,
+    MAX_PLAN_CONTENT,
+    MAX_PLAN_ENTRIES,
+    MAX_TITLE,
+    MAX_TOOL_TEXT,
+    MAX_USER_TEXT,
+    TOOL_KINDS,
+    TOOL_STATUSES,
+)
 
 log = logging.getLogger("hostagent.tasks.acp")
 
 FLUSH_EVERY = 0.2
-MAX_ITEMS = 2000
-MAX_USER_TEXT = 64 * 1024
-MAX_AGENT_TEXT = 32 * 1024
-MAX_PLAN_ENTRIES = 50
-MAX_PLAN_CONTENT = 500
-MAX_TITLE = 200
-MAX_LOCATIONS = 20
-MAX_LOCATION = 1000
-MAX_TOOL_TEXT = 8 * 1024
-MAX_DIFFS = 10
-MAX_DIFF = 64 * 1024
-MAX_NOTICE = 500
-TOOL_KINDS = ("read", "edit", "delete", "move", "search", "execute", "think", "fetch", "switch_mode", "other")
-TOOL_STATUSES = ("pending", "in_progress", "completed", "failed")
-KEY = re.compile(r"[A-Za-z0-9._:-]{1,80}")
+KEY = ITEM_KEY
 DIFF_DROPPED = "... diff too large to show\n"
 
 Send = Callable[[str, dict[str, Any]], Awaitable[Any]]

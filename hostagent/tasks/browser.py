@@ -43,6 +43,7 @@ from hostagent.tasks.browser_steps import quoted, step_label
 from hostagent.tasks.executors import BASE_ENV, Executor, RunResult, seconds
 from hostagent.tasks.output import TaskLog
 from hostagent.tasks.sites import SCHEME_PORTS, SiteError, SiteList, display, normalize_host
+from protocol.limits import MAX_RESULT_TEXT
 
 log = logging.getLogger("hostagent.tasks.browser")
 
@@ -58,7 +59,7 @@ LAUNCH_ARGS = (
 )
 # What a headed browser needs from the agent's environment besides BASE_ENV; never CODEXHUB_*.
 DISPLAY_ENV = ("DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS")
-MAX_READ = 10_000  # characters of a `read` result
+MAX_READ = MAX_RESULT_TEXT  # characters of a `read` result
 CLOSE_TIMEOUT = 10.0
 DOWNLOAD_GRACE = 1.0  # a download the last step started may be reported this late
 COUNT_TIMEOUT = 2.0

@@ -16,10 +16,11 @@ from typing import Any
 
 from hostagent.mirror.safefile import TEXT_LIMIT, read_file
 from hostagent.mirror.scan import Entry, Scanner
+from protocol import limits
 
 TEXT_BUDGET = 32 * 1024 * 1024
-MAX_DIFF = 64 * 1024
-MAX_CHANGES = 100
+MAX_DIFF = limits.MAX_DIFF
+MAX_CHANGES = limits.MAX_FILE_CHANGES
 TRUNCATED = "... diff truncated\n"
 NO_NEWLINE = "\\ No newline at end of file\n"
 

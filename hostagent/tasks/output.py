@@ -13,7 +13,9 @@ import codecs
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-MAX_PIECE = 16 * 1024  # bytes of UTF-8 text per task.log
+from protocol.limits import MAX_LOG_PIECE
+
+MAX_PIECE = MAX_LOG_PIECE  # bytes of UTF-8 text per task.log
 FLUSH_EVERY = 0.2
 READ_CHUNK = 64 * 1024
 

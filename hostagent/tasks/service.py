@@ -30,23 +30,22 @@ import asyncio
 import contextlib
 import logging
 import os
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hostagent.config import TasksConfig
 from hostagent.link import HostLink
-from hostagent.mirror.paths import path_error
 from hostagent.mirror.scan import RootMissing, Scanner, Scope, is_within
 from hostagent.tasks.browser import hub_uploader, run_browser
-from hostagent.tasks.browser_steps import steps_error
 from hostagent.tasks.changes import compare, take_snapshot
 from hostagent.tasks.executors import Executor, RunResult, run_command
 from hostagent.tasks.ledger import CANCELLED, FINISHED, RECEIVED, RUNNING, Ledger
 from hostagent.tasks.openai_backend import run_openai
 from hostagent.tasks.output import TaskLog
 from hostagent.tasks.sites import SiteList
+from protocol import limits, paths
+from protocol.paths import path_error
 
 if TYPE_CHECKING:  # the acp package costs 0.3 s to import: only hosts with a session pay it
     from hostagent.tasks.acp_session import AcpSession
@@ -54,8 +53,31 @@ if TYPE_CHECKING:  # the acp package costs 0.3 s to import: only hosts with a se
 log = logging.getLogger("hostagent.tasks")
 
 STREAM = "tasks"
-MAX_PROMPT = 65536
+MAX_PROMPT = limits.MAX_PROMPT
 INTERRUPTED = "interrupted: the agent stopped during the task"
+
+
+class InvalidReport(RuntimeError):
+    """The agent built a message the hub would refuse: a bug, never sent."""
+
+
+def checked(type_: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """`payload` as the protocol's model of `type_` (stream `tasks`) makes it: display text cut
+    and cleaned as the hub would. Raises InvalidReport for what the hub would refuse.
+
+    The models are imported on the first task, not at start: pydantic and the models cost
+    ~0.1 s to import, and the agent syncs the mirror before any task comes."""
+    from pydantic import ValidationError
+
+    from protocol import sequenced
+    from protocol.base import payload as as_payload
+    from protocol.base import reason
+
+    model = sequenced()[(STREAM, type_)]
+    try:
+        return as_payload(model.model_validate(payload))
+    except ValidationError as exc:
+        raise InvalidReport(f"{type_}: {reason(exc)}") from None
 
 
 def _is_id(value: object) -> bool:
@@ -71,9 +93,9 @@ def target_error(root: str, target: str, exclude: Iterable[str] = ()) -> str | N
     """
     if target == "":
         return None
-    error = path_error(target) or ("not NFC" if unicodedata.normalize("NFC", target) != target else None)
+    error = path_error(target)
     if error is not None:
-        if error in ("absolute", "drive letter or UNC prefix") or ".." in target.split("/"):
+        if error == paths.NOT_RELATIVE or ".." in target.split("/"):
             return "target file is outside the project"
         return f"target is not a valid path: {error}"
     scanner = Scanner(root, exclude)
@@ -179,7 +201,8 @@ class TaskService:
             )
 
     async def _send(self, type_: str, payload: dict[str, Any]) -> None:
-        await self.link.send(STREAM, type_, payload)
+        """Send on stream `tasks`, through the protocol's model of `type_`."""
+        await self.link.send(STREAM, type_, checked(type_, payload))
 
     # Hub messages ----------------------------------------------------------------
 
@@ -310,6 +333,8 @@ class TaskService:
         if executor.needs_file and not target:
             return f"executor {name!r} needs a target file"
         if executor.kind == "browser":
+            from hostagent.tasks.browser_steps import steps_error  # pydantic: on the first browser task
+
             return steps_error(assignment.get("steps"), SiteList(executor.allowed_sites))
         if assignment.get("steps"):
             return f"executor {name!r} takes a prompt, not browser steps"

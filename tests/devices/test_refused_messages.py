@@ -27,6 +27,8 @@ def _fresh_budget():
 @pytest.fixture
 def paired(transactional_db):
     return make_host(Team.objects.create(name="Team A"), "Workstation")
+
+
 def refused_lines(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "devices.refused"]
 
@@ -46,7 +48,10 @@ REFUSED = [
     ('{"type": "task.nope", "stream": "tasks", "seq": 1, "payload": {}}', "unknown message 'task.nope'"),
     # About another host's task, or a project it never announced: the handler refuses it.
     ('{"type": "task.started", "stream": "tasks", "seq": 1, "payload": {"task_id": 9999}}', "no task 9999"),
-    ('{"type": "mirror.batch", "stream": "mirror", "seq": 1, "payload": {"project": "x"}}', "unknown proj"),
+    (
+        '{"type": "mirror.batch", "stream": "mirror", "seq": 1, "payload": {"project": "x", "changes": []}}',
+        "unknown proj",
+    ),
     ('{"type": "hello", "stream": "host", "seq": 5, "payload": {}}', "gap: expected seq 1"),
 ]
 

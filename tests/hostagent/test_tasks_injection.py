@@ -163,7 +163,7 @@ def hostile_targets(tmp_path, root):
         "ignored.md": "target file is not shared",
         ".git/config": "target file is not shared",
         "notes": "target is not a regular file",
-        "notes//plan.md": "target is not a valid path: empty, . or .. segment",
+        "notes//plan.md": "target is not a valid path: a path must not have empty, '.' or '..' segments",
     }
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.db.models import Q
 
 from devices.services import APPLIED, REJECTED
-from tasks import session_data
+from protocol import limits
 from tasks.models import PermissionRequest, TaskItem, TaskMessage, TaskState
 from tasks.services import _fail_where
 from tests.helpers import make_host
@@ -155,7 +155,7 @@ def test_a_malformed_entry_is_refused_and_writes_nothing(task, stream, key, kind
 
 
 def test_past_2000_entries_new_keys_are_dropped_and_old_ones_still_change(task, stream, monkeypatch):
-    monkeypatch.setattr(session_data, "MAX_ITEMS", 3)
+    monkeypatch.setattr(limits, "MAX_ITEMS", 3)
     for n in range(4):
         assert stream.item(task.id, f"agent:{n}", "agent", text=str(n)).outcome == APPLIED
     assert list(task.items.values_list("key", flat=True)) == ["agent:0", "agent:1", "agent:2"]
@@ -164,7 +164,7 @@ def test_past_2000_entries_new_keys_are_dropped_and_old_ones_still_change(task, 
 
 
 def test_the_real_cap_is_2000():
-    assert session_data.MAX_ITEMS == 2000
+    assert limits.MAX_ITEMS == 2000
 
 
 def test_another_hosts_task_is_refused(task, team_a):

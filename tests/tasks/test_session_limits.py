@@ -1,37 +1,59 @@
-"""The hub and the host agent enforce docs/protocol.md's session limits each on
-its own (the agent runs without Django); they must be the same numbers, or the
-agent would send what the hub refuses."""
+"""The hub and the host agent take docs/protocol.md's numbers from one place
+(protocol.limits), and the hub's database choices hold exactly the values the
+protocol's models let through: a value the models accept must be storable."""
 
 import pytest
 
-from hostagent.tasks import acp_client, acp_timeline
-from tasks import session_data
+from hostagent.tasks import acp_client, acp_timeline, changes, output
+from projects.models import EntryKind
+from protocol import limits
+from tasks.models import FileOp, ItemKind, OnTimeout, PermissionOutcome, SessionState
 
-TIMELINE = [
-    "KEY",
-    "MAX_ITEMS",
-    "MAX_USER_TEXT",
-    "MAX_AGENT_TEXT",
-    "MAX_PLAN_ENTRIES",
-    "MAX_PLAN_CONTENT",
-    "MAX_TITLE",
-    "MAX_LOCATIONS",
-    "MAX_LOCATION",
-    "MAX_TOOL_TEXT",
-    "MAX_DIFFS",
-    "MAX_DIFF",
-    "MAX_NOTICE",
-    "TOOL_KINDS",
-    "TOOL_STATUSES",
+AGENT = [
+    (acp_timeline, "MAX_ITEMS"),
+    (acp_timeline, "MAX_USER_TEXT"),
+    (acp_timeline, "MAX_AGENT_TEXT"),
+    (acp_timeline, "MAX_PLAN_ENTRIES"),
+    (acp_timeline, "MAX_PLAN_CONTENT"),
+    (acp_timeline, "MAX_TITLE"),
+    (acp_timeline, "MAX_LOCATIONS"),
+    (acp_timeline, "MAX_LOCATION"),
+    (acp_timeline, "MAX_TOOL_TEXT"),
+    (acp_timeline, "MAX_DIFFS"),
+    (acp_timeline, "MAX_NOTICE"),
+    (acp_timeline, "TOOL_KINDS"),
+    (acp_timeline, "TOOL_STATUSES"),
+    (acp_client, "MAX_OPTIONS"),
+    (acp_client, "MAX_OPTION_ID"),
+    (acp_client, "MAX_OPTION_NAME"),
+    (changes, "MAX_DIFF"),
 ]
-PERMISSIONS = ["MAX_OPTIONS", "MAX_OPTION_ID", "MAX_OPTION_NAME"]
 
 
-@pytest.mark.parametrize("name", TIMELINE)
-def test_the_timeline_limits_agree(name):
-    assert getattr(acp_timeline, name) == getattr(session_data, name)
+@pytest.mark.parametrize(("module", "name"), AGENT, ids=[f"{m.__name__}.{n}" for m, n in AGENT])
+def test_the_agent_uses_the_protocols_numbers(module, name):
+    assert getattr(module, name) is getattr(limits, name)
 
 
-@pytest.mark.parametrize("name", PERMISSIONS)
-def test_the_permission_limits_agree(name):
-    assert getattr(acp_client, name) == getattr(session_data, name)
+def test_the_agent_cuts_what_it_sends_within_the_protocol():
+    assert acp_timeline.KEY is limits.ITEM_KEY
+    assert changes.MAX_CHANGES == limits.MAX_FILE_CHANGES
+    assert output.MAX_PIECE == limits.MAX_LOG_PIECE <= limits.MAX_LOG_TEXT
+
+
+@pytest.mark.parametrize(
+    ("choices", "values"),
+    [
+        (ItemKind, limits.ITEM_KINDS),
+        (OnTimeout, limits.ON_TIMEOUT),
+        (PermissionOutcome, limits.CLOSE_OUTCOMES),
+        (FileOp, limits.FILE_OPS),
+        (EntryKind, limits.ENTRY_KINDS),
+    ],
+)
+def test_the_database_stores_every_value_the_protocol_takes(choices, values):
+    assert set(choices.values) == set(values)
+
+
+def test_a_turns_states_are_session_states():
+    assert set(limits.TURN_STATES) <= set(SessionState.values)

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from projects import render
-from tasks.session_data import MAX_AGENT_TEXT
+from protocol.limits import MAX_AGENT_TEXT
 from tests.projects.renderkit import counting_renders, step_clock
 from tests.tasks.sessionkit import SessionStream, make_session, session_project
 

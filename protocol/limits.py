@@ -1,0 +1,97 @@
+"""Every number of the host protocol (docs/protocol.md), in one place: the hub
+checks against them and the agent builds within them."""
+
+import re
+
+# The link --------------------------------------------------------------------------------
+
+MAX_FRAME = 1024 * 1024  # daphne refuses a larger frame
+MAX_STREAM_NAME = 32
+MAX_TYPE_NAME = 64
+MAX_SEQ = 2**62
+MAX_ID = 2**63  # task and message ids, exclusive
+
+# hello -----------------------------------------------------------------------------------
+
+MAX_AGENT_VERSION = 32
+MAX_PLATFORM = 64
+MAX_CAPABILITIES = 16
+CAPABILITIES = ("agent", "browser", "shell", "mirror")
+MAX_EXECUTORS = 32
+EXECUTOR_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+MAX_EXECUTOR_LABEL = 64
+EXECUTOR_KINDS = ("command", "openai", "browser", "acp")
+
+# The mirror ------------------------------------------------------------------------------
+
+MAX_PATH_BYTES = 4096
+MAX_SEGMENTS = 64
+MAX_PROJECT_NAME = 64
+MAX_PROJECTS = 200
+MAX_MIRROR_CHANGES = 5000  # per batch, as the hub takes them
+SENT_MIRROR_CHANGES = 1000  # per batch, as the agent sends them
+MAX_BATCH = MAX_FRAME - 8 * 1024  # bytes of a batch's JSON: room for the envelope
+MAX_TEXT = 512 * 1024  # characters (and bytes, as the agent reads) of a mirrored file's text
+MAX_SIZE = 2**62
+MAX_MTIME = 1e11  # seconds, exclusive
+ENTRY_KINDS = ("file", "dir", "symlink")
+
+# Tasks -----------------------------------------------------------------------------------
+
+MAX_PROMPT = 64 * 1024
+MAX_LOG_PIECE = 16 * 1024  # bytes of UTF-8 per task.log, as the agent sends them
+MAX_LOG_TEXT = 32 * 1024  # characters of a task.log the hub keeps (it cuts the rest)
+MAX_LOG_SEQ = 2**31  # exclusive
+MAX_OUTPUT = 1024 * 1024  # the agent's default output cap per task
+MAX_ERROR = 200  # characters of a task's error the hub keeps
+MAX_FILE_CHANGES = 100
+MAX_DIFF = 64 * 1024  # bytes of a unified diff, as the agent cuts it
+MAX_DIFF_KEPT = 80 * 1024  # characters of a diff the hub keeps
+MAX_EXIT_CODE = 2**31  # exclusive, either sign
+MAX_DURATION = 1e8  # seconds, exclusive
+FILE_OPS = ("created", "modified", "deleted")
+OUTCOMES = ("succeeded", "failed", "cancelled")
+
+# Browser tasks ---------------------------------------------------------------------------
+
+MAX_STEPS = 50
+MAX_STEP_TEXT = 2000
+MAX_SELECTOR = 500
+MIN_STEP_TIMEOUT, MAX_STEP_TIMEOUT = 1, 120
+MAX_RESULT_TEXT = 10_000
+MAX_STEP_ACTION = 16  # characters of a result's action the hub keeps
+MAX_STEP_ERROR = 300  # characters of a result's error the hub keeps
+MAX_ARTIFACT = 5 * 1024 * 1024
+ARTIFACT_NAME = re.compile(r"step-\d{1,2}\.(png|pdf)")
+
+# Agent sessions --------------------------------------------------------------------------
+
+ITEM_KEY = re.compile(r"[A-Za-z0-9._:-]{1,80}")
+MAX_ITEMS = 2000
+MAX_USER_TEXT = 64 * 1024
+MAX_AGENT_TEXT = 32 * 1024
+MAX_PLAN_ENTRIES = 50
+MAX_PLAN_CONTENT = 500
+MAX_TITLE = 200
+MAX_LOCATIONS = 20
+MAX_LOCATION = 1000
+MAX_TOOL_TEXT = 8 * 1024
+MAX_DIFFS = 10
+MAX_NOTICE = 500
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+MAX_OPTIONS = 8
+MAX_OPTION_ID = 64
+MAX_OPTION_NAME = 64
+MAX_PERMISSION_TIMEOUT = 7 * 24 * 3600
+MAX_STOP_REASON = 64
+ITEM_KINDS = ("user", "agent", "thought", "plan", "tool", "notice")
+PLAN_STATUSES = ("pending", "in_progress", "completed")
+PRIORITIES = ("high", "medium", "low")
+TOOL_KINDS = ("read", "edit", "delete", "move", "search", "execute", "think", "fetch", "switch_mode", "other")
+TOOL_STATUSES = ("pending", "in_progress", "completed", "failed")
+NOTICE_LEVELS = ("info", "error")
+OPTION_KINDS = ("allow_once", "allow_always", "reject_once", "reject_always")
+ON_TIMEOUT = ("reject", "wait")
+TURN_STATES = ("working", "waiting")
+STOP_REASONS = ("end_turn", "max_tokens", "max_turn_requests", "refusal", "cancelled")
+CLOSE_OUTCOMES = ("selected", "timed_out", "cancelled")

@@ -1,0 +1,96 @@
+"""The host link's frames (docs/protocol.md, "The host link"): the sequenced
+envelope, what the hub answers, heartbeats, and `hello`."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StrictInt, field_validator, model_validator
+
+from protocol import limits
+from protocol.base import Name, ProtocolModel, Sequenced, Token, refuse
+
+SeqNumber = Annotated[StrictInt, Field(gt=0, lt=limits.MAX_SEQ)]
+Position = Annotated[StrictInt, Field(ge=0, lt=limits.MAX_SEQ)]
+StreamName = Annotated[str, Field(min_length=1, max_length=limits.MAX_STREAM_NAME)]
+TypeName = Annotated[str, Field(min_length=1, max_length=limits.MAX_TYPE_NAME)]
+
+
+class Envelope(ProtocolModel):
+    """A sequenced frame from the agent: `{"type", "stream", "seq", "payload"}`;
+    the payload is checked by the model registered for (stream, type)."""
+
+    type: TypeName
+    stream: StreamName
+    seq: SeqNumber
+    payload: dict[str, Any]
+
+
+# The hub's answers ----------------------------------------------------------------------------
+
+
+class Welcome(ProtocolModel):
+    type: Literal["welcome"] = "welcome"
+    host_id: StrictInt
+    heartbeat_interval: Annotated[float, Field(gt=0)]
+    streams: dict[str, Position]  # per stream, the last seq the hub applied
+
+
+class Ack(ProtocolModel):
+    type: Literal["ack"] = "ack"
+    stream: StreamName
+    seq: SeqNumber
+
+
+class Error(ProtocolModel):
+    """A frame the hub could not use (the link stays up); `gap` names where to resend from."""
+
+    type: Literal["error"] = "error"
+    error: str
+    stream: str | None = None
+    seq: StrictInt | None = None
+    expected: StrictInt | None = None
+
+
+class Heartbeat(ProtocolModel):
+    type: Literal["heartbeat"] = "heartbeat"
+
+
+class HeartbeatAck(ProtocolModel):
+    type: Literal["heartbeat_ack"] = "heartbeat_ack"
+
+
+# hello ------------------------------------------------------------------------------------------
+
+EXECUTOR_NAME_REFUSED = "an executor name is 1-32 of a-z, 0-9, - and _"
+
+
+class Executor(ProtocolModel):
+    name: Token(limits.EXECUTOR_NAME, EXECUTOR_NAME_REFUSED)
+    label: Name(limits.MAX_EXECUTOR_LABEL, "a label", empty=True) = ""  # "": the name
+    kind: Literal[limits.EXECUTOR_KINDS]  # type: ignore[valid-type]
+    needs_file: bool = False
+
+    @model_validator(mode="after")
+    def _label_or_name(self) -> "Executor":
+        if not self.label:
+            self.label = self.name
+        return self
+
+
+class Hello(Sequenced):
+    """Sent after each `welcome`: what the agent is and offers."""
+
+    stream = "host"
+    type = "hello"
+
+    agent_version: Name(limits.MAX_AGENT_VERSION, "agent_version", empty=True) = ""
+    platform: Name(limits.MAX_PLATFORM, "platform", empty=True) = ""
+    capabilities: Annotated[list[str], Field(max_length=limits.MAX_CAPABILITIES)] = []
+    executors: Annotated[list[Executor], Field(max_length=limits.MAX_EXECUTORS)] = []
+
+    @field_validator("capabilities")
+    @classmethod
+    def _known(cls, capabilities: list[str]) -> list[str]:
+        unknown = [name for name in capabilities if name not in limits.CAPABILITIES]
+        if unknown:
+            raise refuse(f"unknown capabilities: {ascii(unknown)}"[:120])
+        return capabilities

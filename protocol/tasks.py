@@ -1,0 +1,234 @@
+"""The tasks stream (docs/protocol.md, "Tasks" and "Browser tasks"): what the
+agent reports about a task, and the assignments and cancels the hub sends."""
+
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, StrictInt, ValidationError, model_validator
+
+from protocol import limits
+from protocol.base import Display, Id, MirrorPath, ProtocolModel, Sequenced, Token, refuse
+
+# Browser steps ----------------------------------------------------------------------------------
+
+# action -> (required fields, optional fields); every step may also have `timeout`.
+STEP_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "open": (frozenset({"url"}), frozenset()),
+    "click": (frozenset({"selector"}), frozenset()),
+    "fill": (frozenset({"selector", "value"}), frozenset()),
+    "press": (frozenset({"key"}), frozenset({"selector"})),
+    "select": (frozenset({"selector", "value"}), frozenset()),
+    "wait": (frozenset(), frozenset({"selector", "text"})),
+    "read": (frozenset({"selector"}), frozenset({"attribute"})),
+    "screenshot": (frozenset(), frozenset({"selector", "full_page"})),
+    "pdf": (frozenset(), frozenset()),
+}
+STEP_TEXT_FIELDS = ("url", "selector", "value", "key", "text", "attribute")
+SHOWN = 80  # characters of a selector or text quoted in a message
+URL_SCHEME = "url must be an http or https address"
+
+
+def quoted(text: str) -> str:
+    text = text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
+    return '"' + text.replace("\n", " ") + '"'
+
+
+def _step_text(limit: int, field: str):
+    def check(value: str) -> str:
+        if not 0 < len(value) <= limit or "\x00" in value:
+            raise refuse(f"{field} must be text of 1-{limit} characters")
+        return value
+
+    return check
+
+
+def StepText(field: str) -> Any:  # noqa: N802 (a type)
+    limit = limits.MAX_SELECTOR if field == "selector" else limits.MAX_STEP_TEXT
+    return Annotated[str, AfterValidator(_step_text(limit, field))]
+
+
+class BrowserStep(ProtocolModel):
+    """One step of a browser task. Unknown fields are refused: a step the agent
+    does not understand must not run as something else."""
+
+    model_config = {**ProtocolModel.model_config, "extra": "forbid"}
+
+    action: Literal[tuple(STEP_FIELDS)]  # type: ignore[valid-type]
+    url: StepText("url") | None = None
+    selector: StepText("selector") | None = None
+    value: StepText("value") | None = None
+    key: StepText("key") | None = None
+    text: StepText("text") | None = None
+    attribute: StepText("attribute") | None = None
+    full_page: bool | None = None
+    timeout: Annotated[float, Field(ge=limits.MIN_STEP_TIMEOUT, le=limits.MAX_STEP_TIMEOUT)] | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_action(self) -> "BrowserStep":
+        given = self.model_fields_set - {"action"}
+        for field in sorted(given):
+            if getattr(self, field) is None:  # sent as null
+                raise refuse(_null_refused(field))
+        required, optional = STEP_FIELDS[self.action]
+        unknown = sorted(given - required - optional - {"timeout"})
+        if unknown:
+            raise refuse(f"unknown field {quoted(unknown[0])}")
+        missing = sorted(required - given)
+        if missing:
+            raise refuse(f"{missing[0]} is required")
+        if self.action == "wait" and not {"selector", "text"} & given:
+            raise refuse("selector or text is required")
+        if self.action == "open" and urlsplit(self.url or "").scheme not in ("http", "https"):
+            raise refuse(URL_SCHEME)
+        return self
+
+    def wire(self) -> dict[str, Any]:
+        """The step as sent: only the fields it has."""
+        return self.model_dump(exclude_unset=True)
+
+
+def _null_refused(field: str) -> str:
+    if field == "full_page":
+        return "full_page must be true or false"
+    if field == "timeout":
+        return TIMEOUT_REFUSED
+    limit = limits.MAX_SELECTOR if field == "selector" else limits.MAX_STEP_TEXT
+    return f"{field} must be text of 1-{limit} characters"
+
+
+TIMEOUT_REFUSED = f"timeout must be {limits.MIN_STEP_TIMEOUT}-{limits.MAX_STEP_TIMEOUT} seconds"
+
+
+def step_error(index: int, raw: object) -> str | None:
+    """Why the step at `index` (from 0) cannot run, naming it as people count
+    (`step 3 (click): selector is required`), or None."""
+    n = index + 1
+    if not isinstance(raw, dict):
+        return f'step {n}: not an object like {{"action": "click", "selector": "#buy"}}'
+    action = raw.get("action")
+    if not isinstance(action, str) or action not in STEP_FIELDS:
+        shown = quoted(action) if isinstance(action, str) else repr(action)[:SHOWN]
+        return f"step {n}: unknown action {shown} (use one of {', '.join(STEP_FIELDS)})"
+    try:
+        BrowserStep.model_validate(raw)
+    except ValidationError as exc:
+        return f"step {n} ({action}): {_step_problem(exc)}"
+    return None
+
+
+def _step_problem(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    if unknown:  # as the agent always said: unknown fields first
+        return f"unknown field {quoted(str(unknown[0]['loc'][-1]))}"
+    error = errors[0]
+    if error["type"] == "protocol":
+        return error["msg"]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    if field == "timeout":
+        return TIMEOUT_REFUSED
+    return _null_refused(field)
+
+
+def steps_error(steps: object) -> str | None:
+    """Why a browser task's `steps` cannot run (naming the first bad step), or None."""
+    if not isinstance(steps, list) or not steps:
+        return f"a browser task needs a list of 1-{limits.MAX_STEPS} steps"
+    if len(steps) > limits.MAX_STEPS:
+        return f"a browser task has at most {limits.MAX_STEPS} steps (this one has {len(steps)})"
+    for index, step in enumerate(steps):
+        error = step_error(index, step)
+        if error is not None:
+            return error
+    return None
+
+
+def _steps(value: list[Any]) -> list[Any]:
+    error = steps_error(value)
+    if error is not None:
+        raise refuse(error)
+    return value
+
+
+# Hub to agent ------------------------------------------------------------------------------------
+
+
+class Assignment(ProtocolModel):
+    id: Id
+    project: str
+    executor: str
+    prompt: Annotated[str, Field(min_length=1, max_length=limits.MAX_PROMPT)]
+    target: str = ""  # "" or a mirror path
+    steps: Annotated[list[dict[str, Any]], AfterValidator(_steps)] | None = None  # a browser task's
+
+
+class TaskAssign(ProtocolModel):
+    """Re-sent until the agent acks it with `task.received`; the agent dedupes by id."""
+
+    type: Literal["task.assign"] = "task.assign"
+    task: Assignment
+
+
+class TaskCancel(ProtocolModel):
+    type: Literal["task.cancel"] = "task.cancel"
+    task_id: Id
+
+
+# Agent to hub (stream "tasks") -------------------------------------------------------------------
+
+
+class TasksMessage(Sequenced):
+    stream: ClassVar[str] = "tasks"
+
+    task_id: Id
+
+
+class TaskReceived(TasksMessage):
+    """The ack of an assignment."""
+
+    type = "task.received"
+
+
+class TaskStarted(TasksMessage):
+    type = "task.started"
+
+
+class TaskLog(TasksMessage):
+    """The next piece of the task's merged stdout and stderr; `seq` counts from 1 per task."""
+
+    type = "task.log"
+
+    seq: Annotated[StrictInt, Field(gt=0, lt=limits.MAX_LOG_SEQ)]
+    text: Display(limits.MAX_LOG_TEXT)
+
+
+class FileChange(ProtocolModel):
+    path: MirrorPath
+    op: Literal[limits.FILE_OPS]  # type: ignore[valid-type]
+    diff: Display(limits.MAX_DIFF_KEPT) | None = None  # null for binary or large files
+    binary: bool = False
+    too_large: bool = False
+
+
+ARTIFACT_REFUSED = "artifact must be step-<n>.png or step-<n>.pdf"
+
+
+class StepResult(ProtocolModel):
+    index: Annotated[StrictInt, Field(ge=0, lt=limits.MAX_STEPS)]
+    action: Display(limits.MAX_STEP_ACTION, null=True) = ""
+    ok: bool = False
+    error: Display(limits.MAX_STEP_ERROR, null=True) = ""
+    text: Display(limits.MAX_RESULT_TEXT) | None = None
+    artifact: Token(limits.ARTIFACT_NAME, ARTIFACT_REFUSED) | None = None
+
+
+class TaskFinished(TasksMessage):
+    type = "task.finished"
+
+    outcome: Literal[limits.OUTCOMES]  # type: ignore[valid-type]
+    exit_code: Annotated[StrictInt, Field(gt=-limits.MAX_EXIT_CODE, lt=limits.MAX_EXIT_CODE)] | None = None
+    error: Display(limits.MAX_ERROR) | None = None  # null or "": none
+    duration: Annotated[float, Field(ge=0, lt=limits.MAX_DURATION)] | None = None
+    log_truncated: bool = False
+    changes: Annotated[list[FileChange], Field(max_length=limits.MAX_FILE_CHANGES)] | None = None
+    steps: Annotated[list[StepResult], Field(max_length=limits.MAX_STEPS)] | None = None  # browser tasks
