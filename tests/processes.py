@@ -1,9 +1,13 @@
-"""Real processes for tests: daphne serving the hub and a Celery worker, on
-loopback, against the test database. Each waits for its readiness with a
-timeout and is stopped (process group and all) when the test ends."""
+"""Real processes for tests: daphne serving the hub, a Celery worker, Redis and
+HAProxy in front of several hubs, on loopback, against the test database. Each
+waits for its readiness with a timeout and is stopped (process group and all)
+when the test ends."""
 
 import contextlib
+import csv
+import io
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -104,13 +108,19 @@ class Process:
 
 
 class Hub(Process):
-    """daphne serving codexhub.asgi on a loopback port (a free one by default)."""
+    """daphne serving codexhub.asgi on a loopback port (a free one by default).
+    `proxy_headers`: behind a Proxy, daphne takes the client's address from
+    X-Forwarded-For, as the README's Deploy command does (`--proxy-headers`)."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, port: int | None = None):
-        self.env, self.log_dir = env, log_dir
+    def __init__(
+        self, env: dict[str, str], log_dir: Path, port: int | None = None, proxy_headers: bool = False
+    ):
+        self.env, self.log_dir, self.proxy_headers = env, log_dir, proxy_headers
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "codexhub.asgi:application"]
+        if proxy_headers:
+            args.insert(-1, "--proxy-headers")
         log_path = log_dir / f"daphne-{self.port}-{time.monotonic_ns()}.log"
         super().__init__(args, env, log_path)
         wait_until(self._healthy, timeout=30, what=f"daphne on {self.url}")
@@ -118,7 +128,12 @@ class Hub(Process):
     def restarted(self) -> "Hub":
         """Stop this daphne and start another on the same port."""
         self.stop()
-        return Hub(self.env, self.log_dir, port=self.port)
+        return Hub(self.env, self.log_dir, port=self.port, proxy_headers=self.proxy_headers)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: nothing closes cleanly."""
+        os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
 
     def _healthy(self) -> bool:
         if self.popen.poll() is not None:
@@ -217,6 +232,159 @@ class RedisServer(Process):
         self.popen.wait(10)
         self.stop()
         return RedisServer(self.log_dir, port=self.port)
+
+
+def haproxy_config(
+    backends: list[str],
+    *,
+    port: int,
+    admin_port: int,
+    check_host: str = "127.0.0.1",
+    forwarded_proto: str = "http",
+    check_interval: str = "500ms",
+) -> str:
+    """An HAProxy config that balances HTTP and WebSockets round-robin over the
+    hubs at `backends` (http://127.0.0.1:PORT), as README.md's "Scale out"
+    paragraph shows it (there with TLS on the bind line and slower checks).
+
+    WebSockets need nothing special in http mode: an upgraded connection is a
+    tunnel, idle up to `timeout tunnel` (a host link is quiet between
+    heartbeats, a phone between pings). A hub is taken out of the rotation when
+    /healthz fails twice, and a connect refused by a dead one is retried on
+    another (`option redispatch 1`). The client address goes to the hubs in
+    X-Forwarded-For, with any copy the client sent removed: daphne's
+    --proxy-headers takes the first address of the header. The runtime API
+    (statistics, draining a hub) answers on `admin_port`, on loopback."""
+    servers = "\n".join(
+        f"    server hub{n} {url.split('://', 1)[1]}" for n, url in enumerate(backends, start=1)
+    )
+    check = "http-check send meth GET uri /healthz ver HTTP/1.1 "
+    check += f"hdr Host {check_host} hdr X-Forwarded-Proto {forwarded_proto}"
+    return f"""\
+global
+    log stdout format raw local0 info
+    stats socket ipv4@127.0.0.1:{admin_port} level admin
+
+defaults
+    mode http
+    log global
+    option httplog
+    option dontlognull
+    option redispatch 1
+    retries 3
+    timeout connect 5s
+    timeout client 30s
+    timeout server 60s
+    timeout http-request 10s
+    timeout http-keep-alive 10s
+    timeout queue 30s
+    timeout tunnel 1h
+    timeout client-fin 30s
+
+frontend hub
+    bind 127.0.0.1:{port}
+    http-request del-header X-Forwarded-For
+    http-request set-header X-Forwarded-Proto {forwarded_proto}
+    option forwardfor
+    default_backend daphnes
+
+backend daphnes
+    balance roundrobin
+    option httpchk
+    {check}
+    http-check expect status 200
+    default-server check inter {check_interval} fall 2 rise 1
+{servers}
+"""
+
+
+class Proxy(Process):
+    """HAProxy in front of several hubs (`haproxy -f cfg -db`: in the
+    foreground, its own process), on a free loopback port; ready once every hub
+    passed its health check. Its runtime API tells each hub's state and
+    connections (`servers()`) and drains a hub or brings it back (`set_state()`).
+
+    `check_host` and `forwarded_proto` are what the proxy tells the hubs: for
+    hubs run with the README's Deploy settings (HTTPS=true), pass the public
+    host name and "https", as a TLS-terminating proxy would."""
+
+    def __init__(
+        self,
+        backends: list[str],
+        log_dir: Path,
+        *,
+        port: int | None = None,
+        check_host: str = "127.0.0.1",
+        forwarded_proto: str = "http",
+        check_interval: str = "500ms",
+    ):
+        self.backends = list(backends)
+        self.port = port or free_port()
+        self.admin_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config_path = log_dir / f"haproxy-{self.port}.cfg"
+        self.config_path.write_text(
+            haproxy_config(
+                self.backends,
+                port=self.port,
+                admin_port=self.admin_port,
+                check_host=check_host,
+                forwarded_proto=forwarded_proto,
+                check_interval=check_interval,
+            )
+        )
+        binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        args = [binary, "-f", str(self.config_path), "-db"]
+        log_path = log_dir / f"haproxy-{self.port}-{time.monotonic_ns()}.log"
+        super().__init__(args, dict(os.environ), log_path)
+        wait_until(self._all_up, timeout=15, what=f"HAProxy on {self.url} with every hub up")
+
+    def command(self, line: str) -> str:
+        """One command of HAProxy's runtime API, and its answer."""
+        with socket.create_connection(("127.0.0.1", self.admin_port), timeout=2) as sock:
+            sock.sendall(line.encode() + b"\n")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        return answer.decode()
+
+    def server_name(self, backend_url: str) -> str:
+        return f"hub{self.backends.index(backend_url) + 1}"
+
+    def servers(self) -> dict[str, dict[str, str]]:
+        """HAProxy's statistics row of each hub by server name (hub1, hub2, ...):
+        `status` (UP, DOWN, DRAIN, MAINT), `scur` (connections now, WebSockets
+        included), `stot` (connections taken so far)."""
+        rows = csv.DictReader(io.StringIO(self.command("show stat").removeprefix("# ")))
+        return {
+            row["svname"]: row for row in rows if row["pxname"] == "daphnes" and row["svname"] != "BACKEND"
+        }
+
+    def set_state(self, backend_url: str, state: str) -> None:
+        """ "drain": the hub keeps its connections and gets no new one (a rolling
+        deploy); "maint": out of the rotation; "ready": back in it."""
+        answer = self.command(f"set server daphnes/{self.server_name(backend_url)} state {state}")
+        assert answer.strip() == "", answer
+
+    def wait_for_status(self, backend_url: str, status: str, timeout: float = 15) -> None:
+        name = self.server_name(backend_url)
+        wait_until(
+            lambda: self.servers()[name]["status"].startswith(status),
+            timeout=timeout,
+            what=f"HAProxy to see {name} ({backend_url}) {status}",
+        )
+
+    def _all_up(self) -> bool:
+        if self.popen.poll() is not None:
+            raise RuntimeError(f"haproxy exited:\n{self.output()}")
+        try:
+            servers = self.servers()
+            if len(servers) != len(self.backends) or any(s["status"] != "UP" for s in servers.values()):
+                return False
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
 
 
 def publish_job(env: dict[str, str], name: str, *args) -> None:
