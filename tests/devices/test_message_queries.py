@@ -1,0 +1,104 @@
+"""What each host message type costs the database, pinned so that it can't
+creep back: the queries of one message applied alone, and of ten of the same
+type applied together (group commit: rows loaded once, rows written at once)."""
+
+import hashlib
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from devices import services
+from devices.services import Incoming
+from projects.models import Project
+from tasks.models import TaskState
+from tests.tasks.kit import make_task
+from tests.tasks.sessionkit import ALLOW, REJECT, ask, make_session, session_project
+
+pytestmark = pytest.mark.django_db
+
+
+def text_file(path: str, n: int) -> dict:
+    text = f"edit {n}\n"
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return {"op": "upsert", "path": path, "kind": "file", "size": len(text), "mtime": 1.0, "hash": digest,
+            "text": text, "binary": False}  # fmt: skip
+
+
+def payloads(kind: str, project: Project, tasks: list, n: int) -> dict:
+    """The n-th message of a type, about the n-th task where it names one."""
+    task_id = tasks[n].id
+    return {
+        "hello": {"agent_version": "0.2.0", "platform": "linux-x86_64", "capabilities": ["agent"],
+                  "executors": [{"name": "codex", "label": "Codex", "kind": "acp", "needs_file": False}]},
+        "mirror.projects": {"projects": [{"name": project.name}]},
+        "mirror.batch": {"project": project.name, "changes": [text_file(f"notes/{n}.md", n)]},
+        "task.received": {"task_id": task_id},
+        "task.started": {"task_id": task_id},
+        "task.log": {"task_id": task_id, "seq": 1, "text": "building\n"},
+        "task.finished": {"task_id": task_id, "outcome": "succeeded", "exit_code": 0, "duration": 2.0},
+        "task.item": {"task_id": task_id, "key": "agent:1", "kind": "agent", "data": {"text": "Done."}},
+        "task.turn": {"task_id": task_id, "state": "working", "message_id": None, "stop_reason": None},
+        "task.permission": {"task_id": task_id, "request_id": "p2", "title": "Edit notes.md",
+                            "tool_kind": "edit", "options": [ALLOW, REJECT], "on_timeout": "reject",
+                            "timeout": 600},
+        "task.permission_closed": {"task_id": task_id, "request_id": "p1", "outcome": "cancelled",
+                                   "option_id": None},
+    }[kind]  # fmt: skip
+
+
+STREAMS = {"hello": "host", "mirror.projects": "mirror", "mirror.batch": "mirror"}
+
+# (queries for one message alone, for ten together). Each batch also costs four
+# queries of its own, in these figures: it locks and moves its stream positions,
+# and its transaction is a savepoint here (the test runs in a transaction).
+COST = {
+    "hello": (5, 14),
+    "mirror.projects": (10, 64),  # once per link: a find-or-create per project
+    "mirror.batch": (7, 28),
+    "task.received": (6, 15),
+    "task.started": (7, 21),
+    "task.log": (6, 6),
+    "task.finished": (7, 21),
+    "task.item": (8, 31),
+    "task.turn": (6, 15),
+    "task.permission": (8, 31),
+    "task.permission_closed": (7, 23),
+}
+
+
+@pytest.fixture
+def fleet(team_a, alice):
+    project = session_project(team_a)
+    now = timezone.now()
+    plain = [make_task(project, alice, state=TaskState.ASSIGNED, received_at=now, assigned_at=now)
+             for _ in range(10)]  # fmt: skip
+    sessions = [make_session(project, alice) for _ in range(10)]
+    for session in sessions:
+        ask(session)
+    return project, plain, sessions
+
+
+def cost(kind: str, project: Project, tasks: list, count: int) -> int:
+    stream = STREAMS.get(kind, "tasks")
+    after = services.stream_positions(host_id=project.host_id).get(stream, 0)
+    messages = [
+        Incoming(host_id=project.host_id, stream=stream, seq=after + 1 + n, kind=kind,
+                 payload=payloads(kind, project, tasks, n))
+        for n in range(count)
+    ]  # fmt: skip
+    with CaptureQueriesContext(connection) as queries:
+        results = services.host_messages_apply(messages=messages)
+    assert {r.outcome for r in results} == {services.APPLIED}, results
+    return len(queries)
+
+
+@pytest.mark.parametrize("kind", sorted(COST))
+def test_each_message_type_costs_a_pinned_number_of_queries(fleet, kind):
+    project, plain, sessions = fleet
+    tasks = sessions if kind.startswith(("task.item", "task.turn", "task.permission")) else plain
+    cost(kind, project, tasks[1:], 1)  # the stream's first message also creates its position
+    alone = cost(kind, project, tasks, 1)
+    together = cost(kind, project, tasks, 10)
+    assert (alone, together) == COST[kind]
