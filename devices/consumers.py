@@ -199,9 +199,6 @@ class HostConsumer(AsyncWebsocketConsumer):
         if type(seq) is not int or not 0 < seq < MAX_SEQ:
             await self._refuse("seq must be a positive integer", message, stream=stream)
             return
-        if not isinstance(payload, dict):
-            await self._refuse("payload must be an object", message, stream=stream, seq=seq)
-            return
         incoming = services.Incoming(host_id=self.host_id, stream=stream, seq=seq, kind=kind, payload=payload)
         self.unacked.append((message, applier().submit(incoming)))
         if self.acker is None or self.acker.done():

@@ -473,7 +473,7 @@ class Incoming:
     stream: str
     seq: int
     kind: str
-    payload: dict
+    payload: object  # an object when the host keeps to the protocol
 
 
 @dataclass(frozen=True)
@@ -587,9 +587,14 @@ def _locked_positions(keys: set[tuple[int, str]]) -> dict[tuple[int, str], HostS
     return found
 
 
+PAYLOAD_NOT_AN_OBJECT = "payload must be an object"
+
+
 def _apply_fast(message: Incoming, batch: Batch) -> ApplyResult:
     from devices.handlers import UnknownMessage, handler_for
 
+    if not isinstance(message.payload, dict):
+        return ApplyResult(REJECTED, error=PAYLOAD_NOT_AN_OBJECT)
     try:
         handler = handler_for(message.stream, message.kind)
     except UnknownMessage as exc:
@@ -609,6 +614,8 @@ def _apply_one(message: Incoming) -> ApplyResult:
     undone if it fails, and no other message sees what it loaded."""
     from devices.handlers import InvalidMessage, UnknownMessage, handler_for
 
+    if not isinstance(message.payload, dict):
+        return ApplyResult(REJECTED, error=PAYLOAD_NOT_AN_OBJECT)
     _applying.batch = batch = Batch([message])
     try:
         handler = handler_for(message.stream, message.kind)

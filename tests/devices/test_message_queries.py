@@ -2,8 +2,6 @@
 creep back: the queries of one message applied alone, and of ten of the same
 type applied together (group commit: rows loaded once, rows written at once)."""
 
-import hashlib
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -13,42 +11,12 @@ from devices import services
 from devices.services import Incoming
 from projects.models import Project
 from tasks.models import TaskState
+from tests.devices.messages import STREAMS, payloads
 from tests.tasks.kit import make_task
-from tests.tasks.sessionkit import ALLOW, REJECT, ask, make_session, session_project
+from tests.tasks.sessionkit import ask, make_session, session_project
 
 pytestmark = pytest.mark.django_db
 
-
-def text_file(path: str, n: int) -> dict:
-    text = f"edit {n}\n"
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    return {"op": "upsert", "path": path, "kind": "file", "size": len(text), "mtime": 1.0, "hash": digest,
-            "text": text, "binary": False}  # fmt: skip
-
-
-def payloads(kind: str, project: Project, tasks: list, n: int) -> dict:
-    """The n-th message of a type, about the n-th task where it names one."""
-    task_id = tasks[n].id
-    return {
-        "hello": {"agent_version": "0.2.0", "platform": "linux-x86_64", "capabilities": ["agent"],
-                  "executors": [{"name": "codex", "label": "Codex", "kind": "acp", "needs_file": False}]},
-        "mirror.projects": {"projects": [{"name": project.name}]},
-        "mirror.batch": {"project": project.name, "changes": [text_file(f"notes/{n}.md", n)]},
-        "task.received": {"task_id": task_id},
-        "task.started": {"task_id": task_id},
-        "task.log": {"task_id": task_id, "seq": 1, "text": "building\n"},
-        "task.finished": {"task_id": task_id, "outcome": "succeeded", "exit_code": 0, "duration": 2.0},
-        "task.item": {"task_id": task_id, "key": "agent:1", "kind": "agent", "data": {"text": "Done."}},
-        "task.turn": {"task_id": task_id, "state": "working", "message_id": None, "stop_reason": None},
-        "task.permission": {"task_id": task_id, "request_id": "p2", "title": "Edit notes.md",
-                            "tool_kind": "edit", "options": [ALLOW, REJECT], "on_timeout": "reject",
-                            "timeout": 600},
-        "task.permission_closed": {"task_id": task_id, "request_id": "p1", "outcome": "cancelled",
-                                   "option_id": None},
-    }[kind]  # fmt: skip
-
-
-STREAMS = {"hello": "host", "mirror.projects": "mirror", "mirror.batch": "mirror"}
 
 # (queries for one message alone, for ten together). Each batch also costs four
 # queries of its own, in these figures: it locks and moves its stream positions,
