@@ -16,9 +16,14 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from pydantic import ValidationError
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+
+from protocol import sequenced
+from protocol.base import reason
+from protocol.link import Envelope
 
 TOKEN = "chub_test-token-0123456789abcdefghijklmnopqrstuvwxyz012"
 DEVICE_CODE = "device-secret-0123456789abcdefghijklmnopqrstuvwxyz01"
@@ -92,6 +97,7 @@ class Conn:
                 if seq == last + 1:
                     self.hub.applied[stream] = seq
                     self.hub.applied_messages.append(message)
+                    self.hub.check(message)
                 await self.send({"type": "ack", "stream": stream, "seq": seq})
 
     async def close(self, code: int, reason: str = "") -> None:
@@ -120,6 +126,7 @@ class FakeHub:
         self.applied_messages: list[dict[str, Any]] = []
         self.seen: list[tuple[str, int, str]] = []
         self.refused: list[int] = []
+        self.invalid: list[str] = []  # sequenced messages the hub's models would refuse
         self.port = 0
         self._server: Server | None = None
 
@@ -160,10 +167,29 @@ class FakeHub:
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
+        if exc_type is None:
+            assert self.invalid == [], "the agent sent what the hub would refuse"
+
+    def check(self, message: dict[str, Any]) -> None:
+        """Check a sequenced message as the hub does, with the protocol's models: the agent
+        must never send one the hub refuses (a type the protocol does not know is left alone:
+        tests send their own)."""
+        try:
+            envelope = Envelope.model_validate(message)
+        except ValidationError as exc:
+            self.invalid.append(f"envelope: {reason(exc)}")
+            return
+        model = sequenced().get((envelope.stream, envelope.type))
+        if model is None:
+            return
+        try:
+            model.model_validate(json.loads(json.dumps(envelope.payload)))
+        except ValidationError as exc:
+            self.invalid.append(f"{envelope.type}: {reason(exc)}")
 
     def mirror_messages(self, type_: str | None = None) -> list[dict[str, Any]]:
         """The applied messages of stream `mirror` (each once, in seq order), optionally of one type."""
