@@ -7,6 +7,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 
 from accounts.groups import session_group, team_group, user_group
 from accounts.services import otp_session_is_verified, teams_for_user
+from codexhub.consumers import DirectDispatch
 from devices.services import host_state_for_ui, hosts_for_team
 from projects.models import Project
 from projects.services import project_get, project_group
@@ -48,7 +49,7 @@ def _layer_failures(layer) -> int:
     return getattr(layer, "failures", 0)
 
 
-class UIConsumer(AsyncJsonWebsocketConsumer):
+class UIConsumer(DirectDispatch, AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:

@@ -65,6 +65,33 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         except REDIS_DOWN as exc:
             self._note("group_send", exc)
 
+    async def group_send_many(self, events: list[tuple[str, dict]]) -> None:
+        """Send each (group, message). Most groups an event goes to have no one
+        listening (no phone has that task or project open), and group_send
+        costs two round trips to learn it: here one pipeline per Redis host
+        asks which groups have members, and only those are sent to."""
+        try:
+            listened = await self._groups_with_members({group for group, _ in events})
+        except REDIS_DOWN as exc:
+            self._note("group_send", exc)
+            return
+        for group, message in events:
+            if group in listened:
+                await self.group_send(group, message)
+
+    async def _groups_with_members(self, groups: set[str]) -> set[str]:
+        by_host: dict[int, list[str]] = {}
+        for group in groups:
+            by_host.setdefault(self.consistent_hash(group), []).append(group)
+        listened = set()
+        for index, names in by_host.items():
+            pipe = self.connection(index).pipeline(transaction=False)
+            for group in names:
+                pipe.zrange(self._group_key(group), 0, 0)
+            members = await pipe.execute()
+            listened.update(group for group, found in zip(names, members, strict=True) if found)
+        return listened
+
     def _note(self, operation: str, exc: BaseException) -> None:
         self.failures += 1
         now = time.monotonic()

@@ -76,3 +76,21 @@ def check_presence_interval(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_apply_threads(app_configs, **kwargs):
+    error = apply_threads_error(settings.DATABASES["default"]["ENGINE"], settings.HOST_APPLY_THREADS)
+    return [error] if error else []
+
+
+def apply_threads_error(engine: str, threads: int) -> Error | None:
+    """SQLite takes one writer at a time: a second thread applying host messages
+    would wait on its lock, and fail once the wait passes its timeout."""
+    if threads >= 1 and (threads == 1 or not engine.endswith("sqlite3")):
+        return None
+    return Error(
+        f"HOST_APPLY_THREADS is {threads}: at least 1, and 1 on SQLite.",
+        hint="Leave it unset: 1 on SQLite, 2 with DATABASE_URL.",
+        id="codexhub.E005",
+    )

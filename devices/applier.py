@@ -10,9 +10,11 @@ import asyncio
 import logging
 import weakref
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from codexhub.events import collected_events
 from devices import services
@@ -34,14 +36,42 @@ def applier() -> "Applier":
     return _appliers[loop]
 
 
+class Applier:
+    """HOST_APPLY_THREADS lanes, each a queue and a database thread of its own:
+    a host's messages always take the same lane, so each stream stays in
+    order, and the lanes' transactions touch different hosts' rows while
+    their waits on the database overlap."""
+
+    def __init__(self):
+        self.lanes = [Lane(executor) for executor in _executors()]
+
+    def submit(self, message: Incoming) -> asyncio.Future:
+        return self.lanes[message.host_id % len(self.lanes)].submit(message)
+
+    @property
+    def batches(self) -> int:
+        return sum(lane.batches for lane in self.lanes)
+
+
+_lane_executors: list[ThreadPoolExecutor] = []
+
+
+def _executors() -> list[ThreadPoolExecutor]:
+    """One thread per lane for the whole process (each keeps its database connection)."""
+    while len(_lane_executors) < settings.HOST_APPLY_THREADS:
+        _lane_executors.append(ThreadPoolExecutor(1, thread_name_prefix=f"host-apply-{len(_lane_executors)}"))
+    return _lane_executors[: settings.HOST_APPLY_THREADS]
+
+
 def _apply(messages: list[Incoming]) -> tuple[list[ApplyResult], list[tuple[str, dict]]]:
     with collected_events() as events:
         results = services.host_messages_apply(messages=messages)
     return results, events
 
 
-class Applier:
-    def __init__(self):
+class Lane:
+    def __init__(self, executor: ThreadPoolExecutor):
+        self.executor = executor
         self.queue: deque[tuple[Incoming, asyncio.Future]] = deque()
         self.arrived = asyncio.Event()
         self.runner: asyncio.Task | None = None
@@ -67,7 +97,8 @@ class Applier:
 
     async def _apply(self, batch: list[tuple[Incoming, asyncio.Future]]) -> None:
         try:
-            results, events = await database_sync_to_async(_apply)([message for message, _ in batch])
+            apply = database_sync_to_async(_apply, thread_sensitive=False, executor=self.executor)
+            results, events = await apply([message for message, _ in batch])
         except Exception as exc:  # the database is down: nothing was taken, the agents resend
             logger.warning("could not apply %d host messages: %s", len(batch), type(exc).__name__)
             for _, future in batch:
@@ -95,6 +126,12 @@ class Applier:
 
 async def _ring(events: list[tuple[str, dict]]) -> None:
     layer = get_channel_layer()
+    if hasattr(layer, "group_send_many"):  # the Redis layer: one round trip for the lot
+        try:
+            await asyncio.wait_for(layer.group_send_many(events), timeout=RING_TIMEOUT)
+        except Exception as exc:  # the layer only rings the bell; pages resync from the database
+            logger.warning("channel layer: %d events were lost: %s", len(events), type(exc).__name__)
+        return
     for group, message in events:
         try:
             await asyncio.wait_for(layer.group_send(group, message), timeout=RING_TIMEOUT)

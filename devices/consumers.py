@@ -6,11 +6,11 @@ import logging
 import time
 from collections import deque
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from codexhub.consumers import DirectDispatch
 from devices import services
 from devices.applier import applier
 from devices.handlers import HANDLERS
@@ -39,7 +39,7 @@ def known_streams() -> set[str]:
     return {stream for stream, _ in HANDLERS}
 
 
-class HostConsumer(AsyncWebsocketConsumer):
+class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
     host_id: int | None = None
     watchdog: asyncio.Task | None = None
     acker: asyncio.Task | None = None
@@ -90,17 +90,6 @@ class HostConsumer(AsyncWebsocketConsumer):
         # After the welcome: what the host missed while it was away.
         for message in await database_sync_to_async(link_assignments)(host_id=host.id):
             await self._send(**message)
-
-    async def dispatch(self, message):
-        """Channels' own, less its close_old_connections before each message:
-        that call waits its turn in the database thread, so every frame (a
-        heartbeat too) would queue behind the batch being written. Each
-        database call here is a database_sync_to_async, which closes old
-        connections itself."""
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     def _client_ip(self) -> str:
         return (self.scope.get("client") or ["unknown"])[0]

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError, DataError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -569,8 +569,18 @@ def _apply_in_order(messages: list[Incoming], *, isolate: bool) -> list[ApplyRes
     except Exception as exc:
         raise _Isolate from exc
     if moved:
-        HostStream.objects.bulk_update(moved.values(), ["last_seq"])
+        _positions_move(moved.values())
     return results
+
+
+def _positions_move(positions) -> None:
+    """One executemany: bulk_update's CASE over hundreds of rows cost a tenth of a batch."""
+    table = connection.ops.quote_name(HostStream._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET last_seq = %s WHERE id = %s",  # noqa: S608 (names quoted, values bound)
+            [(position.last_seq, position.pk) for position in positions],
+        )
 
 
 def _locked_positions(keys: set[tuple[int, str]]) -> dict[tuple[int, str], HostStream]:

@@ -170,12 +170,16 @@ class _BatchWriter:
 
 ENTRY_COLUMNS = ("project_id", "path", "path_hash", *ENTRY_FIELDS, "updated_at")
 LOOKUP_CHUNK = 900  # bound parameters per query: old SQLite builds allow 999
+SMALL_BATCH = 20  # paths: below this, asking which exist first costs more than it saves
 
 
 def _stored_entries(project_id: int, keys: list[str]) -> dict[str, Entry | None]:
     """The project's entries with these path hashes. Which exist is asked in SQL of
     its own (the ORM prepares each of a snapshot batch's hundreds of values, which
-    cost more than the query); only those found are loaded, through the ORM."""
+    cost more than the query); only those found are loaded, through the ORM.
+    A small batch (a file saved) is loaded in one query."""
+    if len(keys) <= SMALL_BATCH:
+        return {e.path_hash: e for e in Entry.objects.filter(project_id=project_id, path_hash__in=keys)}
     table = connection.ops.quote_name(Entry._meta.db_table)
     found: list[str] = []
     with connection.cursor() as cursor:

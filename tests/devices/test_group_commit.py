@@ -32,6 +32,13 @@ def projects(seq: int, *names: str) -> dict:
     return {"type": "mirror.projects", "stream": "mirror", "seq": seq, "payload": payload}
 
 
+async def queued(applier, count: int) -> None:
+    """Wait until `count` messages wait in the applier's queues."""
+    async with asyncio.timeout(5):
+        while sum(len(lane.queue) for lane in applier.lanes) < count:
+            await asyncio.sleep(0.01)
+
+
 @database_sync_to_async
 def positions() -> list[int]:
     return sorted(HostStream.objects.values_list("last_seq", flat=True))
@@ -74,7 +81,8 @@ async def test_a_heartbeat_is_answered_ahead_of_its_links_data(hosts, database_t
     await link.disconnect()
 
 
-async def test_the_messages_of_several_links_commit_in_one_transaction(hosts, database_thread_held):
+async def test_the_messages_of_several_links_commit_in_one_transaction(hosts, database_thread_held, settings):
+    settings.HOST_APPLY_THREADS = 1
     started, release = database_thread_held
     links = [await open_link(token) for _, token in hosts]
     await links[0].send_json_to(projects(1, "first"))
@@ -83,6 +91,7 @@ async def test_the_messages_of_several_links_commit_in_one_transaction(hosts, da
         for seq in (2, 3) if link is links[0] else (1, 2):
             await link.send_json_to(projects(seq, f"p{seq}"))
     applier = applier_module.applier()
+    await queued(applier, 6)
     before = applier.batches
     release.set()
     for link in links:
@@ -153,3 +162,36 @@ def test_a_message_that_breaks_in_its_handler_is_rejected_alone(hosts, monkeypat
     assert host.name == "Workstation 0"
     assert sorted(Project.objects.filter(removed_at=None).values_list("name", flat=True)) == ["docs", "notes"]
     assert services.stream_positions(host_id=host.id) == {"mirror": 3}
+
+
+@pytest.fixture
+def lane_held(monkeypatch, hosts):
+    """Hold the batches of the first host's lane in the database until the test lets them go."""
+    held_host = hosts[0][0].id
+    release = threading.Event()
+    real = applier_module._apply
+
+    def held(messages):
+        if any(message.host_id == held_host for message in messages):
+            assert release.wait(10)
+        return real(messages)
+
+    monkeypatch.setattr(applier_module, "_apply", held)
+    yield release
+    release.set()
+
+
+async def test_a_slow_lane_does_not_hold_the_hosts_of_another(hosts, lane_held, settings):
+    settings.HOST_APPLY_THREADS = 2
+    tokens = {host.id: token for host, token in hosts}
+    held_id = hosts[0][0].id
+    free_id = next(host_id for host_id in tokens if host_id % 2 != held_id % 2)  # the other lane
+    held, free = await open_link(tokens[held_id]), await open_link(tokens[free_id])
+    await held.send_json_to(projects(1, "waits"))
+    await free.send_json_to(projects(1, "goes"))
+    assert await free.receive_json_from(timeout=5) == {"type": "ack", "stream": "mirror", "seq": 1}
+    assert await held.receive_nothing(timeout=0.2)
+    lane_held.set()
+    assert await held.receive_json_from(timeout=5) == {"type": "ack", "stream": "mirror", "seq": 1}
+    await held.disconnect()
+    await free.disconnect()

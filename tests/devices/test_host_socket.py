@@ -179,7 +179,6 @@ BAD_FRAMES = [
     '{"type": "hello", "stream": "host", "seq": -1, "payload": {}}',
     '{"type": "hello", "stream": "host", "seq": true, "payload": {}}',
     '{"type": "hello", "stream": "host", "seq": 1.5, "payload": {}}',
-    '{"type": "hello", "stream": "host", "seq": 1, "payload": []}',
     '{"type": "hello", "stream": "nope", "seq": 1, "payload": {}}',
     '{"type": "x", "stream": "' + "s" * 40 + '", "seq": 1, "payload": {}}',
     "[" * 100_000 + "]" * 100_000,
@@ -200,6 +199,19 @@ async def test_bad_frames_get_an_error_and_the_link_stays_up(paired):
     await communicator.send_json_to({"type": "heartbeat"})
     assert await communicator.receive_json_from(timeout=5) == {"type": "heartbeat_ack"}
     assert not await database_sync_to_async(HostStream.objects.filter(last_seq__gt=0).exists)()
+    await communicator.disconnect()
+
+
+async def test_a_message_whose_payload_is_not_an_object_is_consumed(paired):
+    """Its envelope is whole, so its seq is taken: it never blocks the stream."""
+    host, token = paired
+    communicator = await connect(token)
+    await welcome(communicator)
+    await communicator.send_to(text_data='{"type": "hello", "stream": "host", "seq": 1, "payload": []}')
+    assert await communicator.receive_json_from(timeout=5) == {"type": "ack", "stream": "host", "seq": 1}
+    error = await communicator.receive_json_from(timeout=5)
+    assert error == {"type": "error", "error": "payload must be an object", "stream": "host", "seq": 1}
+    assert await database_sync_to_async(services.stream_positions)(host_id=host.id) == {"host": 1}
     await communicator.disconnect()
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 COST = {
     "hello": (5, 14),
     "mirror.projects": (10, 64),  # once per link: a find-or-create per project
-    "mirror.batch": (7, 28),
+    "mirror.batch": (6, 27),
     "task.received": (6, 15),
     "task.started": (7, 21),
     "task.log": (6, 6),
