@@ -8,29 +8,11 @@ from pydantic import AfterValidator, Field, StrictInt, ValidationError, model_va
 
 from protocol import limits
 from protocol.base import Display, Id, MirrorPath, ProtocolModel, Sequenced, Token, refuse
+from protocol.steps import SHOWN, STEP_FIELDS, quoted
 
 # Browser steps ----------------------------------------------------------------------------------
 
-# action -> (required fields, optional fields); every step may also have `timeout`.
-STEP_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "open": (frozenset({"url"}), frozenset()),
-    "click": (frozenset({"selector"}), frozenset()),
-    "fill": (frozenset({"selector", "value"}), frozenset()),
-    "press": (frozenset({"key"}), frozenset({"selector"})),
-    "select": (frozenset({"selector", "value"}), frozenset()),
-    "wait": (frozenset(), frozenset({"selector", "text"})),
-    "read": (frozenset({"selector"}), frozenset({"attribute"})),
-    "screenshot": (frozenset(), frozenset({"selector", "full_page"})),
-    "pdf": (frozenset(), frozenset()),
-}
-STEP_TEXT_FIELDS = ("url", "selector", "value", "key", "text", "attribute")
-SHOWN = 80  # characters of a selector or text quoted in a message
 URL_SCHEME = "url must be an http or https address"
-
-
-def quoted(text: str) -> str:
-    text = text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
-    return '"' + text.replace("\n", " ") + '"'
 
 
 def _step_text(limit: int, field: str):

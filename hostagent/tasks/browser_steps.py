@@ -15,7 +15,7 @@ from typing import Any
 
 from hostagent.tasks.sites import SiteList
 from protocol.limits import MAX_STEPS
-from protocol.tasks import quoted, step_error
+from protocol.steps import quoted
 
 __all__ = ["MAX_STEPS", "quoted", "step_label", "steps_error"]
 
@@ -33,6 +33,8 @@ def steps_error(steps: object, sites: SiteList | None = None) -> str | None:
         return f"a browser task needs a list of 1-{MAX_STEPS} steps"
     if len(steps) > MAX_STEPS:
         return f"a browser task has at most {MAX_STEPS} steps (this one has {len(steps)})"
+    from protocol.tasks import step_error  # pydantic: on the first browser task, not at start
+
     for index, step in enumerate(steps):
         error = _site_error(index, step, sites) or step_error(index, step)
         if error is not None:

@@ -4,6 +4,8 @@ sends what the hub would refuse, and nothing it sends is cut on the way in
 
 import json
 import os
+import subprocess
+import sys
 
 import acp
 import pytest
@@ -24,6 +26,7 @@ from protocol.link import Hello
 from protocol.mirror import MirrorBatch, MirrorProjects
 from protocol.sessions import TaskItem, TaskPermission, TaskTurn
 from protocol.tasks import TaskFinished, TaskLog
+from tests.hostagent.conftest import ROOT
 from tests.hostagent.fakehub import FakeHub, start_link, stop_link, wait_for
 from tests.hostagent.mirrorkit import make_mirror, write
 from tests.hostagent.taskkit import load_config
@@ -232,3 +235,16 @@ async def test_the_fake_hub_refuses_what_the_hub_would(tmp_path):
         await stop_link(link, task)
         assert hub.invalid == ["task.log: task_id: must be an integer"]
         hub.invalid.clear()
+
+
+def test_the_agent_starts_without_pydantic():
+    """pydantic and the models cost ~0.1 s to import: the agent pays it on its first task,
+    not before its first mirror sync (bench/mirror.py)."""
+    code = (
+        "import sys, hostagent.__main__\n"
+        "from hostagent.link import HostLink\n"
+        "from hostagent.mirror.sync import Mirror\n"
+        "from hostagent.tasks.service import TaskService\n"
+        "assert 'pydantic' not in sys.modules, sorted(m for m in sys.modules if 'pydantic' in m)[:3]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
