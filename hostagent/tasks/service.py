@@ -464,6 +464,10 @@ class TaskService:
             try:
                 await self._send("task.finished", payload)
                 break
+            except InvalidReport as exc:  # a bug of ours: the hub must still hear that it ended
+                log.error("task %d: %s", task_id, exc)
+                error = f"the agent could not report how the task ended ({exc})"
+                payload = {"task_id": task_id, "outcome": "failed", "error": error, "changes": []}
             except ValueError:
                 diffs = [c for c in payload["changes"] if c.get("diff")]
                 texts = [s for s in payload.get("steps", []) if s.get("text")]

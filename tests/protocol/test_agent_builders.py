@@ -248,3 +248,27 @@ def test_the_agent_starts_without_pydantic():
         "assert 'pydantic' not in sys.modules, sorted(m for m in sys.modules if 'pydantic' in m)[:3]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
+async def test_a_report_the_hub_would_refuse_ends_the_task_failed(tmp_path, monkeypatch):
+    from hostagent.tasks.executors import RunResult
+    from hostagent.tasks.ledger import Ledger
+    from hostagent.tasks.service import TaskService
+
+    cfg = load_config(tmp_path, "")
+    sent = []
+
+    class Link:
+        async def send(self, stream, type_, payload):
+            sent.append((type_, payload))
+
+    service = TaskService(cfg.tasks, {}, {}, Ledger(tmp_path / "tasks.sqlite3", owner="test"))
+    service.link = Link()
+    service.ledger.add(5, "running")
+    bad_change = {"path": "../outside", "op": "modified", "diff": None, "binary": False, "too_large": False}
+    await service._finish(5, RunResult("succeeded", 0), changes=[bad_change])
+    [(type_, payload)] = sent
+    assert (type_, payload["outcome"], payload["changes"]) == ("task.finished", "failed", [])
+    said = "the agent could not report how the task ended (task.finished: changes.0.path: a path must not"
+    assert payload["error"].startswith(said)
+    assert service.ledger.state(5) == "finished"
