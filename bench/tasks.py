@@ -10,6 +10,9 @@ and finish throughput; and the audit: every task in exactly one ledger,
 started once, every row `succeeded`.
 
     python bench/tasks.py [AGENTS] [TASKS] [CLIENTS]     (50 1000 4 by default)
+
+With BENCH_DATABASE_URL and BENCH_REDIS_URL: Postgres, channels-redis and a
+Celery worker for the dispatch job, as deployed.
 """
 
 import asyncio
@@ -30,6 +33,7 @@ from _setup import ROOT, django_on_temp_db, hub_healthy, pctl
 AGENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 50
 TASKS = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
 CLIENTS = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")  # with BENCH_DATABASE_URL: the production shape
 PINGS = 500
 NOOP = {"name": "noop", "label": "No-op", "kind": "command", "needs_file": False}
 # Limits that would otherwise throttle the bench, not what it measures.
@@ -270,12 +274,26 @@ def audit(agents: list[FakeAgent], posts: list, hosts: list[tuple[int, str]], pr
     }
 
 
+def hub_env() -> dict[str, str]:
+    """The bench's settings; with BENCH_REDIS_URL, Redis carries the layer and the jobs."""
+    env = dict(os.environ)
+    if REDIS_URL:
+        env.update(REDIS_URL=REDIS_URL, CELERY_QUEUE=f"bench-{os.getpid()}")
+    return env
+
+
 def main() -> None:
     hosts, projects, session = setup()
     port = free_port()
     log = open(os.environ.get("BENCH_HUB_LOG", os.devnull), "wb")  # noqa: SIM115
     args = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "codexhub.asgi:application"]
-    hub = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
+    hub = subprocess.Popen(args, cwd=ROOT, env=hub_env(), stdout=log, stderr=subprocess.STDOUT)
+    # With Redis the dispatch job runs in a Celery worker, as deployed.
+    worker_args = [str(BIN / "celery"), "--app", "codexhub", "worker", "--pool", "solo", "--without-gossip",
+                   "--without-mingle", "--loglevel", "WARNING"]  # fmt: skip
+    worker = None
+    if REDIS_URL:
+        worker = subprocess.Popen(worker_args, cwd=ROOT, env=hub_env(), stdout=log, stderr=subprocess.STDOUT)
     begin = time.perf_counter()
     try:
         wait_until(lambda: hub_healthy(port), timeout=30, what="daphne")
@@ -284,11 +302,14 @@ def main() -> None:
         died = hub.poll()  # None: still serving, as it should be
         wall = time.perf_counter() - begin
     finally:
-        hub.terminate()
-        try:
-            hub.wait(10)
-        except subprocess.TimeoutExpired:
-            hub.kill()
+        for process in (hub, worker):
+            if process is None:
+                continue
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
     agents, posts = run["agents"], run["posts"]
     result = audit(agents, posts, hosts, projects)
 
@@ -302,8 +323,13 @@ def main() -> None:
     finished = [at for agent in agents for at in agent.finished_acked.values()]
     last_finished = max(finished) if finished else float("nan")
 
-    print(f"{AGENTS} agents, {TASKS} tasks from {CLIENTS} HTTP clients, one daphne (SQLite, in-memory layer,")
-    print("jobs in-process); dispatch = POST /tasks/new/ starts -> the agent reads task.assign")
+    shape = (
+        "Postgres, channels-redis, jobs in a Celery worker"
+        if REDIS_URL
+        else "SQLite, in-memory layer, jobs in-process"
+    )
+    print(f"{AGENTS} agents, {TASKS} tasks from {CLIENTS} HTTP clients, one daphne ({shape});")
+    print("dispatch = POST /tasks/new/ starts -> the agent reads task.assign")
     print(f"{'':26}{'task dispatch':>15}{'link round trip':>17}{'ratio':>8}")
     for label, q in (("p50 (ms)", 0.5), ("p95 (ms)", 0.95)):
         ours, base = pctl(dispatch or [float("nan")], q), pctl(run["idle"], q)
