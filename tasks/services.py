@@ -15,7 +15,7 @@ from accounts.groups import team_group
 from accounts.models import User
 from codexhub import events
 from codexhub.events import group_send_on_commit
-from codexhub.jobs import job_on_commit
+from codexhub.jobs import publish
 from devices.handlers import InvalidMessage, handles
 from devices.models import Host, HostState
 from devices.services import current_batch, host_group
@@ -133,7 +133,7 @@ def task_create(
     steps: str | list = "",
     rerun_of: Task | None = None,
 ) -> Task:
-    """Commit a queued task and hand its dispatch to a job. Raises
+    """Commit a queued task and dispatch it (dispatch_on_commit). Raises
     Project.DoesNotExist (another team's or no project) or TaskError."""
     project = project_get(user=user, project_id=project_id)
     host = project.host
@@ -146,8 +146,6 @@ def task_create(
     waiting = Task.objects.filter(host=host, state=TaskState.QUEUED).count()
     if waiting >= settings.TASK_QUEUE_PER_HOST:
         raise TaskError(QUEUE_FULL.format(count=waiting), status=429)
-    from tasks.jobs import dispatch_job
-
     with transaction.atomic():
         task = Task.objects.create(
             team_id=host.team_id,
@@ -176,8 +174,25 @@ def task_create(
             steps=len(steps),
         )
         tell_phones(task)
-        job_on_commit(dispatch_job, host.id)
+        dispatch_on_commit(host.id)
     return task
+
+
+def dispatch_on_commit(host_id: int) -> None:
+    """Once the task is committed, send the host its queued tasks from here:
+    the assignment is on its way before the response. If that fails, the
+    dispatch job does it; the housekeeping sweep covers a crash in between."""
+    transaction.on_commit(lambda: _dispatch_now(host_id))
+
+
+def _dispatch_now(host_id: int) -> None:
+    from tasks.jobs import dispatch_job
+
+    try:
+        host_dispatch(host_id=host_id)
+    except Exception as exc:
+        logger.warning("dispatch to host %s failed here (%s): handed to the dispatch job", host_id, exc)
+        publish(dispatch_job, host_id)
 
 
 def task_rerun(*, user: User, task: Task) -> Task:

@@ -5,7 +5,7 @@ from tasks import services
 
 @pytest.fixture(autouse=True)
 def dispatched(monkeypatch):
-    """The dispatch jobs a test's requests handed over to be published after commit."""
+    """The hosts a test's requests asked to dispatch to after commit."""
     sent: list[int] = []
-    monkeypatch.setattr(services, "job_on_commit", lambda job, host_id: sent.append(host_id))
+    monkeypatch.setattr(services, "dispatch_on_commit", sent.append)
     return sent

@@ -6,8 +6,9 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from codexhub.asgi import application
+from tasks import services
 from tasks.models import Task, TaskState
-from tasks.services import host_dispatch
+from tasks.services import dispatch_on_commit, host_dispatch, task_create
 from tests.helpers import make_host, make_user
 from tests.tasks.kit import TaskStream, make_task, offering, shared_project
 
@@ -115,3 +116,35 @@ async def test_expired_tasks_are_never_sent(setup):
     communicator = await link(setup["token"])
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
+
+
+def create(setup, prompt: str) -> Task:
+    """A task made as the phone makes one (committed: these tests run in autocommit)."""
+    return task_create(user=setup["user"], project_id=setup["project"].id, executor="claude", prompt=prompt)
+
+
+async def test_creating_a_task_sends_it_to_its_online_host_from_the_request(setup, monkeypatch):
+    """No job in between: the assignment leaves once the task is committed."""
+    monkeypatch.setattr(services, "dispatch_on_commit", dispatch_on_commit)  # the real one, not the tests'
+    published = []
+    monkeypatch.setattr(services, "publish", lambda job, *args: published.append((job.name, args)))
+    communicator = await link(setup["token"])
+    task = await database_sync_to_async(create)(setup, "at once")
+    frame = await communicator.receive_json_from(timeout=5)
+    assert frame["type"] == "task.assign" and frame["task"]["id"] == task.id
+    assert published == []
+    await communicator.disconnect()
+
+
+async def test_a_dispatch_that_fails_in_the_request_is_handed_to_the_job(setup, monkeypatch):
+    monkeypatch.setattr(services, "dispatch_on_commit", dispatch_on_commit)
+    published = []
+    monkeypatch.setattr(services, "publish", lambda job, *args: published.append((job.name, args)))
+
+    def broken(*, host_id):
+        raise ConnectionError("the channel layer is gone")
+
+    monkeypatch.setattr(services, "host_dispatch", broken)
+    task = await database_sync_to_async(create)(setup, "later")
+    assert published == [("tasks.jobs.dispatch_job", (setup["host"].id,))]
+    assert (await database_sync_to_async(Task.objects.get)(id=task.id)).state == TaskState.QUEUED
