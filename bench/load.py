@@ -41,7 +41,7 @@ from django.utils import timezone  # noqa: E402
 from accounts.models import Team  # noqa: E402
 from devices.models import Host, HostStream  # noqa: E402
 from projects.models import Project  # noqa: E402
-from tasks.models import Task, TaskLog, TaskState  # noqa: E402
+from tasks.models import Task, TaskState  # noqa: E402
 from tests.helpers import make_host  # noqa: E402
 from tests.processes import Hub, free_port, hub_env  # noqa: E402
 from tests.projects.mirror import file_change  # noqa: E402
@@ -169,11 +169,11 @@ def summarize(agents: list[Agent]) -> dict:
     }
 
 
-def fleet() -> list[tuple[Host, str, list[int]]]:
+def fleet(count: int = AGENTS) -> list[tuple[Host, str, list[int]]]:
     team = Team.objects.create(name="Load")
     now = timezone.now()
     hosts = []
-    for n in range(AGENTS):
+    for n in range(count):
         host, token = make_host(team, f"load-{n}")
         project = Project.objects.create(host=host, name="load")
         tasks = Task.objects.bulk_create(
@@ -208,50 +208,70 @@ class EchoAgent(Agent):
                     self.latencies.append((time.perf_counter() - self.sent[key]) * 1000)
 
 
-def start_hubs(log_dir: Path) -> tuple[list[Hub], "Proxy | None", str]:  # noqa: F821
+class Run:
+    """One shape under the load: its agents and what the hub processes spent."""
+
+    def __init__(self, name: str, agents: list[Agent], hosts, cpu: float, kib_per_link: float, lag: float):
+        self.name, self.agents, self.hosts = name, agents, hosts
+        self.cpu, self.kib_per_link, self.lag = cpu, kib_per_link, lag
+
+
+def hub_run(name: str, hubs: int, behind_proxy: bool, log_dir: Path) -> Run:
+    """Fresh hosts on `hubs` daphne processes (behind HAProxy if asked), under the load."""
+    hosts = fleet()
     extra = dict(
         HOST_CONNECTS_PER_TOKEN="100000", HOST_LINK_RATE="1000", HOST_PRESENCE_INTERVAL="5",
-        TEST_DB_CONN_MAX_AGE="600", LOG_LEVEL="WARNING",
+        TEST_DB_CONN_MAX_AGE="600", LOG_LEVEL="WARNING", TRUST_PROXY_HEADERS=str(behind_proxy).lower(),
     )  # fmt: skip
     if REDIS_URL:
         extra["REDIS_URL"] = REDIS_URL
-    hubs = [Hub(hub_env(**extra), log_dir) for _ in range(HUBS)]
-    if HUBS == 1:
-        return hubs, None, hubs[0].url
-    from tests.processes import Proxy
+    processes = [Hub(hub_env(**extra), log_dir, proxy_headers=behind_proxy) for _ in range(hubs)]
+    proxy = None
+    if behind_proxy:
+        from tests.processes import Proxy
 
-    proxy = Proxy([hub.url for hub in hubs], log_dir)
-    return hubs, proxy, proxy.url
+        proxy = Proxy([hub.url for hub in processes], log_dir)
+    url = (proxy.url if proxy else processes[0].url).replace("http", "ws") + "/ws/host/"
+    pids = [hub.popen.pid for hub in processes]
+    try:
+        idle, cpu_before = sum(rss_kib(pid) for pid in pids), [_cpu_seconds(pid) for pid in pids]
+        if os.environ.get("BENCH_PROFILE"):
+            for pid in pids:
+                _profile(pid)
+        agents = [Agent(url, token, ids) for _, token, ids in hosts]
+        started = time.perf_counter()
+        rss, lag = asyncio.run(drive(url, agents, pids, [h.id for h, _, _ in hosts]))
+        cpu = sum(_cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True))
+        cpu /= time.perf_counter() - started
+    finally:
+        for hub in processes:
+            hub.stop()
+        if proxy:
+            proxy.stop()
+    return Run(name, agents, hosts, cpu, (rss - idle) / AGENTS, lag)
+
+
+def echo_run() -> Run:
+    echo, echo_url = echo_server()
+    try:
+        agents = [EchoAgent(echo_url, None, list(range(1, 11))) for _ in range(AGENTS)]
+        asyncio.run(drive(echo_url, agents, [echo.pid]))
+    finally:
+        echo.terminate()
+        echo.wait(10)
+    return Run("bare echo", agents, [], 0, 0, 0)
 
 
 def main() -> None:
     if HUBS > 1 and not REDIS_URL:
         sys.exit("two hubs need BENCH_DATABASE_URL and BENCH_REDIS_URL (shared Postgres and Redis)")
-    hosts = fleet()
-    hubs, proxy, url = start_hubs(Path(os.environ["CODEXHUB_DATA_DIR"]))
-    echo, echo_url = echo_server()
-    pids = [hub.popen.pid for hub in hubs]
-    try:
-        idle = sum(rss_kib(pid) for pid in pids)
-        cpu_before = [_cpu_seconds(pid) for pid in pids]
-        hub_agents = [Agent(url.replace("http", "ws") + "/ws/host/", token, ids) for _, token, ids in hosts]
-        if os.environ.get("BENCH_PROFILE"):
-            for pid in pids:
-                _profile(pid)
-        started = time.perf_counter()
-        hub_rss, lag = asyncio.run(drive(hub_agents[0].url, hub_agents, pids, [h.id for h, _, _ in hosts]))
-        hub_seconds = time.perf_counter() - started
-        hub_cpu = sum(_cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True))
-        echo_agents = [EchoAgent(echo_url, None, ids) for _, _, ids in hosts]
-        asyncio.run(drive(echo_url, echo_agents, [echo.pid]))
-    finally:
-        for hub in hubs:
-            hub.stop()
-        if proxy:
-            proxy.stop()
-        echo.terminate()
-        echo.wait(10)
-    report(hosts, hub_agents, echo_agents, hub_cpu / hub_seconds, (hub_rss - idle) / AGENTS, lag)
+    log_dir = Path(os.environ["CODEXHUB_DATA_DIR"])
+    if HUBS == 1:
+        runs = [hub_run("1 daphne", 1, False, log_dir)]
+    else:  # the same hop for both: one process behind the proxy, then HUBS
+        runs = [hub_run("1 behind HAProxy", 1, True, log_dir)]
+        runs.append(hub_run(f"{HUBS} behind HAProxy", HUBS, True, log_dir))
+    report([*runs, echo_run()])
 
 
 def _profile(pid: int) -> subprocess.Popen:
@@ -268,32 +288,38 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def report(hosts, hub_agents, echo_agents, hub_cpu: float, kib_per_link: float, lag: float) -> None:
-    hub, bare = summarize(hub_agents), summarize(echo_agents)
-    applied = {(h, s): seq for h, s, seq in HostStream.objects.values_list("host_id", "name", "last_seq")}
-    mismatched = sum(
-        1
-        for (host, _, _), agent in zip(hosts, hub_agents, strict=True)
-        for stream, seq in agent.seqs.items()
-        if applied.get((host.id, stream)) != seq
-    )
-    shape = f"Postgres, channels-redis, {HUBS} daphne" if REDIS_URL else "SQLite, in-memory layer, one daphne"
-    shape += "s behind HAProxy" if HUBS > 1 else ""
+def report(runs: list[Run]) -> None:
+    figures = [summarize(run.agents) for run in runs]
+    shape = "Postgres, channels-redis" if REDIS_URL else "SQLite, in-memory layer"
     print(f"{AGENTS} agents x {RATE:g} msg/s x {SECONDS:g} s + 1 heartbeat/s each ({shape})")
-    print(f"{'':30}{'hub':>12}{'bare echo':>12}{'ratio':>8}")
+    print(f"{'':28}" + "".join(f"{run.name:>20}" for run in runs) + f"{'ratio':>8}")
     for key in ("sent", "lost", "acked twice"):
-        print(f"{key:30}{hub[key]:>12}{bare[key]:>12}")
+        print(f"{key:28}" + "".join(f"{figure[key]:>20}" for figure in figures))
     for key, label in (("sending seconds", "seconds of sending"), ("seconds", "seconds to the last ack"),
                        ("applied a second", "acked messages a second"), ("p50", "ack latency p50 (ms)"),
                        ("p95", "ack latency p95 (ms)"), ("p99", "ack latency p99 (ms)"),
                        ("beat max", "heartbeat ack max (ms)")):  # fmt: skip
-        ratio = hub[key] / bare[key] if bare[key] else float("nan")
-        print(f"{label:30}{hub[key]:>12.1f}{bare[key]:>12.1f}{ratio:>8.1f}")
-    print(f"{'memory per link (KiB)':30}{kib_per_link:>12.0f}")
-    print(f"{'hub CPU (s per s of run)':30}{hub_cpu:>12.2f}")
-    print(f"audit by (host, stream, seq): {mismatched} streams' applied seq differ from what was sent")
-    print(f"oldest last_seen_at at the end of the sending: {lag:.1f} s ago")
-    print(f"task output lines: {TaskLog.objects.count()}")
+        bare, first = figures[-1][key], figures[0][key]
+        ratio = first / bare if bare else float("nan")
+        print(f"{label:28}" + "".join(f"{figure[key]:>20.1f}" for figure in figures) + f"{ratio:>8.1f}")
+    print("(ratio: the first column over the bare echo server's)")
+    for run in runs[:-1]:
+        print(f"{run.name}: memory per link {run.kib_per_link:.0f} KiB, hub CPU {run.cpu:.2f} s per s, "
+              f"oldest last_seen_at {run.lag:.1f} s behind at the end of the sending, "
+              f"{audit(run)} streams' applied seq differing from what was sent")  # fmt: skip
+    if len(runs) > 2:
+        print(f"throughput {runs[1].name} / {runs[0].name}: "
+              f"{figures[1]['applied a second'] / figures[0]['applied a second']:.2f}")  # fmt: skip
+
+
+def audit(run: Run) -> int:
+    applied = {(h, s): seq for h, s, seq in HostStream.objects.values_list("host_id", "name", "last_seq")}
+    return sum(
+        1
+        for (host, _, _), agent in zip(run.hosts, run.agents, strict=True)
+        for stream, seq in agent.seqs.items()
+        if applied.get((host.id, stream)) != seq
+    )
 
 
 if __name__ == "__main__":
