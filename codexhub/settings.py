@@ -270,7 +270,7 @@ HOST_HEARTBEAT_TIMEOUT = env_float("HOST_HEARTBEAT_TIMEOUT", 3 * HOST_HEARTBEAT_
 # waits on Postgres overlap. SQLite takes one writer at a time: one.
 HOST_APPLY_THREADS = env_int("HOST_APPLY_THREADS", 2 if DATABASE_URL else 1)
 # Seconds between the writes of every heard host's last_seen_at (one query for all).
-HOST_PRESENCE_INTERVAL = env_float("HOST_PRESENCE_INTERVAL", 5)
+HOST_PRESENCE_INTERVAL = env_float("HOST_PRESENCE_INTERVAL", min(5, HOST_HEARTBEAT_TIMEOUT / 4))
 HOST_LINK_RATE = env_int("HOST_LINK_RATE", 200)  # messages a second one link may send, sustained
 HOST_LINK_BURST = env_int("HOST_LINK_BURST", 1000)
 HOST_CONNECTS_PER_TOKEN = env_int("HOST_CONNECTS_PER_TOKEN", 10)  # a minute

@@ -2,7 +2,7 @@
 
 from codexhub.env import env_bool, env_float, env_int
 from codexhub.settings import *  # noqa: F403
-from codexhub.settings import DATA_DIR, DATABASES
+from codexhub.settings import DATA_DIR, DATABASES, HOST_HEARTBEAT_TIMEOUT
 
 # PBKDF2 costs ~0.25 s a hash here; the tests hash hundreds of passwords.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -19,4 +19,4 @@ DATABASES["default"]["CONN_MAX_AGE"] = env_int("TEST_DB_CONN_MAX_AGE", 0)
 TASK_IN_PROCESS_BEAT = env_bool("TASK_IN_PROCESS_BEAT", False)
 
 # Presence is written this often: a lost revocation closes the link within it.
-HOST_PRESENCE_INTERVAL = env_float("HOST_PRESENCE_INTERVAL", 0.2)
+HOST_PRESENCE_INTERVAL = env_float("HOST_PRESENCE_INTERVAL", min(0.2, HOST_HEARTBEAT_TIMEOUT / 4))

@@ -50,7 +50,7 @@ def mirror_batch_apply(*, host_id: int, message: MirrorBatch) -> None:
     changes = message.changes
     if message.reset:
         project.entries.all().delete()
-    logger.debug("mirror batch: host %s project %s, %d changes", host_id, project.id, len(changes))
+    logger.info("mirror batch: host %s project %s, %d changes", host_id, project.id, len(changes))
     writer = _BatchWriter(project, changes, empty=message.reset)
     applied = [outcome for change in changes if (outcome := writer.apply(change))]
     writer.flush()
