@@ -179,7 +179,7 @@ def _stored_entries(project_id: int, keys: list[str]) -> dict[str, Entry | None]
     cost more than the query); only those found are loaded, through the ORM.
     A small batch (a file saved) is loaded in one query."""
     if len(keys) <= SMALL_BATCH:
-        return {e.path_hash: e for e in Entry.objects.filter(project_id=project_id, path_hash__in=keys)}
+        return _entries_by_hash(project_id, keys)
     table = connection.ops.quote_name(Entry._meta.db_table)
     found: list[str] = []
     with connection.cursor() as cursor:
@@ -196,6 +196,26 @@ def _stored_entries(project_id: int, keys: list[str]) -> dict[str, Entry | None]
             (e.path_hash, e) for e in Entry.objects.filter(project_id=project_id, path_hash__in=chunk)
         )
     return stored
+
+
+STORED_COLUMNS = ("id", "project_id", "path", "path_hash", *ENTRY_FIELDS, "updated_at")
+
+
+def _entries_by_hash(project_id: int, keys: list[str]) -> dict[str, Entry]:
+    """The entries with these path hashes, in SQL of its own: for a file saved,
+    compiling the ORM's query cost more than the rest of applying the batch.
+    (SQLite hands booleans back as 0 and 1, which compare equal.)"""
+    if not keys:
+        return {}
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(column) for column in STORED_COLUMNS)
+    marks = ", ".join(["%s"] * len(keys))
+    table = quote(Entry._meta.db_table)
+    sql = f"SELECT {columns} FROM {table} WHERE project_id = %s AND path_hash IN ({marks})"  # noqa: S608 (names quoted, values bound)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project_id, *keys])
+        entries = [Entry.from_db(connection.alias, STORED_COLUMNS, row) for row in cursor.fetchall()]
+    return {entry.path_hash: entry for entry in entries}
 
 
 def _insert_entries(project_id: int, new: dict[str, MirrorChange], now) -> None:
@@ -221,8 +241,12 @@ def _update_entries(entries, now) -> None:
     stamp = connection.ops.adapt_datetimefield_value(now)
     fields = attrgetter(*ENTRY_FIELDS)
     rows = [(*fields(entry), stamp, entry.pk) for entry in entries]
+    sql = f"UPDATE {table} SET {columns} WHERE {quote('id')} = %s"  # noqa: S608 (names quoted, values bound)
     with connection.cursor() as cursor:
-        cursor.executemany(f"UPDATE {table} SET {columns} WHERE {quote('id')} = %s", rows)  # noqa: S608 (names quoted, values bound)
+        if len(rows) == 1:  # a file saved: executemany's pipeline costs more than the statement
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
 
 
 def _delete_below(project: Project, path: str) -> int:
