@@ -60,6 +60,9 @@ bench: migrate
 	$(BIN)/python bench/link.py
 	$(BIN)/python bench/mirror.py
 	$(BIN)/python bench/tasks.py
+	$(BIN)/python bench/apply.py
+	$(BIN)/python bench/load.py 200 5 20
+	$(BIN)/python bench/idle.py 1000 30
 
 clean:
 	rm -rf $(VENV) var/test_db.sqlite3 test-artifacts

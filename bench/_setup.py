@@ -32,13 +32,13 @@ def team_with_signed_in_owner():
     """A team and the session cookie of its owner, for a phone's socket."""
     from django.test import Client
 
-    from accounts.models import Membership, Role, Team, User
+    from accounts.models import Membership, Role, Team
+    from tests.helpers import login, make_user
 
     team = Team.objects.create(name="Bench")
-    user = User.objects.create(username="bench", email="bench@example.com")
+    user = make_user("bench@example.com")  # with a TOTP device: every page asks for the second factor
     Membership.objects.create(team=team, user=user, role=Role.OWNER)
-    client = Client()
-    client.force_login(user)
+    client = login(Client(), user)
     return team, f"sessionid={client.cookies['sessionid'].value}"
 
 
@@ -66,9 +66,13 @@ def pctl(samples: list[float], q: float) -> float:
 ECHO_SERVER = """
 import asyncio, sys
 from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
 async def echo(ws):
-    async for message in ws:
-        await ws.send(message)
+    try:
+        async for message in ws:
+            await ws.send(message)
+    except ConnectionClosed:
+        pass  # the client left with an echo on its way
 async def main():
     async with serve(echo, "127.0.0.1", int(sys.argv[1])):
         print("ready", flush=True)

@@ -91,6 +91,6 @@ def apply_threads_error(engine: str, threads: int) -> Error | None:
         return None
     return Error(
         f"HOST_APPLY_THREADS is {threads}: at least 1, and 1 on SQLite.",
-        hint="Leave it unset: 1 on SQLite, 2 with DATABASE_URL.",
+        hint="Leave it unset (1), or with Postgres raise it.",
         id="codexhub.E005",
     )

@@ -1,6 +1,27 @@
 """What the hub's WebSocket consumers share."""
 
+import asyncio
+import weakref
+from collections.abc import Callable
+from typing import TypeVar
+
 from channels.consumer import get_handler_name
+
+T = TypeVar("T")
+
+
+def per_event_loop(factory: Callable[[], T]) -> Callable[[], T]:
+    """A getter for one instance per running event loop: one per hub process,
+    and a fresh one for each test (each has its own loop)."""
+    instances: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def get() -> T:
+        loop = asyncio.get_running_loop()
+        if loop not in instances:
+            instances[loop] = factory()
+        return instances[loop]
+
+    return get
 
 
 class DirectDispatch:

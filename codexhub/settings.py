@@ -266,9 +266,9 @@ PAIRING_PENDING_PER_IP = env_int("PAIRING_PENDING_PER_IP", 5)
 PAIRING_PENDING_GLOBAL = env_int("PAIRING_PENDING_GLOBAL", 1000)
 HOST_HEARTBEAT_INTERVAL = env_float("HOST_HEARTBEAT_INTERVAL", 20)
 HOST_HEARTBEAT_TIMEOUT = env_float("HOST_HEARTBEAT_TIMEOUT", 3 * HOST_HEARTBEAT_INTERVAL)
-# Database threads applying host messages, each for its share of the hosts: their
-# waits on Postgres overlap. SQLite takes one writer at a time: one.
-HOST_APPLY_THREADS = env_int("HOST_APPLY_THREADS", 2 if DATABASE_URL else 1)
+# Database threads applying host messages, each for its share of the hosts (their
+# waits on Postgres overlap); 1 is Channels' own database thread. SQLite: 1.
+HOST_APPLY_THREADS = env_int("HOST_APPLY_THREADS", 1)
 # Seconds between the writes of every heard host's last_seen_at (one query for all).
 HOST_PRESENCE_INTERVAL = env_float("HOST_PRESENCE_INTERVAL", min(5, HOST_HEARTBEAT_TIMEOUT / 4))
 HOST_LINK_RATE = env_int("HOST_LINK_RATE", 200)  # messages a second one link may send, sustained

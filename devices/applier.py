@@ -8,7 +8,6 @@ resolves after the commit; the link acks it then, in order."""
 
 import asyncio
 import logging
-import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,6 +15,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from codexhub.consumers import per_event_loop
 from codexhub.events import collected_events
 from devices import services
 from devices.services import ApplyResult, Incoming
@@ -25,17 +25,6 @@ MAX_BATCH = 500  # messages per transaction: bounds the time a batch holds its r
 RING_TIMEOUT = 5  # seconds an event may take to reach the channel layer
 MAX_RINGING = 64  # batches whose events may be on their way at once
 
-_appliers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Applier]" = weakref.WeakKeyDictionary()
-
-
-def applier() -> "Applier":
-    """The applier of the running event loop (one per hub process)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _appliers:
-        _appliers[loop] = Applier()
-    return _appliers[loop]
-
-
 class Applier:
     """HOST_APPLY_THREADS lanes, each a queue and a database thread of its own:
     a host's messages always take the same lane, so each stream stays in
@@ -43,7 +32,10 @@ class Applier:
     their waits on the database overlap."""
 
     def __init__(self):
-        self.lanes = [Lane(executor) for executor in _executors()]
+        if settings.HOST_APPLY_THREADS == 1:
+            self.lanes = [Lane(None)]  # Channels' own database thread, as every other call here
+        else:
+            self.lanes = [Lane(executor) for executor in _executors()]
 
     def submit(self, message: Incoming) -> asyncio.Future:
         return self.lanes[message.host_id % len(self.lanes)].submit(message)
@@ -51,6 +43,9 @@ class Applier:
     @property
     def batches(self) -> int:
         return sum(lane.batches for lane in self.lanes)
+
+
+applier = per_event_loop(Applier)  # the applier of the running event loop (one per hub process)
 
 
 _lane_executors: list[ThreadPoolExecutor] = []
@@ -70,7 +65,7 @@ def _apply(messages: list[Incoming]) -> tuple[list[ApplyResult], list[tuple[str,
 
 
 class Lane:
-    def __init__(self, executor: ThreadPoolExecutor):
+    def __init__(self, executor: ThreadPoolExecutor | None):
         self.executor = executor
         self.queue: deque[tuple[Incoming, asyncio.Future]] = deque()
         self.arrived = asyncio.Event()
@@ -97,7 +92,10 @@ class Lane:
 
     async def _apply(self, batch: list[tuple[Incoming, asyncio.Future]]) -> None:
         try:
-            apply = database_sync_to_async(_apply, thread_sensitive=False, executor=self.executor)
+            if self.executor is None:
+                apply = database_sync_to_async(_apply)
+            else:
+                apply = database_sync_to_async(_apply, thread_sensitive=False, executor=self.executor)
             results, events = await apply([message for message, _ in batch])
         except Exception as exc:  # the database is down: nothing was taken, the agents resend
             logger.warning("could not apply %d host messages: %s", len(batch), type(exc).__name__)

@@ -7,12 +7,12 @@ it was lost."""
 
 import asyncio
 import logging
-import weakref
 from typing import Protocol
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from codexhub.consumers import per_event_loop
 from devices import services
 
 logger = logging.getLogger(__name__)
@@ -23,17 +23,6 @@ class Link(Protocol):
     channel_name: str
 
     async def presence_lost(self, status: str) -> None: ...
-
-
-_books: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PresenceBook]" = weakref.WeakKeyDictionary()
-
-
-def presence() -> "PresenceBook":
-    """The presence book of the running event loop (one per hub process)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _books:
-        _books[loop] = PresenceBook()
-    return _books[loop]
 
 
 class PresenceBook:
@@ -63,3 +52,6 @@ class PresenceBook:
                 continue
             for host_id, status in lost.items():
                 await heard[host_id].presence_lost(status)
+
+
+presence = per_event_loop(PresenceBook)  # the presence book of the running event loop

@@ -8,6 +8,7 @@ import threading
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connections
 
 from accounts.models import Team
 from codexhub.asgi import application
@@ -179,6 +180,8 @@ def lane_held(monkeypatch, hosts):
     monkeypatch.setattr(applier_module, "_apply", held)
     yield release
     release.set()
+    for lane in applier_module._lane_executors:  # what the lanes' threads hold goes with the test
+        lane.submit(connections.close_all).result(timeout=10)
 
 
 async def test_a_slow_lane_does_not_hold_the_hosts_of_another(hosts, lane_held, settings):
