@@ -450,11 +450,6 @@ def hosts_seen(*, links: dict[int, str]) -> dict[int, str]:
     return lost
 
 
-def host_heartbeat(*, host_id: int, channel_name: str) -> str:
-    """Refresh one link's presence; LINK_OK, LINK_REVOKED or LINK_REPLACED."""
-    return hosts_seen(links={host_id: channel_name}).get(host_id, LINK_OK)
-
-
 def stream_positions(*, host_id: int) -> dict[str, int]:
     return dict(HostStream.objects.filter(host_id=host_id).values_list("name", "last_seq"))
 
