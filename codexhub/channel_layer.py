@@ -42,28 +42,23 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                 delay = min(delay * 2, RECEIVE_RETRY_MAX)
 
     async def send(self, channel, message):
-        try:
-            await super().send(channel, message)
-        except REDIS_DOWN as exc:
-            self._note("send", exc)
+        await self._noted("send", super().send(channel, message))
 
     async def group_add(self, group, channel):
-        try:
-            await super().group_add(group, channel)
-        except REDIS_DOWN as exc:
-            self._note("group_add", exc)
+        await self._noted("group_add", super().group_add(group, channel))
 
     async def group_discard(self, group, channel):
-        try:
-            await super().group_discard(group, channel)
-        except REDIS_DOWN as exc:
-            self._note("group_discard", exc)
+        await self._noted("group_discard", super().group_discard(group, channel))
 
     async def group_send(self, group, message):
+        await self._noted("group_send", super().group_send(group, message))
+
+    async def _noted(self, operation: str, call) -> None:
+        """Await a call that may fail while Redis is down: logged, counted, dropped."""
         try:
-            await super().group_send(group, message)
+            await call
         except REDIS_DOWN as exc:
-            self._note("group_send", exc)
+            self._note(operation, exc)
 
     async def group_send_many(self, events: list[tuple[str, dict]]) -> None:
         """Send each (group, message). Most groups an event goes to have no one

@@ -13,7 +13,7 @@ from django.conf import settings
 from codexhub.consumers import DirectDispatch
 from devices import services
 from devices.applier import applier
-from devices.handlers import HANDLERS
+from devices.handlers import known_streams
 from devices.limits import LogBudget, TokenBucket, host_auth_failure_allowed, host_connect_allowed
 from devices.presence import presence
 from tasks.services import link_assignments
@@ -33,10 +33,6 @@ LAYER_TIMEOUT = 5  # seconds a channel-layer call may take before the link goes 
 LAYER_LOG_PER_MINUTE = 10
 
 _layer_log = LogBudget()
-
-
-def known_streams() -> set[str]:
-    return {stream for stream, _ in HANDLERS}
 
 
 class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):

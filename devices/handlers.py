@@ -48,6 +48,11 @@ def handles(model: type[M]) -> Callable[[Callable[..., None]], Callable[..., Non
     return register
 
 
+def known_streams() -> set[str]:
+    """The streams a host may send on: those with a registered message."""
+    return {stream for stream, _ in HANDLERS}
+
+
 def handler_for(stream: str, kind: str) -> Handler:
     try:
         return HANDLERS[(stream, kind)]

@@ -546,7 +546,7 @@ def current_batch() -> Batch:
 
 def _apply_in_order(messages: list[Incoming], *, isolate: bool) -> list[ApplyResult]:
     positions = _locked_positions({(m.host_id, m.stream) for m in messages})
-    batch = Batch(messages)
+    batch = Batch(messages)  # isolated, each message has a batch of its own (_apply_one)
     results, moved = [], {}
     for message in messages:
         position = positions[(message.host_id, message.stream)]
@@ -603,15 +603,25 @@ def _locked_positions(keys: set[tuple[int, str]]) -> dict[tuple[int, str], _Posi
 PAYLOAD_NOT_AN_OBJECT = "payload must be an object"
 
 
-def _apply_fast(message: Incoming, batch: Batch) -> ApplyResult:
+def _unappliable(message: Incoming) -> ApplyResult | None:
+    """REJECTED for a message no handler can take, before anything runs."""
     from devices.handlers import UnknownMessage, handler_for
 
     if not isinstance(message.payload, dict):
         return ApplyResult(REJECTED, error=PAYLOAD_NOT_AN_OBJECT)
     try:
-        handler = handler_for(message.stream, message.kind)
+        handler_for(message.stream, message.kind)
     except UnknownMessage as exc:
         return ApplyResult(REJECTED, error=str(exc))
+    return None
+
+
+def _apply_fast(message: Incoming, batch: Batch) -> ApplyResult:
+    from devices.handlers import handler_for
+
+    if refused := _unappliable(message):
+        return refused
+    handler = handler_for(message.stream, message.kind)
     _applying.batch = batch
     try:
         handler(host_id=message.host_id, payload=message.payload)
@@ -625,17 +635,17 @@ def _apply_fast(message: Incoming, batch: Batch) -> ApplyResult:
 def _apply_one(message: Incoming) -> ApplyResult:
     """One message in a savepoint and a batch of its own: what it wrote is
     undone if it fails, and no other message sees what it loaded."""
-    from devices.handlers import InvalidMessage, UnknownMessage, handler_for
+    from devices.handlers import InvalidMessage, handler_for
 
-    if not isinstance(message.payload, dict):
-        return ApplyResult(REJECTED, error=PAYLOAD_NOT_AN_OBJECT)
+    if refused := _unappliable(message):
+        return refused
+    handler = handler_for(message.stream, message.kind)
     _applying.batch = batch = Batch([message])
     try:
-        handler = handler_for(message.stream, message.kind)
         with transaction.atomic():
             handler(host_id=message.host_id, payload=message.payload)
             batch.flush()
-    except (InvalidMessage, UnknownMessage) as exc:
+    except InvalidMessage as exc:
         return ApplyResult(REJECTED, error=str(exc))
     except DatabaseError as exc:
         if not _refused_by_data(exc):

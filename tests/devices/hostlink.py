@@ -6,12 +6,13 @@ from codexhub.asgi import application
 
 
 async def open_link(token: str) -> WebsocketCommunicator:
-    """A link that the hub accepted and welcomed."""
+    """A link that the hub accepted and welcomed (its `welcome` kept on it)."""
     communicator = WebsocketCommunicator(
         application, "/ws/host/", headers=[(b"authorization", f"Bearer {token}".encode())]
     )
     assert (await communicator.connect(timeout=5))[0]
-    assert (await communicator.receive_json_from(timeout=5))["type"] == "welcome"
+    communicator.welcome = await communicator.receive_json_from(timeout=5)
+    assert communicator.welcome["type"] == "welcome"
     return communicator
 
 

@@ -7,11 +7,9 @@ import threading
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.db import connections
 
 from accounts.models import Team
-from codexhub.asgi import application
 from devices import applier as applier_module
 from devices import consumers, handlers, services
 from devices.models import Host, HostStream
@@ -122,21 +120,12 @@ async def test_an_ack_lost_after_its_commit_is_answered_on_the_resend_and_applie
     assert (await link.receive_output(timeout=5))["type"] == "websocket.close"
     monkeypatch.undo()
 
-    again = await open_link_with_welcome(token)
+    again = await open_link(token)
     assert again.welcome["streams"] == {"mirror": 1}
     await again.send_json_to(projects(1, "docs"))
     assert await again.receive_json_from(timeout=5) == {"type": "ack", "stream": "mirror", "seq": 1}
     assert await project_names() == ["docs"]
     await again.disconnect()
-
-
-async def open_link_with_welcome(token: str) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(
-        application, "/ws/host/", headers=[(b"authorization", f"Bearer {token}".encode())]
-    )
-    assert (await communicator.connect(timeout=5))[0]
-    communicator.welcome = await communicator.receive_json_from(timeout=5)
-    return communicator
 
 
 def test_a_message_that_breaks_in_its_handler_is_rejected_alone(hosts, monkeypatch):
