@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "codexhub.errors.ServiceErrorMiddleware",
 ]
 
 ROOT_URLCONF = "codexhub.urls"
