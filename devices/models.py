@@ -22,8 +22,18 @@ class ApproveRole(models.TextChoices):
     ADMIN = "admin", "Only owners and admins"
 
 
+class HostQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "HostQuerySet":
+        """Hosts (in any state) of the teams the user is a member of."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(team__memberships__user=user)
+
+
 class Host(models.Model):
     """A paired workstation. Its token is kept only as a SHA-256 hash."""
+
+    objects = HostQuerySet.as_manager()
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="hosts")
     name = models.CharField(max_length=64, validators=[validate_no_control_characters])

@@ -304,7 +304,7 @@ def hosts_for_team(*, team_id: int):
 
 def host_get(*, user: User, host_id: int) -> Host:
     """A host of one of the user's teams (any state), or Host.DoesNotExist."""
-    return Host.objects.select_related("team").get(id=host_id, team__memberships__user=user)
+    return Host.objects.visible_to(user).select_related("team").get(id=host_id)
 
 
 def host_rename(*, host: Host, actor: Membership, name: str) -> Host:

@@ -1,11 +1,25 @@
 from django.db import models
 
 from accounts.validators import validate_no_control_characters
-from devices.models import Host
+from devices.models import Host, HostState
+
+
+class ProjectQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ProjectQuerySet":
+        """Live projects, on active hosts, of the teams the user is a member of."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(
+            removed_at__isnull=True,
+            host__state=HostState.ACTIVE,
+            host__team__memberships__user=user,
+        )
 
 
 class Project(models.Model):
     """A folder a host shares; its entries mirror the files in it."""
+
+    objects = ProjectQuerySet.as_manager()
 
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="projects")
     name = models.CharField(max_length=64, validators=[validate_no_control_characters])

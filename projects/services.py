@@ -316,12 +316,7 @@ def projects_for_team(*, team_id: int):
 
 def project_get(*, user, project_id: int) -> Project:
     """A live project of one of the user's teams, or Project.DoesNotExist."""
-    return Project.objects.select_related("host", "host__team").get(
-        id=project_id,
-        removed_at__isnull=True,
-        host__state=HostState.ACTIVE,
-        host__team__memberships__user=user,
-    )
+    return Project.objects.visible_to(user).select_related("host", "host__team").get(id=project_id)
 
 
 def entry_get(*, project: Project, path: str) -> Entry:
