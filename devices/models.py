@@ -33,8 +33,6 @@ class HostQuerySet(models.QuerySet):
 class Host(models.Model):
     """A paired workstation. Its token is kept only as a SHA-256 hash."""
 
-    objects = HostQuerySet.as_manager()
-
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="hosts")
     name = models.CharField(max_length=64, validators=[validate_no_control_characters])
     platform = models.CharField(max_length=64, blank=True)
@@ -66,6 +64,8 @@ class Host(models.Model):
     refused_count = models.PositiveBigIntegerField("refused messages", default=0, editable=False)
     last_refused_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_refused_reason = models.CharField(max_length=200, blank=True, default="", editable=False)
+
+    objects = HostQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -19,13 +19,13 @@ class ProjectQuerySet(models.QuerySet):
 class Project(models.Model):
     """A folder a host shares; its entries mirror the files in it."""
 
-    objects = ProjectQuerySet.as_manager()
-
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="projects")
     name = models.CharField(max_length=64, validators=[validate_no_control_characters])
     created_at = models.DateTimeField(auto_now_add=True)
     last_change_at = models.DateTimeField(null=True, blank=True)
     removed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["host", "name"], name="project_unique_per_host")]
