@@ -16,7 +16,6 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.backup_codes import backup_codes_replace
 from accounts.models import (
-    MANAGER_ROLES,
     BackupCode,
     BackupCodeDevice,
     Invitation,
@@ -25,6 +24,7 @@ from accounts.models import (
     Team,
     User,
 )
+from accounts.permissions import can_manage
 from accounts.sockets import CLOSE_ACCESS_CHANGED, user_sockets_close
 
 INVITE_NOT_ALLOWED = "Only the team's owners and admins can invite people."
@@ -137,7 +137,7 @@ class NewInvitation:
 
 def invitation_create(*, actor: Membership, email: str, role: str) -> NewInvitation:
     """Create a single-use invitation; the returned token is never stored."""
-    if actor.role not in MANAGER_ROLES:
+    if not can_manage(actor):
         raise PermissionDenied(INVITE_NOT_ALLOWED)
     email = email.strip().lower()
     if Membership.objects.filter(team=actor.team, user__email__iexact=email).exists():

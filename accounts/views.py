@@ -15,6 +15,7 @@ from accounts.forms import InviteForm, OTPCodeForm, RoleForm, TeamForm
 from accounts.jobs import invitation_email_job
 from accounts.models import Role
 from accounts.otp_qr import totp_key_text, totp_qr_svg
+from accounts.permissions import can_manage
 from accounts.teams import current_team_set
 
 
@@ -139,7 +140,7 @@ def _render_team(request, membership, invite_form, status=200, new_invitation=No
 @require_POST
 def team_invite(request, team_id: int):
     membership = services.membership_get(user=request.user, team_id=team_id)
-    if not membership.can_manage:
+    if not can_manage(membership):
         raise PermissionDenied(services.INVITE_NOT_ALLOWED)
     form = InviteForm(request.POST)
     if not form.is_valid():

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.groups import team_group
-from accounts.models import MANAGER_ROLES, Membership, User
+from accounts.models import Membership, User
+from accounts.permissions import can_manage, memberships_managed_by
 from accounts.services import otp_verify
 from codexhub.events import group_send_on_commit
 from devices.limits import LogBudget
@@ -194,7 +195,7 @@ def pairing_approve(*, pairing: PairingRequest, actor: Membership, otp_code: str
 
     Raises PermissionDenied (not an admin), OTPError (wrong code) or
     PairingCodeError (no longer pending)."""
-    if actor.role not in MANAGER_ROLES:
+    if not can_manage(actor):
         raise PermissionDenied(PAIRING_NOT_MANAGER)
     otp_verify(user=actor.user, code=otp_code)
     now = timezone.now()
@@ -232,7 +233,7 @@ def pairing_approve(*, pairing: PairingRequest, actor: Membership, otp_code: str
 def pairing_may_decide(*, user: User) -> bool:
     """Whether the user may see a pairing request's details and decide on it:
     an owner or admin of at least one team."""
-    return Membership.objects.filter(user=user, role__in=MANAGER_ROLES).exists()
+    return memberships_managed_by(user=user).exists()
 
 
 def pairing_deny(*, pairing: PairingRequest, user: User, ip: str) -> None:
@@ -369,7 +370,7 @@ def host_revoke_by_manager(*, host: Host, actor: Membership, otp_code: str, ip: 
 
 
 def _require_manager(host: Host, actor: Membership) -> None:
-    if actor.team_id != host.team_id or actor.role not in MANAGER_ROLES:
+    if actor.team_id != host.team_id or not can_manage(actor):
         raise PermissionDenied(HOST_NOT_MANAGER)
 
 

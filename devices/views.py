@@ -7,7 +7,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import get_usage, is_ratelimited
 
 from accounts.decorators import second_factor_required
-from accounts.models import MANAGER_ROLES, Membership
+from accounts.models import Membership
+from accounts.permissions import can_manage, memberships_managed_by
 from accounts.services import OTPError, membership_get, otp_is_enrolled
 from accounts.teams import current_membership
 from codexhub.http import client_ip
@@ -65,7 +66,7 @@ def _render_host(request, host, membership, rename_form, revoke_form, status=200
     context = {
         "host": host,
         "membership": membership,
-        "can_manage": membership.role in MANAGER_ROLES,
+        "can_manage": can_manage(membership),
         "rename_form": rename_form,
         "revoke_form": revoke_form,
         "approve_form": approve_form or ApproveRoleForm(instance=host),
@@ -77,7 +78,7 @@ def _managed_host(request, host_id: int) -> tuple[Host, Membership]:
     """A host of the user's team that they may change: 404 outside it, 403 for members."""
     host = _host_or_404(request, host_id)
     membership = membership_get(user=request.user, team_id=host.team_id)
-    if membership.role not in MANAGER_ROLES:
+    if not can_manage(membership):
         raise PermissionDenied(services.HOST_NOT_MANAGER)
     return host, membership
 
@@ -171,7 +172,7 @@ def pair(request):
     if pairing is None:
         form = UserCodeForm(initial={"code": raw_code[:16]})
         return render(request, "devices/pair_code.html", {"form": form, "problem": problem}, status=status)
-    memberships = Membership.objects.filter(user=request.user, role__in=MANAGER_ROLES).select_related("team")
+    memberships = memberships_managed_by(user=request.user).select_related("team")
     form = ApproveForm(
         request.POST if request.POST.get("action") == "approve" else None, memberships=memberships
     )
@@ -218,5 +219,5 @@ def _reject_foreign_team(request):
     except ValueError:
         return
     membership = membership_get(user=request.user, team_id=team_id)  # 404 for other tenants
-    if membership.role not in MANAGER_ROLES:
+    if not can_manage(membership):
         raise PermissionDenied(services.PAIRING_NOT_MANAGER)
