@@ -4,18 +4,18 @@ Only inside the project root: an absolute, NUL-free path whose real path
 (symlinks resolved; for a new file, the real path of the folders that exist on
 the way) is inside the realpath'd root and not inside a `.git` folder. Reads
 and writes are of UTF-8 text of at most 2 MiB; a write creates missing folders
-(inside the root only) and replaces the file atomically, keeping its mode.
+(inside the root only) and replaces the file atomically, keeping its mode, through
+hostagent.files (no symlink followed below the root, even one swapped in after the check).
 Anything else raises Refused, whose message says why. The functions block: run
 them in a worker thread.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import stat
 
+from hostagent.files import WriteRefused, write_atomic
 from hostagent.mirror.scan import is_within
 
 MAX_FILE = 2 * 1024 * 1024
@@ -84,7 +84,7 @@ def read_text(root: str, path: str, line: int | None = None, limit: int | None =
 
 
 def write_text(root: str, path: str, content: str) -> None:
-    """Replace (or create) the file with `content`."""
+    """Replace (or create) the file with `content`, keeping an existing file's mode."""
     real = resolve(root, path)
     try:
         data = content.encode("utf-8")
@@ -92,37 +92,13 @@ def write_text(root: str, path: str, content: str) -> None:
         raise Refused("not valid UTF-8 text") from None
     if len(data) > MAX_FILE:
         raise Refused("larger than 2 MiB")
-    mode = None
-    with contextlib.suppress(FileNotFoundError):
-        info = os.stat(real)
-        if not stat.S_ISREG(info.st_mode):
-            raise Refused("not a regular file")
-        mode = stat.S_IMODE(info.st_mode)
-    folder = os.path.dirname(real)
+    relative = os.path.relpath(real, root).replace(os.sep, "/")
+    if relative == ".":
+        raise Refused("not a regular file")
+    # Folders may change after `resolve`: the write opens each one without following a symlink.
     try:
-        os.makedirs(folder, exist_ok=True)
+        write_atomic(root, relative, data, make_folders=True)
+    except WriteRefused as exc:
+        raise Refused(str(exc)) from None
     except OSError as exc:
-        raise Refused(f"cannot create its folder: {exc.strerror or exc}") from None
-    # The folders may have changed under us since `resolve`: check where they really lead now.
-    if not is_within(os.path.realpath(folder), root):
-        raise Refused("outside the project")
-    _replace(real, data, mode)
-
-
-def _replace(real: str, data: bytes, mode: int | None) -> None:
-    folder, name = os.path.split(real)
-    tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.codexhub.tmp")
-    try:
-        # 0666 less the umask, like any new file; an existing file's mode is kept below.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, real)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise Refused(f"cannot write it: {exc.strerror or exc}") from None

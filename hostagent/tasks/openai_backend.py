@@ -11,18 +11,16 @@ point). The request runs in a worker thread; cancel stops waiting for it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.client
 import json
 import os
 import re
-import secrets
-import stat
 import urllib.error
 import urllib.request
 from typing import Any
 
 from hostagent import __version__
+from hostagent.files import WriteRefused, write_atomic
 from hostagent.mirror.safefile import TEXT_LIMIT, read_small
 from hostagent.tasks.executors import Executor, RunResult, seconds
 from hostagent.tasks.output import TaskLog
@@ -107,59 +105,15 @@ def read_target(root: str, target: str) -> tuple[str, bytes]:
     return text, data
 
 
-def write_atomic(root: str, target: str, data: bytes, expected: bytes) -> None:
+def write_back(root: str, target: str, data: bytes, expected: bytes) -> None:
     """Replace root/target with `data` unless it changed from `expected`, became a symlink or
-    left the root. Each folder is opened from the root with O_NOFOLLOW, so no symlink swapped
-    in anywhere on the path can redirect the write. Raises EndpointError."""
-    if os.open not in os.supports_dir_fd or os.rename not in os.supports_dir_fd:  # os.replace too
-        raise EndpointError("writing files safely needs openat(), which this platform lacks")
-    nofollow = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    *folders, name = target.split("/")
-    dir_fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow)
-    tmp = f".codexhub-{secrets.token_hex(8)}.tmp"
-    tmp_exists = False
+    a folder on its path did (hostagent.files). Raises EndpointError."""
     try:
-        for folder in folders:
-            try:
-                next_fd = os.open(
-                    folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow, dir_fd=dir_fd
-                )
-            except OSError:
-                raise EndpointError(
-                    f"refusing to write {target}: a folder on its path is a symlink or gone"
-                ) from None
-            os.close(dir_fd)
-            dir_fd = next_fd
-        try:
-            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        except OSError:
-            raise EndpointError(f"refusing to write {target}: it is gone") from None
-        if not stat.S_ISREG(st.st_mode):  # a symlink (or a FIFO) swapped in
-            raise EndpointError(f"refusing to write {target}: it is not a regular file any more")
-        try:
-            fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | nofollow, dir_fd=dir_fd)
-        except OSError:
-            raise EndpointError(f"refusing to write {target}: it is not a regular file any more") from None
-        with os.fdopen(fd, "rb") as f:
-            current = f.read(TEXT_LIMIT + 1)
-        if current != expected:
-            raise EndpointError(f"refusing to write {target}: it changed while the model was working")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow
-        fd = os.open(tmp, flags, stat.S_IMODE(st.st_mode), dir_fd=dir_fd)
-        tmp_exists = True
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        tmp_exists = False
+        write_atomic(root, target, data, expect=expected)
+    except WriteRefused as exc:
+        raise EndpointError(f"refusing to write {target}: {exc}") from None
     except OSError as exc:
         raise EndpointError(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        if tmp_exists:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=dir_fd)
-        os.close(dir_fd)
 
 
 async def run_openai(
@@ -219,6 +173,6 @@ async def _run(
         raise EndpointError("the model's answer holds a NUL: not text")
     if cancel.is_set():
         return RunResult("cancelled")
-    await asyncio.to_thread(write_atomic, root, target, content.encode("utf-8"), original)
+    await asyncio.to_thread(write_back, root, target, content.encode("utf-8"), original)
     await log.note(f"wrote {target}\n")
     return RunResult("succeeded")
