@@ -12,7 +12,8 @@ from devices.services import host_state_for_ui, hosts_for_team
 from projects.models import Project
 from projects.services import project_get, project_group
 from tasks.models import Task
-from tasks.services import task_get, task_group
+from tasks.selectors import task_get
+from tasks.services import task_group
 
 
 @database_sync_to_async

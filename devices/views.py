@@ -16,7 +16,7 @@ from devices import services
 from devices.forms import ApproveForm, ApproveRoleForm, RenameForm, RevokeForm, UserCodeForm
 from devices.models import Host
 from tasks.models import FINISHED_STATES, LIVE_STATES
-from tasks.services import tasks_for_team
+from tasks.selectors import tasks_for_team
 
 # User-code guessing: failures only, per user and per address (SECURITY.md section 3).
 CODE_FAILURE_LIMITS = (("pair-code-user", "user", "10/10m"), ("pair-code-ip", "ip", "30/h"))

@@ -5,4 +5,4 @@ class TasksConfig(AppConfig):
     name = "tasks"
 
     def ready(self) -> None:
-        from tasks import services, sessions  # noqa: F401  (registers the task message handlers)
+        from tasks import handlers  # noqa: F401  (registers the task message handlers)

@@ -19,7 +19,7 @@ def start_in_process_beat() -> None:
 
 
 def _loop() -> None:
-    from tasks.services import housekeeping
+    from tasks.housekeeping import housekeeping
 
     stop = threading.Event()
     while not stop.wait(settings.TASK_SWEEP_INTERVAL):

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from tasks import services
+from tasks import housekeeping, services
 
 
 @shared_task
@@ -11,4 +11,4 @@ def dispatch_job(host_id: int) -> int:
 
 @shared_task
 def housekeeping_job() -> dict:
-    return vars(services.housekeeping())
+    return vars(housekeeping.housekeeping())

@@ -1,13 +1,15 @@
-"""Tasks: creating them, handing them to hosts, applying what hosts report,
-and the housekeeping that keeps none stuck. One function per verb."""
+"""Tasks: what the phone asks of them (create, run again, cancel), handing them
+to hosts, and what every end of a task does. One function per verb. Host
+reports are applied in tasks.handlers, pages read through tasks.selectors,
+messages for hosts are built in tasks.messages, and tasks.housekeeping keeps
+none stuck."""
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.audit import audit_record
@@ -16,26 +18,20 @@ from accounts.models import User
 from codexhub import events
 from codexhub.events import group_send_on_commit
 from codexhub.jobs import publish
-from devices.handlers import InvalidMessage, handles
 from devices.models import Host, HostState
-from devices.services import current_batch, host_group
+from devices.services import host_group
 from projects.models import EntryKind, Project
 from projects.paths import InvalidPath, mirror_path, path_hash
 from projects.services import project_get
 from protocol import limits
-from protocol import tasks as protocol_tasks
+from tasks.messages import assignment, session_resends
 from tasks.models import (
-    FINISHED_STATES,
     LIVE_STATES,
     PermissionOutcome,
-    PermissionRequest,
     PermissionState,
     SessionState,
     Task,
     TaskArtifact,
-    TaskFileChange,
-    TaskLog,
-    TaskMessage,
     TaskState,
 )
 from tasks.steps import StepError, check_steps, parse_steps, steps_summary
@@ -43,8 +39,6 @@ from tasks.steps import StepError, check_steps, parse_steps, steps_summary
 logger = logging.getLogger(__name__)
 
 MAX_PROMPT = limits.MAX_PROMPT
-OUTCOMES = {"succeeded": TaskState.SUCCEEDED, "failed": TaskState.FAILED, "cancelled": TaskState.CANCELLED}
-HOST_LOST = "host lost: the host went offline while it had the task"
 ARTIFACT_TYPES = {"png": ("image/png", b"\x89PNG\r\n\x1a\n"), "pdf": ("application/pdf", b"%PDF-")}
 MAX_ARTIFACT = limits.MAX_ARTIFACT
 
@@ -70,7 +64,7 @@ def task_group(task_id: int) -> str:
     return f"task.{task_id}"
 
 
-# The phone sends ---------------------------------------------------------------------
+# The phone sends ----------------------------------------------------------------------
 
 
 def host_executors(host: Host) -> list[dict]:
@@ -235,14 +229,14 @@ def task_cancel(*, task: Task, user: User) -> Task:
         )
         task.refresh_from_db()
         if done:
-            _end_session(task)
+            end_session(task)
         tell_phones(task)
         if done:
             _notify_end(task)
     return task
 
 
-# Artifacts (browser tasks) -------------------------------------------------------------
+# Artifacts (browser tasks) ------------------------------------------------------------
 
 
 def artifact_store(*, host: Host, task_id: int, name: str, content_type: str, data: bytes) -> TaskArtifact:
@@ -266,52 +260,7 @@ def artifact_store(*, host: Host, task_id: int, name: str, content_type: str, da
     return artifact
 
 
-def artifact_get(*, task: Task, name: str) -> TaskArtifact:
-    """The task's artifact (the task already scoped to the user's teams), or TaskArtifact.DoesNotExist."""
-    return task.artifacts.get(name=name)
-
-
-# Reading -----------------------------------------------------------------------------
-
-
-def task_get(*, user: User, task_id: int) -> Task:
-    """A task of one of the user's teams, or Task.DoesNotExist."""
-    return Task.objects.select_related("host", "project", "created_by", "team").get(
-        id=task_id, team__memberships__user=user
-    )
-
-
-def tasks_for_team(
-    *, team_id: int, state: str = "", host_id: int | None = None, project_id: int | None = None
-):
-    tasks = Task.objects.filter(team_id=team_id).select_related("host", "project", "created_by")
-    if state:
-        tasks = tasks.filter(state=state)
-    if host_id:
-        tasks = tasks.filter(host_id=host_id)
-    if project_id:
-        tasks = tasks.filter(project_id=project_id)
-    return tasks.order_by("-id")
-
-
-def task_log_after(*, task: Task, after: int, limit: int = 500) -> list[TaskLog]:
-    return list(task.logs.filter(seq__gt=after).order_by("seq")[:limit])
-
-
-# Handing tasks to hosts ----------------------------------------------------------------
-
-
-def assignment(task: Task) -> dict:
-    message = {
-        "id": task.id,
-        "project": task.project.name,
-        "executor": task.executor,
-        "prompt": task.prompt,
-        "target": task.target,
-    }
-    if task.steps:
-        message["steps"] = task.steps
-    return message
+# Handing tasks to hosts ---------------------------------------------------------------
 
 
 def _assign_queued(host_id: int, now) -> list[Task]:
@@ -360,100 +309,26 @@ def link_assignments(*, host_id: int) -> list[dict]:
     messages += [{"type": "task.cancel", "task_id": task_id} for task_id in cancels]
     sessions = Task.objects.filter(host_id=host_id, state=TaskState.RUNNING).exclude(session_state="")
     for task in sessions.order_by("id"):
-        messages += _session_resends(task)
+        messages += session_resends(task)
     return messages
 
 
-# What the host reports (stream "tasks") ---------------------------------------------------
+# Every end of a task ------------------------------------------------------------------
 
 
-def host_task(host_id: int, task_id: int) -> Task:
-    """The host's task, locked for the update; raises InvalidMessage for any other.
-    The tasks that a batch of messages names are loaded and locked at once."""
-    task = current_batch().load("tasks", _tasks_named).get(task_id)
-    if task is None or task.host_id != host_id:
-        raise InvalidMessage(f"no task {task_id} for this host")
-    return task
-
-
-def _tasks_named(messages: list) -> dict[int, Task]:
-    ids = {m.payload.get("task_id") for m in messages if m.stream == "tasks"}
-    ids = [task_id for task_id in ids if type(task_id) is int and 0 < task_id < 2**62]
-    return Task.objects.select_for_update().order_by("id").in_bulk(ids)
-
-
-def _insert_logs(pieces: list[TaskLog]) -> None:
-    TaskLog.objects.bulk_create(pieces, ignore_conflicts=True)
-
-
-def _cancel_on_host(task: Task) -> None:
-    group_send_on_commit(host_group(task.host_id), {"type": "task.cancel", "task_id": task.id})
-
-
-@handles(protocol_tasks.TaskReceived)
-def task_received_apply(*, host_id: int, message: protocol_tasks.TaskReceived) -> None:
-    task = host_task(host_id, message.task_id)
-    if task.state in FINISHED_STATES or task.cancel_requested_at:
-        _cancel_on_host(task)  # expired or cancelled before the host got it: never run it
-    if task.state in (TaskState.QUEUED, TaskState.ASSIGNED):
-        now = timezone.now()
-        task.state = TaskState.ASSIGNED
-        task.received_at = task.received_at or now
-        task.assigned_at = task.assigned_at or now
-        task.save(update_fields=["state", "received_at", "assigned_at"])
-
-
-@handles(protocol_tasks.TaskStarted)
-def task_started_apply(*, host_id: int, message: protocol_tasks.TaskStarted) -> None:
-    task = host_task(host_id, message.task_id)
-    if task.state in FINISHED_STATES:
-        _cancel_on_host(task)
+def end_session(task: Task) -> None:
+    """The task finished: its session is over, and nobody can answer its questions any more."""
+    if not task.is_session:
         return
-    if task.state in (TaskState.QUEUED, TaskState.ASSIGNED):
-        now = timezone.now()
-        task.state = TaskState.RUNNING
-        task.started_at = now
-        task.received_at = task.received_at or now
-        task.save(update_fields=["state", "started_at", "received_at"])
-        audit_record(action="task.started", team_id=task.team_id, target=f"task {task.id} on host {host_id}")
-        tell_phones(task)
-        for resend in _session_resends(task) if task.is_session else []:
-            group_send_on_commit(host_group(host_id), resend)
-
-
-@handles(protocol_tasks.TaskLog)
-def task_log_apply(*, host_id: int, message: protocol_tasks.TaskLog) -> None:
-    task = host_task(host_id, message.task_id)
-    if task.log_pruned:
-        return
-    # Output is data: the model kept it, cut and minus what Postgres text cannot hold.
-    piece = TaskLog(task=task, seq=message.seq, text=message.text)
-    current_batch().defer("task_logs", piece, _insert_logs)
-    group_send_on_commit(task_group(task.id), {"type": "task.log", "task": task.id, "seq": message.seq})
-
-
-@handles(protocol_tasks.TaskFinished)
-def task_finished_apply(*, host_id: int, message: protocol_tasks.TaskFinished) -> None:
-    task = host_task(host_id, message.task_id)
-    if task.state in FINISHED_STATES:
-        return  # the first verdict stands (e.g. "host lost" before the host came back)
-    task.state = OUTCOMES[message.outcome]
-    task.exit_code = message.exit_code
-    task.error = message.error or ""
-    task.duration = message.duration
-    task.log_truncated = message.log_truncated
-    task.finished_at = timezone.now()
-    task.step_results = [result.model_dump() for result in message.steps or []]
-    fields = ["state", "exit_code", "error", "duration", "log_truncated", "finished_at", "step_results"]
-    task.save(update_fields=fields)
-    TaskFileChange.objects.bulk_create(
-        TaskFileChange(task=task, **change.model_dump()) for change in message.changes or []
+    task.session_state = SessionState.ENDED
+    Task.objects.filter(id=task.id).update(session_state=SessionState.ENDED)
+    task.permissions.filter(state=PermissionState.PENDING).update(
+        state=PermissionState.CLOSED, outcome=PermissionOutcome.CANCELLED, closed_at=timezone.now()
     )
-    _end_session(task)
-    _finished(task, reason=task.error)
 
 
-def _finished(task: Task, reason: str = "") -> None:
+def record_end(task: Task, reason: str = "") -> None:
+    """What every end of a task tells: the audit log, the phones, its sender."""
     audit_record(
         action=f"task.{task.state}",
         team_id=task.team_id,
@@ -475,127 +350,3 @@ def tell_phones(task: Task, state: str | None = None) -> None:
     event = {"type": "task.changed", "task": task.id, "state": state or task.state}
     group_send_on_commit(task_group(task.id), event)
     group_send_on_commit(team_group(task.team_id), event)
-
-
-# Agent sessions: what the host must hear again (the rest is in tasks.sessions) ----------
-
-
-def answer_message(request: PermissionRequest) -> dict:
-    return {
-        "type": "task.answer",
-        "task_id": request.task_id,
-        "request_id": request.request_id,
-        "option_id": request.option_id,
-    }
-
-
-def followup_message(message: TaskMessage) -> dict:
-    return {
-        "type": "task.message",
-        "task_id": message.task_id,
-        "message_id": message.id,
-        "text": message.text,
-    }
-
-
-def _session_resends(task: Task) -> list[dict]:
-    """What the host must hear again about a session until it reports it:
-    answers not yet closed, follow-ups no turn carried, the end."""
-    answered = task.permissions.filter(state=PermissionState.ANSWERED).order_by("id")
-    waiting = task.messages.filter(delivered_at__isnull=True).order_by("id")
-    resends = [answer_message(request) for request in answered]
-    resends += [followup_message(message) for message in waiting]
-    if task.end_requested_at:
-        resends.append({"type": "task.end", "task_id": task.id})
-    return resends
-
-
-def _end_session(task: Task) -> None:
-    """The task finished: its session is over, and nobody can answer its questions any more."""
-    if not task.is_session:
-        return
-    task.session_state = SessionState.ENDED
-    Task.objects.filter(id=task.id).update(session_state=SessionState.ENDED)
-    task.permissions.filter(state=PermissionState.PENDING).update(
-        state=PermissionState.CLOSED, outcome=PermissionOutcome.CANCELLED, closed_at=timezone.now()
-    )
-
-
-# Housekeeping ------------------------------------------------------------------------------
-
-
-@dataclass
-class Swept:
-    expired: int = 0
-    requeued: int = 0
-    dispatched: int = 0
-    host_lost: int = 0
-    pruned: int = 0
-    hosts_offline: int = 0
-
-
-def housekeeping() -> Swept:
-    """Run by Celery beat (or in-process without Redis) every TASK_SWEEP_INTERVAL."""
-    now = timezone.now()
-    swept = Swept()
-    swept.expired = _fail_where(Q(state=TaskState.QUEUED, expires_at__lte=now), TaskState.EXPIRED, "")
-    ack_deadline = now - timedelta(seconds=settings.TASK_ACK_TIMEOUT)
-    swept.requeued = Task.objects.filter(
-        state=TaskState.ASSIGNED, received_at__isnull=True, assigned_at__lte=ack_deadline
-    ).update(state=TaskState.QUEUED)
-    for host_id in set(Task.objects.filter(state=TaskState.QUEUED).values_list("host_id", flat=True)):
-        swept.dispatched += host_dispatch(host_id=host_id)
-    lost_after = now - timedelta(seconds=settings.TASK_HOST_LOST_GRACE)
-    gone = (
-        Q(host__last_seen_at__isnull=True)
-        | Q(host__last_seen_at__lte=lost_after)
-        | ~Q(host__state=HostState.ACTIVE)
-    )
-    held = Q(state=TaskState.RUNNING) | Q(state=TaskState.ASSIGNED, received_at__isnull=False)
-    swept.host_lost = _fail_where(held & gone, TaskState.FAILED, HOST_LOST)
-    swept.pruned = _prune_logs(now)
-    swept.hosts_offline = _hosts_gone_quiet(now)
-    if any(vars(swept).values()):
-        logger.info("task housekeeping: %s", swept)
-    return swept
-
-
-def _fail_where(condition: Q, state: str, error: str) -> int:
-    count = 0
-    for task_id in Task.objects.filter(condition).values_list("id", flat=True):
-        with transaction.atomic():
-            task = Task.objects.select_for_update().get(id=task_id)
-            if task.state in FINISHED_STATES:
-                continue
-            task.state, task.error, task.finished_at = state, error, timezone.now()
-            task.save(update_fields=["state", "error", "finished_at"])
-            _end_session(task)
-            _finished(task, reason=error or state)
-            count += 1
-    return count
-
-
-def _hosts_gone_quiet(now) -> int:
-    """Hosts offline for HOST_OFFLINE_NOTIFY_AFTER, told once per outage."""
-    from notifications.services import notify_host_offline
-
-    quiet_since = now - timedelta(seconds=settings.HOST_OFFLINE_NOTIFY_AFTER)
-    hosts = Host.objects.filter(state=HostState.ACTIVE, last_seen_at__lte=quiet_since).filter(
-        Q(offline_notified_at__isnull=True) | Q(offline_notified_at__lt=F("last_seen_at"))
-    )
-    count = 0
-    for host in hosts:
-        if Host.objects.filter(id=host.id, last_seen_at=host.last_seen_at).update(offline_notified_at=now):
-            notify_host_offline(host=host)
-            count += 1
-    return count
-
-
-def _prune_logs(now) -> int:
-    before = now - timedelta(days=settings.TASK_LOG_RETENTION_DAYS)
-    old = Task.objects.filter(finished_at__lte=before, log_pruned=False)
-    ids = list(old.values_list("id", flat=True)[:1000])
-    if ids:
-        TaskLog.objects.filter(task_id__in=ids).delete()
-        Task.objects.filter(id__in=ids).update(log_pruned=True)
-    return len(ids)

@@ -1,7 +1,6 @@
 """Agent sessions (docs/protocol.md, "Agent sessions (ACP)"): what the phone
-sends to an open session (answers, follow-ups, stop turn, end) and what the
-host reports about it (timeline items, turns, permission requests). One
-function per verb; the task itself lives in tasks.services."""
+sends to an open session (answers, follow-ups, stop turn, end). One function
+per verb; what the host reports is applied in tasks.handlers."""
 
 from django.db import transaction
 from django.utils import timezone
@@ -9,36 +8,14 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import MANAGER_ROLES, Membership, User
 from codexhub.events import group_send_on_commit
-from devices.handlers import InvalidMessage, handles
 from devices.models import ApproveRole, Host
 from devices.services import host_group
-from protocol import limits
-from protocol import sessions as protocol_sessions
-from tasks.models import (
-    PermissionOutcome,
-    PermissionRequest,
-    PermissionState,
-    SessionState,
-    Task,
-    TaskItem,
-    TaskMessage,
-    TaskState,
-)
+from tasks.messages import answer_message, followup_message
+from tasks.models import PermissionRequest, PermissionState, SessionState, Task, TaskMessage, TaskState
 from tasks.render import permission_verdict
-from tasks.services import (
-    ALREADY_FINISHED,
-    MAX_PROMPT,
-    TaskError,
-    answer_message,
-    followup_message,
-    host_task,
-    task_cancel,
-    task_group,
-    tell_phones,
-)
+from tasks.services import ALREADY_FINISHED, MAX_PROMPT, TaskError, task_cancel, task_group, tell_phones
 
 MAX_UNDELIVERED = 20
-MAX_PERMISSIONS = 500
 NOT_A_SESSION = "Only an agent session takes this: this task runs a command once."
 SESSION_ENDED = "This session has ended: run the task again to start a new one."
 NOT_WORKING = "The agent is not working on a turn."
@@ -51,9 +28,6 @@ NOT_AN_OPTION = "That is not one of the answers the agent offered."
 ALREADY_ANSWERED = "Already answered: {verdict}."
 NOT_RUNNING = "The task is not running any more."
 NO_SUCH_REQUEST = "No such request."
-
-
-# Agent sessions: what the phone sends (docs/protocol.md, "Agent sessions") --------------
 
 
 def may_answer(*, user: User, host: Host) -> bool:
@@ -97,7 +71,7 @@ def permission_answer(*, user: User, request: PermissionRequest, option_id: str)
             option=option_id,
         )
         group_send_on_commit(host_group(task.host_id), answer_message(request))
-        _tell_permission(request)
+        tell_permission(request)
     return request
 
 
@@ -133,7 +107,7 @@ def task_message_send(*, user: User, task: Task, text: str) -> TaskMessage:
         )
         if task.state in (TaskState.ASSIGNED, TaskState.RUNNING):
             group_send_on_commit(host_group(task.host_id), followup_message(message))
-        _tell_timeline(task, f"message:{message.id}")
+        tell_timeline(task, f"message:{message.id}")
     return message
 
 
@@ -181,21 +155,11 @@ def task_end(*, user: User, task: Task) -> Task:
     return task
 
 
-def task_timeline(*, task: Task) -> dict:
-    """What the session page shows: the entries, the permission requests and
-    the follow-ups no turn has carried yet."""
-    return {
-        "items": list(task.items.all()),
-        "permissions": list(task.permissions.select_related("answered_by")),
-        "waiting": list(task.messages.filter(delivered_at__isnull=True)),
-    }
-
-
-def _tell_timeline(task: Task, key: str) -> None:
+def tell_timeline(task: Task, key: str) -> None:
     group_send_on_commit(task_group(task.id), {"type": "task.item", "task": task.id, "key": key})
 
 
-def _tell_permission(request: PermissionRequest) -> None:
+def tell_permission(request: PermissionRequest) -> None:
     event = {
         "type": "task.permission",
         "task": request.task_id,
@@ -203,102 +167,3 @@ def _tell_permission(request: PermissionRequest) -> None:
         "state": request.state,
     }
     group_send_on_commit(task_group(request.task_id), event)
-
-
-def _notify_permission(request: PermissionRequest) -> None:
-    from notifications import jobs
-
-    jobs.enqueue(jobs.notify_permission_job, request.id)
-
-
-def _notify_turn_end(task: Task) -> None:
-    """The agent waits for its sender: say so now, not when the session idles out.
-    Numbered by the follow-ups delivered, so a repeated report pushes once."""
-    from notifications import jobs
-
-    turn = task.messages.filter(delivered_at__isnull=False).count() + 1
-    jobs.enqueue(jobs.notify_turn_job, task.id, turn)
-
-
-# Agent sessions: what the host reports (stream "tasks") ---------------------------------
-
-
-def _session_task(host_id: int, task_id: int) -> Task:
-    task = host_task(host_id, task_id)
-    if not task.is_session:
-        raise InvalidMessage(f"task {task.id} is not an agent session")
-    return task
-
-
-@handles(protocol_sessions.TaskItem)
-def task_item_apply(*, host_id: int, message: protocol_sessions.TaskItem) -> None:
-    task = _session_task(host_id, message.task_id)
-    key, kind, data = message.key, message.kind, message.data.model_dump()
-    if task.finished:
-        return
-    replaced = TaskItem.objects.filter(task=task, key=key).update(
-        kind=kind, data=data, updated_at=timezone.now()
-    )
-    if not replaced:
-        if task.items.count() >= limits.MAX_ITEMS:
-            return  # the timeline keeps its first entries; the log still has everything
-        TaskItem.objects.create(task=task, key=key, kind=kind, data=data)
-    _tell_timeline(task, key)
-
-
-@handles(protocol_sessions.TaskTurn)
-def task_turn_apply(*, host_id: int, message: protocol_sessions.TaskTurn) -> None:
-    task = _session_task(host_id, message.task_id)
-    state, message_id = message.state, message.message_id
-    followup = task.messages.filter(id=message_id).first() if message_id else None
-    if message_id and followup is None:
-        raise InvalidMessage(f"no message {message_id} in task {task.id}")
-    if task.finished:
-        return
-    if followup and followup.delivered_at is None:
-        TaskMessage.objects.filter(id=followup.id).update(delivered_at=timezone.now())
-    turn_ended = task.session_state == SessionState.WORKING and state == SessionState.WAITING
-    task.session_state = state
-    task.save(update_fields=["session_state"])
-    if turn_ended and message.stop_reason != "cancelled":  # stopped by a person, who knows
-        _notify_turn_end(task)
-    group_send_on_commit(task_group(task.id), {"type": "task.turn", "task": task.id, "state": state})
-
-
-@handles(protocol_sessions.TaskPermission)
-def task_permission_apply(*, host_id: int, message: protocol_sessions.TaskPermission) -> None:
-    task = _session_task(host_id, message.task_id)
-    if task.finished or task.permissions.filter(request_id=message.request_id).exists():
-        return  # a repeat: the first request stands
-    if task.permissions.count() >= MAX_PERMISSIONS:
-        raise InvalidMessage(f"a task has at most {MAX_PERMISSIONS} permission requests")
-    request = PermissionRequest.objects.create(
-        task=task,
-        request_id=message.request_id,
-        title=message.title,
-        tool_kind=message.tool_kind,
-        locations=message.locations,
-        diffs=[diff.model_dump() for diff in message.diffs],
-        options=[option.model_dump() for option in message.options],
-        on_timeout=message.on_timeout,
-        timeout_seconds=message.timeout_seconds,
-    )
-    _tell_permission(request)
-    _notify_permission(request)
-
-
-@handles(protocol_sessions.TaskPermissionClosed)
-def task_permission_closed_apply(*, host_id: int, message: protocol_sessions.TaskPermissionClosed) -> None:
-    task = _session_task(host_id, message.task_id)
-    outcome, option_id = message.outcome, message.option_id
-    request = task.permissions.filter(request_id=message.request_id).first()
-    if request is None:
-        raise InvalidMessage(f"no permission request {message.request_id!r} in task {task.id}")
-    if option_id is not None and request.option(option_id) is None:
-        raise InvalidMessage("option_id must be one of the request's options or null")
-    if task.finished or request.state == PermissionState.CLOSED:
-        return
-    request.state, request.outcome, request.closed_at = PermissionState.CLOSED, outcome, timezone.now()
-    request.option_id = option_id or (request.option_id if outcome == PermissionOutcome.SELECTED else "")
-    request.save(update_fields=["state", "outcome", "option_id", "closed_at"])
-    _tell_permission(request)

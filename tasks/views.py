@@ -11,7 +11,7 @@ from accounts.teams import current_membership
 from devices.services import hosts_for_team
 from projects.models import Project
 from projects.services import project_get
-from tasks import services, sessions
+from tasks import selectors, services, sessions
 from tasks.models import PermissionRequest, Task, TaskArtifact, TaskState
 from tasks.render import diff_lines, diff_stats, step_label, timeline_entries
 
@@ -34,7 +34,7 @@ def task_list(request):
         "host_id": _int(request.GET.get("host")),
         "project_id": _int(request.GET.get("project")),
     }
-    tasks = services.tasks_for_team(team_id=membership.team_id, **filters)[:100] if membership else []
+    tasks = selectors.tasks_for_team(team_id=membership.team_id, **filters)[:100] if membership else []
     context = {
         "membership": membership,
         "tasks": tasks,
@@ -87,7 +87,7 @@ def _render_new(request, project, form, error="", status=200):
 
 def _task_or_404(request, task_id: int) -> Task:
     try:
-        return services.task_get(user=request.user, task_id=task_id)
+        return selectors.task_get(user=request.user, task_id=task_id)
     except Task.DoesNotExist:
         raise Http404("No such task.") from None
 
@@ -129,7 +129,7 @@ def _render_task(request, task, template="tasks/task_detail.html", status=200, f
 
 
 def _session_context(request, task) -> dict:
-    timeline = sessions.task_timeline(task=task)
+    timeline = selectors.task_timeline(task=task)
     items, permissions = timeline["items"], timeline["permissions"]
     pending = any(permission.pending for permission in permissions)
     return {
@@ -162,7 +162,7 @@ def task_log(request, task_id: int):
     """Log pieces after `after`: the page asks again on every event and reconnect."""
     task = _task_or_404(request, task_id)
     after = _int(request.GET.get("after")) or 0
-    chunks = [{"seq": log.seq, "text": log.text} for log in services.task_log_after(task=task, after=after)]
+    chunks = [{"seq": log.seq, "text": log.text} for log in selectors.task_log_after(task=task, after=after)]
     return JsonResponse({"state": task.state, "finished": task.finished, "chunks": chunks})
 
 
@@ -201,7 +201,7 @@ def task_artifact(request, task_id: int, name: str):
     """A screenshot or PDF, to the task's team only; never rendered as a page."""
     task = _task_or_404(request, task_id)
     try:
-        artifact = services.artifact_get(task=task, name=name)
+        artifact = selectors.artifact_get(task=task, name=name)
     except TaskArtifact.DoesNotExist:
         raise Http404("No such file.") from None
     response = HttpResponse(bytes(artifact.data), content_type=artifact.content_type)

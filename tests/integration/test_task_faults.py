@@ -18,8 +18,8 @@ from hostagent.config import outbox_path
 from hostagent.outbox import count_pending
 from projects.models import Project
 from tasks import jobs
+from tasks.housekeeping import HOST_LOST
 from tasks.models import Task
-from tasks.services import HOST_LOST
 from tests.helpers import make_host, make_user
 from tests.processes import Agent, Hub, RedisServer, Worker, hub_env, publish_job, wait_until
 from tests.tasks.agentkit import executor_toml, task_agent_config

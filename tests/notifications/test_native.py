@@ -155,7 +155,7 @@ def test_a_host_offline_for_a_while_is_told_once(team_a, alice, bob, settings):
 
     from devices.models import Host
     from notifications.models import Preference
-    from tasks.services import housekeeping
+    from tasks.housekeeping import housekeeping
 
     settings.HOST_OFFLINE_NOTIFY_AFTER = 60
     host, _ = make_host(team_a, "studio")

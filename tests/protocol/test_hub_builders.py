@@ -6,8 +6,8 @@ import pytest
 from protocol.mirror import MirrorResync
 from protocol.sessions import FollowUp, TaskAnswer, TaskEnd, TaskInterrupt
 from protocol.tasks import TaskAssign, TaskCancel
+from tasks.messages import answer_message, assignment, followup_message
 from tasks.models import TaskMessage
-from tasks.services import answer_message, assignment, followup_message
 from tests.helpers import make_host
 from tests.protocol.kit import wire
 from tests.tasks.kit import make_task, offering, shared_project

@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from tasks.messages import assignment
 from tasks.models import Task, TaskArtifact, TaskState
-from tasks.services import assignment
 from tests.helpers import make_host, page_text
 from tests.tasks.kit import TaskStream, make_task, offering, shared_project
 

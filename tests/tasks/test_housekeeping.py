@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from devices.models import Host
+from tasks.housekeeping import HOST_LOST, housekeeping
 from tasks.models import Task, TaskLog, TaskState
-from tasks.services import HOST_LOST, housekeeping
 from tests.helpers import make_host
 from tests.tasks.kit import make_task, offering, shared_project
 

@@ -7,8 +7,8 @@ from django.db.models import Q
 
 from devices.services import APPLIED, REJECTED
 from protocol import limits
+from tasks.housekeeping import _fail_where
 from tasks.models import PermissionRequest, TaskItem, TaskMessage, TaskState
-from tasks.services import _fail_where
 from tests.helpers import make_host
 from tests.tasks.kit import make_task
 from tests.tasks.sessionkit import (

@@ -1,0 +1,47 @@
+"""What the hub sends a host about its tasks: assignments, and what a running
+agent session must hear (again, until the host reports it)."""
+
+from tasks.models import PermissionRequest, PermissionState, Task, TaskMessage
+
+
+def assignment(task: Task) -> dict:
+    message = {
+        "id": task.id,
+        "project": task.project.name,
+        "executor": task.executor,
+        "prompt": task.prompt,
+        "target": task.target,
+    }
+    if task.steps:
+        message["steps"] = task.steps
+    return message
+
+
+def answer_message(request: PermissionRequest) -> dict:
+    return {
+        "type": "task.answer",
+        "task_id": request.task_id,
+        "request_id": request.request_id,
+        "option_id": request.option_id,
+    }
+
+
+def followup_message(message: TaskMessage) -> dict:
+    return {
+        "type": "task.message",
+        "task_id": message.task_id,
+        "message_id": message.id,
+        "text": message.text,
+    }
+
+
+def session_resends(task: Task) -> list[dict]:
+    """What the host must hear again about a session until it reports it:
+    answers not yet closed, follow-ups no turn carried, the end."""
+    answered = task.permissions.filter(state=PermissionState.ANSWERED).order_by("id")
+    waiting = task.messages.filter(delivered_at__isnull=True).order_by("id")
+    resends = [answer_message(request) for request in answered]
+    resends += [followup_message(message) for message in waiting]
+    if task.end_requested_at:
+        resends.append({"type": "task.end", "task_id": task.id})
+    return resends
