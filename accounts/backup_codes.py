@@ -1,12 +1,11 @@
-"""Backup codes: ten one-time codes of 50 bits each, stored hashed."""
+"""Backup codes as text: ten one-time codes of 50 bits each, stored hashed.
+
+No models here: `BackupCodeDevice` stores and spends codes with these helpers.
+"""
 
 import secrets
 
 from django.contrib.auth.hashers import make_password
-from django.db import transaction
-from django.utils import timezone
-
-from accounts.models import BackupCode, BackupCodeDevice
 
 # Crockford-style: no I, L, O, U, so codes read back without confusion.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -26,27 +25,6 @@ def backup_code_normalize(code: str) -> str | None:
     return cleaned
 
 
-def _hash(device: BackupCodeDevice, normalized: str) -> str:
-    return make_password(normalized, salt=device.salt)
-
-
-def backup_codes_replace(*, device: BackupCodeDevice, count: int) -> list[str]:
-    """Drop the device's codes and return `count` new ones (shown once)."""
-    codes = [backup_code_new() for _ in range(count)]
-    with transaction.atomic():
-        device.codes.all().delete()
-        BackupCode.objects.bulk_create(
-            BackupCode(device=device, code_hash=_hash(device, backup_code_normalize(code))) for code in codes
-        )
-    return codes
-
-
-def backup_code_spend(*, device: BackupCodeDevice, code: str) -> bool:
-    normalized = backup_code_normalize(code)
-    if normalized is None:
-        return False
-    # A conditional update: two requests racing with one code cannot both win.
-    spent = BackupCode.objects.filter(
-        device=device, code_hash=_hash(device, normalized), used_at__isnull=True
-    ).update(used_at=timezone.now())
-    return spent == 1
+def backup_code_hash(*, salt: str, normalized: str) -> str:
+    """One salt per device: a typed code is hashed once and looked up."""
+    return make_password(normalized, salt=salt)

@@ -1,8 +1,10 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
+from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
+from accounts.backup_codes import backup_code_hash, backup_code_new, backup_code_normalize
 from accounts.validators import validate_no_control_characters
 
 
@@ -103,18 +105,35 @@ class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
         return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
 
     def verify_token(self, token) -> bool:
-        from accounts.backup_codes import backup_code_spend
-
         allowed, _ = self.verify_is_allowed()
         if not allowed:
             return False
-        if backup_code_spend(device=self, code=str(token)):
+        if self.code_spend(str(token)):
             self.throttle_reset(commit=False)
             self.set_last_used_timestamp(commit=False)
             self.save()
             return True
         self.throttle_increment()
         return False
+
+    def code_spend(self, code: str) -> bool:
+        normalized = backup_code_normalize(code)
+        if normalized is None:
+            return False
+        # A conditional update: two requests racing with one code cannot both win.
+        spent = self.codes.filter(
+            code_hash=backup_code_hash(salt=self.salt, normalized=normalized), used_at__isnull=True
+        ).update(used_at=timezone.now())
+        return spent == 1
+
+    def codes_replace(self, *, count: int) -> list[str]:
+        """Drop the device's codes and return `count` new ones (shown once)."""
+        codes = [backup_code_new() for _ in range(count)]
+        hashes = [backup_code_hash(salt=self.salt, normalized=backup_code_normalize(code)) for code in codes]
+        with transaction.atomic():
+            self.codes.all().delete()
+            BackupCode.objects.bulk_create(BackupCode(device=self, code_hash=digest) for digest in hashes)
+        return codes
 
 
 class BackupCode(models.Model):

@@ -14,7 +14,6 @@ from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.backup_codes import backup_codes_replace
 from accounts.models import (
     BackupCode,
     BackupCodeDevice,
@@ -226,14 +225,14 @@ def otp_setup_confirm(*, user: User, device: TOTPDevice, code: str) -> list[str]
             backup = BackupCodeDevice.objects.create(
                 user=user, name="Backup codes", salt=secrets.token_hex(16), confirmed=True
             )
-        return backup_codes_replace(device=backup, count=settings.BACKUP_CODE_COUNT)
+        return backup.codes_replace(count=settings.BACKUP_CODE_COUNT)
 
 
 def backup_codes_regenerate(*, user: User) -> list[str]:
     backup = BackupCodeDevice.objects.filter(user=user, confirmed=True).first()
     if backup is None or not otp_is_enrolled(user=user):
         raise OTPError(OTP_NOT_ENROLLED)
-    return backup_codes_replace(device=backup, count=settings.BACKUP_CODE_COUNT)
+    return backup.codes_replace(count=settings.BACKUP_CODE_COUNT)
 
 
 def backup_codes_left(*, user: User) -> int:
