@@ -6,7 +6,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import MANAGER_ROLES, Membership, User
+from accounts.models import Membership, User
+from accounts.permissions import role_can_manage
 from codexhub.events import group_send_on_commit
 from devices.models import ApproveRole, Host
 from devices.services import host_group
@@ -35,7 +36,7 @@ def may_answer(*, user: User, host: Host) -> bool:
     role = Membership.objects.filter(user=user, team_id=host.team_id).values_list("role", flat=True).first()
     if role is None:
         return False
-    return host.approve_role == ApproveRole.MEMBER or role in MANAGER_ROLES
+    return host.approve_role == ApproveRole.MEMBER or role_can_manage(role)
 
 
 def permission_answer(*, user: User, request: PermissionRequest, option_id: str) -> PermissionRequest:
