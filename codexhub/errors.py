@@ -14,18 +14,25 @@ from codexhub.http import wants_json
 
 
 class ServiceError(Exception):
-    def __init__(self, message: str, status: int = 400):
+    """`code` and `extra` serve an API with an error shape of its own (the
+    agent's pairing API answers RFC 8628 codes such as "slow_down" and the
+    fields that go with them); the middleware answers with the message."""
+
+    def __init__(self, message: str, status: int = 400, *, code: str = "", extra: dict | None = None):
         super().__init__(message)
         self.message = message
         self.status = status
+        self.code = code
+        self.extra = extra or {}
 
 
 def error_response(request: HttpRequest, error: ServiceError) -> HttpResponse:
     if wants_json(request):
         response: HttpResponse = JsonResponse({"error": error.message}, status=error.status)
     else:
-        response = render(request, "error.html", {"message": error.message, "status": error.status},
-                          status=error.status)
+        response = render(
+            request, "error.html", {"message": error.message, "status": error.status}, status=error.status
+        )
     if error.status == 429:
         response["Retry-After"] = "60"
     return response
