@@ -30,40 +30,47 @@
     });
   }
 
-  let refreshing = null;
-  async function refresh(changedPaths) {
-    if (!region) return;
-    if (refreshing) return refreshing.then(() => refresh(changedPaths));
-    refreshing = (async () => {
-      const url = new URL(location.href);
-      url.searchParams.set("fragment", "1");
-      const response = await fetch(url, { headers: { "X-Requested-With": "live" }, credentials: "same-origin" });
-      if (response.status === 404 && filePath !== undefined) {
-        if (status) status.textContent = "This file was deleted on the host.";
-        return;
-      }
-      if (!response.ok) return;
-      region.innerHTML = await response.text();  // HTML rendered and escaped by the hub
-      (changedPaths || []).forEach((path) => {
-        region.querySelectorAll("[data-path]").forEach((el) => {
-          if (el.dataset.path === path) el.classList.add("changed");
-        });
-      });
-      if (status && changedPaths) {
-        const time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-        status.textContent = `Updated ${time}`;
-      }
-    })();
-    try { await refreshing; } finally { refreshing = null; }
+  // The live region as the hub renders it now, or null: the fragment view, or
+  // for pages without one (the task list) the whole page's region.
+  async function fetchRegion() {
+    const wholePage = region.dataset.liveTasks !== undefined;
+    const url = new URL(location.href);
+    if (!wholePage) url.searchParams.set("fragment", "1");
+    const response = await fetch(url, { headers: { "X-Requested-With": "live" }, credentials: "same-origin" });
+    if (response.status === 404 && filePath !== undefined) {
+      if (status) status.textContent = "This file was deleted on the host.";
+      return null;
+    }
+    if (!response.ok) return null;
+    const html = await response.text();
+    if (!wholePage) return html;
+    const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live-region");
+    return fresh ? fresh.innerHTML : null;
   }
 
-  // Pages without a fragment view: fetch the page and take its live region.
-  async function refreshFromPage() {
-    const response = await fetch(location.href, { credentials: "same-origin" });
-    if (!response.ok) return;
-    const page = new DOMParser().parseFromString(await response.text(), "text/html");
-    const fresh = page.getElementById("live-region");
-    if (fresh) region.innerHTML = fresh.innerHTML;
+  // Paths changed since the last refresh began (null: none announced).
+  let changed = null;
+  const refreshRegion = window.codexhubSingleFlight(async () => {
+    const changedPaths = changed;
+    changed = null;
+    const html = await fetchRegion();
+    if (html === null) return;
+    region.innerHTML = html;  // HTML rendered and escaped by the hub
+    (changedPaths || []).forEach((path) => {
+      region.querySelectorAll("[data-path]").forEach((el) => {
+        if (el.dataset.path === path) el.classList.add("changed");
+      });
+    });
+    if (status && changedPaths) {
+      const time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+      status.textContent = `Updated ${time}`;
+    }
+  });
+
+  function refresh(changedPaths) {
+    if (!region) return;
+    if (changedPaths) changed = (changed || []).concat(changedPaths);
+    refreshRegion();
   }
 
   function onChanged(message) {
@@ -88,7 +95,7 @@
       if (message.type === "host.presence") renderHost(message.host);
       if (message.type === "mirror.changed") onChanged(message);
       if (message.type === "projects.changed" && region && region.dataset.liveProjects !== undefined) refresh(null);
-      if (message.type === "task.changed" && region && region.dataset.liveTasks !== undefined) refreshFromPage();
+      if (message.type === "task.changed" && region && region.dataset.liveTasks !== undefined) refresh(null);
     },
   });
 })();

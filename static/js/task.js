@@ -13,11 +13,6 @@ window.codexhubSession = function () {
   const composer = document.getElementById("followup");
   const composerText = document.getElementById("followup-text");
   const composerError = document.getElementById("followup-error");
-  const MIN_GAP = 250;
-  let lastFetch = 0;
-  let timer = null;
-  let running = false;
-  let again = false;
 
   // What the reader opened or closed by hand survives each fetch; the rest
   // follows the hub (a pending request's diff opens, an answered one's not).
@@ -38,37 +33,20 @@ window.codexhubSession = function () {
     if (composer && body) composer.hidden = body.dataset.sessionOpen !== "1";
   }
 
-  async function load() {
-    running = true;
-    again = false;
-    lastFetch = Date.now();
-    try {
-      const response = await fetch(timeline.dataset.url, { credentials: "same-origin" });
-      if (!response.ok) return;
-      const html = await response.text();
-      rememberChoices();
-      const follow = followsEnd();
-      const before = timeline.getBoundingClientRect().bottom;
-      timeline.innerHTML = html;  // rendered and escaped by the hub
-      timeline.querySelectorAll("details[data-key]").forEach((d) => {
-        if (chosen.has(d.dataset.key)) d.open = chosen.get(d.dataset.key);
-      });
-      showComposer();
-      if (follow) window.scrollBy(0, timeline.getBoundingClientRect().bottom - before);
-    } catch (error) {
-      // Offline for a moment: the next event or reconnect fetches again.
-    } finally {
-      running = false;
-      if (again) refresh();
-    }
-  }
-
-  function refresh() {
-    if (running) { again = true; return; }
-    if (timer) return;
-    const wait = Math.max(0, lastFetch + MIN_GAP - Date.now());
-    timer = setTimeout(() => { timer = null; load(); }, wait);
-  }
+  const refresh = window.codexhubSingleFlight(async () => {
+    const response = await fetch(timeline.dataset.url, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const html = await response.text();
+    rememberChoices();
+    const follow = followsEnd();
+    const before = timeline.getBoundingClientRect().bottom;
+    timeline.innerHTML = html;  // rendered and escaped by the hub
+    timeline.querySelectorAll("details[data-key]").forEach((d) => {
+      if (chosen.has(d.dataset.key)) d.open = chosen.get(d.dataset.key);
+    });
+    showComposer();
+    if (follow) window.scrollBy(0, timeline.getBoundingClientRect().bottom - before);
+  }, { minGap: 250 });
 
   async function post(form, submitter) {
     const data = new FormData(form);
@@ -148,43 +126,30 @@ window.codexhubSession = function () {
   }
   document.body.dataset.taskState = stateOf(region);
 
-  let pulling = null;
-  let pullAgain = false;
-  async function pullLog() {
-    if (pulling) { pullAgain = true; return pulling; }
-    pulling = (async () => {
-      do {
-        pullAgain = false;
-        const response = await fetch(`${logUrl}?after=${lastSeq}`, { credentials: "same-origin" });
-        if (!response.ok) return;
-        const data = await response.json();
-        const follow = log.scrollTop + log.clientHeight >= log.scrollHeight - 24;
-        for (const chunk of data.chunks) {
-          if (chunk.seq <= lastSeq) continue;
-          log.append(document.createTextNode(chunk.text));  // text, never HTML
-          lastSeq = chunk.seq;
-        }
-        if (lastSeq > 0) empty.hidden = true;
-        if (follow) log.scrollTop = log.scrollHeight;
-        if (data.chunks.length >= 500) pullAgain = true;
-      } while (pullAgain);
-    })();
-    try { await pulling; } finally { pulling = null; }
-  }
-
-  let refreshing = false;
-  async function refreshStatus() {
-    if (refreshing) return;
-    refreshing = true;
-    try {
-      const response = await fetch(`${location.pathname}?fragment=1`, { credentials: "same-origin" });
+  const pullLog = window.codexhubSingleFlight(async () => {
+    let more = true;
+    while (more) {
+      const response = await fetch(`${logUrl}?after=${lastSeq}`, { credentials: "same-origin" });
       if (!response.ok) return;
-      region.innerHTML = await response.text();  // HTML rendered and escaped by the hub
-      document.body.dataset.taskState = stateOf(region);
-    } finally {
-      refreshing = false;
+      const data = await response.json();
+      const follow = log.scrollTop + log.clientHeight >= log.scrollHeight - 24;
+      for (const chunk of data.chunks) {
+        if (chunk.seq <= lastSeq) continue;
+        log.append(document.createTextNode(chunk.text));  // text, never HTML
+        lastSeq = chunk.seq;
+      }
+      if (lastSeq > 0) empty.hidden = true;
+      if (follow) log.scrollTop = log.scrollHeight;
+      more = data.chunks.length >= 500;  // a full page: there may be more
     }
-  }
+  });
+
+  const refreshStatus = window.codexhubSingleFlight(async () => {
+    const response = await fetch(`${location.pathname}?fragment=1`, { credentials: "same-origin" });
+    if (!response.ok) return;
+    region.innerHTML = await response.text();  // HTML rendered and escaped by the hub
+    document.body.dataset.taskState = stateOf(region);
+  });
 
   const session = window.codexhubSession ? window.codexhubSession() : null;
 
