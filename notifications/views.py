@@ -150,8 +150,8 @@ def api_permission_answer(request):
     body = _json_body(request)
     if body is None:
         return _error("Send a JSON object of at most 8 KiB with Content-Type: application/json.")
+    from codexhub.errors import ServiceError
     from tasks.models import PermissionRequest
-    from tasks.services import TaskError
     from tasks.sessions import permission_answer
 
     try:
@@ -165,6 +165,6 @@ def api_permission_answer(request):
         return _error("No such request.", 404)
     try:
         permission = permission_answer(user=request.user, request=permission, option_id=option_id)
-    except TaskError as exc:
+    except ServiceError as exc:
         return _error(exc.message, exc.status)
     return JsonResponse({"ok": True, "task": permission.task_id, "option_id": option_id})

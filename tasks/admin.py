@@ -1,8 +1,9 @@
 from django.contrib import admin, messages
 
 from codexhub.admin import ReadOnlyAdmin, ReadOnlyInline
+from codexhub.errors import ServiceError
 from tasks.models import PermissionRequest, Task, TaskFileChange, TaskItem, TaskMessage
-from tasks.services import TaskError, task_cancel
+from tasks.services import task_cancel
 
 
 class TaskFileChangeInline(ReadOnlyInline):
@@ -48,7 +49,7 @@ class TaskAdmin(ReadOnlyAdmin):
             try:
                 task_cancel(task=task, user=request.user)
                 cancelled += 1
-            except TaskError:
+            except ServiceError:
                 pass  # already finished
         self.message_user(request, f"Cancelled or asked to stop {cancelled} task(s).", messages.SUCCESS)
 

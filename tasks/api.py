@@ -4,6 +4,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from codexhub.errors import ServiceError
 from devices.api import bearer, error
 from devices.services import host_for_token, host_message_refused
 from tasks import services
@@ -29,7 +30,7 @@ def artifact_upload(request, task_id: int, name: str):
         artifact = services.artifact_store(
             host=host, task_id=task_id, name=name, content_type=request.content_type, data=data
         )
-    except services.TaskError as exc:
+    except ServiceError as exc:
         _refused(host, task_id, name, exc.message)
         return error("invalid_request", exc.message, exc.status)
     return JsonResponse({"name": artifact.name, "size": artifact.size}, status=201)

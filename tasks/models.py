@@ -30,6 +30,14 @@ LIVE_STATES = (TaskState.QUEUED, TaskState.ASSIGNED, TaskState.RUNNING)
 FINISHED_STATES = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.EXPIRED)
 
 
+class TaskQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "TaskQuerySet":
+        """Tasks of the teams the user is a member of."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(team__memberships__user=user)
+
+
 class Task(models.Model):
     """Work sent from the phone to one project of one host."""
 
@@ -66,6 +74,8 @@ class Task(models.Model):
     assign_count = models.PositiveIntegerField(default=0)
     session_state = models.CharField(max_length=16, choices=SessionState.choices, blank=True, default="")
     end_requested_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TaskQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]

@@ -1,13 +1,13 @@
 """Reading tasks for pages and sockets; nothing here writes."""
 
 from accounts.models import User
-from tasks.models import Task, TaskArtifact, TaskLog
+from tasks.models import Task, TaskLog
 
 
 def task_get(*, user: User, task_id: int) -> Task:
     """A task of one of the user's teams, or Task.DoesNotExist."""
-    return Task.objects.select_related("host", "project", "created_by", "team").get(
-        id=task_id, team__memberships__user=user
+    return (
+        Task.objects.visible_to(user).select_related("host", "project", "created_by", "team").get(id=task_id)
     )
 
 
@@ -26,11 +26,6 @@ def tasks_for_team(
 
 def task_log_after(*, task: Task, after: int, limit: int = 500) -> list[TaskLog]:
     return list(task.logs.filter(seq__gt=after).order_by("seq")[:limit])
-
-
-def artifact_get(*, task: Task, name: str) -> TaskArtifact:
-    """The task's artifact (the task already scoped to the user's teams), or TaskArtifact.DoesNotExist."""
-    return task.artifacts.get(name=name)
 
 
 def task_timeline(*, task: Task) -> dict:

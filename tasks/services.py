@@ -16,13 +16,13 @@ from accounts.audit import audit_record
 from accounts.groups import team_group
 from accounts.models import User
 from codexhub import events
+from codexhub.errors import ServiceError
 from codexhub.events import group_send_on_commit
 from codexhub.jobs import publish
 from devices.models import Host, HostState
 from devices.services import host_group
 from projects.models import EntryKind, Project
 from projects.paths import InvalidPath, mirror_path, path_hash
-from projects.services import project_get
 from protocol import limits
 from tasks.messages import assignment, session_resends
 from tasks.models import (
@@ -49,15 +49,8 @@ TARGET_NOT_IN_PROJECT = "There is no file {path!r} in this project."
 TARGET_NEEDED = "{label} works on one file: choose the file first."
 QUEUE_FULL = "This host already has {count} tasks waiting. Wait for some to run, or cancel some."
 ALREADY_FINISHED = "This task already finished."
-
-
-class TaskError(Exception):
-    """A request that cannot be done; `status` is the HTTP answer."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.status = status
+NO_SUCH_PROJECT = "No such project."
+PROJECT_GONE = "The project is gone: the task cannot run again."
 
 
 def task_group(task_id: int) -> str:
@@ -77,19 +70,19 @@ def _executor(host: Host, name: str) -> dict:
         if executor["name"] == name:
             return executor
     if not offered:
-        raise TaskError(f"{host.name} offers no executors yet: configure one in its agent.toml.")
+        raise ServiceError(f"{host.name} offers no executors yet: configure one in its agent.toml.")
     names = ", ".join(e["name"] for e in offered)
-    raise TaskError(f"{host.name} does not offer {name[:40]!r}. It offers: {names}.")
+    raise ServiceError(f"{host.name} does not offer {name[:40]!r}. It offers: {names}.")
 
 
 def _prompt(raw: str) -> str:
     prompt = (raw or "").strip()
     if not prompt:
-        raise TaskError(PROMPT_EMPTY)
+        raise ServiceError(PROMPT_EMPTY)
     if len(prompt) > MAX_PROMPT:
-        raise TaskError(PROMPT_TOO_LONG)
+        raise ServiceError(PROMPT_TOO_LONG)
     if "\x00" in prompt:
-        raise TaskError(PROMPT_NUL)
+        raise ServiceError(PROMPT_NUL)
     return prompt
 
 
@@ -100,21 +93,29 @@ def _target(project: Project, raw: str) -> str:
     try:
         path = mirror_path(raw)
     except InvalidPath:
-        raise TaskError(TARGET_NOT_IN_PROJECT.format(path=raw[:200])) from None
+        raise ServiceError(TARGET_NOT_IN_PROJECT.format(path=raw[:200])) from None
     if not project.entries.filter(path_hash=path_hash(path), kind=EntryKind.FILE).exists():
-        raise TaskError(TARGET_NOT_IN_PROJECT.format(path=path[:200]))
+        raise ServiceError(TARGET_NOT_IN_PROJECT.format(path=path[:200]))
     return path
 
 
 def _steps(chosen: dict, raw: str | list) -> list[dict]:
     if chosen["kind"] != "browser":
         if raw:
-            raise TaskError(f"{chosen['label']} takes a prompt, not browser steps.")
+            raise ServiceError(f"{chosen['label']} takes a prompt, not browser steps.")
         return []
     try:
         return parse_steps(raw) if isinstance(raw, str) else check_steps(raw)
     except StepError as exc:
-        raise TaskError(str(exc)) from None
+        raise ServiceError(str(exc)) from None
+
+
+def _project(user: User, project_id: int) -> Project:
+    visible = Project.objects.visible_to(user).select_related("host", "host__team")
+    project = visible.filter(id=project_id).first()
+    if project is None:
+        raise ServiceError(NO_SUCH_PROJECT, status=404)
+    return project
 
 
 def task_create(
@@ -128,18 +129,18 @@ def task_create(
     rerun_of: Task | None = None,
 ) -> Task:
     """Commit a queued task and dispatch it (dispatch_on_commit). Raises
-    Project.DoesNotExist (another team's or no project) or TaskError."""
-    project = project_get(user=user, project_id=project_id)
+    ServiceError (404 for another team's or no project)."""
+    project = _project(user, project_id)
     host = project.host
     chosen = _executor(host, executor)
     steps = _steps(chosen, steps)
     prompt = _prompt(prompt or (steps_summary(steps) if steps else ""))
     target = _target(project, target)
     if chosen.get("needs_file") and not target:
-        raise TaskError(TARGET_NEEDED.format(label=chosen["label"]))
+        raise ServiceError(TARGET_NEEDED.format(label=chosen["label"]))
     waiting = Task.objects.filter(host=host, state=TaskState.QUEUED).count()
     if waiting >= settings.TASK_QUEUE_PER_HOST:
-        raise TaskError(QUEUE_FULL.format(count=waiting), status=429)
+        raise ServiceError(QUEUE_FULL.format(count=waiting), status=429)
     with transaction.atomic():
         task = Task.objects.create(
             team_id=host.team_id,
@@ -190,7 +191,9 @@ def _dispatch_now(host_id: int) -> None:
 
 
 def task_rerun(*, user: User, task: Task) -> Task:
-    """A new task with the same input."""
+    """A new task with the same input. Raises ServiceError."""
+    if not Project.objects.visible_to(user).filter(id=task.project_id).exists():
+        raise ServiceError(PROJECT_GONE)
     return task_create(
         user=user,
         project_id=task.project_id,
@@ -216,7 +219,7 @@ def task_cancel(*, task: Task, user: User) -> Task:
             ).update(cancel_requested_at=now, cancelled_by=user)
         if not done and not asked:
             if not Task.objects.filter(id=task.id, state__in=LIVE_STATES).exists():
-                raise TaskError(ALREADY_FINISHED, status=409)
+                raise ServiceError(ALREADY_FINISHED, status=409)
             task.refresh_from_db()
             return task  # asked before: one effect
         if asked:
@@ -240,20 +243,20 @@ def task_cancel(*, task: Task, user: User) -> Task:
 
 
 def artifact_store(*, host: Host, task_id: int, name: str, content_type: str, data: bytes) -> TaskArtifact:
-    """A screenshot or PDF from the host running the task. Raises TaskError."""
+    """A screenshot or PDF from the host running the task. Raises ServiceError."""
     task = Task.objects.filter(id=task_id, host=host).first()
     if task is None:
-        raise TaskError("No such task on this host.", status=404)
+        raise ServiceError("No such task on this host.", status=404)
     if task.state not in (TaskState.ASSIGNED, TaskState.RUNNING):
-        raise TaskError("This task is not running.", status=409)
+        raise ServiceError("This task is not running.", status=409)
     match = limits.ARTIFACT_NAME.fullmatch(name)
     if match is None:
-        raise TaskError("An artifact is named step-<n>.png or step-<n>.pdf.")
+        raise ServiceError("An artifact is named step-<n>.png or step-<n>.pdf.")
     expected_type, magic = ARTIFACT_TYPES[match.group(1)]
     if content_type != expected_type or not data.startswith(magic):
-        raise TaskError(f"{name} must be sent as {expected_type}, and be one.", status=415)
+        raise ServiceError(f"{name} must be sent as {expected_type}, and be one.", status=415)
     if len(data) > MAX_ARTIFACT:
-        raise TaskError(f"An artifact is at most {MAX_ARTIFACT // 1024 // 1024} MiB.", status=413)
+        raise ServiceError(f"An artifact is at most {MAX_ARTIFACT // 1024 // 1024} MiB.", status=413)
     artifact, _ = TaskArtifact.objects.update_or_create(
         task=task, name=name, defaults={"content_type": expected_type, "data": data, "size": len(data)}
     )

@@ -8,13 +8,14 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import Membership, User
 from accounts.permissions import role_can_manage
+from codexhub.errors import ServiceError
 from codexhub.events import group_send_on_commit
 from devices.models import ApproveRole, Host
 from devices.services import host_group
 from tasks.messages import answer_message, followup_message
 from tasks.models import PermissionRequest, PermissionState, SessionState, Task, TaskMessage, TaskState
 from tasks.render import permission_verdict
-from tasks.services import ALREADY_FINISHED, MAX_PROMPT, TaskError, task_cancel, task_group, tell_phones
+from tasks.services import ALREADY_FINISHED, MAX_PROMPT, task_cancel, task_group, tell_phones
 
 MAX_UNDELIVERED = 20
 NOT_A_SESSION = "Only an agent session takes this: this task runs a command once."
@@ -41,15 +42,15 @@ def may_answer(*, user: User, host: Host) -> bool:
 
 def permission_answer(*, user: User, request: PermissionRequest, option_id: str) -> PermissionRequest:
     """Answer once; the host hears it after the commit, and again on every
-    reconnect until it reports the request closed. Raises TaskError."""
+    reconnect until it reports the request closed. Raises ServiceError."""
     task = request.task
     if not Membership.objects.filter(user=user, team_id=task.team_id).exists():
-        raise TaskError(NO_SUCH_REQUEST, status=404)
+        raise ServiceError(NO_SUCH_REQUEST, status=404)
     if not may_answer(user=user, host=task.host):
-        raise TaskError(ONLY_MANAGERS_ANSWER, status=403)
+        raise ServiceError(ONLY_MANAGERS_ANSWER, status=403)
     option = request.option(option_id) if isinstance(option_id, str) else None
     if option is None:
-        raise TaskError(NOT_AN_OPTION)
+        raise ServiceError(NOT_AN_OPTION)
     with transaction.atomic():
         # Conditional: a second phone (or a notification button) may have answered meanwhile.
         answered = PermissionRequest.objects.filter(
@@ -60,8 +61,8 @@ def permission_answer(*, user: User, request: PermissionRequest, option_id: str)
         request.refresh_from_db()
         if not answered:
             if not request.pending:
-                raise TaskError(ALREADY_ANSWERED.format(verdict=permission_verdict(request)), status=409)
-            raise TaskError(NOT_RUNNING, status=409)
+                raise ServiceError(ALREADY_ANSWERED.format(verdict=permission_verdict(request)), status=409)
+            raise ServiceError(NOT_RUNNING, status=409)
         audit_record(
             action="task.permission_answered",
             team_id=task.team_id,
@@ -79,25 +80,25 @@ def permission_answer(*, user: User, request: PermissionRequest, option_id: str)
 def _followup_text(raw: object) -> str:
     text = raw.strip() if isinstance(raw, str) else ""
     if not text:
-        raise TaskError(MESSAGE_EMPTY)
+        raise ServiceError(MESSAGE_EMPTY)
     if len(text) > MAX_PROMPT:
-        raise TaskError(MESSAGE_TOO_LONG)
+        raise ServiceError(MESSAGE_TOO_LONG)
     if "\x00" in text:
-        raise TaskError(MESSAGE_NUL)
+        raise ServiceError(MESSAGE_NUL)
     return text
 
 
 def task_message_send(*, user: User, task: Task, text: str) -> TaskMessage:
-    """A follow-up for the session: the agent takes it when its turn ends. Raises TaskError."""
+    """A follow-up for the session: the agent takes it when its turn ends. Raises ServiceError."""
     if not task.is_session:
-        raise TaskError(NOT_A_SESSION, status=409)
+        raise ServiceError(NOT_A_SESSION, status=409)
     text = _followup_text(text)
     with transaction.atomic():
         task = Task.objects.select_for_update().get(id=task.id)  # one count at a time
         if not task.session_open:
-            raise TaskError(SESSION_ENDED, status=409)
+            raise ServiceError(SESSION_ENDED, status=409)
         if task.messages.filter(delivered_at__isnull=True).count() >= MAX_UNDELIVERED:
-            raise TaskError(TOO_MANY_WAITING, status=429)
+            raise ServiceError(TOO_MANY_WAITING, status=429)
         message = TaskMessage.objects.create(task=task, text=text, created_by=user)
         audit_record(
             action="task.message_sent",
@@ -113,12 +114,12 @@ def task_message_send(*, user: User, task: Task, text: str) -> TaskMessage:
 
 
 def task_interrupt(*, user: User, task: Task) -> Task:
-    """Stop the running turn; the session stays open. Raises TaskError."""
+    """Stop the running turn; the session stays open. Raises ServiceError."""
     if not task.is_session:
-        raise TaskError(NOT_A_SESSION, status=409)
+        raise ServiceError(NOT_A_SESSION, status=409)
     task.refresh_from_db()
     if task.state != TaskState.RUNNING or task.session_state != SessionState.WORKING:
-        raise TaskError(NOT_WORKING, status=409)
+        raise ServiceError(NOT_WORKING, status=409)
     with transaction.atomic():
         audit_record(
             action="task.interrupt_requested",
@@ -131,9 +132,9 @@ def task_interrupt(*, user: User, task: Task) -> Task:
 
 
 def task_end(*, user: User, task: Task) -> Task:
-    """Ask the host (once) to end the session. Raises TaskError."""
+    """Ask the host (once) to end the session. Raises ServiceError."""
     if not task.is_session:
-        raise TaskError(NOT_A_SESSION, status=409)
+        raise ServiceError(NOT_A_SESSION, status=409)
     if task.state == TaskState.QUEUED:
         return task_cancel(task=task, user=user)  # the host never got it: nothing to end there
     with transaction.atomic():
@@ -143,7 +144,7 @@ def task_end(*, user: User, task: Task) -> Task:
         task.refresh_from_db()
         if not asked:
             if task.finished:
-                raise TaskError(ALREADY_FINISHED, status=409)
+                raise ServiceError(ALREADY_FINISHED, status=409)
             return task  # asked before: one effect
         audit_record(
             action="task.end_requested",

@@ -2,17 +2,18 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts.decorators import second_factor_required
 from accounts.teams import current_membership
+from codexhub.errors import ServiceError
+from codexhub.http import wants_json
 from devices.services import hosts_for_team
 from projects.models import Project
-from projects.services import project_get
 from tasks import selectors, services, sessions
-from tasks.models import PermissionRequest, Task, TaskArtifact, TaskState
+from tasks.models import PermissionRequest, Task, TaskState
 from tasks.render import diff_lines, diff_stats, step_label, timeline_entries
 
 TOO_MANY_TASKS = "You sent many tasks in a short time. Wait a minute, then send this one again."
@@ -46,18 +47,12 @@ def task_list(request):
     return render(request, "tasks/task_list.html", context)
 
 
-def _project_or_404(request, project_id) -> Project:
-    try:
-        return project_get(user=request.user, project_id=project_id)
-    except Project.DoesNotExist:
-        raise Http404("No such project.") from None
-
-
 @second_factor_required
 def task_new(request):
     """The task form on its own page (and where the embedded forms post to)."""
     source = request.POST if request.method == "POST" else request.GET
-    project = _project_or_404(request, _int(source.get("project")))
+    projects = Project.objects.visible_to(request.user).select_related("host")
+    project = get_object_or_404(projects, id=_int(source.get("project")))
     form = {
         "executor": source.get("executor", ""),
         "target": source.get("target", ""),
@@ -70,7 +65,7 @@ def task_new(request):
         return _render_new(request, project, form, error=TOO_MANY_TASKS, status=429)
     try:
         task = services.task_create(user=request.user, project_id=project.id, **form)
-    except services.TaskError as exc:
+    except ServiceError as exc:
         return _render_new(request, project, form, error=exc.message, status=exc.status)
     return redirect("task_detail", task_id=task.id)
 
@@ -85,20 +80,14 @@ def _render_new(request, project, form, error="", status=200):
     return render(request, "tasks/task_new.html", context, status=status)
 
 
-def _task_or_404(request, task_id: int) -> Task:
-    try:
-        return selectors.task_get(user=request.user, task_id=task_id)
-    except Task.DoesNotExist:
-        raise Http404("No such task.") from None
-
-
 FRAGMENTS = {"1": "tasks/_task_live.html", "timeline": "tasks/_timeline.html"}
 
 
 @login_required
 @require_GET
 def task_detail(request, task_id: int):
-    task = _task_or_404(request, task_id)
+    tasks = Task.objects.visible_to(request.user).select_related("host", "project", "created_by")
+    task = get_object_or_404(tasks, id=task_id)
     template = FRAGMENTS.get(request.GET.get("fragment", ""), "tasks/task_detail.html")
     if template == FRAGMENTS["timeline"] and not task.is_session:
         raise Http404("Only an agent session has a timeline.")
@@ -160,7 +149,7 @@ def _session_status(task, pending: bool) -> tuple[str, str]:
 @require_GET
 def task_log(request, task_id: int):
     """Log pieces after `after`: the page asks again on every event and reconnect."""
-    task = _task_or_404(request, task_id)
+    task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
     after = _int(request.GET.get("after")) or 0
     chunks = [{"seq": log.seq, "text": log.text} for log in selectors.task_log_after(task=task, after=after)]
     return JsonResponse({"state": task.state, "finished": task.finished, "chunks": chunks})
@@ -169,10 +158,10 @@ def task_log(request, task_id: int):
 @second_factor_required
 @require_POST
 def task_cancel(request, task_id: int):
-    task = _task_or_404(request, task_id)
+    task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
     try:
         services.task_cancel(task=task, user=request.user)
-    except services.TaskError as exc:
+    except ServiceError as exc:
         messages.error(request, exc.message)
         return _render_task(request, task, status=exc.status)
     done = task.state == TaskState.CANCELLED
@@ -183,15 +172,15 @@ def task_cancel(request, task_id: int):
 @second_factor_required
 @require_POST
 def task_rerun(request, task_id: int):
-    task = _task_or_404(request, task_id)
+    task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
     if _too_many_tasks(request):
         messages.error(request, TOO_MANY_TASKS)
         return _render_task(request, task, status=429)
     try:
         new = services.task_rerun(user=request.user, task=task)
-    except (services.TaskError, Project.DoesNotExist) as exc:
-        messages.error(request, getattr(exc, "message", "The project is gone: the task cannot run again."))
-        return _render_task(request, task, status=getattr(exc, "status", 400))
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return _render_task(request, task, status=exc.status)
     return redirect("task_detail", task_id=new.id)
 
 
@@ -199,11 +188,8 @@ def task_rerun(request, task_id: int):
 @require_GET
 def task_artifact(request, task_id: int, name: str):
     """A screenshot or PDF, to the task's team only; never rendered as a page."""
-    task = _task_or_404(request, task_id)
-    try:
-        artifact = selectors.artifact_get(task=task, name=name)
-    except TaskArtifact.DoesNotExist:
-        raise Http404("No such file.") from None
+    task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
+    artifact = get_object_or_404(task.artifacts, name=name)
     response = HttpResponse(bytes(artifact.data), content_type=artifact.content_type)
     disposition = "inline" if artifact.content_type == "image/png" else "attachment"
     response["Content-Disposition"] = f'{disposition}; filename="task-{task.id}-{artifact.name}"'
@@ -216,20 +202,16 @@ def task_artifact(request, task_id: int, name: str):
 # Agent sessions -----------------------------------------------------------------------
 
 
-def _wants_json(request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
-
-
 def _session_done(request, task, success: str):
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"ok": True})
     if success:
         messages.success(request, success)
     return redirect("task_detail", task_id=task.id)
 
 
-def _session_refused(request, task, exc: services.TaskError, followup: str = ""):
-    if _wants_json(request):
+def _session_refused(request, task, exc: ServiceError, followup: str = ""):
+    if wants_json(request):
         return JsonResponse({"error": exc.message}, status=exc.status)
     messages.error(request, exc.message)
     task.refresh_from_db()
@@ -239,16 +221,14 @@ def _session_refused(request, task, exc: services.TaskError, followup: str = "")
 @second_factor_required
 @require_POST
 def task_permission_answer(request, task_id: int, permission_id: int):
-    task = _task_or_404(request, task_id)
-    permission = PermissionRequest.objects.filter(id=permission_id, task=task).select_related("task__host")
-    permission = permission.first()
-    if permission is None:
-        raise Http404("No such request.")
+    task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
+    permissions = PermissionRequest.objects.select_related("task__host")
+    permission = get_object_or_404(permissions, id=permission_id, task=task)
     try:
         sessions.permission_answer(
             user=request.user, request=permission, option_id=request.POST.get("option_id")
         )
-    except services.TaskError as exc:
+    except ServiceError as exc:
         return _session_refused(request, task, exc)
     return _session_done(request, task, "")
 
@@ -256,11 +236,11 @@ def task_permission_answer(request, task_id: int, permission_id: int):
 @second_factor_required
 @require_POST
 def task_message(request, task_id: int):
-    task = _task_or_404(request, task_id)
+    task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
     text = request.POST.get("text", "")
     try:
         sessions.task_message_send(user=request.user, task=task, text=text)
-    except services.TaskError as exc:
+    except ServiceError as exc:
         return _session_refused(request, task, exc, followup=text)
     return _session_done(request, task, "")
 
@@ -268,10 +248,10 @@ def task_message(request, task_id: int):
 @second_factor_required
 @require_POST
 def task_interrupt(request, task_id: int):
-    task = _task_or_404(request, task_id)
+    task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
     try:
         sessions.task_interrupt(user=request.user, task=task)
-    except services.TaskError as exc:
+    except ServiceError as exc:
         return _session_refused(request, task, exc)
     return _session_done(request, task, "Asked the agent to stop this turn.")
 
@@ -279,9 +259,9 @@ def task_interrupt(request, task_id: int):
 @second_factor_required
 @require_POST
 def task_end(request, task_id: int):
-    task = _task_or_404(request, task_id)
+    task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
     try:
         sessions.task_end(user=request.user, task=task)
-    except services.TaskError as exc:
+    except ServiceError as exc:
         return _session_refused(request, task, exc)
     return _session_done(request, task, "Asked the agent to end the session.")

@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import AuditEvent
+from codexhub.errors import ServiceError
 from devices.models import ApproveRole, Host
 from tasks import services, sessions
 from tasks.models import PermissionRequest, Task, TaskState
@@ -127,7 +128,7 @@ def test_a_request_of_a_finished_task_is_409(alice_client, request_, task):
 def test_another_teams_user_gets_404(charlie, request_):
     client = login(Client(), charlie)
     assert answer(client, request_, **JSON).status_code == 404
-    with pytest.raises(services.TaskError) as refused:
+    with pytest.raises(ServiceError) as refused:
         sessions.permission_answer(user=charlie, request=request_, option_id="allow")
     assert refused.value.status == 404
     request_.refresh_from_db()
