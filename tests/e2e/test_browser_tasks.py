@@ -3,9 +3,6 @@ Chromium through Playwright against a small site served here on loopback,
 and the task page shows each step, the text read and the screenshot."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -13,6 +10,7 @@ from playwright.sync_api import expect
 from tasks.models import Task, TaskArtifact
 from tests.e2e.test_onboarding import shot
 from tests.e2e.test_tasks_live import phone, run_agent, world  # noqa: F401 (fixture)
+from tests.kits.loopback import LoopbackServer, Reply, Request, html_reply
 from tests.processes import wait_until
 from tests.tasks.agentkit import executor_toml
 
@@ -24,33 +22,22 @@ FORM = b"""<!doctype html><html><body><h1>Order</h1>
 <button type="submit">Send</button></form></body></html>"""
 
 
-class Site(BaseHTTPRequestHandler):
-    def do_GET(self):
-        url = urlsplit(self.path)
-        if url.path == "/form":
-            body = FORM
-        elif url.path == "/result":
-            query = parse_qs(url.query)
-            body = f"<!doctype html><p id=result>Thanks, {query['name'][0]} ({query['size'][0]})</p>".encode()
-        else:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class Site(LoopbackServer):
+    """An order form and the page it sends to."""
 
-    def log_message(self, format, *args):
-        pass
+    def answer(self, request: Request) -> Reply:
+        if request.route == "/form":
+            return Reply(200, FORM, {"Content-Type": "text/html; charset=utf-8"})
+        if request.route == "/result":
+            query = request.query
+            return html_reply(f"<!doctype html><p id=result>Thanks, {query['name']} ({query['size']})</p>")
+        return html_reply("<!doctype html><p>not here</p>", status=404)
 
 
 @pytest.fixture
 def site():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with Site() as server:
+        yield server.netloc
 
 
 def test_a_browser_task_from_the_phone(world, browser, tmp_path, artifacts, site):  # noqa: F811

@@ -4,8 +4,6 @@ it. Real daphne, Celery worker (with Redis), agent and executor processes."""
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -18,6 +16,7 @@ from tests.e2e.conftest import PHONE
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
 from tests.helpers import make_host, make_user
+from tests.kits.loopback import LoopbackServer, Reply, Request, json_reply
 from tests.processes import Agent, Hub, RedisServer, Worker, hub_env, wait_until
 from tests.tasks.agentkit import BULLETS_TOML, executor_toml, task_agent_config
 from tests.tasks.kit import make_task
@@ -139,20 +138,21 @@ def test_a_bulleted_list_from_the_phone(world, browser, tmp_path, artifacts):
     shot(page, artifacts, "04-home")
 
 
-class ChatCompletions(BaseHTTPRequestHandler):
+class ChatCompletions(LoopbackServer):
     """Speaks OpenAI's chat-completions protocol: answers with the file as a list."""
 
-    requests: list[dict] = []
+    @property
+    def requests(self) -> list[dict]:
+        """Each request's JSON body with its path and Authorization."""
+        with self.lock:
+            received = list(self.received)
+        return [{"path": r.path, "auth": r.headers.get("authorization"), **r.json()} for r in received]
 
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        ChatCompletions.requests.append(
-            {"path": self.path, "auth": self.headers.get("Authorization"), **body}
-        )
+    def answer(self, request: Request) -> Reply:
         reply = {
             "id": "chatcmpl-1",
             "object": "chat.completion",
-            "model": body["model"],
+            "model": request.json()["model"],
             "choices": [
                 {
                     "index": 0,
@@ -161,25 +161,14 @@ class ChatCompletions(BaseHTTPRequestHandler):
                 }
             ],
         }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format, *args):
-        pass
+        return json_reply(reply)
 
 
 @pytest.fixture
 def llm(monkeypatch):
-    ChatCompletions.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ChatCompletions)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("TEST_LLM_KEY", "sk-test-123")
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+    with ChatCompletions() as server:
+        yield server
 
 
 def test_the_same_with_an_openai_compatible_server(world, browser, tmp_path, artifacts, llm):
@@ -187,7 +176,7 @@ def test_the_same_with_an_openai_compatible_server(world, browser, tmp_path, art
         "local",
         type="openai",
         label="Local model",
-        base_url=llm,
+        base_url=f"{llm.url}/v1",
         model="tiny-llm",
         api_key_env="TEST_LLM_KEY",
     )
@@ -199,7 +188,7 @@ def test_the_same_with_an_openai_compatible_server(world, browser, tmp_path, art
     open_file(page, world)
     send_task(page, "local")
     check_the_result(page, other, world, artifacts, "openai", BULLETED)
-    (request,) = ChatCompletions.requests
+    (request,) = llm.requests
     assert request["path"] == "/v1/chat/completions" and request["model"] == "tiny-llm"
     assert request["auth"] == "Bearer sk-test-123"
     assert "Turn this into a bulleted list" in json.dumps(request["messages"])

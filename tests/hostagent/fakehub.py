@@ -2,7 +2,8 @@
 
 FakeHub is a real websockets server for /ws/host/ that speaks the protocol
 (welcome, acks, duplicates, gaps) and can be scripted per connection to inject
-faults. FakePairingApi is a threaded http.server for the pairing endpoints.
+faults. FakePairingApi and FakeArtifactApi answer the agent's HTTP calls
+(tests.kits.loopback servers).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,6 +24,7 @@ from websockets.http11 import Request, Response
 from protocol import sequenced
 from protocol.base import reason
 from protocol.link import Envelope
+from tests.kits import loopback
 
 TOKEN = "chub_test-token-0123456789abcdefghijklmnopqrstuvwxyz012"
 DEVICE_CODE = "device-secret-0123456789abcdefghijklmnopqrstuvwxyz01"
@@ -209,12 +210,13 @@ class FakeHub:
         return self.connections[index]
 
 
-class FakePairingApi:
+class FakePairingApi(loopback.LoopbackServer):
     """The pairing endpoints. `poll_answers` are (status, body) pairs used in turn
     before the grant; the grant comes once `approve()` was called (or at once if
     `auto_approve`)."""
 
     def __init__(self, *, interval: float = 0.05, expires_in: float = 30, team: str = "Team A"):
+        super().__init__()
         self.interval = interval
         self.expires_in = expires_in
         self.user_code = "WDJB-MJHT"
@@ -231,13 +233,13 @@ class FakePairingApi:
         self.approved = threading.Event()
         self.auto_approve = True
         self.answers: dict[str, tuple[int, dict[str, Any]]] = {}  # path -> fixed answer
-        self.requests: list[tuple[str, dict[str, Any], str | None, float]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def requests(self) -> list[tuple[str, dict[str, Any], str | None, float]]:
+        """(path, JSON body, Authorization, time.monotonic()) of each request."""
+        with self.lock:
+            received = list(self.received)
+        return [(r.path, r.json(), r.headers.get("authorization"), r.at) for r in received]
 
     def approve(self, user_code: str) -> None:
         assert user_code == self.user_code
@@ -249,7 +251,11 @@ class FakePairingApi:
     def poll_times(self) -> list[float]:
         return [at for path, _, _, at in self.requests if path == "/api/pairing/token/"]
 
-    def answer(self, path: str, body: dict[str, Any], auth: str | None) -> tuple[int, dict[str, Any]]:
+    def answer(self, request: loopback.Request) -> loopback.Reply:
+        status, body = self.answer_for(request.path, request.json(), request.headers.get("authorization"))
+        return loopback.json_reply(body, status)
+
+    def answer_for(self, path: str, body: dict[str, Any], auth: str | None) -> tuple[int, dict[str, Any]]:
         if path in self.answers:
             return self.answers[path]
         if path == "/api/pairing/":
@@ -278,38 +284,8 @@ class FakePairingApi:
             return 200, {"status": status.get(path, "revoked")}
         return 404, {"error": "not_found", "error_description": path}
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                auth = self.headers.get("Authorization")
-                api.requests.append((self.path, body, auth, time.monotonic()))
-                status, answer = api.answer(self.path, body, auth)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
-
-    def __enter__(self) -> FakePairingApi:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-class FakeArtifactApi:
+class FakeArtifactApi(loopback.LoopbackServer):
     """`PUT /api/host/tasks/<id>/artifacts/<name>` as the hub takes browser-task screenshots and PDFs.
 
     Every request is recorded in `requests` as (path, content type, Authorization, body); the
@@ -317,59 +293,35 @@ class FakeArtifactApi:
     makes the agent try again)."""
 
     def __init__(self, token: str = TOKEN):
+        super().__init__()
         self.token = token
         self.statuses: list[int] = []
-        self.requests: list[tuple[str, str | None, str | None, bytes]] = []
         self.uploads: dict[str, tuple[str | None, bytes]] = {}  # name -> (content type, body)
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def requests(self) -> list[tuple[str, str | None, str | None, bytes]]:
+        """(path, Content-Type, Authorization, body) of each request."""
+        with self.lock:
+            received = list(self.received)
+        return [
+            (r.path, r.headers.get("content-type"), r.headers.get("authorization"), r.body) for r in received
+        ]
 
-    def _answer(self, path: str, content_type: str | None, auth: str | None, body: bytes) -> int:
-        with self._lock:
-            self.requests.append((path, content_type, auth, body))
+    def answer(self, request: loopback.Request) -> loopback.Reply:
+        status = self._status(request)
+        return loopback.json_reply({"status": status} if status < 400 else {"error": "refused"}, status)
+
+    def _status(self, request: loopback.Request) -> int:
+        with self.lock:
             if self.statuses:
                 return self.statuses.pop(0)
-            if auth != f"Bearer {self.token}":
+            if request.headers.get("authorization") != f"Bearer {self.token}":
                 return 401
-            prefix, _, name = path.rpartition("/")
+            prefix, _, name = request.path.rpartition("/")
             if not prefix.startswith("/api/host/tasks/") or not prefix.endswith("/artifacts"):
                 return 404
-            self.uploads[name] = (content_type, body)
+            self.uploads[name] = (request.headers.get("content-type"), request.body)
             return 201
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                status = api._answer(
-                    self.path, self.headers.get("Content-Type"), self.headers.get("Authorization"), body
-                )
-                data = json.dumps({"status": status} if status < 400 else {"error": "refused"}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
-
-    def __enter__(self) -> FakeArtifactApi:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def start_link(hub_url: str, outbox_path, token: str = TOKEN, **kwargs: Any):

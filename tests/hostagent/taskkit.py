@@ -9,12 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import psutil
 
@@ -25,6 +22,7 @@ from hostagent.tasks.ledger import Ledger
 from hostagent.tasks.service import TaskService
 from tests.hostagent.conftest import ROOT
 from tests.hostagent.fakehub import TOKEN, FakeHub, start_link, stop_link, wait_for
+from tests.kits.loopback import LoopbackServer, Reply, Request, html_reply, redirect_reply
 
 BIN = ROOT / "tests" / "bin"
 ARGV_DUMP = str(BIN / "argv-dump")
@@ -220,119 +218,58 @@ else navigator.serviceWorker.register("/sw.js")
 </script>"""
 
 
-class Site(ThreadingHTTPServer):
+class Site(LoopbackServer):
     """Records every request's path; answers the pages the tests need."""
 
-    daemon_threads = True
-
     def __init__(self, other: Site | None = None):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.paths: list[str] = []
+        super().__init__()
         self.other = other  # the site that must never be reached
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    @property
-    def netloc(self) -> str:
-        return f"127.0.0.1:{self.server_address[1]}"
 
     def seen(self) -> list[str]:
         """Paths requested so far, but not the favicon the browser asks for by itself."""
         with self.lock:
-            return [p for p in self.paths if p != "/favicon.ico"]
+            return [r.path for r in self.received if r.path != "/favicon.ico"]
 
-    def clear(self) -> None:
-        with self.lock:
-            self.paths.clear()
-
-    def start(self) -> Site:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Site
-
-    def do_GET(self) -> None:
-        site = self.server
-        with site.lock:
-            site.paths.append(self.path)
-        parts = urlsplit(self.path)
-        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        elsewhere = site.other.url if site.other else "http://127.0.0.1:9"
-        if parts.path == "/form":
-            self._html(FORM.format(elsewhere=elsewhere))
-        elif parts.path == "/result":
+    def answer(self, request: Request) -> Reply:
+        path, query = request.route, request.query
+        elsewhere = self.other.url if self.other else "http://127.0.0.1:9"
+        if path == "/form":
+            return _page(FORM.format(elsewhere=elsewhere))
+        if path == "/result":
             name = query.get("name", "").replace("<", "&lt;")
-            self._html(f'<p id="result">Thanks, {name}</p><p id="size">{query.get("size", "")}</p>')
-        elif parts.path == "/go-away":
-            self._redirect("http://evil.example/")
-        elif parts.path == "/go-elsewhere":
-            self._redirect(f"{elsewhere}/landing")
-        elif parts.path == "/pictures":
-            self._html(PICTURES.format(elsewhere=elsewhere, ws=elsewhere.replace("http:", "ws:")))
-        elif parts.path == "/noise":
-            self._html(NOISE)
-        elif parts.path == "/worker":
-            self._html(WORKER_PAGE)
-        elif parts.path == "/sw.js":
+            return _page(f'<p id="result">Thanks, {name}</p><p id="size">{query.get("size", "")}</p>')
+        if path == "/go-away":
+            return redirect_reply("http://evil.example/")
+        if path == "/go-elsewhere":
+            return redirect_reply(f"{elsewhere}/landing")
+        if path == "/pictures":
+            return _page(PICTURES.format(elsewhere=elsewhere, ws=elsewhere.replace("http:", "ws:")))
+        if path == "/noise":
+            return _page(NOISE)
+        if path == "/worker":
+            return _page(WORKER_PAGE)
+        if path == "/sw.js":
             body = b"self.addEventListener('fetch', (event) => event.respondWith(fetch(event.request)));"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/javascript")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        elif parts.path == "/slow":
-            time.sleep(float(query.get("seconds", "3")))
-            self._html("<p>slow</p>")
-        elif parts.path == "/login":
-            self.send_response(302)
-            self.send_header("Location", "/whoami")
-            self.send_header("Set-Cookie", f"user={query.get('user', '')}; Max-Age=3600; Path=/")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        elif parts.path == "/whoami":
-            cookie = self.headers.get("Cookie") or ""
-            self._html(f'<p id="who">{cookie or "nobody"}</p>')
-        elif parts.path == "/file.txt":
-            body = b"the report\n"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Disposition", 'attachment; filename="report.txt"')
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        else:
-            self._html("<p>not here</p>", status=404)
+            return Reply(200, body, {"Content-Type": "text/javascript"})
+        if path == "/slow":
+            time.sleep(float(query.get("seconds", "3")))  # a page that loads slowly, not a test waiting
+            return _page("<p>slow</p>")
+        if path == "/login":
+            cookie = f"user={query.get('user', '')}; Max-Age=3600; Path=/"
+            return redirect_reply("/whoami", {"Set-Cookie": cookie})
+        if path == "/whoami":
+            return _page(f'<p id="who">{request.headers.get("cookie") or "nobody"}</p>')
+        if path == "/file.txt":
+            headers = {
+                "Content-Type": "text/plain",
+                "Content-Disposition": 'attachment; filename="report.txt"',
+            }
+            return Reply(200, b"the report\n", headers)
+        return _page("<p>not here</p>", status=404)
 
-    def _html(self, text: str, status: int = 200) -> None:
-        body = (
-            f"<!doctype html><html><body>{text}</body></html>".encode()
-            if "<html" not in text
-            else text.encode()
-        )
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    def _redirect(self, location: str) -> None:
-        self.send_response(302)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+def _page(text: str, status: int = 200) -> Reply:
+    return html_reply(text if "<html" in text else f"<!doctype html><html><body>{text}</body></html>", status)
 
 
 def browser_config(tmp_path: Path, site: Site, **keys: Any) -> Config:

@@ -1,8 +1,7 @@
-"""The `openai` executor against a local chat-completions server (http.server on 127.0.0.1)."""
+"""The `openai` executor against a local chat-completions server (a loopback server)."""
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -10,57 +9,44 @@ from hostagent.tasks.openai_backend import unfence
 from tests.hostagent.fakehub import FakeHub
 from tests.hostagent.mirrorkit import write
 from tests.hostagent.taskkit import Agent, applied, finished, load_config, log_text
+from tests.kits.loopback import LoopbackServer, json_reply
 
 KEY = "sk-test-0123456789-secret"
 ORIGINAL = "# Todo\n\nbuy milk\n"
 NEW = "# Todo\n\n- buy milk\n- buy bread\n"
 
 
-class FakeModel:
+class FakeModel(LoopbackServer):
     """POST /v1/chat/completions: records requests, answers with `reply` (status, body)."""
 
     def __init__(self):
-        self.requests = []
+        super().__init__()
         self.reply = (
             200,
             {"choices": [{"message": {"role": "assistant", "content": f"```markdown\n{NEW}```"}}]},
         )
         self.release = threading.Event()
         self.hold = False
-        model = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                model.requests.append((self.path, self.headers.get("Authorization"), body))
-                if model.hold:
-                    model.release.wait(10)
-                status, answer = model.reply
-                data = answer.encode() if isinstance(answer, str) else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+    @property
+    def requests(self):
+        """(path, Authorization, JSON body) of each request."""
+        with self.lock:
+            return [(r.path, r.headers.get("authorization"), r.json()) for r in self.received]
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        return f"{super().url}/v1"
 
-    def __enter__(self):
-        self.thread.start()
-        return self
+    def answer(self, request):
+        if self.hold:
+            self.release.wait(10)
+        status, answer = self.reply
+        return json_reply(answer, status)
 
-    def __exit__(self, *exc):
+    def stop(self):
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().stop()
 
 
 def setup(tmp_path, monkeypatch, model, timeout=30):

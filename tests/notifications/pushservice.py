@@ -24,7 +24,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.kits.loopback import LoopbackServer, Reply, Request
 
 MAX_EXP_AHEAD = 24 * 60 * 60  # RFC 8292 section 2: exp no more than 24 hours ahead
 
@@ -108,25 +109,15 @@ class Rejected(Exception):
     """A request failed a check; the service answers 400."""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        status = self.server.service._receive(self.path, headers, body)
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format, *args):
-        pass
-
-
-class PushService:
+class PushService(LoopbackServer):
     """HTTPS Web Push service on 127.0.0.1 (threaded); a context manager."""
 
     def __init__(self):
-        self.url = ""
-        self.ca_file = ""
+        self._tmp = tempfile.TemporaryDirectory(prefix="pushservice-")
+        self.ca_file, key_file = _self_signed_certificate(Path(self._tmp.name))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.ca_file, key_file)
+        super().__init__(tls=context)
         self.pushes: list[Push] = []
         self.rejected: list[tuple[str, str]] = []  # (path, reason), answered 400
         self.attempts: list[tuple[str, int]] = []  # (path, status) for every request
@@ -136,39 +127,15 @@ class PushService:
         self._held: dict[str, threading.Event] = {}  # path -> released; one request each
         self.holding: list[str] = []  # paths whose request arrived and is being held
         self._changed = threading.Condition()
-        self._server: ThreadingHTTPServer | None = None
-
-    # Life cycle -------------------------------------------------------------
-
-    def start(self) -> "PushService":
-        self._tmp = tempfile.TemporaryDirectory(prefix="pushservice-")
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.service = self
-        self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
-        self.ca_file, key_file = _self_signed_certificate(Path(self._tmp.name))
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.ca_file, key_file)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="pushservice", daemon=True
-        )  # a short poll interval: stop() waits for it
-        self._thread.start()
-        return self
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        super().stop()
         self._tmp.cleanup()
-        self._server = None
 
-    def __enter__(self) -> "PushService":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+    def answer(self, request: Request) -> Reply:
+        if request.method != "POST":
+            return Reply(501)
+        return Reply(self._receive(request.path, request.headers, request.body))
 
     # What tests call --------------------------------------------------------
 
