@@ -7,9 +7,8 @@ from datetime import timedelta
 
 import django_otp
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import Http404
 from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -25,7 +24,10 @@ from accounts.models import (
 )
 from accounts.permissions import can_manage
 from accounts.sockets import CLOSE_ACCESS_CHANGED, user_sockets_close
+from codexhub.errors import ServiceError
 
+NO_SUCH_TEAM = "No such team."
+NO_SUCH_MEMBER = "No such member."
 INVITE_NOT_ALLOWED = "Only the team's owners and admins can invite people."
 INVITE_ALREADY_MEMBER = "This person is already a member of the team."
 INVITATION_UNKNOWN = "This invitation link is not valid. Ask for a new one."
@@ -42,19 +44,6 @@ OTP_NOT_ENROLLED = "Two-factor authentication is not set up for this account."
 OTP_ALREADY_ENROLLED = "Two-factor authentication is already on for this account."
 
 
-class InvitationError(Exception):
-    """An invitation cannot be accepted; `status` is the HTTP status to show."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-class OTPError(Exception):
-    pass
-
-
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -67,11 +56,12 @@ def teams_for_user(*, user: User):
 
 
 def membership_get(*, user: User, team_id: int) -> Membership:
-    """The user's membership of a team, or 404: another team looks like no team."""
+    """The user's membership of a team; raises ServiceError 404 otherwise:
+    another team looks like no team."""
     try:
         return Membership.objects.select_related("team").get(user=user, team_id=team_id)
     except Membership.DoesNotExist:
-        raise Http404("No such team.") from None
+        raise ServiceError(NO_SUCH_TEAM, 404) from None
 
 
 @transaction.atomic
@@ -83,7 +73,7 @@ def team_create(*, user: User, name: str) -> Team:
 
 def membership_set_role(*, actor: Membership, member_id: int, role: str) -> Membership:
     if actor.role != Role.OWNER:
-        raise PermissionDenied(ROLE_CHANGE_NOT_ALLOWED)
+        raise ServiceError(ROLE_CHANGE_NOT_ALLOWED, 403)
     with transaction.atomic():
         member = _team_member_for_update(actor.team, member_id)
         if member.role == Role.OWNER and role != Role.OWNER:
@@ -95,7 +85,7 @@ def membership_set_role(*, actor: Membership, member_id: int, role: str) -> Memb
 
 def membership_remove(*, actor: Membership, member_id: int) -> None:
     if actor.role != Role.OWNER and actor.id != member_id:
-        raise PermissionDenied(ROLE_CHANGE_NOT_ALLOWED)
+        raise ServiceError(ROLE_CHANGE_NOT_ALLOWED, 403)
     with transaction.atomic():
         member = _team_member_for_update(actor.team, member_id)
         if member.role == Role.OWNER:
@@ -112,7 +102,7 @@ def team_member_get(*, team: Team, member_id: int, for_update: bool = False) -> 
     try:
         return members.select_related("user").get(team=team, id=member_id)
     except Membership.DoesNotExist:
-        raise Http404("No such member.") from None
+        raise ServiceError(NO_SUCH_MEMBER, 404) from None
 
 
 def _team_member_for_update(team: Team, member_id: int) -> Membership:
@@ -137,7 +127,7 @@ class NewInvitation:
 def invitation_create(*, actor: Membership, email: str, role: str) -> NewInvitation:
     """Create a single-use invitation; the returned token is never stored."""
     if not can_manage(actor):
-        raise PermissionDenied(INVITE_NOT_ALLOWED)
+        raise ServiceError(INVITE_NOT_ALLOWED, 403)
     email = email.strip().lower()
     if Membership.objects.filter(team=actor.team, user__email__iexact=email).exists():
         raise ValidationError(INVITE_ALREADY_MEMBER)
@@ -155,23 +145,23 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> NewInvitat
 
 def invitation_get(*, token: str) -> Invitation:
     if not token or len(token) > 128:
-        raise InvitationError(INVITATION_UNKNOWN, status=404)
+        raise ServiceError(INVITATION_UNKNOWN, status=404)
     try:
         return Invitation.objects.select_related("team", "invited_by").get(token_hash=token_hash(token))
     except Invitation.DoesNotExist:
-        raise InvitationError(INVITATION_UNKNOWN, status=404) from None
+        raise ServiceError(INVITATION_UNKNOWN, status=404) from None
 
 
 def invitation_check(*, invitation: Invitation, user: User) -> None:
-    """Raise InvitationError if this user cannot accept the invitation now."""
+    """Raise ServiceError if this user cannot accept the invitation now."""
     if invitation.accepted_at is not None:
-        raise InvitationError(INVITATION_USED, status=410)
+        raise ServiceError(INVITATION_USED, status=410)
     if invitation.expires_at <= timezone.now():
-        raise InvitationError(INVITATION_EXPIRED, status=410)
+        raise ServiceError(INVITATION_EXPIRED, status=410)
     if invitation.email.lower() != user.email.lower():
-        raise InvitationError(INVITATION_WRONG_EMAIL, status=403)
+        raise ServiceError(INVITATION_WRONG_EMAIL, status=403)
     if Membership.objects.filter(team=invitation.team, user=user).exists():
-        raise InvitationError(INVITE_ALREADY_MEMBER, status=409)
+        raise ServiceError(INVITE_ALREADY_MEMBER, status=409)
 
 
 def invitation_accept(*, token: str, user: User) -> Membership:
@@ -186,10 +176,10 @@ def invitation_accept(*, token: str, user: User) -> Membership:
                 id=invitation.id, accepted_at__isnull=True, expires_at__gt=now
             ).update(accepted_at=now, accepted_by=user)
             if claimed != 1:
-                raise InvitationError(INVITATION_USED, status=410)
+                raise ServiceError(INVITATION_USED, status=410)
             return Membership.objects.create(team=invitation.team, user=user, role=invitation.role)
     except IntegrityError:
-        raise InvitationError(INVITE_ALREADY_MEMBER, status=409) from None
+        raise ServiceError(INVITE_ALREADY_MEMBER, status=409) from None
 
 
 # Second factor ----------------------------------------------------------------
@@ -210,7 +200,7 @@ def otp_session_is_verified(*, user: User, device_id: str | None) -> bool:
 def otp_setup_start(*, user: User) -> TOTPDevice:
     """The unconfirmed TOTP device whose key the setup page shows."""
     if otp_is_enrolled(user=user):
-        raise OTPError(OTP_ALREADY_ENROLLED)
+        raise ServiceError(OTP_ALREADY_ENROLLED)
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     return device or TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=False)
 
@@ -231,7 +221,7 @@ def otp_setup_confirm(*, user: User, device: TOTPDevice, code: str) -> list[str]
 def backup_codes_regenerate(*, user: User) -> list[str]:
     backup = BackupCodeDevice.objects.filter(user=user, confirmed=True).first()
     if backup is None or not otp_is_enrolled(user=user):
-        raise OTPError(OTP_NOT_ENROLLED)
+        raise ServiceError(OTP_NOT_ENROLLED)
     return backup.codes_replace(count=settings.BACKUP_CODE_COUNT)
 
 
@@ -242,13 +232,13 @@ def backup_codes_left(*, user: User) -> int:
 def otp_verify(*, user: User, code: str) -> Device:
     """Check a TOTP or backup code; returns the device that accepted it.
 
-    Raises OTPError with a message for the person: wrong, or throttled.
+    Raises ServiceError (400) with a message for the person: wrong, or throttled.
     """
     code = code.strip().replace(" ", "")
     device_cls = TOTPDevice if len(code) == 6 and code.isdigit() else BackupCodeDevice
     device = device_cls.objects.filter(user=user, confirmed=True).first()
     if device is None:
-        raise OTPError(OTP_NOT_ENROLLED if device_cls is TOTPDevice else OTP_CODE_INCORRECT)
+        raise ServiceError(OTP_NOT_ENROLLED if device_cls is TOTPDevice else OTP_CODE_INCORRECT)
     _verify(user=user, device=device, code=code)
     return device
 
@@ -256,13 +246,13 @@ def otp_verify(*, user: User, code: str) -> Device:
 def _verify(*, user: User, device: Device, code: str) -> None:
     allowed, info = device.verify_is_allowed()
     if not allowed:
-        raise OTPError(OTP_THROTTLED.format(seconds=_seconds_until(info)))
+        raise ServiceError(OTP_THROTTLED.format(seconds=_seconds_until(info)))
     if django_otp.verify_token(user, device.persistent_id, code) is None:
         device.refresh_from_db()
         allowed, info = device.verify_is_allowed()
         if not allowed and info.get("failure_count", 0) > 1:
-            raise OTPError(f"{OTP_CODE_INCORRECT} {OTP_THROTTLED.format(seconds=_seconds_until(info))}")
-        raise OTPError(OTP_CODE_INCORRECT)
+            raise ServiceError(f"{OTP_CODE_INCORRECT} {OTP_THROTTLED.format(seconds=_seconds_until(info))}")
+        raise ServiceError(OTP_CODE_INCORRECT)
 
 
 def _seconds_until(info: dict | None) -> int:

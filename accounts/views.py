@@ -2,7 +2,7 @@ import django_otp
 from allauth.account import views as allauth_views
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,6 +17,7 @@ from accounts.models import Role
 from accounts.otp_qr import totp_key_text, totp_qr_svg
 from accounts.permissions import can_manage
 from accounts.teams import current_team_set
+from codexhub.errors import ServiceError
 
 
 @login_required
@@ -39,8 +40,8 @@ def settings_index(request):
 def otp_setup(request):
     try:
         device = services.otp_setup_start(user=request.user)
-    except services.OTPError as exc:
-        messages.info(request, str(exc))
+    except ServiceError as exc:
+        messages.info(request, exc.message)
         return redirect("settings")
     form = OTPCodeForm(request.POST or None)
     if form.is_valid():
@@ -48,8 +49,8 @@ def otp_setup(request):
             codes = services.otp_setup_confirm(
                 user=request.user, device=device, code=form.cleaned_data["code"]
             )
-        except services.OTPError as exc:
-            form.add_error("code", str(exc))
+        except ServiceError as exc:
+            form.add_error("code", exc.message)
         else:
             _otp_login(request, device)
             next_url = _safe_next(request, request.GET.get("next", ""))
@@ -70,8 +71,8 @@ def otp_verify(request):
     if form.is_valid():
         try:
             device = services.otp_verify(user=request.user, code=form.cleaned_data["code"])
-        except services.OTPError as exc:
-            form.add_error("code", str(exc))
+        except ServiceError as exc:
+            form.add_error("code", exc.message)
         else:
             _otp_login(request, device)
             return redirect(next_url)
@@ -141,7 +142,7 @@ def _render_team(request, membership, invite_form, status=200, new_invitation=No
 def team_invite(request, team_id: int):
     membership = services.membership_get(user=request.user, team_id=team_id)
     if not can_manage(membership):
-        raise PermissionDenied(services.INVITE_NOT_ALLOWED)
+        raise ServiceError(services.INVITE_NOT_ALLOWED, 403)
     form = InviteForm(request.POST)
     if not form.is_valid():
         return _render_team(request, membership, form, status=400)
@@ -210,14 +211,14 @@ def invitation_accept(request, token: str):
         invitation = services.invitation_get(token=token)
         if request.user.is_authenticated:
             services.invitation_check(invitation=invitation, user=request.user)
-    except services.InvitationError as exc:
+    except ServiceError as exc:
         return render(request, "accounts/invitation.html", {"error": exc.message}, status=exc.status)
     if not request.user.is_authenticated:
         return render(request, "accounts/invitation.html", {"invitation": invitation, "next": request.path})
     if request.method == "POST":
         try:
             membership = services.invitation_accept(token=token, user=request.user)
-        except services.InvitationError as exc:
+        except ServiceError as exc:
             return render(request, "accounts/invitation.html", {"error": exc.message}, status=exc.status)
         current_team_set(request, membership)
         messages.success(request, f"You joined “{membership.team.name}”.")

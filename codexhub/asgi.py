@@ -13,8 +13,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from accounts.consumers import UIConsumer  # noqa: E402
 from codexhub.security import SameOriginValidator  # noqa: E402
+from codexhub.ui import UIConsumer  # noqa: E402
 from devices.auth import HostTokenAuthMiddleware  # noqa: E402
 from devices.consumers import HostConsumer  # noqa: E402
 from tasks.beat import start_in_process_beat  # noqa: E402

@@ -11,18 +11,12 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.decorators import ratelimit
 
 from accounts.validators import has_control_characters
+from codexhub.errors import ServiceError
 from codexhub.http import client_ip
-from devices import services
+from devices import pairing, services
 
 logger = logging.getLogger("django.security.pairing")
 MAX_BODY = 4096
-
-
-class BadRequest(Exception):
-    def __init__(self, description: str, status: int = 400):
-        super().__init__(description)
-        self.description = description
-        self.status = status
 
 
 def error(code: str, description: str, status: int = 400, **extra) -> JsonResponse:
@@ -32,39 +26,50 @@ def error(code: str, description: str, status: int = 400, **extra) -> JsonRespon
     return response
 
 
+def error_for(exc: ServiceError) -> JsonResponse:
+    """The agent API's shape of a ServiceError (docs/protocol.md): its RFC 8628
+    code, or invalid_request, and the message as the description."""
+    return error(exc.code or "invalid_request", exc.message, exc.status, **exc.extra)
+
+
+def _bad_request(description: str, status: int = 400) -> ServiceError:
+    return ServiceError(description, status, code="invalid_request")
+
+
 def json_fields(request, fields: dict[str, tuple[int, bool]]) -> dict[str, str]:
-    """Parse a small JSON object whose fields are all text: {name: (max length, required)}."""
+    """Parse a small JSON object whose fields are all text: {name: (max length, required)}.
+    Raises ServiceError (invalid_request)."""
     if request.content_type != "application/json":
-        raise BadRequest("Send Content-Type: application/json.")
+        raise _bad_request("Send Content-Type: application/json.")
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = MAX_BODY + 1
     if length > MAX_BODY:
-        raise BadRequest(f"The body is larger than {MAX_BODY} bytes.", status=413)
+        raise _bad_request(f"The body is larger than {MAX_BODY} bytes.", status=413)
     try:
         data = json.loads(request.body)
     except (ValueError, RecursionError):
-        raise BadRequest("The body is not valid JSON.") from None
+        raise _bad_request("The body is not valid JSON.") from None
     if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.")
+        raise _bad_request("The body must be a JSON object.")
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise BadRequest(f"Unknown fields: {', '.join(unknown)[:100]}.")
+        raise _bad_request(f"Unknown fields: {', '.join(unknown)[:100]}.")
     return {name: _text(data, name, limit, required) for name, (limit, required) in fields.items()}
 
 
 def _text(data: dict, name: str, limit: int, required: bool) -> str:
     value = data.get(name, "")
     if not isinstance(value, str):
-        raise BadRequest(f"{name} must be a string.")
+        raise _bad_request(f"{name} must be a string.")
     value = value.strip()
     if required and not value:
-        raise BadRequest(f"{name} is required.")
+        raise _bad_request(f"{name} is required.")
     if len(value) > limit:
-        raise BadRequest(f"{name} is longer than {limit} characters.")
+        raise _bad_request(f"{name} is longer than {limit} characters.")
     if has_control_characters(value):
-        raise BadRequest(f"{name} has control characters.")
+        raise _bad_request(f"{name} has control characters.")
     return value
 
 
@@ -87,11 +92,8 @@ def agent_api(rate: str):
                 return error("rate_limited", "Too many requests from this address. Wait a minute.", 429)
             try:
                 return view(request, *args, **kwargs)
-            except BadRequest as exc:
-                return error("invalid_request", exc.description, exc.status)
-            except services.PairingError as exc:
-                extra = {"interval": exc.interval} if exc.interval else {}
-                return error(exc.code, exc.description, exc.status, **extra)
+            except ServiceError as exc:
+                return error_for(exc)
 
         return wrapper
 
@@ -101,17 +103,17 @@ def agent_api(rate: str):
 @agent_api("10/m")
 def pairing_start(request):
     fields = json_fields(request, {"name": (64, True), "platform": (64, False), "agent_version": (32, False)})
-    started = services.pairing_start(ip=client_ip(request), **fields)
-    pairing = started.pairing
+    started = pairing.pairing_start(ip=client_ip(request), **fields)
+    pending = started.pairing
     verification_uri = request.build_absolute_uri(reverse("pair"))
     return JsonResponse(
         {
             "device_code": started.device_code,
-            "user_code": pairing.user_code_display,
+            "user_code": pending.user_code_display,
             "verification_uri": verification_uri,
-            "verification_uri_complete": f"{verification_uri}?code={pairing.user_code_display}",
+            "verification_uri_complete": f"{verification_uri}?code={pending.user_code_display}",
             "expires_in": settings.PAIRING_TTL,
-            "interval": pairing.interval,
+            "interval": pending.interval,
         }
     )
 
@@ -119,7 +121,7 @@ def pairing_start(request):
 @agent_api("60/m")
 def pairing_token(request):
     fields = json_fields(request, {"device_code": (64, True)})
-    issued = services.pairing_poll(device_code=fields["device_code"])
+    issued = pairing.pairing_poll(device_code=fields["device_code"])
     return JsonResponse(
         {
             "host_id": issued.host.id,
@@ -134,13 +136,13 @@ def pairing_token(request):
 
 @agent_api("60/m")
 def pairing_confirm(request):
-    host = services.host_confirm(token=bearer(request))
+    host = pairing.host_confirm(token=bearer(request))
     return JsonResponse({"host_id": host.id, "status": "confirmed"})
 
 
 @agent_api("60/m")
 def pairing_reject(request):
-    services.host_reject(token=bearer(request))
+    pairing.host_reject(token=bearer(request))
     return JsonResponse({"status": "rejected"})
 
 

@@ -11,12 +11,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from codexhub.consumers import DirectDispatch
-from devices import services
+from devices import hooks, link, services
 from devices.applier import applier
 from devices.handlers import known_streams
 from devices.limits import LogBudget, TokenBucket, host_auth_failure_allowed, host_connect_allowed
 from devices.presence import presence
-from tasks.services import link_assignments
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if not await database_sync_to_async(host_connect_allowed)(token_key=token_key):
             await self.close(code=CLOSE_TOO_MANY_CONNECTS)
             return
-        opened = await database_sync_to_async(services.host_link_opened)(
+        opened = await database_sync_to_async(link.host_link_opened)(
             host_id=host.id, channel_name=self.channel_name
         )
         if opened is None:
@@ -75,7 +74,7 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
         await self._layer("group_add", self.group, self.channel_name)
         if previous:
             await self._layer("send", previous, {"type": "host.replaced"})
-        positions = await database_sync_to_async(services.stream_positions)(host_id=host.id)
+        positions = await database_sync_to_async(link.stream_positions)(host_id=host.id)
         await self._send(
             type="welcome",
             host_id=host.id,
@@ -84,7 +83,7 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
         )
         self.watchdog = asyncio.create_task(self._watch_heartbeats())
         # After the welcome: what the host missed while it was away.
-        for message in await database_sync_to_async(link_assignments)(host_id=host.id):
+        for message in await database_sync_to_async(hooks.link_open_messages)(host_id=host.id):
             await self._send(**message)
 
     def _client_ip(self) -> str:
@@ -100,7 +99,7 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
         services.host_refusals_flush(host_id=self.host_id, host_name=self.host_name)
         # The database first: presence must not hang on the channel layer.
         try:
-            await database_sync_to_async(services.host_link_closed)(
+            await database_sync_to_async(link.host_link_closed)(
                 host_id=self.host_id, channel_name=self.channel_name
             )
         finally:
@@ -171,7 +170,7 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     async def presence_lost(self, status: str) -> None:
         """The database says this link is no longer the host's (devices.presence)."""
-        await self.close(code=CLOSE_UNAUTHORIZED if status == services.LINK_REVOKED else CLOSE_REPLACED)
+        await self.close(code=CLOSE_UNAUTHORIZED if status == link.LINK_REVOKED else CLOSE_REPLACED)
 
     async def _sequenced(self, message: dict):
         stream, seq, kind, payload = (message.get(k) for k in ("stream", "seq", "type", "payload"))

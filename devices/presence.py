@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from codexhub.consumers import per_event_loop
-from devices import services
+from devices import link
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class PresenceBook:
             await asyncio.sleep(settings.HOST_PRESENCE_INTERVAL)
             heard, self.heard = self.heard, {}
             try:
-                lost = await database_sync_to_async(services.hosts_seen)(
+                lost = await database_sync_to_async(link.hosts_seen)(
                     links={host_id: link.channel_name for host_id, link in heard.items()}
                 )
             except Exception as exc:  # the next heartbeats try again

@@ -1,22 +1,19 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import get_usage, is_ratelimited
 
 from accounts.decorators import second_factor_required
 from accounts.models import Membership
 from accounts.permissions import can_manage, memberships_managed_by
-from accounts.services import OTPError, membership_get, otp_is_enrolled
+from accounts.services import membership_get, otp_is_enrolled
 from accounts.teams import current_membership
+from codexhub.errors import ServiceError
 from codexhub.http import client_ip
-from devices import services
+from devices import hooks, pairing, services
 from devices.forms import ApproveForm, ApproveRoleForm, RenameForm, RevokeForm, UserCodeForm
 from devices.models import Host
-from tasks.models import FINISHED_STATES, LIVE_STATES
-from tasks.selectors import tasks_for_team
 
 # User-code guessing: failures only, per user and per address (SECURITY.md section 3).
 CODE_FAILURE_LIMITS = (("pair-code-user", "user", "10/10m"), ("pair-code-ip", "ip", "30/h"))
@@ -32,32 +29,14 @@ def host_list(request):
         "hosts": hosts,
         "otp_enrolled": otp_is_enrolled(user=request.user),
         "hub_url": request.build_absolute_uri("/").rstrip("/"),
-        **_task_overview(membership),
+        **(hooks.host_list_context(team_id=membership.team_id) if membership else {}),
     }
     return render(request, "devices/host_list.html", context)
 
 
-def _task_overview(membership) -> dict:
-    """The home page shows what runs now and the latest results."""
-    if membership is None:
-        return {}
-    tasks = tasks_for_team(team_id=membership.team_id)
-    return {
-        "running": tasks.filter(state__in=LIVE_STATES)[:5],
-        "latest": tasks.filter(state__in=FINISHED_STATES)[:5],
-    }
-
-
-def _host_or_404(request, host_id: int) -> Host:
-    try:
-        return services.host_get(user=request.user, host_id=host_id)
-    except Host.DoesNotExist:
-        raise Http404("No such host.") from None
-
-
 @login_required
 def host_detail(request, host_id: int):
-    host = _host_or_404(request, host_id)
+    host = _visible_host(request, host_id)
     membership = membership_get(user=request.user, team_id=host.team_id)
     return _render_host(request, host, membership, RenameForm(instance=host), RevokeForm())
 
@@ -74,12 +53,16 @@ def _render_host(request, host, membership, rename_form, revoke_form, status=200
     return render(request, "devices/host_detail.html", context, status=status)
 
 
+def _visible_host(request, host_id: int) -> Host:
+    return get_object_or_404(Host.objects.visible_to(request.user).select_related("team"), id=host_id)
+
+
 def _managed_host(request, host_id: int) -> tuple[Host, Membership]:
     """A host of the user's team that they may change: 404 outside it, 403 for members."""
-    host = _host_or_404(request, host_id)
+    host = _visible_host(request, host_id)
     membership = membership_get(user=request.user, team_id=host.team_id)
     if not can_manage(membership):
-        raise PermissionDenied(services.HOST_NOT_MANAGER)
+        raise ServiceError(services.HOST_NOT_MANAGER, 403)
     return host, membership
 
 
@@ -121,8 +104,8 @@ def host_revoke(request, host_id: int):
             services.host_revoke_by_manager(
                 host=host, actor=membership, otp_code=form.cleaned_data["otp_code"], ip=client_ip(request)
             )
-        except OTPError as exc:
-            form.add_error("otp_code", str(exc))
+        except ServiceError as exc:
+            form.add_error("otp_code", exc.message)
         else:
             messages.success(request, f"“{host.name}” was revoked. Its agent was disconnected.")
             return redirect("host_list")
@@ -151,25 +134,24 @@ def _lookup(request, raw_code: str):
     if _code_guessing_limited(request):
         return None, CODE_GUESSES_LIMITED, 429
     try:
-        return services.pairing_lookup(user_code=raw_code), "", 200
-    except services.PairingCodeError as exc:
+        return pairing.pairing_lookup(user_code=raw_code), "", 200
+    except ServiceError as exc:
         _count_code_failure(request)
-        status = 400 if str(exc) == services.PAIRING_CODE_INVALID else 404
-        return None, str(exc), status
+        return None, exc.message, exc.status
 
 
 @second_factor_required
 @require_http_methods(["GET", "POST"])
 def pair(request):
-    if not services.pairing_may_decide(user=request.user):
+    if not pairing.pairing_may_decide(user=request.user):
         # Nothing about the request (name, address) is shown, and nothing is looked up.
-        context = {"problem": services.PAIRING_NO_MANAGED_TEAM}
+        context = {"problem": pairing.PAIRING_NO_MANAGED_TEAM}
         return render(request, "devices/pair_code.html", context, status=403)
     raw_code = request.POST.get("code") or request.GET.get("code") or ""
     if not raw_code:
         return render(request, "devices/pair_code.html", {"form": UserCodeForm()})
-    pairing, problem, status = _lookup(request, raw_code)
-    if pairing is None:
+    pending, problem, status = _lookup(request, raw_code)
+    if pending is None:
         form = UserCodeForm(initial={"code": raw_code[:16]})
         return render(request, "devices/pair_code.html", {"form": form, "problem": problem}, status=status)
     memberships = memberships_managed_by(user=request.user).select_related("team")
@@ -177,35 +159,35 @@ def pair(request):
         request.POST if request.POST.get("action") == "approve" else None, memberships=memberships
     )
     if request.method == "POST":
-        outcome = _decide(request, pairing, form)
+        outcome = _decide(request, pending, form)
         if outcome is not None:
             return outcome
     context = {
-        "pairing": pairing,
+        "pairing": pending,
         "form": form,
-        "same_address": pairing.requested_from == client_ip(request),
+        "same_address": pending.requested_from == client_ip(request),
     }
     return render(request, "devices/pair_approve.html", context, status=400 if form.errors else 200)
 
 
-def _decide(request, pairing, form):
+def _decide(request, pending, form):
     if request.POST.get("action") == "deny":
-        services.pairing_deny(pairing=pairing, user=request.user, ip=client_ip(request))
-        messages.info(request, f"You denied “{pairing.name}”. It was not added.")
+        pairing.pairing_deny(pairing=pending, user=request.user, ip=client_ip(request))
+        messages.info(request, f"You denied “{pending.name}”. It was not added.")
         return redirect("host_list")
     if not form.is_valid():
         _reject_foreign_team(request)
         return None
     actor = membership_get(user=request.user, team_id=form.cleaned_data["team"])
     try:
-        host = services.pairing_approve(
-            pairing=pairing, actor=actor, otp_code=form.cleaned_data["otp_code"], ip=client_ip(request)
+        host = pairing.pairing_approve(
+            pairing=pending, actor=actor, otp_code=form.cleaned_data["otp_code"], ip=client_ip(request)
         )
-    except OTPError as exc:
-        form.add_error("otp_code", str(exc))
-        return None
-    except services.PairingCodeError as exc:
-        form.add_error(None, str(exc))
+    except ServiceError as exc:
+        if exc.status == 403:
+            raise
+        # The request was decided meanwhile, or the second factor was refused.
+        form.add_error(None if exc.message == pairing.PAIRING_CODE_USED else "otp_code", exc.message)
         return None
     messages.success(request, f"“{host.name}” joins {actor.team.name} once you confirm on the host.")
     return redirect("host_list")
@@ -220,4 +202,4 @@ def _reject_foreign_team(request):
         return
     membership = membership_get(user=request.user, team_id=team_id)  # 404 for other tenants
     if not can_manage(membership):
-        raise PermissionDenied(services.PAIRING_NOT_MANAGER)
+        raise ServiceError(pairing.PAIRING_NOT_MANAGER, 403)

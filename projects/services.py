@@ -8,6 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.groups import team_group
+from codexhub.errors import ServiceError
 from codexhub.events import group_send_on_commit
 from devices.handlers import InvalidMessage, handles
 from devices.models import Host, HostState
@@ -20,6 +21,7 @@ from protocol.mirror import MirrorBatch, MirrorProjects
 logger = logging.getLogger(__name__)
 KEEP_CHANGES = 100
 CHANGES_PER_BATCH = 20
+NO_SUCH_FILE = "No such file."
 
 
 def project_group(project_id: int) -> str:
@@ -314,17 +316,13 @@ def projects_for_team(*, team_id: int):
     )
 
 
-def project_get(*, user, project_id: int) -> Project:
-    """A live project of one of the user's teams, or Project.DoesNotExist."""
-    return Project.objects.visible_to(user).select_related("host", "host__team").get(id=project_id)
-
-
 def entry_get(*, project: Project, path: str) -> Entry:
+    """A file (or link) of the project; raises ServiceError 404 otherwise."""
     try:
         mirror_path(path)
-    except InvalidPath:
-        raise Entry.DoesNotExist from None
-    return project.entries.exclude(kind=EntryKind.DIR).get(path_hash=path_hash(path))
+        return project.entries.exclude(kind=EntryKind.DIR).get(path_hash=path_hash(path))
+    except (InvalidPath, Entry.DoesNotExist):
+        raise ServiceError(NO_SUCH_FILE, 404) from None
 
 
 @dataclass

@@ -1,6 +1,5 @@
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 
 from accounts.teams import current_membership
 from devices.services import hosts_for_team
@@ -26,16 +25,14 @@ def project_list(request):
     return render(request, template, {"membership": membership, "groups": groups})
 
 
-def _project_or_404(request, project_id: int) -> Project:
-    try:
-        return services.project_get(user=request.user, project_id=project_id)
-    except Project.DoesNotExist:
-        raise Http404("No such project.") from None
+def _visible_project(request, project_id: int) -> Project:
+    projects = Project.objects.visible_to(request.user).select_related("host", "host__team")
+    return get_object_or_404(projects, id=project_id)
 
 
 @login_required
 def project_detail(request, project_id: int):
-    project = _project_or_404(request, project_id)
+    project = _visible_project(request, project_id)
     context = {
         "project": project,
         "tree": services.project_tree(project=project),
@@ -49,11 +46,8 @@ def project_detail(request, project_id: int):
 
 @login_required
 def file_detail(request, project_id: int, path: str):
-    project = _project_or_404(request, project_id)
-    try:
-        entry = services.entry_get(project=project, path=path)
-    except Entry.DoesNotExist:
-        raise Http404("No such file.") from None
+    project = _visible_project(request, project_id)
+    entry = services.entry_get(project=project, path=path)
     context = {
         "project": project,
         "entry": entry,

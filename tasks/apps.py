@@ -5,4 +5,9 @@ class TasksConfig(AppConfig):
     name = "tasks"
 
     def ready(self) -> None:
-        from tasks import handlers  # noqa: F401  (registers the task message handlers)
+        from tasks import (
+            handlers,  # noqa: F401  (registers the task message handlers)
+            hooks,
+        )
+
+        hooks.register()

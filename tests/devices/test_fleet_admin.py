@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import AuditEvent
+from devices import link as host_link
 from devices import services
 from devices.models import Host, HostState
 from tests.helpers import make_host
@@ -75,6 +76,6 @@ def test_a_hostile_name_is_escaped_in_admin(admin_client, team_a):
 def test_list_filters_work(admin_client, team_a):
     online, _ = make_host(team_a, "Up")
     make_host(team_a, "Down")
-    services.host_link_opened(host_id=online.id, channel_name="specific.x!1")
+    host_link.host_link_opened(host_id=online.id, channel_name="specific.x!1")
     page = admin_client.get(reverse("admin:devices_host_changelist"), {"online": "yes"}).content.decode()
     assert "Up" in page and ">Down<" not in page

@@ -12,6 +12,7 @@ from django.db import connections
 from accounts.models import Team
 from devices import applier as applier_module
 from devices import consumers, handlers, services
+from devices import link as host_link
 from devices.models import Host, HostStream
 from projects.models import Project
 from tests.devices.hostlink import open_link
@@ -151,7 +152,7 @@ def test_a_message_that_breaks_in_its_handler_is_rejected_alone(hosts, monkeypat
     host.refresh_from_db()
     assert host.name == "Workstation 0"
     assert sorted(Project.objects.filter(removed_at=None).values_list("name", flat=True)) == ["docs", "notes"]
-    assert services.stream_positions(host_id=host.id) == {"mirror": 3}
+    assert host_link.stream_positions(host_id=host.id) == {"mirror": 3}
 
 
 @pytest.fixture

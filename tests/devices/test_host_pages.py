@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import AuditEvent, Membership, Role
-from devices import services
+from devices import link as host_link
 from devices.models import Host, HostState
 from tests.helpers import login, make_host, page_text, totp_for
 
@@ -37,7 +37,7 @@ def test_the_hosts_page_counts_each_hosts_projects(alice_client, host):
 
 
 def test_an_online_host_shows_online(alice_client, host):
-    services.host_link_opened(host_id=host.id, channel_name="specific.test!1")
+    host_link.host_link_opened(host_id=host.id, channel_name="specific.test!1")
     assert "Online" in page_text(alice_client.get(reverse("host_list")))
 
 

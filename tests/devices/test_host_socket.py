@@ -11,6 +11,7 @@ from django.test import Client
 from accounts.groups import team_group
 from accounts.models import Team
 from codexhub.asgi import application
+from devices import link as host_link
 from devices import services
 from devices.models import Host, HostState, HostStream
 from tests.helpers import login, make_host, make_user
@@ -211,7 +212,7 @@ async def test_a_message_whose_payload_is_not_an_object_is_consumed(paired):
     assert await communicator.receive_json_from(timeout=5) == {"type": "ack", "stream": "host", "seq": 1}
     error = await communicator.receive_json_from(timeout=5)
     assert error == {"type": "error", "error": "payload must be an object", "stream": "host", "seq": 1}
-    assert await database_sync_to_async(services.stream_positions)(host_id=host.id) == {"host": 1}
+    assert await database_sync_to_async(host_link.stream_positions)(host_id=host.id) == {"host": 1}
     await communicator.disconnect()
 
 

@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from devices import link as host_link
 from devices import services
 from devices.services import Incoming
 from projects.models import Project
@@ -50,7 +51,7 @@ def fleet(team_a, alice):
 
 def cost(kind: str, project: Project, tasks: list, count: int) -> int:
     stream = STREAMS.get(kind, "tasks")
-    after = services.stream_positions(host_id=project.host_id).get(stream, 0)
+    after = host_link.stream_positions(host_id=project.host_id).get(stream, 0)
     messages = [
         Incoming(host_id=project.host_id, stream=stream, seq=after + 1 + n, kind=kind,
                  payload=payloads(kind, project, tasks, n))

@@ -10,7 +10,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Membership, Role
 from accounts.services import OTP_CODE_INCORRECT, team_create
-from devices import services
+from codexhub.errors import ServiceError
+from devices import pairing as pairing_services
 from devices.models import Host, PairingRequest, PairingState
 from tests.helpers import login, make_user, page_text, totp_for
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def pairing(db):
-    return services.pairing_start(
+    return pairing_services.pairing_start(
         name="MacBook Pro", platform="darwin-arm64", agent_version="0.1.0", ip="198.51.100.10"
     ).pairing
 
@@ -69,15 +70,15 @@ def test_codes_are_read_case_insensitively_ignoring_dashes_and_spaces(alice_clie
 
 
 def test_a_code_outside_the_alphabet_is_not_looked_up(django_assert_num_queries):
-    with django_assert_num_queries(0), pytest.raises(services.PairingCodeError, match="not a valid code"):
-        services.pairing_lookup(user_code="AAAA-0000")
+    with django_assert_num_queries(0), pytest.raises(ServiceError, match="not a valid code"):
+        pairing_services.pairing_lookup(user_code="AAAA-0000")
 
 
 def test_an_unknown_code_says_so_and_writes_nothing(alice_client, pairing):
     """SECURITY.md case 1."""
     response = alice_client.get(reverse("pair"), {"code": "BBBB-CCCC"})
     assert response.status_code == 404
-    assert services.PAIRING_CODE_UNKNOWN in page_text(response)
+    assert pairing_services.PAIRING_CODE_UNKNOWN in page_text(response)
     assert PairingRequest.objects.get().state == PairingState.PENDING
 
 
@@ -94,7 +95,7 @@ def test_a_used_code_is_refused_and_no_second_host_appears(alice_client, alice, 
     """SECURITY.md case 3."""
     approve(alice_client, pairing, team_a, totp_for(alice).now())
     response = alice_client.get(reverse("pair"), {"code": pairing.user_code_display})
-    assert services.PAIRING_CODE_USED in page_text(response)
+    assert pairing_services.PAIRING_CODE_USED in page_text(response)
     assert Host.objects.count() == 1
 
 
@@ -115,7 +116,7 @@ def test_a_member_cannot_approve_into_their_team(client, bob, team_a, pairing):
     """SECURITY.md case 12: a member of no team they manage is told to ask, and a forged approval is 403."""
     login(client, bob)
     body = page_text(client.get(reverse("pair"), {"code": pairing.user_code_display}))
-    assert services.PAIRING_NO_MANAGED_TEAM in body
+    assert pairing_services.PAIRING_NO_MANAGED_TEAM in body
     response = approve(client, pairing, team_a, totp_for(bob).now())
     assert response.status_code == 403
     assert PairingRequest.objects.get().state == PairingState.PENDING
@@ -135,7 +136,7 @@ def test_deny_refuses_the_request(alice_client, pairing):
 
 def test_the_eleventh_wrong_code_for_a_user_is_429_even_for_a_right_code(alice_client, pairing):
     """SECURITY.md case 8 (per user)."""
-    for letter in services.USER_CODE_ALPHABET[:10]:
+    for letter in pairing_services.USER_CODE_ALPHABET[:10]:
         assert alice_client.get(reverse("pair"), {"code": f"BBBB-CC{letter}C"}).status_code == 404
     response = alice_client.get(reverse("pair"), {"code": pairing.user_code_display})
     assert response.status_code == 429
@@ -148,7 +149,7 @@ def test_thirty_wrong_codes_from_one_address_lock_it_for_everyone(client, pairin
         user = make_user(f"guesser{n}@example.com")
         team_create(user=user, name=f"Guessers {n}")  # only team admins may look codes up
         login(client, user)
-        for letter in services.USER_CODE_ALPHABET[:10]:
+        for letter in pairing_services.USER_CODE_ALPHABET[:10]:
             response = client.get(
                 reverse("pair"), {"code": f"BBBB-{n + 2}{letter}CC"}, REMOTE_ADDR="192.0.2.9"
             )
@@ -174,7 +175,7 @@ def test_pairing_needs_a_second_factor(client, pairing):
 
 def test_a_hostile_host_name_is_escaped(alice_client):
     """SECURITY.md case 15."""
-    started = services.pairing_start(
+    started = pairing_services.pairing_start(
         name="<script>window.__pwned=1</script>", platform="x", agent_version="1", ip="198.51.100.1"
     )
     body = alice_client.get(reverse("pair"), {"code": started.pairing.user_code_display}).content.decode()

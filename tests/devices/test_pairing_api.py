@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Membership
+from devices import pairing as pairing_services
 from devices import services
 from devices.models import Host, HostState, PairingRequest, PairingState
 from tests.devices.pairing import bearer_post, poll, start
@@ -26,7 +27,7 @@ def approve(pairing_id: int, alice) -> Host:
     actor = Membership.objects.get(user=alice)
     from tests.helpers import totp_for
 
-    return services.pairing_approve(
+    return pairing_services.pairing_approve(
         pairing=pairing, actor=actor, otp_code=totp_for(alice).now(), ip="203.0.113.5"
     )
 
@@ -49,7 +50,7 @@ def test_it_starts_a_pairing_in_the_rfc_8628_shape(agent):
     }
     assert len(data["device_code"]) == 43
     assert len(data["user_code"]) == 9 and data["user_code"][4] == "-"
-    assert set(data["user_code"].replace("-", "")) <= set(services.USER_CODE_ALPHABET)
+    assert set(data["user_code"].replace("-", "")) <= set(pairing_services.USER_CODE_ALPHABET)
     assert data["verification_uri"] == "http://testserver/pair/"
     assert data["verification_uri_complete"] == f"http://testserver/pair/?code={data['user_code']}"
     assert (data["expires_in"], data["interval"]) == (600, 5)
@@ -147,7 +148,7 @@ def test_an_expired_request_answers_expired_token(agent):
 
 def test_a_denied_request_answers_access_denied(agent, alice):
     data = started(agent)
-    services.pairing_deny(pairing=PairingRequest.objects.get(), user=alice, ip="203.0.113.5")
+    pairing_services.pairing_deny(pairing=PairingRequest.objects.get(), user=alice, ip="203.0.113.5")
     assert poll(agent, data["device_code"]).json()["error"] == "access_denied"
     assert not Host.objects.exists()
 

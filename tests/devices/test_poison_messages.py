@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from codexhub.asgi import application
 from devices import handlers, services
+from devices import link as host_link
 from devices.models import Host, RefusedMessage
 from tasks.models import TaskState
 from tests.devices.messages import STREAMS, payloads
@@ -150,7 +151,7 @@ def test_every_hostile_message_is_consumed_and_the_link_stays_up(fleet, data):
     project, plain, session, token = fleet
     cache.clear()  # each example opens a link: keep under the connects-per-minute limit
     kinds = data.draw(st.lists(st.sampled_from(KINDS), min_size=8, max_size=8))
-    positions = services.stream_positions(host_id=project.host_id)
+    positions = host_link.stream_positions(host_id=project.host_id)
     frames = []
     for kind in kinds:
         stream = STREAMS.get(kind, "tasks")
@@ -165,7 +166,7 @@ def test_every_hostile_message_is_consumed_and_the_link_stays_up(fleet, data):
     assert sorted(acks) == sorted((STREAMS.get(kind, "tasks"), seq) for kind, seq, _ in frames)
     errors = [r for r in replies if r["type"] == "error"]
     assert all(r.get("seq") and r["error"] and r["error"] != "gap" for r in errors), errors
-    assert services.stream_positions(host_id=project.host_id) == positions  # every seq taken
+    assert host_link.stream_positions(host_id=project.host_id) == positions  # every seq taken
     after, reason = asyncio.run(refused_count(project.host_id))
     assert after - before == len(errors)
     if errors:
@@ -176,7 +177,7 @@ def test_every_hostile_message_is_consumed_and_the_link_stays_up(fleet, data):
 def test_the_reasons_name_what_is_wrong(fleet):
     """Three poison messages, and the reasons the admin reads for them."""
     project, plain, session, token = fleet
-    positions = services.stream_positions(host_id=project.host_id)
+    positions = host_link.stream_positions(host_id=project.host_id)
     seq = positions.get("tasks", 0)
     hostile = [
         {"task_id": plain.id, "seq": True, "text": "x"},

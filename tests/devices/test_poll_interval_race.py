@@ -9,20 +9,21 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from devices import services
+from codexhub.errors import ServiceError
+from devices import pairing as pairing_services
 from devices.models import PairingRequest
 
 
 def start():
-    return services.pairing_start(name="box", platform="linux", agent_version="1", ip="198.51.100.1")
+    return pairing_services.pairing_start(name="box", platform="linux", agent_version="1", ip="198.51.100.1")
 
 
 def outcome(pairing, now) -> str:
     try:
-        services._check_poll_interval(pairing, now)
-    except services.PairingError as exc:
+        pairing_services._check_poll_interval(pairing, now)
+    except ServiceError as exc:
         assert exc.code == "slow_down"
-        return f"slow_down {exc.interval}"
+        return f"slow_down {exc.extra['interval']}"
     return "passed"
 
 
@@ -61,19 +62,19 @@ def test_a_poll_on_time_passes_and_a_stale_interval_counts_as_too_fast():
 def test_two_polls_racing_in_threads_through_the_database(monkeypatch):
     device_code = start().device_code
     barrier = threading.Barrier(2, timeout=10)
-    check = services._check_poll_interval
+    check = pairing_services._check_poll_interval
 
     def both_read_before_either_writes(pairing, now):
         barrier.wait()
         check(pairing, now)
 
-    monkeypatch.setattr(services, "_check_poll_interval", both_read_before_either_writes)
+    monkeypatch.setattr(pairing_services, "_check_poll_interval", both_read_before_either_writes)
     errors: list[str] = []
 
     def poll():
         try:
-            services.pairing_poll(device_code=device_code)
-        except services.PairingError as exc:
+            pairing_services.pairing_poll(device_code=device_code)
+        except ServiceError as exc:
             errors.append(exc.code)
         finally:
             connection.close()

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from accounts.models import Membership, Role, Team
+from devices import pairing as pairing_services
 from devices import services
 from devices.models import Host, HostState, PairingRequest, PairingState
 from tests.helpers import make_user, totp_for
@@ -28,9 +29,11 @@ def owner(transactional_db):
 
 def approve_when_asked(agent: Agent, owner) -> None:
     code = wait_until(lambda: re.search(r"^Code: (\S+)$", agent.output(), re.M), timeout=15, what="the code")
-    pairing = services.pairing_lookup(user_code=code.group(1))
+    pairing = pairing_services.pairing_lookup(user_code=code.group(1))
     actor = Membership.objects.get(user=owner)
-    services.pairing_approve(pairing=pairing, actor=actor, otp_code=totp_for(owner).now(), ip="127.0.0.1")
+    pairing_services.pairing_approve(
+        pairing=pairing, actor=actor, otp_code=totp_for(owner).now(), ip="127.0.0.1"
+    )
 
 
 def test_an_agent_that_does_not_trust_the_hub_leaves_a_dead_token(hub, owner, tmp_path, logs):

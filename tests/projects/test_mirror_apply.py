@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from devices import link as host_link
 from devices import services as device_services
 from projects import services
 from projects.models import Change, Entry, Project
@@ -154,7 +155,7 @@ def test_unknown_mirror_messages_are_consumed_as_rejected_and_write_nothing(host
     )
     assert result.outcome == device_services.REJECTED
     assert result.error == "unknown message 'mirror.nope' on stream 'mirror'"
-    assert device_services.stream_positions(host_id=host.id) == {"mirror": 1}  # never sent again
+    assert host_link.stream_positions(host_id=host.id) == {"mirror": 1}  # never sent again
     assert not Project.objects.exists()
 
 

@@ -1,5 +1,8 @@
-"""/ws/ui/: the phone's live socket. It joins one group per team of the user
-and one for the user; later issues send host, mirror and task events there."""
+"""/ws/ui/: the phone's live socket, hub-wide. It joins one group per team of
+the user, one for the user and one for the session, and the groups of the
+projects and tasks a page subscribes to; the apps send their events there.
+It sits above the apps (beside codexhub.asgi) and reads their current state
+through their selectors."""
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -10,7 +13,7 @@ from accounts.services import otp_session_is_verified, teams_for_user
 from codexhub.consumers import DirectDispatch
 from devices.services import host_state_for_ui, hosts_for_team
 from projects.models import Project
-from projects.services import project_get, project_group
+from projects.services import project_group
 from tasks.models import Task
 from tasks.selectors import task_get
 from tasks.services import task_group
@@ -18,11 +21,7 @@ from tasks.services import task_group
 
 @database_sync_to_async
 def _can_see_project(user, project_id: int) -> bool:
-    try:
-        project_get(user=user, project_id=project_id)
-    except Project.DoesNotExist:
-        return False
-    return True
+    return Project.objects.visible_to(user).filter(id=project_id).exists()
 
 
 @database_sync_to_async

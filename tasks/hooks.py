@@ -1,0 +1,20 @@
+"""What tasks plugs into devices (devices.hooks), registered in TasksConfig.ready."""
+
+from devices.hooks import on_host_list, on_link_open
+from tasks.models import FINISHED_STATES, LIVE_STATES
+from tasks.selectors import tasks_for_team
+from tasks.services import link_assignments
+
+
+def task_overview(*, team_id: int) -> dict:
+    """The home page shows what runs now and the latest results."""
+    tasks = tasks_for_team(team_id=team_id)
+    return {
+        "running": tasks.filter(state__in=LIVE_STATES)[:5],
+        "latest": tasks.filter(state__in=FINISHED_STATES)[:5],
+    }
+
+
+def register() -> None:
+    on_link_open(link_assignments)  # a host that links again gets the work it missed
+    on_host_list(task_overview)
