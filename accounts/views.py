@@ -18,6 +18,7 @@ from accounts.otp_qr import totp_key_text, totp_qr_svg
 from accounts.permissions import can_manage
 from accounts.teams import current_team_set
 from codexhub.errors import ServiceError
+from codexhub.jobs import job_on_commit
 
 
 @login_required
@@ -156,7 +157,7 @@ def team_invite(request, team_id: int):
     link = request.build_absolute_uri(reverse("invitation_accept", args=[new.token]))
     # Celery's logs and monitoring show argsrepr, not the link with its token.
     argsrepr = f"({new.invitation.id}, '[invitation link]')"
-    invitation_email_job.apply_async_on_commit((new.invitation.id, link), argsrepr=argsrepr)
+    job_on_commit(invitation_email_job, new.invitation.id, link, argsrepr=argsrepr)
     return _render_team(
         request, membership, InviteForm(), new_invitation={"link": link, "email": new.invitation.email}
     )

@@ -7,6 +7,7 @@ from codexhub import views
 from devices import api as device_api
 from devices import views as device_views
 from tasks import api as task_api
+from tasks import views as task_views
 
 # Staff reach the admin only after passing their second factor.
 admin.site.__class__ = OTPAdminSite
@@ -36,6 +37,7 @@ urlpatterns = [
         task_api.artifact_upload,
         name="api_task_artifact",
     ),
+    path("api/push/answer/", task_views.api_permission_answer, name="api_permission_answer"),
     path("projects/", include("projects.urls")),
     path("tasks/", include("tasks.urls")),
     path("", include("notifications.urls")),

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from codexhub.admin import ReadOnlyAdmin
-from notifications.models import Delivery, Preference
+from notifications.models import Delivery, InboxEntry, Preference
 
 
 @admin.register(Preference)
@@ -15,3 +15,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_display = ("key", "user", "created_at", "sent_at", "error")
     list_filter = ("sent_at",)
     search_fields = ("key", "user__email")
+
+
+@admin.register(InboxEntry)
+class InboxEntryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "user", "title", "key")
+    search_fields = ("user__email", "title", "key")
+    date_hierarchy = "created_at"

@@ -1,48 +1,35 @@
-import threading
+import logging
 
 from celery import shared_task
-from django.conf import settings
-from django.db import close_old_connections, transaction
 
-from codexhub.jobs import job_on_commit
+from accounts.models import User
 from notifications import services
+from notifications.services import Notice, TransientPushError
+
+logger = logging.getLogger(__name__)
 
 
-@shared_task
-def notify_task_job(task_id: int) -> int:
-    return services.notify_task(task_id=task_id)
-
-
-@shared_task
-def notify_permission_job(request_id: int) -> int:
-    return services.notify_permission(request_id=request_id)
-
-
-@shared_task
-def notify_turn_job(task_id: int, turn: int) -> int:
-    return services.notify_turn(task_id=task_id, turn=turn)
+@shared_task(bind=True, max_retries=services.RETRIES - 2)  # notice_push made the first try
+def push_job(self, user_id: int, notice: dict, key: str) -> int:
+    """The pushes of a notice that failed for a moment, retried by Celery with
+    backoff. The Delivery keys skip each device already sent, so a retry (or a
+    redelivered job) pushes at most once per device."""
+    user = User.objects.filter(id=user_id).first()
+    if user is None:
+        return 0
+    try:
+        return services.notice_deliver(user=user, notice=Notice.from_job_argument(notice), key=key)
+    except TransientPushError as exc:
+        attempt = self.request.retries + 2
+        if self.request.retries >= self.max_retries:
+            logger.warning("push %s not delivered after %s tries: %s", key, attempt, exc)
+            return 0
+        # Not autoretry_for's retry_backoff: that counts whole seconds fixed at
+        # import; PUSH_RETRY_BASE is read now, and may be under a second.
+        raise self.retry(exc=exc, countdown=services.retry_delay(attempt=attempt)) from exc
 
 
 @shared_task
 def notify_test_job(user_id: int) -> int:
-    from accounts.models import User
-
     user = User.objects.filter(id=user_id).first()
     return services.notify_test(user=user) if user else 0
-
-
-def enqueue(job, *args) -> None:
-    """After the commit, hand the job to a worker; without one (the embedded
-    default) run it on a thread, so a slow push service never holds up the
-    request or the host link that ended the task."""
-    if not settings.CELERY_TASK_ALWAYS_EAGER:
-        job_on_commit(job, *args)
-        return
-
-    def run():
-        try:
-            job(*args)
-        finally:
-            close_old_connections()
-
-    transaction.on_commit(lambda: threading.Thread(target=run, daemon=True).start())

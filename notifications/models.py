@@ -31,3 +31,25 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class InboxEntry(models.Model):
+    """One notice shown to one user (the toast, and the push to each device),
+    written once per notice: the key is the notice's, so a job run again
+    writes nothing more. The newest INBOX_KEEP per user are kept."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox")
+    key = models.CharField(max_length=120)  # e.g. "task:42"
+    title = models.CharField(max_length=200)
+    body = models.CharField(max_length=500, blank=True)
+    url = models.CharField(max_length=300, blank=True)
+    tag = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "inbox entries"
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="inbox_one_entry_per_notice")]
+        indexes = [models.Index(fields=["user", "-id"], name="inbox_newest_first")]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.title}"

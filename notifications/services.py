@@ -1,27 +1,28 @@
-"""Telling people when a task ends or an agent asks for an answer: their push
-devices (Web Push, APNs, FCM), their preferences, and the in-page toast. One
-function per verb."""
+"""The transport of notices: people's push devices (Web Push, APNs, FCM),
+their preferences, their inbox, and `notice_push`, which shows a notice on
+their open pages and pushes it to each device once. The apps build their own
+notices (tasks/notify.py, devices/notify.py); this app knows none of them."""
 
 import ipaddress
 import json
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core import signing
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from accounts.groups import user_group
-from accounts.models import MANAGER_ROLES, User
+from accounts.models import User
+from codexhub.errors import ServiceError
 from codexhub.events import group_send
+from codexhub.jobs import job_on_commit
 from notifications import vapid
-from notifications.models import Delivery, Preference
-from projects.paths import path_visible
+from notifications.models import Delivery, InboxEntry, Preference
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +33,10 @@ KINDS = {"webpush": WebPushDevice, "apns": APNSDevice, "fcm": GCMDevice}
 BROWSERS = ("EDGE", "OPERA", "FIREFOX", "CHROME", "SAFARI")
 ENDPOINT_REFUSED = "This push service is not allowed on this hub."
 BAD_SUBSCRIPTION = "That is not a push subscription: it needs an https endpoint and its p256dh and auth keys."
-RETRIES = 3
-ANSWER_SALT = "codexhub.notifications.permission-answer"
+NO_SUCH_DEVICE = "No such device."
+RETRIES = 3  # tries of each push: one at once, the others by the push job, PUSH_RETRY_BASE apart and doubling
+INBOX_KEEP = 100  # inbox entries kept per user, the newest
 PERMISSION_CATEGORY = "CODEXHUB_PERMISSION"  # a native app registers its buttons under this
-
-
-class NotifyError(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 # Devices ----------------------------------------------------------------------------
@@ -76,9 +71,9 @@ def _not_an_address(host: str) -> bool:
 
 def _b64_field(value: object, low: int, high: int) -> str:
     if not isinstance(value, str) or not low <= len(value) <= high:
-        raise NotifyError(BAD_SUBSCRIPTION)
+        raise ServiceError(BAD_SUBSCRIPTION)
     if any(ch not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=" for ch in value):
-        raise NotifyError(BAD_SUBSCRIPTION)
+        raise ServiceError(BAD_SUBSCRIPTION)
     return value
 
 
@@ -104,12 +99,12 @@ def webpush_register(*, user: User, subscription: object, user_agent: str) -> We
     """Store the browser's PushSubscription for the user (never another user
     named in the body). The same endpoint again updates the device."""
     if not isinstance(subscription, dict) or not isinstance(subscription.get("keys"), dict):
-        raise NotifyError(BAD_SUBSCRIPTION)
+        raise ServiceError(BAD_SUBSCRIPTION)
     endpoint = subscription.get("endpoint")
     if not isinstance(endpoint, str) or len(endpoint) > 2000 or not endpoint.startswith("https://"):
-        raise NotifyError(BAD_SUBSCRIPTION)
+        raise ServiceError(BAD_SUBSCRIPTION)
     if not endpoint_allowed(endpoint):
-        raise NotifyError(ENDPOINT_REFUSED)
+        raise ServiceError(ENDPOINT_REFUSED)
     keys = subscription["keys"]
     p256dh, auth = _b64_field(keys.get("p256dh"), 80, 88), _b64_field(keys.get("auth"), 16, 24)
     # A browser belongs to whoever signed in on it last.
@@ -131,11 +126,11 @@ def webpush_register(*, user: User, subscription: object, user_agent: str) -> We
 def native_register(*, user: User, kind: str, token: object, name: object) -> APNSDevice | GCMDevice:
     """An APNs or FCM token of a native client or wearable, for the signed-in user."""
     if kind not in ("apns", "fcm"):
-        raise NotifyError("type must be apns or fcm")
+        raise ServiceError("type must be apns or fcm")
     if not isinstance(token, str) or not 8 <= len(token) <= 4096 or not token.isprintable() or " " in token:
-        raise NotifyError("token must be the device token the platform gave")
+        raise ServiceError("token must be the device token the platform gave")
     if kind == "apns" and (len(token) > 200 or any(c not in "0123456789abcdefABCDEF" for c in token)):
-        raise NotifyError("an APNs token is hexadecimal")
+        raise ServiceError("an APNs token is hexadecimal")
     label = name if isinstance(name, str) and name.isprintable() else ""
     model = KINDS[kind]
     model.objects.filter(registration_id=token).exclude(user=user).delete()
@@ -160,11 +155,11 @@ def devices_for_user(*, user: User) -> list[DeviceRow]:
 
 
 def device_get(*, user: User, kind: str, device_id: int):
-    """The user's own device, or LookupError (another user's id answers the same)."""
+    """The user's own device. Raises ServiceError (404; another user's id answers the same)."""
     model = KINDS.get(kind)
     device = model.objects.filter(user=user, id=device_id).first() if model else None
     if device is None:
-        raise LookupError("no such device")
+        raise ServiceError(NO_SUCH_DEVICE, status=404)
     return device
 
 
@@ -182,19 +177,11 @@ def status() -> dict[str, bool]:
     }
 
 
-# Messages -----------------------------------------------------------------------------
-
-
-OUTCOME_TITLES = {
-    "succeeded": "Done",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
-    "expired": "Expired",
-}
+# Notices ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Message:
+class Notice:
     title: str
     body: str
     url: str
@@ -216,225 +203,125 @@ class Message:
             encoded = json.dumps(data)
         return encoded
 
+    def as_job_argument(self) -> dict:
+        return asdict(self)
 
-def _first_words(text: str, limit: int) -> str:
-    """Host and agent text (titles, errors naming files) with hidden characters shown."""
-    words = " ".join(path_visible(text).split())
-    return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
-
-
-def task_message(task) -> Message:
-    """Names the outcome, the task's first words, the project and the host; no
-    file content, no full prompt, no secret."""
-    outcome = OUTCOME_TITLES.get(task.state, task.state)
-    if task.error and task.state == "failed":
-        outcome = f"Failed: {_first_words(task.error, 40)}"
-    return Message(
-        title=f"{outcome} · {_first_words(task.prompt, 60)}",
-        body=f"{path_visible(task.project.name)} on {task.host.name}",
-        url=f"/tasks/{task.id}/",
-        tag=f"task-{task.id}",
-    )
-
-
-def _wanted(task, preference: Preference) -> bool:
-    if task.state == "succeeded":
-        return preference.task_succeeded
-    if task.state == "cancelled" and task.cancelled_by_id == task.created_by_id:
-        return False  # they stopped it themselves
-    return preference.task_failed
-
-
-# Sending ------------------------------------------------------------------------------
+    @classmethod
+    def from_job_argument(cls, data: dict) -> "Notice":
+        return cls(**{**data, "actions": tuple(data.get("actions") or ())})
 
 
 class TransientPushError(Exception):
+    """A push service is busy or unreachable: worth trying again later."""
+
+
+class PermanentPushError(Exception):
     pass
 
 
-def notify_task(*, task_id: int) -> int:
-    """Tell the task's sender that it ended, once per device. Returns pushes sent."""
-    from tasks.models import Task
+def notice_push(*, user: User, notice: Notice, key: str) -> int:
+    """Tell the user: the inbox entry and the toast on their open pages once per
+    `key`, and a push to each active device once per `key`. A push that fails
+    for a moment goes to the push job, which Celery retries. Returns pushes sent
+    now; never raises for a push that failed."""
+    if inbox_record(user=user, notice=notice, key=key):
+        group_send(user_group(user.id), {"type": "notify", **notice.toast()})
+    sent, transient = _push_devices(user, notice, key)
+    if transient:
+        from notifications.jobs import push_job
 
-    task = Task.objects.select_related("project", "host", "created_by").filter(id=task_id).first()
-    if task is None or task.created_by is None or not task.finished:
-        return 0
-    if not _wanted(task, preference_for(user=task.created_by)):
-        return 0
-    message = task_message(task)
-    group_send(user_group(task.created_by_id), {"type": "notify", **message.toast()})
-    return _push(task.created_by, message, key=f"task:{task.id}")
-
-
-def notify_turn(*, task_id: int, turn: int) -> int:
-    """An agent session's sender: the agent finished a turn and waits for a
-    message. Told if they want to hear of finished tasks; each turn once."""
-    from tasks.models import Task
-
-    task = Task.objects.select_related("project", "host", "created_by").filter(id=task_id).first()
-    if task is None or task.created_by is None or not task.session_open:
-        return 0
-    if not preference_for(user=task.created_by).task_succeeded:
-        return 0
-    message = Message(
-        title=f"Your turn · {_first_words(task.prompt, 60)}",
-        body=f"The agent waits for your message in {path_visible(task.project.name)} on {task.host.name}",
-        url=f"/tasks/{task.id}/",
-        tag=f"task-{task.id}",
-    )
-    group_send(user_group(task.created_by_id), {"type": "notify", **message.toast()})
-    return _push(task.created_by, message, key=f"turn:{task.id}:{turn}")
-
-
-def notify_host_offline(*, host) -> int:
-    """Members of the host's team who asked to hear of it; each device once per outage."""
-    from accounts.models import Membership
-
-    message = Message(
-        title=f"{host.name} went offline",
-        body=f"Last seen {timezone.localtime(host.last_seen_at):%H:%M}. Its tasks wait until it is back.",
-        url=f"/hosts/{host.id}/",
-        tag=f"host-{host.id}",
-    )
-    sent = 0
-    members = Membership.objects.filter(team_id=host.team_id, user__notify__host_offline=True).select_related(
-        "user"
-    )
-    for membership in members:
-        group_send(user_group(membership.user_id), {"type": "notify", **message.toast()})
-        sent += _push(membership.user, message, key=f"host:{host.id}:{host.last_seen_at.timestamp():.0f}")
+        job_on_commit(push_job, user.id, notice.as_job_argument(), key, countdown=retry_delay(attempt=1))
     return sent
+
+
+def inbox_record(*, user: User, notice: Notice, key: str) -> bool:
+    """Whether this notice is new to the user (and so now in their inbox)."""
+    fields = {
+        "title": notice.title[:200],
+        "body": notice.body[:500],
+        "url": notice.url[:300],
+        "tag": notice.tag[:100],
+    }
+    try:
+        with transaction.atomic():
+            _, created = InboxEntry.objects.get_or_create(user=user, key=key[:120], defaults=fields)
+    except IntegrityError:  # the same notice written at the same moment by another worker
+        return False
+    if created:
+        _inbox_prune(user)
+    return created
+
+
+def _inbox_prune(user: User) -> None:
+    oldest_kept = InboxEntry.objects.filter(user=user).order_by("-id").values_list("id", flat=True)
+    cutoff = oldest_kept[INBOX_KEEP : INBOX_KEEP + 1].first()
+    if cutoff is not None:
+        InboxEntry.objects.filter(user=user, id__lte=cutoff).delete()
+
+
+def notice_deliver(*, user: User, notice: Notice, key: str) -> int:
+    """Push to each active device of the user not yet sent this `key` (a job run
+    again sends nothing twice). Returns pushes sent; raises TransientPushError,
+    after trying every device, when one is worth trying again."""
+    sent, transient = _push_devices(user, notice, key)
+    if transient:
+        raise TransientPushError(transient)
+    return sent
+
+
+def _push_devices(user: User, notice: Notice, key: str) -> tuple[int, str]:
+    """(pushes sent, the last transient failure or "")."""
+    sent, transient = 0, ""
+    for row in devices_for_user(user=user):
+        if not row.device.active:
+            continue
+        try:
+            sent += _deliver(row, notice, key=f"{key}:{row.kind}:{row.device.id}")
+        except TransientPushError as exc:
+            transient = str(exc) or "transient push failure"
+    return sent, transient
+
+
+def retry_delay(*, attempt: int) -> float:
+    """Seconds before try `attempt + 1` of a push (attempt 1 is the first)."""
+    return settings.PUSH_RETRY_BASE * 2 ** (attempt - 1)
 
 
 def notify_test(*, user: User) -> int:
     body = "Notifications work on this device."
-    message = Message(title="codexhub", body=body, url="/settings/notifications/", tag="test")
-    group_send(user_group(user.id), {"type": "notify", **message.toast()})
-    return _push(user, message, key=f"test:{time.time_ns()}")
+    notice = Notice(title="codexhub", body=body, url="/settings/notifications/", tag="test")
+    return notice_push(user=user, notice=notice, key=f"test:{time.time_ns()}")
 
 
-def notify_permission(*, request_id: int) -> int:
-    """Ask the people who may answer an agent's permission request: the task's
-    sender if their role allows it, else the team's owners and admins. Each
-    device once; Web Push carries Allow and Reject buttons."""
-    from tasks.models import PermissionRequest, PermissionState
-
-    request = (
-        PermissionRequest.objects.select_related("task__project", "task__host", "task__created_by")
-        .filter(id=request_id, state=PermissionState.PENDING)
-        .first()
-    )
-    if request is None:
-        return 0
-    sent = 0
-    for user in _answerers(request.task):
-        if not preference_for(user=user).permission_asked:
-            continue
-        message = permission_message(request, user)
-        group_send(user_group(user.id), {"type": "notify", **message.toast()})
-        sent += _push(user, message, key=f"permission:{request.id}")
-    return sent
-
-
-def _answerers(task) -> list[User]:
-    from tasks.sessions import may_answer
-
-    if task.created_by is not None and may_answer(user=task.created_by, host=task.host):
-        return [task.created_by]
-    managers = User.objects.filter(
-        memberships__team_id=task.team_id, memberships__role__in=MANAGER_ROLES
-    ).order_by("id")
-    return [user for user in managers if may_answer(user=user, host=task.host)]
-
-
-def permission_message(request, user: User) -> Message:
-    task = request.task
-    actions = tuple(
-        {"action": f"option-{index}", "title": option["name"], "token": answer_token(request, user, option)}
-        for index, option in enumerate(_push_options(request.options))
-    )
-    return Message(
-        title=f"Agent asks: {_first_words(request.title, 60)}",
-        body=f"{path_visible(task.project.name)} on {task.host.name} · {_first_words(task.prompt, 60)}",
-        url=f"/tasks/{task.id}/#permission-{request.id}",
-        tag=f"permission-{request.id}",
-        actions=actions,
-    )
-
-
-def _push_options(options: list[dict]) -> list[dict]:
-    """Two buttons at most (Chrome shows two): allow once and reject once, else
-    their "always" kin. Anything else is answered on the page."""
-    chosen = []
-    for kinds in (("allow_once", "allow_always"), ("reject_once", "reject_always")):
-        match = next((o for kind in kinds for o in options if o.get("kind") == kind), None)
-        if match is not None:
-            chosen.append(match)
-    return chosen
-
-
-def answer_token(request, user: User, option: dict) -> str:
-    """A signed, user-bound answer: it lets the service worker answer from the
-    notification without a CSRF token, and answers nothing for anyone else."""
-    return signing.dumps({"r": request.id, "u": user.id, "o": option["option_id"]}, salt=ANSWER_SALT)
-
-
-def answer_from_token(*, user: User, token: object) -> tuple[int, str]:
-    """(request id, option id) a notification button carried. Raises NotifyError."""
-    if not isinstance(token, str) or len(token) > 1000:
-        raise NotifyError("That answer is not one this hub sent.")
-    try:
-        data = signing.loads(token, salt=ANSWER_SALT, max_age=settings.PERMISSION_ANSWER_MAX_AGE)
-    except signing.SignatureExpired:
-        raise NotifyError("This notification is too old to answer: open the task.", status=410) from None
-    except signing.BadSignature:
-        raise NotifyError("That answer is not one this hub sent.") from None
-    if data.get("u") != user.id:
-        raise NotifyError("This notification was sent to someone else.", status=403)
-    return data["r"], data["o"]
-
-
-def _push(user: User, message: Message, *, key: str) -> int:
-    sent = 0
-    for row in devices_for_user(user=user):
-        if row.device.active and _deliver(row, message, key=f"{key}:{row.kind}:{row.device.id}"):
-            sent += 1
-    return sent
-
-
-def _deliver(row: DeviceRow, message: Message, *, key: str) -> bool:
-    """Send unless this key was sent before (a redelivered job); retry a
-    transient failure with backoff. Never raises."""
+def _deliver(row: DeviceRow, notice: Notice, *, key: str) -> bool:
+    """Send unless this key was sent before. Raises TransientPushError; any
+    other failure is recorded and ends there."""
     try:
         delivery, _ = Delivery.objects.get_or_create(key=key[:120], defaults={"user_id": row.device.user_id})
     except IntegrityError:
         delivery = Delivery.objects.get(key=key[:120])
     if delivery.sent_at is not None:
         return False
-    error = ""
-    for attempt in range(RETRIES):
-        try:
-            _send(row, message)
-            Delivery.objects.filter(id=delivery.id).update(sent_at=timezone.now(), error="")
-            return True
-        except TransientPushError as exc:
-            error = str(exc)[:200]
-            if attempt + 1 < RETRIES:
-                time.sleep(settings.PUSH_RETRY_BASE * 2**attempt)
-        except Exception as exc:  # a failure to notify never fails anything else
-            error = f"{type(exc).__name__}: {exc}"[:200]
-            break
-    logger.warning("push %s not delivered: %s", key, error)
-    Delivery.objects.filter(id=delivery.id).update(error=error)
-    return False
+    try:
+        _send(row, notice)
+    except TransientPushError as exc:
+        Delivery.objects.filter(id=delivery.id).update(error=str(exc)[:200])
+        raise
+    except Exception as exc:  # a failure to notify never fails anything else
+        error = f"{type(exc).__name__}: {exc}"[:200]
+        logger.warning("push %s not delivered: %s", key, error)
+        Delivery.objects.filter(id=delivery.id).update(error=error)
+        return False
+    Delivery.objects.filter(id=delivery.id).update(sent_at=timezone.now(), error="")
+    return True
 
 
-def _send(row: DeviceRow, message: Message) -> None:
+def _send(row: DeviceRow, notice: Notice) -> None:
     from push_notifications.exceptions import WebPushError
 
     if row.kind == "webpush":
         try:
-            result = row.device.send_message(message.payload())
+            result = row.device.send_message(notice.payload())
         except WebPushError as exc:  # the library deactivates the device on 404/410 and raises otherwise
             code = re.search(r"Push failed: (\d{3})", str(exc))
             if code and not (code.group(1).startswith("5") or code.group(1) == "429"):
@@ -446,34 +333,30 @@ def _send(row: DeviceRow, message: Message) -> None:
     if not status()[row.kind]:
         raise PermanentPushError(f"{row.kind} is not configured on this hub")
     if row.kind == "apns":
-        row.device.send_message(**apns_payload(message))
+        row.device.send_message(**apns_payload(notice))
     else:
-        row.device.send_message(None, **fcm_payload(message))
+        row.device.send_message(None, **fcm_payload(notice))
 
 
-class PermanentPushError(Exception):
-    pass
-
-
-def apns_payload(message: Message) -> dict:
+def apns_payload(notice: Notice) -> dict:
     """APNSDevice.send_message's arguments: an alert, the thread, the URL to open;
     a permission request also names its category (the app's buttons open the request)."""
     from push_notifications.apns_async import Alert
 
     payload = {
-        "message": Alert(title=message.title, body=message.body),
-        "thread_id": message.tag,
-        "extra": {"url": message.url},
+        "message": Alert(title=notice.title, body=notice.body),
+        "thread_id": notice.tag,
+        "extra": {"url": notice.url},
         "sound": "default",
     }
-    if message.actions:
+    if notice.actions:
         payload["category"] = PERMISSION_CATEGORY
     return payload
 
 
-def fcm_payload(message: Message) -> dict:
+def fcm_payload(notice: Notice) -> dict:
     """GCMDevice.send_message(None, **these): a notification and the URL as data."""
-    extra = {"title": message.title, "body": message.body, "url": message.url, "tag": message.tag}
-    if message.actions:
+    extra = {"title": notice.title, "body": notice.body, "url": notice.url, "tag": notice.tag}
+    if notice.actions:
         extra["category"] = PERMISSION_CATEGORY
     return {"extra": extra}

@@ -17,7 +17,6 @@ urlpatterns = [
         views.device_remove,
         name="device_remove",
     ),
-    path("api/push/answer/", views.api_permission_answer, name="api_permission_answer"),
     path("api/push/devices/", views.api_device_register, name="api_push_register"),
     path("api/push/devices/<str:kind>/<int:device_id>/", views.api_device_delete, name="api_push_delete"),
 ]

@@ -3,12 +3,13 @@ import json
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
+from codexhub.errors import ServiceError
+from codexhub.jobs import job_on_commit
 from notifications import jobs, services, vapid
 from notifications.forms import PreferenceForm
 
@@ -71,7 +72,7 @@ def webpush_subscribe(request):
             subscription=body.get("subscription"),
             user_agent=request.headers.get("User-Agent", ""),
         )
-    except services.NotifyError as exc:
+    except ServiceError as exc:
         return _error(exc.message, exc.status)
     return JsonResponse({"id": device.id, "name": device.name}, status=201)
 
@@ -83,16 +84,13 @@ def notification_test(request):
     if is_ratelimited(request, group="notify-test", key="user", rate=rate, method="POST", increment=True):
         messages.error(request, TOO_MANY_TESTS)
         return _render(request, PreferenceForm(instance=services.preference_for(user=request.user)), 429)
-    jobs.enqueue(jobs.notify_test_job, request.user.id)
+    job_on_commit(jobs.notify_test_job, request.user.id)
     messages.success(request, "Sent. It should show on your enabled devices in a moment.")
     return redirect("notification_settings")
 
 
 def _own_device(request, kind: str, device_id: int):
-    try:
-        return services.device_get(user=request.user, kind=kind, device_id=device_id)
-    except LookupError:
-        raise Http404("No such device.") from None
+    return services.device_get(user=request.user, kind=kind, device_id=device_id)  # else a 404
 
 
 @login_required
@@ -126,7 +124,7 @@ def api_device_register(request):
         device = services.native_register(
             user=request.user, kind=body.get("type"), token=body.get("token"), name=body.get("name")
         )
-    except services.NotifyError as exc:
+    except ServiceError as exc:
         return _error(exc.message, exc.status)
     return JsonResponse({"id": device.id, "type": body["type"], "name": device.name}, status=201)
 
@@ -136,35 +134,3 @@ def api_device_register(request):
 def api_device_delete(request, kind: str, device_id: int):
     _own_device(request, kind, device_id).delete()
     return JsonResponse({}, status=204)
-
-
-# A notification's buttons ---------------------------------------------------------------
-
-
-@csrf_exempt  # the signed token is bound to this user and this answer: no page can forge it
-@require_POST
-def api_permission_answer(request):
-    """{"token": "..."} from an Allow / Reject button of a permission notification."""
-    if not request.user.is_authenticated:
-        return _error("Sign in to answer: open the task.", 401)
-    body = _json_body(request)
-    if body is None:
-        return _error("Send a JSON object of at most 8 KiB with Content-Type: application/json.")
-    from codexhub.errors import ServiceError
-    from tasks.models import PermissionRequest
-    from tasks.sessions import permission_answer
-
-    try:
-        request_id, option_id = services.answer_from_token(user=request.user, token=body.get("token"))
-    except services.NotifyError as exc:
-        return _error(exc.message, exc.status)
-    permission = PermissionRequest.objects.filter(
-        id=request_id, task__team__memberships__user=request.user
-    ).first()
-    if permission is None:
-        return _error("No such request.", 404)
-    try:
-        permission = permission_answer(user=request.user, request=permission, option_id=option_id)
-    except ServiceError as exc:
-        return _error(exc.message, exc.status)
-    return JsonResponse({"ok": True, "task": permission.task_id, "option_id": option_id})

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from codexhub.events import group_send_on_commit
+from codexhub.jobs import job_on_commit
 from devices.handlers import InvalidMessage, handles
 from devices.services import current_batch, host_group
 from protocol import limits
@@ -203,15 +204,15 @@ def task_permission_closed_apply(*, host_id: int, message: protocol_sessions.Tas
 
 
 def _notify_permission(request: PermissionRequest) -> None:
-    from notifications import jobs
+    from tasks.jobs import notify_permission_job
 
-    jobs.enqueue(jobs.notify_permission_job, request.id)
+    job_on_commit(notify_permission_job, request.id)
 
 
 def _notify_turn_end(task: Task) -> None:
     """The agent waits for its sender: say so now, not when the session idles out.
     Numbered by the follow-ups delivered, so a repeated report pushes once."""
-    from notifications import jobs
+    from tasks.jobs import notify_turn_job
 
     turn = task.messages.filter(delivered_at__isnull=False).count() + 1
-    jobs.enqueue(jobs.notify_turn_job, task.id, turn)
+    job_on_commit(notify_turn_job, task.id, turn)

@@ -72,7 +72,7 @@ def _fail_where(condition: Q, state: str, error: str) -> int:
 
 def _hosts_gone_quiet(now) -> int:
     """Hosts offline for HOST_OFFLINE_NOTIFY_AFTER, told once per outage."""
-    from notifications.services import notify_host_offline
+    from devices.notify import notify_host_offline
 
     quiet_since = now - timedelta(seconds=settings.HOST_OFFLINE_NOTIFY_AFTER)
     hosts = Host.objects.filter(state=HostState.ACTIVE, last_seen_at__lte=quiet_since).filter(

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from tasks import housekeeping, services
+from tasks import housekeeping, notify, services
 
 
 @shared_task
@@ -12,3 +12,18 @@ def dispatch_job(host_id: int) -> int:
 @shared_task
 def housekeeping_job() -> dict:
     return vars(housekeeping.housekeeping())
+
+
+@shared_task
+def notify_task_job(task_id: int) -> int:
+    return notify.notify_task(task_id=task_id)
+
+
+@shared_task
+def notify_turn_job(task_id: int, turn: int) -> int:
+    return notify.notify_turn(task_id=task_id, turn=turn)
+
+
+@shared_task
+def notify_permission_job(request_id: int) -> int:
+    return notify.notify_permission(request_id=request_id)

@@ -18,7 +18,7 @@ from accounts.models import User
 from codexhub import events
 from codexhub.errors import ServiceError
 from codexhub.events import group_send_on_commit
-from codexhub.jobs import publish
+from codexhub.jobs import job_on_commit, publish
 from devices.models import Host, HostState
 from devices.services import host_group
 from projects.models import EntryKind, Project
@@ -344,9 +344,9 @@ def record_end(task: Task, reason: str = "") -> None:
 
 def _notify_end(task: Task) -> None:
     """Its sender hears of the end after the commit; a failure there never touches the task."""
-    from notifications.jobs import enqueue, notify_task_job
+    from tasks.jobs import notify_task_job
 
-    enqueue(notify_task_job, task.id)
+    job_on_commit(notify_task_job, task.id)
 
 
 def tell_phones(task: Task, state: str | None = None) -> None:

@@ -1,8 +1,11 @@
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.core import is_ratelimited
 
@@ -12,7 +15,7 @@ from codexhub.errors import ServiceError
 from codexhub.http import wants_json
 from devices.services import hosts_for_team
 from projects.models import Project
-from tasks import selectors, services, sessions
+from tasks import notify, selectors, services, sessions
 from tasks.models import PermissionRequest, Task, TaskState
 from tasks.render import diff_lines, diff_stats, step_label, timeline_entries
 
@@ -265,3 +268,40 @@ def task_end(request, task_id: int):
     except ServiceError as exc:
         return _session_refused(request, task, exc)
     return _session_done(request, task, "Asked the agent to end the session.")
+
+
+# A permission notification's buttons ------------------------------------------------------
+
+
+SIGN_IN_TO_ANSWER = "Sign in to answer: open the task."
+SEND_JSON = "Send a JSON object of at most 8 KiB with Content-Type: application/json."
+
+
+@csrf_exempt  # the signed token is bound to this user and this answer: no page can forge it
+@require_POST
+def api_permission_answer(request):
+    """{"token": "..."} from an Allow / Reject button of a permission notification
+    (tasks.notify.permission_message); a refusal is answered as JSON by the middleware."""
+    if not request.user.is_authenticated:
+        raise ServiceError(SIGN_IN_TO_ANSWER, status=401)
+    body = _json_object(request)
+    request_id, option_id = notify.answer_from_token(user=request.user, token=body.get("token"))
+    permission = PermissionRequest.objects.filter(
+        id=request_id, task__team__memberships__user=request.user
+    ).first()
+    if permission is None:
+        raise ServiceError(sessions.NO_SUCH_REQUEST, status=404)
+    permission = sessions.permission_answer(user=request.user, request=permission, option_id=option_id)
+    return JsonResponse({"ok": True, "task": permission.task_id, "option_id": option_id})
+
+
+def _json_object(request) -> dict:
+    if request.content_type != "application/json" or len(request.body) > 8 * 1024:
+        raise ServiceError(SEND_JSON)
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        raise ServiceError(SEND_JSON) from None
+    if not isinstance(body, dict):
+        raise ServiceError(SEND_JSON)
+    return body

@@ -51,14 +51,29 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(autouse=True)
-def notifications_enqueued(monkeypatch):
-    """Notification jobs the code under test handed over (after commit); tests
-    of notifications run the service themselves. Hub processes are unaffected."""
-    from notifications import jobs
+def jobs_enqueued(monkeypatch):
+    """Jobs the code under test handed over to run after its commit
+    (codexhub.jobs.job_on_commit), as (name, *args), kept rather than run:
+    tests run the job or its service themselves. Hub processes are unaffected."""
+    from codexhub import jobs
 
     enqueued: list[tuple] = []
-    monkeypatch.setattr(jobs, "enqueue", lambda job, *args: enqueued.append((job.name, *args)))
+    monkeypatch.setattr(jobs, "_on_commit", lambda job, args, options: enqueued.append((job.name, *args)))
     return enqueued
+
+
+@pytest.fixture
+def jobs_published(monkeypatch):
+    """Instead of jobs_enqueued: after the commit, jobs go to `apply_async` on
+    the test's own thread (no background thread even without a broker)."""
+    from django.db import transaction
+
+    from codexhub import jobs
+
+    def publish_on_commit(job, args, options):
+        transaction.on_commit(lambda: jobs.publish(job, *args, **options))
+
+    monkeypatch.setattr(jobs, "_on_commit", publish_on_commit)
 
 
 @pytest.fixture(autouse=True)
@@ -76,6 +91,25 @@ def _fresh_cache():
     for alias in settings.CACHES:
         caches[alias].clear()
     yield
+
+
+@pytest.fixture
+def push_service(monkeypatch, settings, tmp_path):
+    """The local push service, trusted and allowed, and a VAPID key of this test's own."""
+    from notifications import vapid
+    from tests.notifications.pushservice import PushService
+
+    key_file = tmp_path / "vapid.pem"
+    vapid.generate(key_file)
+    settings.VAPID_PRIVATE_KEY_FILE = str(key_file)
+    # django-push-notifications keeps a reference to this dict from import time.
+    monkeypatch.setitem(settings.PUSH_NOTIFICATIONS_SETTINGS, "WP_PRIVATE_KEY", str(key_file))
+    monkeypatch.setitem(settings.PUSH_NOTIFICATIONS_SETTINGS, "WP_CLAIMS", {"sub": "mailto:ops@example.com"})
+    settings.PUSH_RETRY_BASE = 0.01
+    with PushService() as service:
+        service.trust(monkeypatch)
+        settings.WEBPUSH_ALLOWED_HOSTS = [service.url.removeprefix("https://")]
+        yield service
 
 
 # People ------------------------------------------------------------------------

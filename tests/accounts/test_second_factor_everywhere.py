@@ -17,8 +17,8 @@ from push_notifications.models import APNSDevice
 from accounts import services
 from accounts.middleware import SECOND_FACTOR_SETUP
 from codexhub.asgi import application
-from notifications.services import answer_token
 from tasks.models import PermissionRequest, TaskArtifact, TaskLog
+from tasks.notify import answer_token
 from tests.helpers import login, make_host, make_user, page_text
 from tests.tasks.kit import make_task, shared_project
 

@@ -36,8 +36,9 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from accounts.models import Membership, Role, Team, User
-from notifications import services, vapid
+from notifications import vapid
 from tasks.models import PermissionRequest
+from tasks.notify import permission_message
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, off_the_loop
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
@@ -518,7 +519,7 @@ def test_allow_on_the_notification_answers_the_agent(live_hub, daemon, desktop):
     page = signed_in_phone(desktop, live_hub.url)
     user = User.objects.get(email="pia@example.com")
     request = asking_pia(user)
-    push(page, live_hub.url, json.loads(services.permission_message(request, user).payload()))
+    push(page, live_hub.url, json.loads(permission_message(request, user).payload()))
     notification_id, summary, _ = daemon.next_shown()
     assert summary == "Agent asks: Edit notes.md"
     assert {"Allow once", "Reject"} <= set(daemon.buttons[notification_id])  # beside Chromium's own
@@ -541,7 +542,7 @@ def test_a_button_that_cannot_answer_opens_the_request(live_hub, daemon, desktop
     page = signed_in_phone(desktop, live_hub.url)
     user = User.objects.get(email="pia@example.com")
     request = asking_pia(user)
-    push(page, live_hub.url, json.loads(services.permission_message(request, user).payload()))
+    push(page, live_hub.url, json.loads(permission_message(request, user).payload()))
     notification_id, _, _ = daemon.next_shown()
     PermissionRequest.objects.filter(id=request.id).update(state="answered", option_id="allow")
 

@@ -9,7 +9,7 @@ from push_notifications.models import WebPushDevice
 
 from accounts.models import Membership, Role, Team
 from notifications import vapid
-from notifications.jobs import notify_task_job
+from tasks.jobs import notify_task_job
 from tasks.models import TaskState
 from tests.helpers import make_host, make_user
 from tests.notifications.pushservice import PushService

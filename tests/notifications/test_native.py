@@ -15,6 +15,7 @@ from push_notifications.models import APNSDevice, GCMDevice
 from accounts.groups import user_group
 from codexhub.events import group_send
 from notifications import services
+from tasks.notify import notify_task, task_message
 from tests.helpers import login, make_host
 from tests.tasks.kit import make_task, offering, shared_project
 from tests.test_ws_ui import OUR_ORIGIN, headers_for, open_socket
@@ -88,7 +89,7 @@ def finished_task(team_a, alice):
 )
 def test_apns_and_fcm_payloads_for_each_outcome(finished_task, state, error, title):
     task = finished_task(state, error)
-    message = services.task_message(task)
+    message = task_message(task)
     assert message.title.startswith(title) and len(message.title) < 130
     apns = services.apns_payload(message)
     request = _create_notification_request_from_args(
@@ -127,7 +128,7 @@ def test_a_native_device_is_not_sent_to_while_its_service_is_off(
 ):
     settings.APNS_AUTH_KEY_PATH = ""
     api(alice_client, {"type": "apns", "token": APNS_TOKEN})
-    assert services.notify_task(task_id=finished_task("succeeded").id) == 0
+    assert notify_task(task_id=finished_task("succeeded").id) == 0
     from notifications.models import Delivery
 
     assert "apns is not configured" in Delivery.objects.get().error

@@ -11,8 +11,10 @@ from push_notifications.models import WebPushDevice
 
 from accounts.models import User
 from notifications import services
+from notifications.jobs import push_job
 from notifications.models import Preference
 from tasks.models import TaskState
+from tasks.notify import notify_task
 from tests.helpers import login, make_host
 from tests.tasks.kit import make_task, offering, shared_project
 
@@ -47,7 +49,7 @@ def test_a_browser_registers_and_gets_the_end_of_its_task(alice_client, alice, b
     device = WebPushDevice.objects.get()
     assert device.user == alice and device.browser == "CHROME"  # never the user the body names
 
-    assert services.notify_task(task_id=task.id) == 1
+    assert notify_task(task_id=task.id) == 1
     (push,) = push_service.wait_for(1)
     assert (
         push.vapid_claims["aud"] == push_service.url and push.vapid_claims["sub"] == "mailto:ops@example.com"
@@ -106,24 +108,39 @@ def test_a_malformed_registration_is_400(alice_client, body):
 def test_a_gone_subscription_is_turned_off_without_retrying(alice_client, alice, task, push_service):
     register(alice_client, push_service.subscribe().as_json())
     push_service.respond_with(410)
-    assert services.notify_task(task_id=task.id) == 0
+    assert notify_task(task_id=task.id) == 0
     assert [status for _, status in push_service.attempts] == [410]
     assert WebPushDevice.objects.get().active is False
     task.refresh_from_db()
     assert task.state == "succeeded"
 
 
-def test_a_busy_push_service_is_retried_with_backoff(alice_client, alice, task, push_service):
+def retried_by_the_push_job(jobs_enqueued) -> int:
+    """The push job notify_task handed over, run here with Celery's retries (at once)."""
+    ((name, *args),) = jobs_enqueued
+    assert name == push_job.name
+    return push_job.apply(args=args, throw=False).get()
+
+
+def test_a_busy_push_service_is_retried_with_backoff(
+    alice_client, alice, task, push_service, jobs_enqueued, django_capture_on_commit_callbacks
+):
     register(alice_client, push_service.subscribe().as_json())
     push_service.respond_with(503, 503, 201)
-    assert services.notify_task(task_id=task.id) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notify_task(task_id=task.id) == 0  # the first try; Celery retries the push job
+    assert retried_by_the_push_job(jobs_enqueued) == 1
     assert [status for _, status in push_service.attempts] == [503, 503, 201]
 
 
-def test_three_failures_give_up_and_the_task_is_untouched(alice_client, alice, task, push_service):
+def test_three_failures_give_up_and_the_task_is_untouched(
+    alice_client, alice, task, push_service, jobs_enqueued, django_capture_on_commit_callbacks
+):
     register(alice_client, push_service.subscribe().as_json())
     push_service.respond_with(503, 503, 503, 503)
-    assert services.notify_task(task_id=task.id) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notify_task(task_id=task.id) == 0
+    assert retried_by_the_push_job(jobs_enqueued) == 0
     assert len(push_service.attempts) == 3
     assert WebPushDevice.objects.get().active is True
     task.refresh_from_db()
@@ -134,7 +151,7 @@ def test_a_long_prompt_sends_its_first_words_only(alice_client, alice, task, pus
     task.prompt = "Rewrite " + "very " * 2000 + "SECRET-TAIL"
     task.save()
     register(alice_client, push_service.subscribe().as_json())
-    services.notify_task(task_id=task.id)
+    notify_task(task_id=task.id)
     (push,) = push_service.wait_for(1)
     assert len(push.payload) <= 4096
     data = push.json()
@@ -144,15 +161,15 @@ def test_a_long_prompt_sends_its_first_words_only(alice_client, alice, task, pus
 
 def test_a_redelivered_job_pushes_once_per_device(alice_client, alice, task, push_service):
     register(alice_client, push_service.subscribe().as_json())
-    assert services.notify_task(task_id=task.id) == 1
-    assert services.notify_task(task_id=task.id) == 0  # the job again, after a worker died
+    assert notify_task(task_id=task.id) == 1
+    assert notify_task(task_id=task.id) == 0  # the job again, after a worker died
     assert len(push_service.attempts) == 1
 
 
 def test_preferences_off_means_nothing_is_sent(alice_client, alice, task, push_service):
     register(alice_client, push_service.subscribe().as_json())
     Preference.objects.update_or_create(user=alice, defaults={"task_succeeded": False})
-    assert services.notify_task(task_id=task.id) == 0
+    assert notify_task(task_id=task.id) == 0
     assert push_service.requests_count == 0
 
 
@@ -160,7 +177,7 @@ def test_a_device_switched_off_gets_nothing(alice_client, alice, task, push_serv
     register(alice_client, push_service.subscribe().as_json())
     device = WebPushDevice.objects.get()
     alice_client.post(reverse("device_toggle", args=["webpush", device.id]))
-    assert services.notify_task(task_id=task.id) == 0
+    assert notify_task(task_id=task.id) == 0
     assert push_service.requests_count == 0
 
 
@@ -177,20 +194,23 @@ def test_cancelling_ones_own_task_does_not_notify(alice_client, alice, task, pus
     register(alice_client, push_service.subscribe().as_json())
     task.state, task.cancelled_by = TaskState.CANCELLED, alice
     task.save()
-    assert services.notify_task(task_id=task.id) == 0
+    assert notify_task(task_id=task.id) == 0
     task.cancelled_by = User.objects.create_user(username="ops", email="ops@example.com")
     task.save()
-    assert services.notify_task(task_id=task.id) == 1
+    assert notify_task(task_id=task.id) == 1
 
 
-def test_the_test_notification_is_rate_limited(alice_client, settings, notifications_enqueued):
+def test_the_test_notification_is_rate_limited(
+    alice_client, settings, jobs_enqueued, django_capture_on_commit_callbacks
+):
     settings.NOTIFY_TEST_RATE = "2/m"
-    statuses = [alice_client.post(reverse("notification_test")).status_code for _ in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        statuses = [alice_client.post(reverse("notification_test")).status_code for _ in range(3)]
     assert statuses == [302, 302, 429]
-    assert len(notifications_enqueued) == 2
+    assert len(jobs_enqueued) == 2
 
 
-def test_a_finished_task_hands_its_notification_over(team_a, alice, notifications_enqueued):
+def test_a_finished_task_hands_its_notification_over(team_a, alice, jobs_enqueued):
     from tests.tasks.kit import TaskStream
 
     host, _ = make_host(team_a, "studio")
@@ -199,4 +219,4 @@ def test_a_finished_task_hands_its_notification_over(team_a, alice, notification
 
     with mock.patch("django.db.transaction.on_commit", lambda f: f()):
         TaskStream(host.id).finished(task.id, outcome="failed", exit_code=1)
-    assert notifications_enqueued == [("notifications.jobs.notify_task_job", task.id)]
+    assert jobs_enqueued == [("tasks.jobs.notify_task_job", task.id)]

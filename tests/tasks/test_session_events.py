@@ -245,29 +245,29 @@ def test_a_finished_session_stays_ended(task, stream):
     assert task.session_state == "ended"
 
 
-def test_the_end_of_a_turn_tells_the_sender_once(task, stream, alice, notifications_enqueued):
+def test_the_end_of_a_turn_tells_the_sender_once(task, stream, alice, jobs_enqueued):
     task.session_state = "working"
     task.save(update_fields=["session_state"])
     assert stream.turn(task.id, "waiting", stop_reason="end_turn").outcome == APPLIED
     assert stream.turn(task.id, "waiting", stop_reason="end_turn").outcome == APPLIED  # no turn in between
-    assert notifications_enqueued == [("notifications.jobs.notify_turn_job", task.id, 1)]
+    assert jobs_enqueued == [("tasks.jobs.notify_turn_job", task.id, 1)]
     message = TaskMessage.objects.create(task=task, text="And the index", created_by=alice)
     stream.turn(task.id, "working", message_id=message.id)
     stream.turn(task.id, "waiting", stop_reason="end_turn")
-    assert notifications_enqueued[-1] == ("notifications.jobs.notify_turn_job", task.id, 2)
+    assert jobs_enqueued[-1] == ("tasks.jobs.notify_turn_job", task.id, 2)
 
 
-def test_a_turn_a_person_stopped_is_not_announced(task, stream, notifications_enqueued):
+def test_a_turn_a_person_stopped_is_not_announced(task, stream, jobs_enqueued):
     task.session_state = "working"
     task.save(update_fields=["session_state"])
     assert stream.turn(task.id, "waiting", stop_reason="cancelled").outcome == APPLIED
-    assert notifications_enqueued == []
+    assert jobs_enqueued == []
 
 
 # task.permission ----------------------------------------------------------------------
 
 
-def test_a_permission_request_is_kept_and_rings_phones_and_the_notifier(task, stream, notifications_enqueued):
+def test_a_permission_request_is_kept_and_rings_phones_and_the_notifier(task, stream, jobs_enqueued):
     with ringing() as sent:
         assert stream.permission(task.id, "p1").outcome == APPLIED
     request = PermissionRequest.objects.get()
@@ -277,14 +277,14 @@ def test_a_permission_request_is_kept_and_rings_phones_and_the_notifier(task, st
     assert (request.on_timeout, request.timeout_seconds, request.state) == ("reject", 600, "pending")
     event = {"type": "task.permission", "task": task.id, "request": request.id, "state": "pending"}
     assert sent == [(f"task.{task.id}", event)]
-    assert notifications_enqueued == [("notifications.jobs.notify_permission_job", request.id)]
+    assert jobs_enqueued == [("tasks.jobs.notify_permission_job", request.id)]
 
 
-def test_a_repeated_request_id_is_ignored(task, stream, notifications_enqueued):
+def test_a_repeated_request_id_is_ignored(task, stream, jobs_enqueued):
     stream.permission(task.id, "p1", title="First")
     assert stream.permission(task.id, "p1", title="Second").outcome == APPLIED
     assert list(PermissionRequest.objects.values_list("title", flat=True)) == ["First"]
-    assert len(notifications_enqueued) == 1
+    assert len(jobs_enqueued) == 1
 
 
 def test_a_request_that_waits_for_ever(task, stream):
@@ -320,9 +320,9 @@ def test_a_request_that_waits_for_ever(task, stream):
         {"locations": "notes.md"},
     ],
 )
-def test_a_malformed_permission_request_is_refused(task, stream, fields, notifications_enqueued):
+def test_a_malformed_permission_request_is_refused(task, stream, fields, jobs_enqueued):
     assert stream.permission(task.id, **fields).outcome == REJECTED
-    assert not PermissionRequest.objects.exists() and notifications_enqueued == []
+    assert not PermissionRequest.objects.exists() and jobs_enqueued == []
 
 
 def test_permission_text_is_cut_and_cleaned(task, stream):

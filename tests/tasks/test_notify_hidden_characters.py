@@ -3,7 +3,7 @@ name in a permission title, a failed task's error) as ⟨U+202E⟩, never raw.""
 
 import pytest
 
-from notifications import services
+from tasks import notify
 from tasks.models import PermissionRequest, TaskState
 from tests.helpers import make_host
 from tests.tasks.kit import make_task, offering, shared_project
@@ -25,13 +25,13 @@ def test_a_permission_push_shows_the_markers(alice, task):
     request = PermissionRequest.objects.create(
         task=task, request_id="p1", title=f"Edit {SPOOF}", tool_kind="edit"
     )
-    message = services.permission_message(request, alice)
+    message = notify.permission_message(request, alice)
     assert message.title == "Agent asks: Edit invoice⟨U+202E⟩gnp.exe"
     assert message.body.startswith("bills⟨U+200B⟩ on studio")
 
 
 def test_a_failed_task_push_shows_the_markers(task):
     task.state, task.error = TaskState.FAILED, f"could not write {SPOOF}"
-    message = services.task_message(task)
+    message = notify.task_message(task)
     assert "invoice⟨U+202E⟩gnp.exe" in message.title and "\u202e" not in message.title
     assert message.body == "bills⟨U+200B⟩ on studio"

@@ -13,9 +13,11 @@ from django.utils import timezone
 from push_notifications.models import WebPushDevice
 
 from accounts.models import Membership, Role
+from codexhub.errors import ServiceError
 from devices.models import Host
 from notifications import services
 from notifications.models import Preference
+from tasks import notify
 from tasks.models import PermissionRequest, TaskState
 from tests.helpers import login, make_host
 from tests.tasks.kit import make_task, offering, shared_project
@@ -70,7 +72,7 @@ def answer(client: Client, token: str):
 def test_the_sender_gets_allow_and_reject_buttons(alice, session, push_service):
     subscribed(alice, push_service)
     request = asking(session)
-    assert services.notify_permission(request_id=request.id) == 1
+    assert notify.notify_permission(request_id=request.id) == 1
     (push,) = push_service.wait_for(1)
     body = push.json()
     assert body["title"] == "Agent asks: Edit notes.md"
@@ -82,8 +84,8 @@ def test_the_sender_gets_allow_and_reject_buttons(alice, session, push_service):
         ("option-1", "Reject"),
     ]
     tokens = [a["token"] for a in body["actions"]]
-    assert services.answer_from_token(user=alice, token=tokens[0]) == (request.id, "allow")
-    assert services.answer_from_token(user=alice, token=tokens[1]) == (request.id, "reject")
+    assert notify.answer_from_token(user=alice, token=tokens[0]) == (request.id, "allow")
+    assert notify.answer_from_token(user=alice, token=tokens[1]) == (request.id, "reject")
 
 
 def test_always_options_stand_in_when_there_is_no_once(alice):
@@ -91,15 +93,15 @@ def test_always_options_stand_in_when_there_is_no_once(alice):
         {"option_id": "yes", "name": "Always", "kind": "allow_always"},
         {"option_id": "no", "name": "Never", "kind": "reject_always"},
     ]
-    assert [o["option_id"] for o in services._push_options(options)] == ["yes", "no"]
-    assert services._push_options([{"option_id": "x", "name": "X", "kind": "other"}]) == []
+    assert [o["option_id"] for o in notify._push_options(options)] == ["yes", "no"]
+    assert notify._push_options([{"option_id": "x", "name": "X", "kind": "other"}]) == []
 
 
 def test_the_same_request_is_pushed_once_per_device(alice, session, push_service):
     subscribed(alice, push_service)
     request = asking(session)
-    assert services.notify_permission(request_id=request.id) == 1
-    assert services.notify_permission(request_id=request.id) == 0  # a redelivered job
+    assert notify.notify_permission(request_id=request.id) == 1
+    assert notify.notify_permission(request_id=request.id) == 0  # a redelivered job
     push_service.wait_for(1)
     assert len(push_service.attempts) == 1
 
@@ -108,13 +110,13 @@ def test_an_answered_request_is_not_pushed(alice, session, push_service):
     subscribed(alice, push_service)
     request = asking(session)
     PermissionRequest.objects.filter(id=request.id).update(state="answered", option_id="allow")
-    assert services.notify_permission(request_id=request.id) == 0
+    assert notify.notify_permission(request_id=request.id) == 0
 
 
 def test_the_preference_turns_it_off(alice, session, push_service):
     subscribed(alice, push_service)
     Preference.objects.update_or_create(user=alice, defaults={"permission_asked": False})
-    assert services.notify_permission(request_id=asking(session).id) == 0
+    assert notify.notify_permission(request_id=asking(session).id) == 0
 
 
 def test_managers_are_asked_when_the_sender_may_not_answer(team_a, alice, bob, session, push_service):
@@ -125,28 +127,28 @@ def test_managers_are_asked_when_the_sender_may_not_answer(team_a, alice, bob, s
     subscribed(alice, push_service)
     subscribed(bob, push_service)
     request = asking(session)
-    assert services.notify_permission(request_id=request.id) == 1
+    assert notify.notify_permission(request_id=request.id) == 1
     (push,) = push_service.wait_for(1)
     token = push.json()["actions"][0]["token"]
-    assert services.answer_from_token(user=bob, token=token) == (request.id, "allow")
-    with pytest.raises(services.NotifyError) as refused:
-        services.answer_from_token(user=alice, token=token)
+    assert notify.answer_from_token(user=bob, token=token) == (request.id, "allow")
+    with pytest.raises(ServiceError) as refused:
+        notify.answer_from_token(user=alice, token=token)
     assert refused.value.status == 403
 
 
 def test_apns_gets_the_permission_category(alice, session):
     request = asking(session)
-    message = services.permission_message(request, alice)
+    message = notify.permission_message(request, alice)
     assert services.apns_payload(message)["category"] == services.PERMISSION_CATEGORY
     assert services.fcm_payload(message)["extra"]["category"] == services.PERMISSION_CATEGORY
-    assert "category" not in services.apns_payload(services.task_message(session))
+    assert "category" not in services.apns_payload(notify.task_message(session))
 
 
 def test_a_button_answers_for_the_signed_in_user(
     alice, alice_client, session, django_capture_on_commit_callbacks
 ):
     request = asking(session)
-    token = services.answer_token(request, alice, OPTIONS[2])
+    token = notify.answer_token(request, alice, OPTIONS[2])
     client = Client(enforce_csrf_checks=True)  # the worker sends no CSRF token
     client.cookies = alice_client.cookies
     with django_capture_on_commit_callbacks(execute=True):
@@ -162,7 +164,7 @@ def test_a_button_answers_for_the_signed_in_user(
 def test_a_button_refuses_another_users_token(alice, bob, team_a, session):
     Membership.objects.update_or_create(team=team_a, user=bob, defaults={"role": Role.OWNER})
     request = asking(session)
-    response = answer(login(Client(), bob), services.answer_token(request, alice, OPTIONS[0]))
+    response = answer(login(Client(), bob), notify.answer_token(request, alice, OPTIONS[0]))
     assert response.status_code == 403 and "someone else" in response.json()["error"]
     request.refresh_from_db()
     assert request.state == "pending"
@@ -179,9 +181,9 @@ def test_a_forged_token_is_refused(alice_client, session, token):
 
 def test_a_tampered_token_is_refused(alice, alice_client, session):
     request = asking(session)
-    token = services.answer_token(request, alice, OPTIONS[2])
+    token = notify.answer_token(request, alice, OPTIONS[2])
     payload, rest = token.split(":", 1)
-    forged = services.answer_token(request, alice, {"option_id": "allow"}).split(":", 1)[0] + ":" + rest
+    forged = notify.answer_token(request, alice, {"option_id": "allow"}).split(":", 1)[0] + ":" + rest
     assert answer(alice_client, forged).status_code == 400
     request.refresh_from_db()
     assert request.state == "pending"
@@ -189,7 +191,7 @@ def test_a_tampered_token_is_refused(alice, alice_client, session):
 
 def test_an_old_notification_cannot_answer(alice, alice_client, session, settings):
     request = asking(session)
-    token = services.answer_token(request, alice, OPTIONS[0])
+    token = notify.answer_token(request, alice, OPTIONS[0])
     later = timezone.now() + timedelta(seconds=settings.PERMISSION_ANSWER_MAX_AGE + 60)
     with time_machine.travel(later):
         response = answer(alice_client, token)
@@ -198,21 +200,21 @@ def test_an_old_notification_cannot_answer(alice, alice_client, session, setting
 
 def test_signed_out_the_button_says_so(alice, session):
     request = asking(session)
-    response = answer(Client(), services.answer_token(request, alice, OPTIONS[0]))
+    response = answer(Client(), notify.answer_token(request, alice, OPTIONS[0]))
     assert response.status_code == 401 and response.json()["error"] == "Sign in to answer: open the task."
 
 
 def test_a_request_of_another_team_is_not_found(charlie, session):
     """charlie holds a token for a request he cannot see (say he left the team)."""
     request = asking(session)
-    response = answer(login(Client(), charlie), services.answer_token(request, charlie, OPTIONS[0]))
+    response = answer(login(Client(), charlie), notify.answer_token(request, charlie, OPTIONS[0]))
     assert response.status_code == 404
 
 
 def test_the_end_of_a_turn_tells_the_sender(alice, session, push_service):
     subscribed(alice, push_service)
-    assert services.notify_turn(task_id=session.id, turn=1) == 1
-    assert services.notify_turn(task_id=session.id, turn=1) == 0  # a redelivered job
+    assert notify.notify_turn(task_id=session.id, turn=1) == 1
+    assert notify.notify_turn(task_id=session.id, turn=1) == 0  # a redelivered job
     (push,) = push_service.wait_for(1)
     assert push.json() == {
         "title": "Your turn · Add a line to the notes",
@@ -220,17 +222,17 @@ def test_the_end_of_a_turn_tells_the_sender(alice, session, push_service):
         "url": f"/tasks/{session.id}/",
         "tag": f"task-{session.id}",
     }
-    assert services.notify_turn(task_id=session.id, turn=2) == 1
+    assert notify.notify_turn(task_id=session.id, turn=2) == 1
 
 
 def test_the_end_of_a_turn_follows_the_finished_tasks_preference(alice, session, push_service):
     subscribed(alice, push_service)
     Preference.objects.update_or_create(user=alice, defaults={"task_succeeded": False})
-    assert services.notify_turn(task_id=session.id, turn=1) == 0
+    assert notify.notify_turn(task_id=session.id, turn=1) == 0
 
 
 def test_an_ended_session_has_no_turn_to_announce(alice, session, push_service):
     subscribed(alice, push_service)
     session.state = TaskState.SUCCEEDED
     session.save(update_fields=["state"])
-    assert services.notify_turn(task_id=session.id, turn=1) == 0
+    assert notify.notify_turn(task_id=session.id, turn=1) == 0

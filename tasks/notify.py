@@ -1,0 +1,169 @@
+"""The notices of tasks: a task ended, an agent session waits for its sender,
+an agent asks for a permission (with Allow / Reject buttons whose tokens
+answer for one user only). notifications.services carries them."""
+
+from django.conf import settings
+from django.core import signing
+
+from accounts.models import User
+from accounts.permissions import manager_users_of
+from codexhub.errors import ServiceError
+from notifications.services import Notice, notice_push, preference_for
+from projects.paths import path_visible
+from tasks.models import PermissionRequest, PermissionState, Task, TaskState
+from tasks.sessions import may_answer
+
+ANSWER_SALT = "codexhub.notifications.permission-answer"  # kept: tokens already sent still answer
+OUTCOME_TITLES = {
+    TaskState.SUCCEEDED: "Done",
+    TaskState.FAILED: "Failed",
+    TaskState.CANCELLED: "Cancelled",
+    TaskState.EXPIRED: "Expired",
+}
+ANSWER_NOT_OURS = "That answer is not one this hub sent."
+ANSWER_TOO_OLD = "This notification is too old to answer: open the task."
+ANSWER_FOR_SOMEONE_ELSE = "This notification was sent to someone else."
+
+
+def _first_words(text: str, limit: int) -> str:
+    """Host and agent text (titles, errors naming files) with hidden characters shown."""
+    words = " ".join(path_visible(text).split())
+    return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
+
+
+def _where(task: Task) -> str:
+    return f"{path_visible(task.project.name)} on {task.host.name}"
+
+
+def _task_with_people(task_id: int) -> Task | None:
+    return Task.objects.select_related("project", "host", "created_by").filter(id=task_id).first()
+
+
+# A task ended -------------------------------------------------------------------------
+
+
+def task_message(task: Task) -> Notice:
+    """Names the outcome, the task's first words, the project and the host; no
+    file content, no full prompt, no secret."""
+    outcome = OUTCOME_TITLES.get(task.state, task.state)
+    if task.error and task.state == TaskState.FAILED:
+        outcome = f"Failed: {_first_words(task.error, 40)}"
+    return Notice(
+        title=f"{outcome} · {_first_words(task.prompt, 60)}",
+        body=_where(task),
+        url=f"/tasks/{task.id}/",
+        tag=f"task-{task.id}",
+    )
+
+
+def _wanted(task: Task, user: User) -> bool:
+    preference = preference_for(user=user)
+    if task.state == TaskState.SUCCEEDED:
+        return preference.task_succeeded
+    if task.state == TaskState.CANCELLED and task.cancelled_by_id == task.created_by_id:
+        return False  # they stopped it themselves
+    return preference.task_failed
+
+
+def notify_task(*, task_id: int) -> int:
+    """Tell the task's sender that it ended, once per device. Returns pushes sent."""
+    task = _task_with_people(task_id)
+    if task is None or task.created_by is None or not task.finished or not _wanted(task, task.created_by):
+        return 0
+    return notice_push(user=task.created_by, notice=task_message(task), key=f"task:{task.id}")
+
+
+# An agent session waits -----------------------------------------------------------------
+
+
+def notify_turn(*, task_id: int, turn: int) -> int:
+    """An agent session's sender: the agent finished a turn and waits for a
+    message. Told if they want to hear of finished tasks; each turn once."""
+    task = _task_with_people(task_id)
+    if task is None or task.created_by is None or not task.session_open:
+        return 0
+    if not preference_for(user=task.created_by).task_succeeded:
+        return 0
+    notice = Notice(
+        title=f"Your turn · {_first_words(task.prompt, 60)}",
+        body=f"The agent waits for your message in {_where(task)}",
+        url=f"/tasks/{task.id}/",
+        tag=f"task-{task.id}",
+    )
+    return notice_push(user=task.created_by, notice=notice, key=f"turn:{task.id}:{turn}")
+
+
+# An agent asks ----------------------------------------------------------------------------
+
+
+def notify_permission(*, request_id: int) -> int:
+    """Ask the people who may answer an agent's permission request: the task's
+    sender if their role allows it, else the team's owners and admins. Each
+    device once; Web Push carries Allow and Reject buttons."""
+    request = (
+        PermissionRequest.objects.select_related("task__project", "task__host", "task__created_by")
+        .filter(id=request_id, state=PermissionState.PENDING)
+        .first()
+    )
+    if request is None:
+        return 0
+    sent = 0
+    for user in _answerers(request.task):
+        if preference_for(user=user).permission_asked:
+            notice = permission_message(request, user)
+            sent += notice_push(user=user, notice=notice, key=f"permission:{request.id}")
+    return sent
+
+
+def _answerers(task: Task) -> list[User]:
+    if task.created_by is not None and may_answer(user=task.created_by, host=task.host):
+        return [task.created_by]
+    managers = manager_users_of(team_id=task.team_id).order_by("id")
+    return [user for user in managers if may_answer(user=user, host=task.host)]
+
+
+def permission_message(request: PermissionRequest, user: User) -> Notice:
+    task = request.task
+    actions = tuple(
+        {"action": f"option-{index}", "title": option["name"], "token": answer_token(request, user, option)}
+        for index, option in enumerate(_push_options(request.options))
+    )
+    return Notice(
+        title=f"Agent asks: {_first_words(request.title, 60)}",
+        body=f"{_where(task)} · {_first_words(task.prompt, 60)}",
+        url=f"/tasks/{task.id}/#permission-{request.id}",
+        tag=f"permission-{request.id}",
+        actions=actions,
+    )
+
+
+def _push_options(options: list[dict]) -> list[dict]:
+    """Two buttons at most (Chrome shows two): allow once and reject once, else
+    their "always" kin. Anything else is answered on the page."""
+    chosen = []
+    for kinds in (("allow_once", "allow_always"), ("reject_once", "reject_always")):
+        match = next((o for kind in kinds for o in options if o.get("kind") == kind), None)
+        if match is not None:
+            chosen.append(match)
+    return chosen
+
+
+def answer_token(request: PermissionRequest, user: User, option: dict) -> str:
+    """A signed, user-bound answer: it lets the service worker answer from the
+    notification without a CSRF token, and answers nothing for anyone else."""
+    return signing.dumps({"r": request.id, "u": user.id, "o": option["option_id"]}, salt=ANSWER_SALT)
+
+
+def answer_from_token(*, user: User, token: object) -> tuple[int, str]:
+    """(request id, option id) a notification button carried. Raises ServiceError."""
+    if not isinstance(token, str) or len(token) > 1000:
+        raise ServiceError(ANSWER_NOT_OURS)
+    try:
+        data = signing.loads(token, salt=ANSWER_SALT, max_age=settings.PERMISSION_ANSWER_MAX_AGE)
+    except signing.SignatureExpired:
+        raise ServiceError(ANSWER_TOO_OLD, status=410) from None
+    except signing.BadSignature:
+        raise ServiceError(ANSWER_NOT_OURS) from None
+    if data.get("u") != user.id:
+        raise ServiceError(ANSWER_FOR_SOMEONE_ELSE, status=403)
+    return data["r"], data["o"]
