@@ -211,12 +211,23 @@ def cmd_unpair(args: argparse.Namespace, path: Path) -> int:
         print(f"Could not tell the hub ({clean(exc)}); revoke host {cfg.host_id} on the hub's page.")
         code = 1
     cfg.token = ""
-    config.save(path, cfg)
+    if not _save(path, cfg):
+        return 1
     config.remove_outbox(path)
     config.remove_mirror_index(path)
     config.remove_ledger(path)
     print(f"Forgot this host's token (config: {path}).")
     return code
+
+
+def _save(path: Path, cfg: config.Config) -> bool:
+    """Write the config, or print why it cannot be written (a symlink at its path, a full disk...)."""
+    try:
+        config.save(path, cfg)
+    except OSError as exc:
+        print(f"hostagent: cannot write {path}: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _load_or_new(path: Path) -> config.Config | None:
@@ -242,7 +253,8 @@ def cmd_project(args: argparse.Namespace, path: Path) -> int:
             print(f"hostagent: no project named {clean(args.name)!r}.", file=sys.stderr)
             return 2
         del cfg.projects[args.name]
-        config.save(path, cfg)
+        if not _save(path, cfg):
+            return 1
         print(f"Removed project {clean(args.name)!r}. A running agent stops sharing it at its next start.")
         return 0
     folder = os.path.realpath(os.path.expanduser(args.folder))
@@ -262,7 +274,8 @@ def cmd_project(args: argparse.Namespace, path: Path) -> int:
         print(f"hostagent: at most {config.MAX_PROJECTS} projects can be shared.", file=sys.stderr)
         return 2
     cfg.projects[name] = folder
-    config.save(path, cfg)
+    if not _save(path, cfg):
+        return 1
     print(f"Added project {clean(name)!r}: {clean(folder)}")
     print("A running agent shares it from its next start (restart python -m hostagent run).")
     return 0

@@ -1,21 +1,30 @@
-"""The agent's config file (TOML): where it lives, reading it, writing it safely.
+"""The agent's config file (TOML): where it lives, what it may say, reading it, editing it safely.
 
-The file holds the host token, so it is written 0600 inside a 0700 directory and
-replaced atomically: a crash mid-write leaves the old file, never half a token.
+The settings are dataclasses whose fields declare their checks (hostagent/checks.py);
+`load` builds them from the file and names the first wrong key. `save` edits the file in
+place with tomlkit (hostagent/tomledit.py), so the user's comments, blank lines and order
+survive `project add`, `pair` and `unpair`. The file holds the host token, so it is written
+0600 inside a 0700 directory and replaced atomically (hostagent/files.py): a crash mid-write
+leaves the old file, never half a token.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
-import tempfile
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from hostagent import checks
 from hostagent.api import is_loopback
+from hostagent.checks import Invalid, setting
+from hostagent.files import write_atomic
 from hostagent.tasks.sites import SiteError, SitePattern
 from protocol import limits
 from protocol.text import CONTROL
@@ -33,48 +42,6 @@ class ConfigError(Exception):
     """The config file exists but cannot be read or has wrong values."""
 
 
-@dataclass
-class TasksConfig:
-    """`[tasks]`: how this host runs the tasks the hub assigns (docs/protocol.md, "Tasks")."""
-
-    concurrency: int = 2  # tasks running at once on this host
-    parallel_per_project: bool = False  # if false, at most one task at a time per project
-    timeout: int | float = 1800  # default seconds per task
-    output_cap: int = 1024 * 1024  # bytes of log kept per task
-    builtins: bool = True  # offer codex/claude/aider when the program is on PATH
-
-
-@dataclass
-class ExecutorConfig:
-    """One `[executors.NAME]` table, as written: None (or []) is a key left out."""
-
-    type: str = "command"  # "command", "openai", "browser" or "acp"
-    label: str | None = None
-    template: str | None = None  # command: "generic" (default), "codex", "claude" or "aider"
-    command: list[str] | None = None  # generic: argv with {prompt} and {file}; acp: the agent's argv
-    stdin: str | None = None  # generic only: "prompt" or "none"
-    needs_file: bool | None = None  # command only
-    timeout: int | float | None = None
-    env: list[str] = field(default_factory=list)  # command and acp: extra variables for the child
-    base_url: str | None = None  # openai only
-    model: str | None = None
-    api_key_env: str | None = None
-    # browser only: the host's own Chrome or Chromium (one of executable_path and channel), never a download
-    executable_path: str | None = None
-    channel: str | None = None
-    headless: bool | None = None  # default true
-    profile_dir: str | None = None  # a persistent profile (signed-in sessions); else a fresh context
-    allowed_sites: list[str] | None = None  # required: host or host:port patterns (tasks/sites.py)
-    downloads_dir: str | None = None  # the only folder downloads may go to; none: downloads refused
-    step_timeout: int | float | None = None  # seconds per step unless the step says `timeout`
-    screenshot_max_bytes: int | None = None
-    # acp only (docs/protocol.md, "Agent sessions (ACP)")
-    idle_timeout: int | float | None = None  # seconds a session waits for a follow-up; default 900
-    permission_timeout: int | float | None = None  # seconds a permission request waits; default 600
-    on_permission_timeout: str | None = None  # "reject" (default) or "wait"
-    terminal: bool | None = None  # offer the ACP terminal capability; default true
-
-
 EXECUTOR_TYPES = limits.EXECUTOR_KINDS
 TEMPLATES = ("generic", "codex", "claude", "aider")
 MAX_EXECUTORS = limits.MAX_EXECUTORS
@@ -82,34 +49,6 @@ MAX_LABEL = limits.MAX_EXECUTOR_LABEL
 MAX_TIMEOUT = 7 * 24 * 3600
 EXECUTOR_NAME = limits.EXECUTOR_NAME
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_EXECUTOR_KEYS = {
-    "command": {"type", "label", "timeout", "template", "command", "stdin", "needs_file", "env"},
-    "openai": {"type", "label", "timeout", "base_url", "model", "api_key_env"},
-    "browser": {
-        "type",
-        "label",
-        "timeout",
-        "executable_path",
-        "channel",
-        "headless",
-        "profile_dir",
-        "allowed_sites",
-        "downloads_dir",
-        "step_timeout",
-        "screenshot_max_bytes",
-    },
-    "acp": {
-        "type",
-        "label",
-        "timeout",
-        "command",
-        "env",
-        "idle_timeout",
-        "permission_timeout",
-        "on_permission_timeout",
-        "terminal",
-    },
-}
 # Playwright's Chromium channels: a Chrome or Edge installed on the host (`playwright install` is never run).
 BROWSER_CHANNELS = (
     "chrome",
@@ -130,26 +69,272 @@ DEFAULT_IDLE_TIMEOUT = 900
 DEFAULT_PERMISSION_TIMEOUT = 600
 MAX_SESSION_WAIT = 86400  # idle_timeout and permission_timeout
 ON_PERMISSION_TIMEOUT = ("reject", "wait")
-# (key, allowed types, low, high): bounds are inclusive.
-_TASKS_KEYS: dict[str, tuple[tuple[type, ...], float, float]] = {
-    "concurrency": ((int,), 1, 32),
-    "parallel_per_project": ((bool,), 0, 1),
-    "timeout": ((int, float), 1, MAX_TIMEOUT),
-    "output_cap": ((int,), 1024, 256 * 1024 * 1024),
-    "builtins": ((bool,), 0, 1),
+MAX_OUTPUT_CAP = 256 * 1024 * 1024
+
+
+def _seconds(high: int) -> checks.Check:
+    return checks.number(1, high, f"must be a number of seconds between 1 and {high}")
+
+
+def _argv(value: object) -> list[str]:
+    argv = checks.strings(value)
+    if not argv or len(argv) > 256 or any("\0" in item for item in argv):
+        raise Invalid("must hold 1-256 strings without NUL")
+    program = argv[0]
+    relative = not os.path.isabs(program) and ("/" in program or "\\" in program)
+    if not program or "{" in program or relative:
+        raise Invalid("[0] must be an absolute path or a program name found on PATH")
+    return argv
+
+
+def _env_names(value: object) -> list[str]:
+    env = checks.strings(value)
+    for name in env:
+        if not ENV_NAME.fullmatch(name):
+            raise Invalid(f": {ascii(name)} is not a variable name")
+        if name.upper().startswith("CODEXHUB_"):
+            raise Invalid(": CODEXHUB_* variables are never passed to a task")
+    return env
+
+
+def _base_url(value: object) -> str:
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid('is required, like "http://127.0.0.1:11434/v1"')
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise Invalid("must not carry a user name, password, query or fragment")
+    assert isinstance(value, str)
+    return value
+
+
+def _model(value: object) -> str:
+    if not isinstance(value, str) or not value or CONTROL.search(value):
+        raise Invalid("is required (a model name)")
+    return value
+
+
+def _api_key_env(value: object) -> str:
+    if not isinstance(value, str) or not ENV_NAME.fullmatch(value):
+        raise Invalid("must be a variable name")
+    if value.upper().startswith("CODEXHUB_"):
+        raise Invalid("must not be a CODEXHUB_* variable")
+    return value
+
+
+def _sites(value: object) -> list[str]:
+    sites = checks.strings(value)
+    if not 1 <= len(sites) <= MAX_SITES:
+        raise Invalid(f"must hold 1-{MAX_SITES} sites")
+    for site in sites:
+        try:
+            SitePattern.parse(site)
+        except SiteError as exc:
+            raise Invalid(f": {exc}") from None
+    return sites
+
+
+def _between(low: int, high: int, *, integer: bool = False) -> checks.Check:
+    """[tasks] style: a wrong type and a wrong value say different things."""
+    kind = "an integer" if integer else "a number"
+    return checks.number(
+        low, high, f"must be {kind}", integer=integer, out_of_range=f"must be between {low} and {high}"
+    )
+
+
+@dataclass
+class TasksConfig:
+    """`[tasks]`: how this host runs the tasks the hub assigns (docs/protocol.md, "Tasks")."""
+
+    concurrency: int = setting(2, _between(1, 32, integer=True))  # tasks running at once on this host
+    # if false, at most one task at a time per project
+    parallel_per_project: bool = setting(False, checks.flag)
+    timeout: int | float = setting(1800, _between(1, MAX_TIMEOUT))  # default seconds per task
+    output_cap: int = setting(1024 * 1024, _between(1024, MAX_OUTPUT_CAP, integer=True))  # log bytes kept
+    builtins: bool = setting(True, checks.flag)  # offer codex/claude/aider when the program is on PATH
+
+
+@dataclass
+class ExecutorConfig:
+    """One `[executors.NAME]` table, as written: None (or []) is a key left out."""
+
+    # "command", "openai", "browser" or "acp" (checked first, by _executor)
+    type: str = setting("command")
+    label: str | None = setting(None, checks.text(1, MAX_LABEL))
+    # command: "generic" (default), "codex", "claude" or "aider"
+    template: str | None = setting(None, checks.one_of(TEMPLATES, f"must be one of {', '.join(TEMPLATES)}"))
+    # generic: argv with {prompt} and {file}; acp: the agent's argv
+    command: list[str] | None = setting(None, _argv)
+    # generic only: "prompt" or "none"
+    stdin: str | None = setting(None, checks.one_of(("prompt", "none"), 'must be "prompt" or "none"'))
+    needs_file: bool | None = setting(None, checks.flag)  # command only
+    timeout: int | float | None = setting(None, _seconds(MAX_TIMEOUT))
+    # command and acp: extra variables for the child
+    env: list[str] = setting(check=_env_names, factory=list)
+    base_url: str | None = setting(None, _base_url)  # openai only
+    model: str | None = setting(None, _model)
+    api_key_env: str | None = setting(None, _api_key_env)
+    # browser only: the host's own Chrome or Chromium (one of executable_path and channel), never a download
+    executable_path: str | None = setting(None, checks.absolute_path("Chrome or Chromium"))
+    channel: str | None = setting(
+        None, checks.one_of(BROWSER_CHANNELS, f"must be one of {', '.join(BROWSER_CHANNELS)}")
+    )
+    headless: bool | None = setting(None, checks.flag)  # default true
+    # a persistent profile (signed-in sessions); else a fresh context
+    profile_dir: str | None = setting(None, checks.absolute_path("a folder"))
+    # required: host or host:port patterns (tasks/sites.py)
+    allowed_sites: list[str] | None = setting(None, _sites)
+    # the only folder downloads may go to; none: downloads refused
+    downloads_dir: str | None = setting(None, checks.absolute_path("a folder"))
+    # seconds per step unless the step says `timeout`
+    step_timeout: int | float | None = setting(None, _seconds(MAX_STEP_TIMEOUT))
+    screenshot_max_bytes: int | None = setting(
+        None,
+        checks.number(
+            1024, MAX_ARTIFACT, f"must be an integer between 1024 and {MAX_ARTIFACT}", integer=True
+        ),
+    )
+    # acp only (docs/protocol.md, "Agent sessions (ACP)"): seconds a session waits for a follow-up
+    # (default 900) and a permission request waits (default 600), then "reject" (default) or "wait"
+    idle_timeout: int | float | None = setting(None, _seconds(MAX_SESSION_WAIT))
+    permission_timeout: int | float | None = setting(None, _seconds(MAX_SESSION_WAIT))
+    on_permission_timeout: str | None = setting(
+        None, checks.one_of(ON_PERMISSION_TIMEOUT, 'must be "reject" or "wait"')
+    )
+    terminal: bool | None = setting(None, checks.flag)  # offer the ACP terminal capability; default true
+
+
+_COMMON_KEYS = ("type", "label", "timeout")
+_EXECUTOR_KEYS = {
+    "command": {*_COMMON_KEYS, "template", "command", "stdin", "needs_file", "env"},
+    "openai": {*_COMMON_KEYS, "base_url", "model", "api_key_env"},
+    "browser": {
+        *_COMMON_KEYS,
+        "executable_path",
+        "channel",
+        "headless",
+        "profile_dir",
+        "allowed_sites",
+        "downloads_dir",
+        "step_timeout",
+        "screenshot_max_bytes",
+    },
+    "acp": {
+        *_COMMON_KEYS,
+        "command",
+        "env",
+        "idle_timeout",
+        "permission_timeout",
+        "on_permission_timeout",
+        "terminal",
+    },
 }
+
+
+def _executor(value: object) -> ExecutorConfig:
+    spec = checks.table()(value)
+    kind = spec.get("type", "command")
+    if kind not in EXECUTOR_TYPES:
+        raise Invalid('.type must be "command" or "openai" or "browser" or "acp"')
+    unknown = sorted(set(spec) - _EXECUTOR_KEYS[kind])
+    if unknown:
+        article = "an" if kind[0] in "aeio" else "a"
+        raise Invalid(f".{unknown[0]} is not a key of {article} {kind} executor")
+    executor = checks.build(ExecutorConfig, spec)
+    _WHOLE[kind](executor)
+    return executor
+
+
+def _whole_command(executor: ExecutorConfig) -> None:
+    if executor.template in (None, "generic"):
+        if executor.command is None:
+            raise Invalid('.command is required, like ["/usr/local/bin/tool", "{file}"]')
+    elif executor.command is not None or executor.stdin is not None:
+        raise Invalid(': command and stdin are only for template = "generic"')
+
+
+def _whole_acp(executor: ExecutorConfig) -> None:
+    if executor.command is None:
+        raise Invalid('.command is required, like ["npx", "-y", "@zed-industries/codex-acp"]')
+
+
+def _whole_openai(executor: ExecutorConfig) -> None:
+    if executor.base_url is None:
+        raise Invalid('.base_url is required, like "http://127.0.0.1:11434/v1"')
+    if executor.model is None:
+        raise Invalid(".model is required (a model name)")
+    parts = urlsplit(executor.base_url)
+    if executor.api_key_env is not None and parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        raise Invalid(".base_url must use https:// to send an API key (plain http only for a loopback host)")
+
+
+def _whole_browser(executor: ExecutorConfig) -> None:
+    if (executor.executable_path is None) == (executor.channel is None):
+        raise Invalid(
+            ': set one of executable_path (like "/usr/bin/chromium") or channel (like "chrome"): '
+            "the host's own browser"
+        )
+    if executor.allowed_sites is None:
+        raise Invalid(
+            '.allowed_sites is required: the sites the browser may reach, like ["example.com", '
+            '"*.example.com", "127.0.0.1:*"]'
+        )
+
+
+# What an executor of each type needs beyond its keys' own checks.
+_WHOLE: dict[str, Callable[[ExecutorConfig], None]] = {
+    "command": _whole_command,
+    "acp": _whole_acp,
+    "openai": _whole_openai,
+    "browser": _whole_browser,
+}
+
+
+def _executors(value: object) -> dict[str, ExecutorConfig]:
+    table = checks.table("must be a table of [executors.NAME] tables")(value)
+    if len(table) > MAX_EXECUTORS:
+        raise Invalid(f": at most {MAX_EXECUTORS} executors")
+    executors = {}
+    for name, spec in table.items():
+        if not EXECUTOR_NAME.fullmatch(name):
+            raise Invalid(
+                f".{ascii(name)}: a name is 1-32 lowercase letters, digits, - or _, "
+                "starting with a letter or digit"
+            )
+        executors[name] = checks.checked(name, _executor, spec)
+    return executors
+
+
+def _project_path(value: object) -> str:
+    if not isinstance(value, str) or not os.path.isabs(value):
+        raise Invalid(": the path must be an absolute path")
+    return value
+
+
+def _projects(value: object) -> dict[str, str]:
+    table = checks.table("must be a table of name = path")(value)
+    projects = {}
+    for name, folder in table.items():
+        error = project_name_error(name)
+        if error is not None:
+            raise Invalid(f".{ascii(name)}: {error}")
+        projects[name] = checks.checked(name, _project_path, folder)
+    return projects
+
+
+def _tasks(value: object) -> TasksConfig:
+    return checks.build(TasksConfig, checks.table()(value))
 
 
 @dataclass
 class Config:
-    hub: str = ""
-    host_id: int | None = None
-    name: str = ""
-    token: str = ""
+    hub: str = setting("", checks.string())
+    host_id: int | None = setting(None, checks.integer)
+    name: str = setting("", checks.string())
+    token: str = setting("", checks.string())
     # Shared folders (docs/protocol.md, "The mirror"): project name -> absolute path, in the order added.
-    projects: dict[str, str] = field(default_factory=dict)
-    tasks: TasksConfig = field(default_factory=lambda: TasksConfig())
-    executors: dict[str, ExecutorConfig] = field(default_factory=dict)
+    projects: dict[str, str] = setting(check=_projects, factory=dict)
+    tasks: TasksConfig = setting(check=_tasks, factory=TasksConfig)
+    executors: dict[str, ExecutorConfig] = setting(check=_executors, factory=dict)
 
     @property
     def paired(self) -> bool:
@@ -217,313 +402,55 @@ def load(path: Path) -> Config | None:
         return None
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
-    config = Config()
-    for key in ("hub", "name", "token"):
-        value = data.get(key, "")
-        if not isinstance(value, str):
-            raise ConfigError(f"{path}: {key} must be a string")
-        setattr(config, key, value)
-    host_id = data.get("host_id")
-    if host_id is not None and (not isinstance(host_id, int) or isinstance(host_id, bool)):
-        raise ConfigError(f"{path}: host_id must be an integer")
-    config.host_id = host_id
-    projects = data.get("projects", {})
-    if not isinstance(projects, dict):
-        raise ConfigError(f"{path}: projects must be a table of name = path")
-    for name, folder in projects.items():
-        error = project_name_error(name)
-        if error is not None:
-            raise ConfigError(f"{path}: project {name!r}: {error}")
-        if not isinstance(folder, str) or not os.path.isabs(folder):
-            raise ConfigError(f"{path}: project {name!r}: the path must be an absolute path")
-        config.projects[name] = folder
-    config.tasks = _load_tasks(path, data.get("tasks", {}))
-    config.executors = _load_executors(path, data.get("executors", {}))
-    return config
+    return _from_toml(path, data)
 
 
-def _kind(value: object) -> type:
-    return bool if isinstance(value, bool) else type(value)
+_CONFIG_KEYS = {f.name for f in dataclasses.fields(Config)}
 
 
-def _load_tasks(path: Path, table: object) -> TasksConfig:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: tasks must be a table")
-    tasks = TasksConfig()
-    for key, value in table.items():
-        if key not in _TASKS_KEYS:
-            raise ConfigError(f"{path}: tasks.{key} is not a known key ({', '.join(_TASKS_KEYS)})")
-        types, low, high = _TASKS_KEYS[key]
-        if _kind(value) not in types:
-            raise ConfigError(f"{path}: tasks.{key} must be {_type_names(types)}")
-        if not isinstance(value, bool) and not low <= value <= high:
-            raise ConfigError(f"{path}: tasks.{key} must be between {low:g} and {high:g}")
-        setattr(tasks, key, value)
-    return tasks
+def _from_toml(path: Path, data: dict[str, Any]) -> Config:
+    known = {key: value for key, value in data.items() if key in _CONFIG_KEYS}  # others are left alone
+    try:
+        return checks.build(Config, known)
+    except Invalid as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
-def _type_names(types: tuple[type, ...]) -> str:
-    names = {bool: "true or false", int: "an integer", float: "a number"}
-    return "a number" if float in types else names[types[0]]
+def plain(config: Config) -> dict[str, Any]:
+    """What the file says for `config`: defaults and empty values are left out."""
+    data: dict[str, Any] = {"hub": config.hub}
+    if config.host_id is not None:
+        data["host_id"] = config.host_id
+    data["name"] = config.name
+    if config.token:
+        data["token"] = config.token
+    if config.projects:
+        data["projects"] = dict(config.projects)
+    if config.tasks != TasksConfig():
+        data["tasks"] = dataclasses.asdict(config.tasks)
+    if config.executors:
+        data["executors"] = {name: _plain_executor(spec) for name, spec in config.executors.items()}
+    return data
 
 
-def _load_executors(path: Path, table: object) -> dict[str, ExecutorConfig]:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: executors must be a table of [executors.NAME] tables")
-    if len(table) > MAX_EXECUTORS:
-        raise ConfigError(f"{path}: executors: at most {MAX_EXECUTORS} executors")
-    executors = {}
-    for name, spec in table.items():
-        if not EXECUTOR_NAME.fullmatch(name):
-            raise ConfigError(
-                f"{path}: executors.{ascii(name)}: a name is 1-32 lowercase letters, digits, - or _, "
-                "starting with a letter or digit"
-            )
-        if not isinstance(spec, dict):
-            raise ConfigError(f"{path}: executors.{name} must be a table")
-        executors[name] = _load_executor(f"{path}: executors.{name}", spec)
-    return executors
-
-
-def _load_executor(where: str, spec: dict[str, object]) -> ExecutorConfig:
-    kind = spec.get("type", "command")
-    if kind not in EXECUTOR_TYPES:
-        raise ConfigError(f'{where}.type must be "command" or "openai" or "browser" or "acp"')
-    unknown = sorted(set(spec) - _EXECUTOR_KEYS[str(kind)])
-    if unknown:
-        article = "an" if str(kind)[0] in "aeio" else "a"
-        raise ConfigError(f"{where}.{unknown[0]} is not a key of {article} {kind} executor")
-    executor = ExecutorConfig(type=str(kind))
-    label = spec.get("label")
-    if label is not None:
-        if not isinstance(label, str) or not 1 <= len(label) <= MAX_LABEL or _CONTROL.search(label):
-            raise ConfigError(f"{where}.label must be 1-{MAX_LABEL} characters without control characters")
-        executor.label = label
-    timeout = spec.get("timeout")
-    if timeout is not None:
-        if (
-            not isinstance(timeout, int | float)
-            or isinstance(timeout, bool)
-            or not 1 <= timeout <= MAX_TIMEOUT
-        ):
-            raise ConfigError(f"{where}.timeout must be a number of seconds between 1 and {MAX_TIMEOUT}")
-        executor.timeout = timeout
-    if kind == "openai":
-        _load_openai(where, spec, executor)
-    elif kind == "browser":
-        _load_browser(where, spec, executor)
-    elif kind == "acp":
-        _load_acp(where, spec, executor)
-    else:
-        _load_command(where, spec, executor)
-    return executor
-
-
-def _string_list(where: str, value: object) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ConfigError(f"{where} must be a list of strings")
-    return list(value)
-
-
-def _load_command(where: str, spec: dict[str, object], executor: ExecutorConfig) -> None:
-    template = spec.get("template")
-    if template is not None:
-        if template not in TEMPLATES:
-            raise ConfigError(f"{where}.template must be one of {', '.join(TEMPLATES)}")
-        executor.template = str(template)
-    generic = template in (None, "generic")
-    command = spec.get("command")
-    if generic:
-        if command is None:
-            raise ConfigError(f'{where}.command is required, like ["/usr/local/bin/tool", "{{file}}"]')
-        executor.command = _argv(where, command)
-    elif command is not None or "stdin" in spec:
-        raise ConfigError(f'{where}: command and stdin are only for template = "generic"')
-    stdin = spec.get("stdin")
-    if stdin is not None:
-        if stdin not in ("prompt", "none"):
-            raise ConfigError(f'{where}.stdin must be "prompt" or "none"')
-        executor.stdin = str(stdin)
-    needs_file = spec.get("needs_file")
-    if needs_file is not None and not isinstance(needs_file, bool):
-        raise ConfigError(f"{where}.needs_file must be true or false")
-    executor.needs_file = needs_file
-    executor.env = _env_names(where, spec)
-
-
-def _argv(where: str, command: object) -> list[str]:
-    argv = _string_list(f"{where}.command", command)
-    if not argv or len(argv) > 256 or any("\0" in item for item in argv):
-        raise ConfigError(f"{where}.command must hold 1-256 strings without NUL")
-    program = argv[0]
-    relative = not os.path.isabs(program) and ("/" in program or "\\" in program)
-    if not program or "{" in program or relative:
-        raise ConfigError(f"{where}.command[0] must be an absolute path or a program name found on PATH")
-    return argv
-
-
-def _env_names(where: str, spec: dict[str, object]) -> list[str]:
-    env = _string_list(f"{where}.env", spec.get("env", []))
-    for name in env:
-        if not ENV_NAME.fullmatch(name):
-            raise ConfigError(f"{where}.env: {ascii(name)} is not a variable name")
-        if name.upper().startswith("CODEXHUB_"):
-            raise ConfigError(f"{where}.env: CODEXHUB_* variables are never passed to a task")
-    return env
-
-
-def _load_acp(where: str, spec: dict[str, object], executor: ExecutorConfig) -> None:
-    command = spec.get("command")
-    if command is None:
-        raise ConfigError(f'{where}.command is required, like ["npx", "-y", "@zed-industries/codex-acp"]')
-    executor.command = _argv(where, command)
-    executor.env = _env_names(where, spec)
-    for key in ("idle_timeout", "permission_timeout"):
-        value = spec.get(key)
-        if value is None:
-            continue
-        if type(value) not in (int, float) or not 1 <= value <= MAX_SESSION_WAIT:
-            raise ConfigError(f"{where}.{key} must be a number of seconds between 1 and {MAX_SESSION_WAIT}")
-        setattr(executor, key, value)
-    on_timeout = spec.get("on_permission_timeout")
-    if on_timeout is not None:
-        if on_timeout not in ON_PERMISSION_TIMEOUT:
-            raise ConfigError(f'{where}.on_permission_timeout must be "reject" or "wait"')
-        executor.on_permission_timeout = str(on_timeout)
-    terminal = spec.get("terminal")
-    if terminal is not None and not isinstance(terminal, bool):
-        raise ConfigError(f"{where}.terminal must be true or false")
-    executor.terminal = terminal
-
-
-def _load_openai(where: str, spec: dict[str, object], executor: ExecutorConfig) -> None:
-    base_url = spec.get("base_url")
-    parts = urlsplit(base_url) if isinstance(base_url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f'{where}.base_url is required, like "http://127.0.0.1:11434/v1"')
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ConfigError(f"{where}.base_url must not carry a user name, password, query or fragment")
-    model = spec.get("model")
-    if not isinstance(model, str) or not model or _CONTROL.search(model):
-        raise ConfigError(f"{where}.model is required (a model name)")
-    api_key_env = spec.get("api_key_env")
-    if api_key_env is not None:
-        if not isinstance(api_key_env, str) or not ENV_NAME.fullmatch(api_key_env):
-            raise ConfigError(f"{where}.api_key_env must be a variable name")
-        if api_key_env.upper().startswith("CODEXHUB_"):
-            raise ConfigError(f"{where}.api_key_env must not be a CODEXHUB_* variable")
-        if parts.scheme == "http" and not is_loopback(parts.hostname):
-            raise ConfigError(
-                f"{where}.base_url must use https:// to send an API key (plain http only for a loopback host)"
-            )
-    executor.base_url, executor.model, executor.api_key_env = base_url, model, api_key_env
-
-
-def _absolute_path(where: str, value: object, what: str) -> str:
-    if not isinstance(value, str) or not os.path.isabs(value) or "\0" in value:
-        raise ConfigError(f"{where} must be an absolute path to {what}")
-    return value
-
-
-def _load_browser(where: str, spec: dict[str, object], executor: ExecutorConfig) -> None:
-    path, channel = spec.get("executable_path"), spec.get("channel")
-    if (path is None) == (channel is None):
-        raise ConfigError(
-            f'{where}: set one of executable_path (like "/usr/bin/chromium") or channel (like "chrome"): '
-            "the host's own browser"
-        )
-    if path is not None:
-        executor.executable_path = _absolute_path(f"{where}.executable_path", path, "Chrome or Chromium")
-    if channel is not None:
-        if channel not in BROWSER_CHANNELS:
-            raise ConfigError(f"{where}.channel must be one of {', '.join(BROWSER_CHANNELS)}")
-        executor.channel = str(channel)
-    headless = spec.get("headless")
-    if headless is not None and not isinstance(headless, bool):
-        raise ConfigError(f"{where}.headless must be true or false")
-    executor.headless = headless
-    if "profile_dir" in spec:
-        executor.profile_dir = _absolute_path(f"{where}.profile_dir", spec["profile_dir"], "a folder")
-    if "downloads_dir" in spec:
-        executor.downloads_dir = _absolute_path(f"{where}.downloads_dir", spec["downloads_dir"], "a folder")
-    sites = spec.get("allowed_sites")
-    if sites is None:
-        raise ConfigError(
-            f'{where}.allowed_sites is required: the sites the browser may reach, like ["example.com", '
-            '"*.example.com", "127.0.0.1:*"]'
-        )
-    sites = _string_list(f"{where}.allowed_sites", sites)
-    if not 1 <= len(sites) <= MAX_SITES:
-        raise ConfigError(f"{where}.allowed_sites must hold 1-{MAX_SITES} sites")
-    for site in sites:
-        try:
-            SitePattern.parse(site)
-        except SiteError as exc:
-            raise ConfigError(f"{where}.allowed_sites: {exc}") from None
-    executor.allowed_sites = sites
-    step_timeout = spec.get("step_timeout")
-    if step_timeout is not None:
-        if type(step_timeout) not in (int, float) or not 1 <= step_timeout <= MAX_STEP_TIMEOUT:
-            raise ConfigError(
-                f"{where}.step_timeout must be a number of seconds between 1 and {MAX_STEP_TIMEOUT}"
-            )
-        executor.step_timeout = step_timeout
-    limit = spec.get("screenshot_max_bytes")
-    if limit is not None:
-        if type(limit) is not int or not 1024 <= limit <= MAX_ARTIFACT:
-            raise ConfigError(
-                f"{where}.screenshot_max_bytes must be an integer between 1024 and {MAX_ARTIFACT}"
-            )
-        executor.screenshot_max_bytes = limit
-
-
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+def _plain_executor(spec: ExecutorConfig) -> dict[str, Any]:
+    return {
+        key: value for key, value in dataclasses.asdict(spec).items() if value is not None and value != []
+    }
 
 
 def toml_string(value: str) -> str:
-    """A TOML basic string. Other control characters (and DEL) become \\uXXXX."""
-    out = []
-    for ch in value:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    """A TOML basic string. Control characters (and DEL) are escaped."""
+    from hostagent import tomledit
+
+    return tomledit.string(value)
 
 
 def dumps(config: Config) -> str:
-    lines = [f"hub = {toml_string(config.hub)}"]
-    if config.host_id is not None:
-        lines.append(f"host_id = {int(config.host_id)}")
-    lines.append(f"name = {toml_string(config.name)}")
-    if config.token:
-        lines.append(f"token = {toml_string(config.token)}")
-    if config.projects:
-        lines += ["", "[projects]"]
-        lines += [f"{toml_string(name)} = {toml_string(folder)}" for name, folder in config.projects.items()]
-    if config.tasks != TasksConfig():
-        lines += ["", "[tasks]"]
-        lines += [f"{key} = {_toml_value(value)}" for key, value in vars(config.tasks).items()]
-    for name, executor in config.executors.items():
-        lines += ["", f"[executors.{name}]"]
-        for key, value in vars(executor).items():
-            if value is not None and value != []:
-                lines.append(f"{key} = {_toml_value(value)}")
-    return "\n".join(lines) + "\n"
+    """`config` as a new file would hold it."""
+    from hostagent import tomledit
 
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)  # finite: the loader bounds every number
-    if isinstance(value, str):
-        return toml_string(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+    return tomledit.edit(None, {}, plain(config))
 
 
 def ensure_dir(directory: Path) -> None:
@@ -539,22 +466,27 @@ def ensure_dir(directory: Path) -> None:
 
 
 def save(path: Path, config: Config) -> None:
+    """Make the file at `path` say `config`, changing only what differs from what it says now.
+
+    A file that is missing, unreadable or invalid is replaced whole (as pairing always did).
+    The file is 0600 from its first byte, and never written through a symlink."""
+    from hostagent import tomledit  # tomlkit: only the commands that write the file import it
+
+    text, current = _current(path)
+    data = tomledit.edit(text, current, plain(config))
     ensure_dir(path.parent)
-    # mkstemp creates the file 0600, so the token is never readable by others, even briefly.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The folder the user chose may be reached through symlinks; nothing below it is followed.
+    write_atomic(os.path.realpath(path.parent), path.name, data.encode("utf-8"), mode=0o600)
+
+
+def _current(path: Path) -> tuple[str | None, dict[str, Any]]:
+    """The file's text and what it says, or (None, {}) if there is no usable file."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(dumps(config))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+        return text, plain(_from_toml(path, tomllib.loads(text)))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ConfigError):
+        return None, {}
 
 
 def _remove_sqlite(base: Path) -> None:

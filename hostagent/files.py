@@ -35,9 +35,9 @@ CHANGED = "it changed since it was read"
 OUTSIDE = "outside the root"
 
 
-class WriteRefused(Exception):
+class WriteRefused(OSError):
     """The path is not one this helper writes to (a symlink on it, not a regular file...); the
-    message says why. Failures of the write itself are OSError."""
+    message says why. An OSError, so callers that report a failed write report this too."""
 
 
 def write_atomic(
