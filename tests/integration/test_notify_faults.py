@@ -2,6 +2,7 @@
 is SIGKILLed after one device's push went out and while the next is in
 flight; the redelivered job sends the first device nothing more."""
 
+import re
 import signal
 from urllib.parse import urlsplit
 
@@ -60,4 +61,48 @@ def test_a_notify_job_killed_after_sending_pushes_once_per_device(
             assert service.accepted(first) == 1
         finally:
             service.release_all()
+            worker.stop()
+
+
+def test_a_busy_push_service_is_retried_by_the_worker_once_per_device(
+    transactional_db, tmp_path, logs, redis_url
+):
+    """A real worker: the watch's push fails with a 503, the notify job hands it
+    to the push job, which fails once more and is retried by Celery after its
+    countdown. The phone, already sent, is not pushed again."""
+    with PushService() as service:
+        key_file = tmp_path / "vapid.pem"
+        vapid.generate(key_file)
+        env = hub_env(
+            REQUESTS_CA_BUNDLE=service.ca_file,
+            WEBPUSH_ALLOWED_HOSTS=service.url.removeprefix("https://"),
+            VAPID_PRIVATE_KEY_FILE=str(key_file),
+            WEBPUSH_CONTACT="mailto:ops@example.com",
+            PUSH_RETRY_BASE="0.2",
+            REDIS_URL=redis_url,
+        )
+        user = make_user("mia@example.com")
+        team = Team.objects.create(name="Mia's")
+        Membership.objects.create(team=team, user=user, role=Role.OWNER)
+        host, _ = make_host(team, "studio")
+        task = make_task(shared_project(offering(host)), user, state=TaskState.SUCCEEDED)
+        phone, watch = service.subscribe(), service.subscribe()
+        for name, subscription in (("phone", phone), ("watch", watch)):
+            WebPushDevice.objects.create(
+                user=user,
+                name=name,
+                registration_id=subscription.endpoint,
+                p256dh=subscription.p256dh,
+                auth=subscription.auth,
+            )
+        first, second = (urlsplit(s.endpoint).path for s in (phone, watch))
+        service.respond_with(201, 503, 503)  # the phone's push, then the watch's two
+        worker = Worker(env, logs, beat=False)
+        try:
+            publish_job(env, notify_task_job.name, task.id)
+            wait_until(lambda: service.accepted(second) == 1, timeout=30, what="the watch's push, retried")
+            assert service.attempts == [(first, 201), (second, 503), (second, 503), (second, 201)]
+            retried = re.compile(r"notifications\.jobs\.push_job\[[^]]+\] retry: Retry in 0\.4s")
+            wait_until(lambda: retried.search(worker.output()), timeout=10, what="Celery's retry")
+        finally:
             worker.stop()
