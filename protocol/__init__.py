@@ -13,12 +13,16 @@ alike, and it imports nothing of either.
 """
 
 import functools
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from protocol.base import Sequenced
 
 MODULES = ("link", "mirror", "tasks", "sessions")
 
 
 @functools.cache
-def sequenced() -> dict:
+def sequenced() -> dict[tuple[str, str], type["Sequenced"]]:
     """(stream, type) -> the model of its payload: every sequenced message a host may send."""
     from importlib import import_module
 

@@ -7,19 +7,32 @@ integer here. Models are strict (no coercion: a bool is not an int, "7" is not
 7), refuse NaN and infinities, and ignore keys they do not know (a newer agent
 may send more) unless a model says otherwise. Text comes in three kinds:
 
-- display text (`Display(n)`): shown to people, never opened or compared, so
+- display text (`Annotated[str, Display(n)]`): shown to people, never opened or compared, so
   it is cut to its cap, never refused for its length, with NUL as U+FFFD and
   lone surrogates as "?" (what Postgres text cannot hold);
-- names (`Name(n)`): 1-n characters without control characters (bidi
+- names (`Annotated[str, Name(n)]`): 1-n characters without control characters (bidi
   controls included) or lone surrogates, refused otherwise;
-- tokens (`Token(regex)`): ASCII identifiers matched whole.
+- tokens (`Annotated[str, Token(regex, message)]`): ASCII identifiers matched whole.
 """
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    StrictInt,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+from pydantic_core import CoreSchema, ErrorDetails, PydanticCustomError, core_schema
 
 from protocol.limits import MAX_ID
 from protocol.paths import InvalidPath, mirror_path
@@ -73,32 +86,44 @@ def payload(message: Sequenced) -> dict[str, Any]:
 # Text ---------------------------------------------------------------------------------------
 
 
-def _cut(limit: int):
+def _cut(limit: int) -> Callable[[str], str]:
     def cut(value: str) -> str:
         return clean(value[:limit])
 
     return cut
 
 
-def _empty_if_null(value: object) -> object:
-    return "" if value is None else value
+def Display(limit: int, *, null: bool = False) -> AfterValidator | WrapValidator:  # noqa: N802 (names a kind)
+    """Display text, as `Annotated[str, Display(n)]`: cut to `limit` characters and cleaned,
+    never refused for its length. `null`: null is taken as "" (where the agent may leave a
+    text out that way)."""
+    cut = _cut(limit)
+    if not null:
+        return AfterValidator(cut)
+
+    def null_as_empty(value: object, handler: ValidatorFunctionWrapHandler) -> str:
+        return cut(handler("" if value is None else value))
+
+    return WrapValidator(null_as_empty)
 
 
-def Display(limit: int, *, null: bool = False) -> Any:  # noqa: N802 (a type)
-    """Display text: cut to `limit` characters and cleaned, never refused for its length.
-    `null`: null is taken as "" (where the agent may leave a text out that way)."""
-    if null:
-        return Annotated[str, BeforeValidator(_empty_if_null), AfterValidator(_cut(limit))]
-    return Annotated[str, AfterValidator(_cut(limit))]
+@dataclass(frozen=True)
+class Choice:
+    """One of `values`, as `Annotated[str, Choice(values, default)]`; null (or nothing) is `default`.
+    Validated as the Literal of `values`, so a wrong value is refused the way a Literal is."""
+
+    values: tuple[str, ...]
+    default: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        literal = handler.generate_schema(Literal[self.values])
+        default = self.default
+        return core_schema.no_info_before_validator_function(
+            lambda value: default if value is None else value, literal
+        )
 
 
-def Choice(values: tuple[str, ...], default: str) -> Any:  # noqa: N802 (a type)
-    """One of `values`; null (or nothing) is `default`."""
-    literal = Literal[values]  # type: ignore[valid-type]
-    return Annotated[literal, BeforeValidator(lambda value: default if value is None else value)]
-
-
-def _cut_list(limit: int):
+def _cut_list(limit: int) -> Callable[[object], object]:
     def cut(value: object) -> object:
         if value is None:
             return []
@@ -107,12 +132,13 @@ def _cut_list(limit: int):
     return cut
 
 
-def CutList(item: Any, limit: int) -> Any:  # noqa: N802 (a type)
-    """A list of `item`s cut to `limit` entries (display data: never refused for its length); null is []."""
-    return Annotated[list[item], BeforeValidator(_cut_list(limit))]
+def CutList(limit: int) -> BeforeValidator:  # noqa: N802 (names a kind)
+    """A list cut to `limit` entries, as `Annotated[list[Item], CutList(n)]` (display data: never
+    refused for its length); null is []."""
+    return BeforeValidator(_cut_list(limit))
 
 
-def _name(limit: int, what: str, empty: bool):
+def _name(limit: int, what: str, empty: bool) -> Callable[[str], str]:
     def check(value: str) -> str:
         if len(value) > limit or not (value or empty):
             raise refuse(f"{what} is {0 if empty else 1}-{limit} characters")
@@ -125,13 +151,13 @@ def _name(limit: int, what: str, empty: bool):
     return check
 
 
-def Name(limit: int, what: str = "a name", *, empty: bool = False) -> Any:  # noqa: N802 (a type)
-    """1-`limit` characters (0- with `empty`), without control characters or lone
-    surrogates: refused otherwise."""
-    return Annotated[str, AfterValidator(_name(limit, what, empty))]
+def Name(limit: int, what: str = "a name", *, empty: bool = False) -> AfterValidator:  # noqa: N802 (names a kind)
+    """As `Annotated[str, Name(n)]`: 1-`limit` characters (0- with `empty`), without control
+    characters or lone surrogates: refused otherwise."""
+    return AfterValidator(_name(limit, what, empty))
 
 
-def _exact(limit: int, what: str):
+def _exact(limit: int, what: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not 0 < len(value) <= limit or "\x00" in value or unencodable(value):
             raise refuse(f"{what} must be text of 1-{limit} characters")
@@ -140,12 +166,13 @@ def _exact(limit: int, what: str):
     return check
 
 
-def Exact(limit: int, what: str) -> Any:  # noqa: N802 (a type)
-    """Text that is compared, never cut: 1-`limit` characters without NUL or lone surrogates."""
-    return Annotated[str, AfterValidator(_exact(limit, what))]
+def Exact(limit: int, what: str) -> AfterValidator:  # noqa: N802 (names a kind)
+    """As `Annotated[str, Exact(n, what)]`: text that is compared, never cut: 1-`limit`
+    characters without NUL or lone surrogates."""
+    return AfterValidator(_exact(limit, what))
 
 
-def _token(pattern: re.Pattern[str], message: str):
+def _token(pattern: re.Pattern[str], message: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not pattern.fullmatch(value):
             raise refuse(message)
@@ -154,8 +181,9 @@ def _token(pattern: re.Pattern[str], message: str):
     return check
 
 
-def Token(pattern: re.Pattern[str], message: str) -> Any:  # noqa: N802 (a type)
-    return Annotated[str, AfterValidator(_token(pattern, message))]
+def Token(pattern: re.Pattern[str], message: str) -> AfterValidator:  # noqa: N802 (names a kind)
+    """As `Annotated[str, Token(regex, message)]`: matched whole, else refused with `message`."""
+    return AfterValidator(_token(pattern, message))
 
 
 def _path(value: str) -> str:
@@ -190,7 +218,7 @@ _PLAIN = {
 }
 
 
-def error_text(error: dict[str, Any]) -> str:
+def error_text(error: ErrorDetails) -> str:
     """One pydantic error as `where: what`, e.g. "changes.3.path: a path must be relative"."""
     kind, message = error["type"], error["msg"]
     if kind in _PLAIN:

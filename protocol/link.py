@@ -64,8 +64,8 @@ EXECUTOR_NAME_REFUSED = "an executor name is 1-32 of a-z, 0-9, - and _"
 
 
 class Executor(ProtocolModel):
-    name: Token(limits.EXECUTOR_NAME, EXECUTOR_NAME_REFUSED)
-    label: Name(limits.MAX_EXECUTOR_LABEL, "a label", empty=True) = ""  # "": the name
+    name: Annotated[str, Token(limits.EXECUTOR_NAME, EXECUTOR_NAME_REFUSED)]
+    label: Annotated[str, Name(limits.MAX_EXECUTOR_LABEL, "a label", empty=True)] = ""  # "": the name
     kind: Literal[limits.EXECUTOR_KINDS]  # type: ignore[valid-type]
     needs_file: bool = False
 
@@ -82,8 +82,8 @@ class Hello(Sequenced):
     stream = "host"
     type = "hello"
 
-    agent_version: Name(limits.MAX_AGENT_VERSION, "agent_version", empty=True) = ""
-    platform: Name(limits.MAX_PLATFORM, "platform", empty=True) = ""
+    agent_version: Annotated[str, Name(limits.MAX_AGENT_VERSION, "agent_version", empty=True)] = ""
+    platform: Annotated[str, Name(limits.MAX_PLATFORM, "platform", empty=True)] = ""
     capabilities: Annotated[list[str], Field(max_length=limits.MAX_CAPABILITIES)] = []
     executors: Annotated[list[Executor], Field(max_length=limits.MAX_EXECUTORS)] = []
 

@@ -26,10 +26,7 @@ def _no_slash(name: str) -> str:
     return name
 
 
-ProjectName = Annotated[
-    Name(limits.MAX_PROJECT_NAME, "a project name"),
-    AfterValidator(_no_slash),
-]
+ProjectName = Annotated[str, Name(limits.MAX_PROJECT_NAME, "a project name"), AfterValidator(_no_slash)]
 
 
 def _file_text(text: str) -> str:

@@ -36,48 +36,49 @@ OPTION_IDS_DIFFER = "option ids must differ"
 class UserData(ProtocolModel):
     """The task's prompt (`message_id` null) or a follow-up."""
 
-    text: Display(limits.MAX_USER_TEXT, null=True) = ""
+    text: Annotated[str, Display(limits.MAX_USER_TEXT, null=True)] = ""
     message_id: Id | None = None
 
 
 class TextData(ProtocolModel):
     """The agent's message so far, or its thought."""
 
-    text: Display(limits.MAX_AGENT_TEXT, null=True) = ""
+    text: Annotated[str, Display(limits.MAX_AGENT_TEXT, null=True)] = ""
 
 
 class PlanEntry(ProtocolModel):
-    content: Display(limits.MAX_PLAN_CONTENT, null=True) = ""
-    status: Choice(limits.PLAN_STATUSES, "pending") = "pending"
-    priority: Choice(limits.PRIORITIES, "medium") = "medium"
+    content: Annotated[str, Display(limits.MAX_PLAN_CONTENT, null=True)] = ""
+    status: Annotated[str, Choice(limits.PLAN_STATUSES, "pending")] = "pending"
+    priority: Annotated[str, Choice(limits.PRIORITIES, "medium")] = "medium"
 
 
 class PlanData(ProtocolModel):
-    entries: CutList(PlanEntry, limits.MAX_PLAN_ENTRIES) = []
+    entries: Annotated[list[PlanEntry], CutList(limits.MAX_PLAN_ENTRIES)] = []
 
 
 class FileDiff(ProtocolModel):
-    path: Display(limits.MAX_LOCATION, null=True) = ""
-    diff: Display(limits.MAX_DIFF, null=True) = ""
+    path: Annotated[str, Display(limits.MAX_LOCATION, null=True)] = ""
+    diff: Annotated[str, Display(limits.MAX_DIFF, null=True)] = ""
 
 
-Location = Display(limits.MAX_LOCATION)
+Location = Annotated[str, Display(limits.MAX_LOCATION)]
 
 
 class ToolData(ProtocolModel):
-    title: Display(limits.MAX_TITLE, null=True) = ""
-    tool_kind: Choice(limits.TOOL_KINDS, "other") = "other"
-    status: Choice(limits.TOOL_STATUSES, "pending") = "pending"
-    locations: CutList(Location, limits.MAX_LOCATIONS) = []  # paths relative to the root where inside
-    text: Display(limits.MAX_TOOL_TEXT, null=True) = ""
-    diffs: CutList(FileDiff, limits.MAX_DIFFS) = []
+    title: Annotated[str, Display(limits.MAX_TITLE, null=True)] = ""
+    tool_kind: Annotated[str, Choice(limits.TOOL_KINDS, "other")] = "other"
+    status: Annotated[str, Choice(limits.TOOL_STATUSES, "pending")] = "pending"
+    # paths relative to the root where inside
+    locations: Annotated[list[Location], CutList(limits.MAX_LOCATIONS)] = []
+    text: Annotated[str, Display(limits.MAX_TOOL_TEXT, null=True)] = ""
+    diffs: Annotated[list[FileDiff], CutList(limits.MAX_DIFFS)] = []
 
 
 class NoticeData(ProtocolModel):
     """What the host agent itself says, e.g. a refused write."""
 
-    text: Display(limits.MAX_NOTICE, null=True) = ""
-    level: Choice(limits.NOTICE_LEVELS, "info") = "info"
+    text: Annotated[str, Display(limits.MAX_NOTICE, null=True)] = ""
+    level: Annotated[str, Choice(limits.NOTICE_LEVELS, "info")] = "info"
 
 
 ITEM_DATA: dict[str, type[ProtocolModel]] = {
@@ -96,7 +97,7 @@ class TaskItem(TasksMessage):
 
     type = "task.item"
 
-    key: Token(limits.ITEM_KEY, KEY_REFUSED)
+    key: Annotated[str, Token(limits.ITEM_KEY, KEY_REFUSED)]
     kind: Literal[limits.ITEM_KINDS]  # type: ignore[valid-type]
     data: SkipValidation[ItemData]  # checked by kind, below
 
@@ -127,12 +128,13 @@ class TaskTurn(TasksMessage):
 
     state: Literal[limits.TURN_STATES]  # type: ignore[valid-type]
     message_id: Id | None = None
-    stop_reason: Display(limits.MAX_STOP_REASON) | None = None  # ACP's, null after an error
+    stop_reason: Annotated[str, Display(limits.MAX_STOP_REASON)] | None = None  # ACP's, null after an error
 
 
 class Option(ProtocolModel):
-    option_id: Exact(limits.MAX_OPTION_ID, "option_id")  # never cut: the answer must name it exactly
-    name: Display(limits.MAX_OPTION_NAME, null=True) = ""  # "": the id
+    # never cut: the answer must name it exactly
+    option_id: Annotated[str, Exact(limits.MAX_OPTION_ID, "option_id")]
+    name: Annotated[str, Display(limits.MAX_OPTION_NAME, null=True)] = ""  # "": the id
     kind: Literal[limits.OPTION_KINDS]  # type: ignore[valid-type]
 
     @model_validator(mode="after")
@@ -141,7 +143,7 @@ class Option(ProtocolModel):
         return self
 
 
-RequestId = Token(limits.REQUEST_ID, REQUEST_ID_REFUSED)
+RequestId = Annotated[str, Token(limits.REQUEST_ID, REQUEST_ID_REFUSED)]
 
 
 class TaskPermission(TasksMessage):
@@ -150,10 +152,10 @@ class TaskPermission(TasksMessage):
     type = "task.permission"
 
     request_id: RequestId
-    title: Display(limits.MAX_TITLE, null=True) = ""
-    tool_kind: Choice(limits.TOOL_KINDS, "other") = "other"
-    locations: CutList(Location, limits.MAX_LOCATIONS) = []
-    diffs: CutList(FileDiff, limits.MAX_DIFFS) = []
+    title: Annotated[str, Display(limits.MAX_TITLE, null=True)] = ""
+    tool_kind: Annotated[str, Choice(limits.TOOL_KINDS, "other")] = "other"
+    locations: Annotated[list[Location], CutList(limits.MAX_LOCATIONS)] = []
+    diffs: Annotated[list[FileDiff], CutList(limits.MAX_DIFFS)] = []
     options: Annotated[list[Option], Field(min_length=1, max_length=limits.MAX_OPTIONS)]
     on_timeout: Literal[limits.ON_TIMEOUT]  # type: ignore[valid-type]
     timeout: Annotated[float, Field(gt=0, le=limits.MAX_PERMISSION_TIMEOUT)] | None = None
@@ -177,7 +179,7 @@ class TaskPermissionClosed(TasksMessage):
 
     request_id: RequestId
     outcome: Literal[limits.CLOSE_OUTCOMES]  # type: ignore[valid-type]
-    option_id: Exact(limits.MAX_OPTION_ID, "option_id") | None = None
+    option_id: Annotated[str, Exact(limits.MAX_OPTION_ID, "option_id")] | None = None
 
 
 # Hub to agent (re-sent on every (re)connect until the agent reports them) -------------------------
@@ -187,7 +189,7 @@ class TaskAnswer(ProtocolModel):
     type: Literal["task.answer"] = "task.answer"
     task_id: Id
     request_id: RequestId
-    option_id: Exact(limits.MAX_OPTION_ID, "option_id")
+    option_id: Annotated[str, Exact(limits.MAX_OPTION_ID, "option_id")]
 
 
 class FollowUp(ProtocolModel):

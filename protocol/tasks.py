@@ -1,6 +1,7 @@
 """The tasks stream (docs/protocol.md, "Tasks" and "Browser tasks"): what the
 agent reports about a task, and the assignments and cancels the hub sends."""
 
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -15,7 +16,7 @@ from protocol.steps import SHOWN, STEP_FIELDS, quoted
 URL_SCHEME = "url must be an http or https address"
 
 
-def _step_text(limit: int, field: str):
+def _step_text(limit: int, field: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not 0 < len(value) <= limit or "\x00" in value:
             raise refuse(f"{field} must be text of 1-{limit} characters")
@@ -24,9 +25,10 @@ def _step_text(limit: int, field: str):
     return check
 
 
-def StepText(field: str) -> Any:  # noqa: N802 (a type)
+def StepText(field: str) -> AfterValidator:  # noqa: N802 (names a kind)
+    """As `Annotated[str, StepText(field)]`."""
     limit = limits.MAX_SELECTOR if field == "selector" else limits.MAX_STEP_TEXT
-    return Annotated[str, AfterValidator(_step_text(limit, field))]
+    return AfterValidator(_step_text(limit, field))
 
 
 class BrowserStep(ProtocolModel):
@@ -36,12 +38,12 @@ class BrowserStep(ProtocolModel):
     model_config = {**ProtocolModel.model_config, "extra": "forbid"}
 
     action: Literal[tuple(STEP_FIELDS)]  # type: ignore[valid-type]
-    url: StepText("url") | None = None
-    selector: StepText("selector") | None = None
-    value: StepText("value") | None = None
-    key: StepText("key") | None = None
-    text: StepText("text") | None = None
-    attribute: StepText("attribute") | None = None
+    url: Annotated[str, StepText("url")] | None = None
+    selector: Annotated[str, StepText("selector")] | None = None
+    value: Annotated[str, StepText("value")] | None = None
+    key: Annotated[str, StepText("key")] | None = None
+    text: Annotated[str, StepText("text")] | None = None
+    attribute: Annotated[str, StepText("attribute")] | None = None
     full_page: bool | None = None
     timeout: Annotated[float, Field(ge=limits.MIN_STEP_TIMEOUT, le=limits.MAX_STEP_TIMEOUT)] | None = None
 
@@ -181,13 +183,13 @@ class TaskLog(TasksMessage):
     type = "task.log"
 
     seq: Annotated[StrictInt, Field(gt=0, lt=limits.MAX_LOG_SEQ)]
-    text: Display(limits.MAX_LOG_TEXT)
+    text: Annotated[str, Display(limits.MAX_LOG_TEXT)]
 
 
 class FileChange(ProtocolModel):
     path: MirrorPath
     op: Literal[limits.FILE_OPS]  # type: ignore[valid-type]
-    diff: Display(limits.MAX_DIFF_KEPT) | None = None  # null for binary or large files
+    diff: Annotated[str, Display(limits.MAX_DIFF_KEPT)] | None = None  # null for binary or large files
     binary: bool = False
     too_large: bool = False
 
@@ -197,11 +199,11 @@ ARTIFACT_REFUSED = "artifact must be step-<n>.png or step-<n>.pdf"
 
 class StepResult(ProtocolModel):
     index: Annotated[StrictInt, Field(ge=0, lt=limits.MAX_STEPS)]
-    action: Display(limits.MAX_STEP_ACTION, null=True) = ""
+    action: Annotated[str, Display(limits.MAX_STEP_ACTION, null=True)] = ""
     ok: bool = False
-    error: Display(limits.MAX_STEP_ERROR, null=True) = ""
-    text: Display(limits.MAX_RESULT_TEXT) | None = None
-    artifact: Token(limits.ARTIFACT_NAME, ARTIFACT_REFUSED) | None = None
+    error: Annotated[str, Display(limits.MAX_STEP_ERROR, null=True)] = ""
+    text: Annotated[str, Display(limits.MAX_RESULT_TEXT)] | None = None
+    artifact: Annotated[str, Token(limits.ARTIFACT_NAME, ARTIFACT_REFUSED)] | None = None
 
 
 class TaskFinished(TasksMessage):
@@ -209,7 +211,7 @@ class TaskFinished(TasksMessage):
 
     outcome: Literal[limits.OUTCOMES]  # type: ignore[valid-type]
     exit_code: Annotated[StrictInt, Field(gt=-limits.MAX_EXIT_CODE, lt=limits.MAX_EXIT_CODE)] | None = None
-    error: Display(limits.MAX_ERROR) | None = None  # null or "": none
+    error: Annotated[str, Display(limits.MAX_ERROR)] | None = None  # null or "": none
     duration: Annotated[float, Field(ge=0, lt=limits.MAX_DURATION)] | None = None
     log_truncated: bool = False
     changes: Annotated[list[FileChange], Field(max_length=limits.MAX_FILE_CHANGES)] | None = None
