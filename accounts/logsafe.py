@@ -56,15 +56,18 @@ def _redact_record(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
+REDACTS = "redacts_secrets"  # marks a wrapper already in place
+
+
 def _redacting_factory(make_record):
-    if getattr(make_record, "redacts_secrets", False):
+    if getattr(make_record, REDACTS, False):
         return make_record
 
     @wraps(make_record)
     def factory(*args, **kwargs):
         return _redact_record(make_record(*args, **kwargs))
 
-    factory.redacts_secrets = True
+    setattr(factory, REDACTS, True)
     return factory
 
 
@@ -76,14 +79,14 @@ def _redact_daphne_access_log() -> None:
     except ImportError:
         return
     write_entry = AccessLogGenerator.write_entry
-    if getattr(write_entry, "redacts_secrets", False):
+    if getattr(write_entry, REDACTS, False):
         return
 
     @wraps(write_entry)
     def redacted_entry(self, host, date, request, *args, **kwargs):
         return write_entry(self, host, date, redact(request), *args, **kwargs)
 
-    redacted_entry.redacts_secrets = True
+    setattr(redacted_entry, REDACTS, True)
     AccessLogGenerator.write_entry = redacted_entry
 
 

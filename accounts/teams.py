@@ -6,17 +6,18 @@ from accounts.models import Membership
 from accounts.services import membership_current
 
 CURRENT_TEAM_SESSION_KEY = "current_team_id"
+MEMBERSHIP_CACHE = "_current_membership"  # once per request
 
 
 def current_membership(request: HttpRequest) -> Membership | None:
     if not request.user.is_authenticated:
         return None
-    if not hasattr(request, "_current_membership"):
+    if not hasattr(request, MEMBERSHIP_CACHE):
         team_id = request.session.get(CURRENT_TEAM_SESSION_KEY)
-        request._current_membership = membership_current(user=request.user, team_id=team_id)
-    return request._current_membership
+        setattr(request, MEMBERSHIP_CACHE, membership_current(user=request.user, team_id=team_id))
+    return getattr(request, MEMBERSHIP_CACHE)
 
 
 def current_team_set(request: HttpRequest, membership: Membership) -> None:
     request.session[CURRENT_TEAM_SESSION_KEY] = membership.team_id
-    request._current_membership = membership
+    setattr(request, MEMBERSHIP_CACHE, membership)

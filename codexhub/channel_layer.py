@@ -78,7 +78,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         by_host: dict[int, list[str]] = {}
         for group in groups:
             by_host.setdefault(self.consistent_hash(group), []).append(group)
-        listened = set()
+        listened: set[str] = set()
         for index, names in by_host.items():
             pipe = self.connection(index).pipeline(transaction=False)
             for group in names:

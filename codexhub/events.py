@@ -34,7 +34,8 @@ def collected_events() -> Iterator[list[tuple[str, dict]]]:
     """Keep the committed events of this thread in a list instead of sending
     each at once: the host link applies a batch of messages in the database
     thread and sends their events from its event loop, without waiting."""
-    _collecting.events = events = []
+    events: list[tuple[str, dict]] = []
+    _collecting.events = events
     try:
         yield events
     finally:

@@ -65,7 +65,7 @@ def _cache() -> str:
     cache.set("healthz", nonce, timeout=10)
     if cache.get("healthz") != nonce:
         raise RuntimeError("the cache did not keep a value")
-    return settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return str(settings.CACHES["default"]["BACKEND"]).rsplit(".", 1)[-1]
 
 
 def _channel_layer() -> str:

@@ -48,7 +48,7 @@ def manifest(request):
 @cache_control(no_cache=True)
 def service_worker(request):
     # Served from the root so that its scope is the whole site.
-    with open(finders.find("js/sw.js"), "rb") as handle:
+    with open(str(finders.find("js/sw.js")), "rb") as handle:
         response = HttpResponse(handle.read(), content_type="text/javascript")
     response["Service-Worker-Allowed"] = "/"
     return response

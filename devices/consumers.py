@@ -183,6 +183,7 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if type(seq) is not int or not 0 < seq < MAX_SEQ:
             await self._refuse("seq must be a positive integer", message, stream=stream)
             return
+        assert self.host_id is not None  # set when the link opened, before any message
         incoming = services.Incoming(host_id=self.host_id, stream=stream, seq=seq, kind=kind, payload=payload)
         self.unacked.append((message, applier().submit(incoming)))
         if self.acker is None or self.acker.done():

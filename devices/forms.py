@@ -30,7 +30,8 @@ class ApproveForm(forms.Form):
 
     def __init__(self, *args, memberships, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["team"].choices = [(m.team_id, m.team.name) for m in memberships]
+        team: forms.ChoiceField = self.fields["team"]  # type: ignore[assignment]  # declared above
+        team.choices = [(m.team_id, m.team.name) for m in memberships]
 
 
 class RenameForm(forms.ModelForm):

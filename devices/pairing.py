@@ -126,6 +126,7 @@ def _check_poll_interval(pairing: PairingRequest, now) -> None:
 
 def _claim(pairing: PairingRequest, now) -> TokenIssued:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    assert pairing.host_id is not None  # an approved pairing names its host
     with transaction.atomic():
         # Two racing polls: the conditional update lets exactly one claim the token.
         claimed = PairingRequest.objects.filter(id=pairing.id, state=PairingState.APPROVED).update(
@@ -256,6 +257,7 @@ def _unconfirmed_host(token: str) -> Host:
     host = host_for_token(token=token, states=(HostState.UNCONFIRMED,))
     if host is None:
         raise ServiceError("Unknown, revoked or already confirmed token.", 401, code="invalid_token")
+    assert host.token_issued_at is not None  # an unconfirmed host holds the token it was issued
     deadline = host.token_issued_at + timedelta(seconds=settings.PAIRING_TTL)
     if deadline <= timezone.now():
         raise ServiceError("Too late to confirm: run `hostagent pair` again.", 410, code="expired_token")

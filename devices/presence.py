@@ -31,12 +31,14 @@ class PresenceBook:
         self.writer: asyncio.Task | None = None
 
     def heard_from(self, link: Link) -> None:
+        if link.host_id is None:  # not linked yet
+            return
         self.heard[link.host_id] = link
         if self.writer is None or self.writer.done():
             self.writer = asyncio.create_task(self._write_after_a_while())
 
     def forget(self, link: Link) -> None:
-        if self.heard.get(link.host_id) is link:
+        if link.host_id is not None and self.heard.get(link.host_id) is link:
             del self.heard[link.host_id]
 
     async def _write_after_a_while(self) -> None:

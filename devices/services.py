@@ -206,7 +206,7 @@ class Batch:
 
     def __init__(self, messages: list[Incoming]):
         self.messages = messages
-        self.loaded: dict[str, object] = {}
+        self.loaded: dict[str, dict] = {}
         self.deferred: dict[str, tuple[list, Callable[[list], None]]] = {}
 
     def load(self, key: str, loader: Callable[[list[Incoming]], dict]) -> dict:

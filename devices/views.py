@@ -145,7 +145,7 @@ def _lookup(request, raw_code: str):
 def pair(request):
     if not pairing.pairing_may_decide(user=request.user):
         # Nothing about the request (name, address) is shown, and nothing is looked up.
-        context = {"problem": pairing.PAIRING_NO_MANAGED_TEAM}
+        context: dict[str, object] = {"problem": pairing.PAIRING_NO_MANAGED_TEAM}
         return render(request, "devices/pair_code.html", context, status=403)
     raw_code = request.POST.get("code") or request.GET.get("code") or ""
     if not raw_code:
@@ -155,19 +155,19 @@ def pair(request):
         form = UserCodeForm(initial={"code": raw_code[:16]})
         return render(request, "devices/pair_code.html", {"form": form, "problem": problem}, status=status)
     memberships = memberships_managed_by(user=request.user).select_related("team")
-    form = ApproveForm(
+    approve_form = ApproveForm(
         request.POST if request.POST.get("action") == "approve" else None, memberships=memberships
     )
     if request.method == "POST":
-        outcome = _decide(request, pending, form)
+        outcome = _decide(request, pending, approve_form)
         if outcome is not None:
             return outcome
     context = {
         "pairing": pending,
-        "form": form,
+        "form": approve_form,
         "same_address": pending.requested_from == client_ip(request),
     }
-    return render(request, "devices/pair_approve.html", context, status=400 if form.errors else 200)
+    return render(request, "devices/pair_approve.html", context, status=400 if approve_form.errors else 200)
 
 
 def _decide(request, pending, form):

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import mimetypes
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 import nh3
@@ -77,7 +78,7 @@ def _clock() -> float:
 _CHECKS_PER_CLOCK = 16  # reading the thread's CPU clock is a system call (about 1 us)
 
 
-def _check(env: dict) -> None:
+def _check(env: MutableMapping) -> None:
     env["checks"] += 1
     if env["checks"] % _CHECKS_PER_CLOCK == 0 and _clock() > env["deadline"]:
         raise OverBudget

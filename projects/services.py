@@ -121,6 +121,7 @@ class _BatchWriter:
             self._forget_below(change.path)
             _delete_below(self.project, change.path)
             entry = self._known(key)  # the stored row, now that it is written
+            assert entry is not None  # it was stored before this change, and only what is below it went
         for name, value in fields.items():
             setattr(entry, name, value)
         entry.updated_at = self.now
@@ -181,7 +182,7 @@ def _stored_entries(project_id: int, keys: list[str]) -> dict[str, Entry | None]
     cost more than the query); only those found are loaded, through the ORM.
     A small batch (a file saved) is loaded in one query."""
     if len(keys) <= SMALL_BATCH:
-        return _entries_by_hash(project_id, keys)
+        return dict(_entries_by_hash(project_id, keys))
     table = connection.ops.quote_name(Entry._meta.db_table)
     found: list[str] = []
     with connection.cursor() as cursor:
@@ -295,6 +296,8 @@ def _changes_insert(rows: list[tuple]) -> None:
 
 def _notify_team(host_id: int) -> None:
     team_id = Host.objects.filter(id=host_id).values_list("team_id", flat=True).first()
+    if team_id is None:
+        return
     event = {"type": "projects.changed", "host": host_id}
     group_send_on_commit(team_group(team_id), event)
 

@@ -43,8 +43,8 @@ def host_task(host_id: int, task_id: int) -> Task:
 
 
 def _tasks_named(messages: list) -> dict[int, Task]:
-    ids = {m.payload.get("task_id") for m in messages if m.stream == "tasks"}
-    ids = [task_id for task_id in ids if type(task_id) is int and 0 < task_id < 2**62]
+    named = {m.payload.get("task_id") for m in messages if m.stream == "tasks"}
+    ids = [task_id for task_id in named if type(task_id) is int and 0 < task_id < 2**62]
     return Task.objects.select_for_update().order_by("id").in_bulk(ids)
 
 

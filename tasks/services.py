@@ -308,7 +308,7 @@ def link_assignments(*, host_id: int) -> list[dict]:
     cancels = Task.objects.filter(
         host_id=host_id, state__in=(TaskState.ASSIGNED, TaskState.RUNNING), cancel_requested_at__isnull=False
     ).values_list("id", flat=True)
-    messages = [{"type": "task.assign", "task": assignment(t)} for t in resend + fresh]
+    messages: list[dict] = [{"type": "task.assign", "task": assignment(t)} for t in resend + fresh]
     messages += [{"type": "task.cancel", "task_id": task_id} for task_id in cancels]
     sessions = Task.objects.filter(host_id=host_id, state=TaskState.RUNNING).exclude(session_state="")
     for task in sessions.order_by("id"):

@@ -33,12 +33,16 @@ def _int(value: str | None) -> int | None:
 @login_required
 def task_list(request):
     membership = current_membership(request)
-    filters = {
-        "state": request.GET.get("state", "") if request.GET.get("state") in TaskState.values else "",
-        "host_id": _int(request.GET.get("host")),
-        "project_id": _int(request.GET.get("project")),
-    }
-    tasks = selectors.tasks_for_team(team_id=membership.team_id, **filters)[:100] if membership else []
+    state = request.GET.get("state", "")
+    state = state if state in TaskState.values else ""
+    host_id, project_id = _int(request.GET.get("host")), _int(request.GET.get("project"))
+    filters = {"state": state, "host_id": host_id, "project_id": project_id}
+    tasks = []
+    if membership:
+        found = selectors.tasks_for_team(
+            team_id=membership.team_id, state=state, host_id=host_id, project_id=project_id
+        )
+        tasks = list(found[:100])
     context = {
         "membership": membership,
         "tasks": tasks,
