@@ -123,7 +123,8 @@ def _send(
     request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
     try:
         with _opener.open(request, timeout=timeout) as response:  # noqa: S310
-            return response.read(MAX_ANSWER + 1)
+            answer: bytes = response.read(MAX_ANSWER + 1)  # typeshed types open()'s result as Any
+            return answer
     except urllib.error.HTTPError as exc:
         with exc:
             raw = exc.read(MAX_ANSWER + 1)

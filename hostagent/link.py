@@ -15,8 +15,8 @@ import json
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -70,6 +70,15 @@ class Registry:
 HANDLERS = Registry()
 
 
+def _ignoring_link(handler: Callable[[dict[str, Any]], Awaitable[None]]) -> Handler:
+    """A registry handler calling `handler` with the message only."""
+
+    def handle(link: HostLink, message: dict[str, Any]) -> Awaitable[None]:
+        return handler(message)
+
+    return handle
+
+
 def ws_url(hub: str) -> str:
     parts = urlsplit(hub)
     scheme = {"http": "ws", "https": "wss"}[parts.scheme]
@@ -99,7 +108,7 @@ def frame_text(type_: str, stream: str, seq: int, body: str) -> str:
     return f'{{"type": {json.dumps(type_)}, "stream": {json.dumps(stream)}, "seq": {seq}, "payload": {body}}}'
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -284,7 +293,7 @@ class HostLink:
 
     def extend(
         self,
-        handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]],
+        handlers: Mapping[str, Callable[[dict[str, Any]], Awaitable[None]]],
         after_welcome: Callable[[], Awaitable[None]],
     ) -> None:
         """Give this link its own copy of the registry, with `handlers` (by
@@ -300,7 +309,7 @@ class HostLink:
 
         registry.handlers["welcome"] = on_welcome
         for type_, handler in handlers.items():
-            registry.handlers[type_] = lambda link, message, handler=handler: handler(message)
+            registry.handlers[type_] = _ignoring_link(handler)
         self.registry = registry
 
     def hello_payload(self) -> dict[str, Any]:
@@ -345,8 +354,10 @@ async def on_welcome(link: HostLink, message: dict[str, Any]) -> None:
             link.outbox.advance(stream, last)
     link.welcomed = True
     interval = message.get("heartbeat_interval")
-    valid = isinstance(interval, int | float) and not isinstance(interval, bool) and interval > 0
-    link.start_heartbeat(max(MIN_HEARTBEAT, float(interval)) if valid else DEFAULT_HEARTBEAT)
+    if isinstance(interval, int | float) and not isinstance(interval, bool) and interval > 0:
+        link.start_heartbeat(max(MIN_HEARTBEAT, float(interval)))
+    else:
+        link.start_heartbeat(DEFAULT_HEARTBEAT)
     link.outbox.append("host", "hello", link.hello_payload())
     await link.resend(link.outbox.pending())
 

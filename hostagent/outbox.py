@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS messages (
 Message = dict[str, Any]
 
 
-def connect_wal(path: Path, **options: Any) -> sqlite3.Connection:
+def connect_wal(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
     """Like hostagent.sqlite.connect_private (created 0600 before SQLite opens it; its
     -wal and -shm files get the same mode), but in WAL mode, which persists in the file.
 
@@ -41,7 +41,7 @@ def connect_wal(path: Path, **options: Any) -> sqlite3.Connection:
     starts. If the switch cannot be made (a reader, or a file system without shared
     memory), the file stays in its mode, which is only slower."""
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    db = sqlite3.connect(path, isolation_level=None, **options)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread)
     try:
         mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     except sqlite3.OperationalError as exc:

@@ -8,9 +8,9 @@ import sqlite3
 from pathlib import Path
 
 
-def connect_private(path: Path, **options: object) -> sqlite3.Connection:
+def connect_private(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
     if str(path) != ":memory:":
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    db = sqlite3.connect(path, isolation_level=None, **options)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread)
     db.execute("PRAGMA journal_mode=DELETE")
     return db

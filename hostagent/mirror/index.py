@@ -76,15 +76,16 @@ class Index:
         found: dict[str, Entry] = {}
         with self._lock:
             for path, recursive in covered:
+                rows: Iterable[tuple[Any, ...]]
                 if path == "":
-                    cursor = self._db.execute(query, (project,))
+                    rows = self._db.execute(query, (project,))
                 else:
-                    cursor = self._db.execute(query + " AND path = ?", (project, path))
+                    rows = self._db.execute(query + " AND path = ?", (project, path))
                     if recursive:
                         low, high = _under(path)
                         more = self._db.execute(query + " AND path >= ? AND path < ?", (project, low, high))
-                        cursor = [*cursor, *more]
-                for p, kind, size, mtime, hash_, inside in cursor:
+                        rows = [*rows, *more]
+                for p, kind, size, mtime, hash_, inside in rows:
                     target = None if inside is None else bool(inside)
                     found[p] = Entry(p, "", kind, size=size, mtime=mtime, hash=hash_, target_inside=target)
         return found

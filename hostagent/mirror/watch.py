@@ -28,6 +28,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from hostagent.mirror.paths import is_git_name
 from hostagent.mirror.scan import Scope
@@ -114,7 +115,7 @@ class Watcher:
         self.quiet = quiet
         self.max_delay = max_delay
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.observer: Observer | None = None
+        self.observer: BaseObserver | None = None  # Observer is the platform's subclass
         self._pending: dict[str, set[Scope]] = {}
         self._first: dict[str, float] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}

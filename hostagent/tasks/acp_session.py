@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, cast
 
 import acp
 from acp import RequestError
@@ -132,7 +132,8 @@ class AcpSession:
         terminals = Terminals(root, self.executor)
         timeline = Timeline(self.task_id, root, self.send, lambda tid: _terminal_text(terminals, tid))
         self.client = HostClient(root, self.executor, timeline, terminals)
-        self.conn = acp.connect_to_agent(self.client, proc.stdin, proc.stdout)
+        # HostClient leaves out elicitation, which acp offers only with use_unstable_protocol.
+        self.conn = acp.connect_to_agent(cast(acp.Client, self.client), proc.stdin, proc.stdout)
         self._stops = {
             "cancelled": asyncio.ensure_future(self.cancel.wait()),
             "exited": asyncio.ensure_future(exited_code(proc)),

@@ -84,7 +84,7 @@ def block_text(block: Any) -> str:
     """What a content block says, as text (a placeholder for what is not text)."""
     kind = getattr(block, "type", "")
     if kind == "text":
-        return block.text
+        return str(block.text)
     if kind == "resource_link":
         return f"[{block.name or block.uri}]"
     if kind == "resource":

@@ -21,6 +21,7 @@ import shutil
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from hostagent.config import (
     DEFAULT_IDLE_TIMEOUT,
@@ -271,11 +272,11 @@ async def run_command(
         return RunResult("failed", error=f"cannot run {argv[0]}: {reason}")
     assert proc.stdout is not None
     reader = asyncio.create_task(pump(proc.stdout, log))
-    helpers = [asyncio.create_task(exited_code(proc)), asyncio.create_task(cancel.wait())]
+    exited, cancelled = asyncio.create_task(exited_code(proc)), asyncio.create_task(cancel.wait())
+    helpers: list[asyncio.Task[Any]] = [exited, cancelled]
     if data is not None:
         assert proc.stdin is not None
         helpers.append(asyncio.create_task(_feed(proc.stdin, data)))
-    exited, cancelled = helpers[0], helpers[1]
     try:
         await asyncio.wait([exited, cancelled], timeout=executor.timeout, return_when=asyncio.FIRST_COMPLETED)
         if exited.done():

@@ -65,7 +65,7 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> byt
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:
         with _opener.open(request, timeout=timeout) as response:  # noqa: S310 (http(s) checked in config)
-            raw = response.read(MAX_ANSWER + 1)
+            raw: bytes = response.read(MAX_ANSWER + 1)  # typeshed types open()'s result as Any
     except urllib.error.HTTPError as exc:
         with exc:
             start = exc.read(SNIPPET).decode("utf-8", errors="replace")

@@ -449,7 +449,7 @@ class TaskService:
         """Send `task.finished` (dropping diffs, largest first, then halving the longest step text,
         until it fits one frame), then record the end: a crash in between sends it again after the
         restart, never loses it."""
-        payload = {
+        payload: dict[str, Any] = {
             "task_id": task_id,
             "outcome": result.outcome,
             "exit_code": result.exit_code,
