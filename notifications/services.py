@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -144,7 +145,7 @@ def native_register(*, user: User, kind: str, token: object, name: object) -> AP
 @dataclass(frozen=True)
 class DeviceRow:
     kind: str
-    device: object
+    device: Any  # a django-push-notifications device of that kind
 
 
 def devices_for_user(*, user: User) -> list[DeviceRow]:

@@ -14,7 +14,7 @@ from tasks.models import PermissionRequest, PermissionState, Task, TaskState
 from tasks.sessions import may_answer
 
 ANSWER_SALT = "codexhub.notifications.permission-answer"  # kept: tokens already sent still answer
-OUTCOME_TITLES = {
+OUTCOME_TITLES: dict[str, str] = {
     TaskState.SUCCEEDED: "Done",
     TaskState.FAILED: "Failed",
     TaskState.CANCELLED: "Cancelled",
