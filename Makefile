@@ -45,8 +45,11 @@ beat: migrate
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
 
+# ruff, then the layering (pyproject's [tool.importlinter]), then types ([tool.mypy]).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest

@@ -19,6 +19,8 @@ def host_offline_message(host: Host) -> Notice:
 
 def notify_host_offline(*, host: Host) -> int:
     """Members of the host's team who asked to hear of it; each device once per outage."""
+    if host.last_seen_at is None:  # never linked, so never offline
+        return 0
     notice = host_offline_message(host)
     key = f"host:{host.id}:{host.last_seen_at.timestamp():.0f}"
     members = Membership.objects.filter(team_id=host.team_id, user__notify__host_offline=True)

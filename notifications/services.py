@@ -29,7 +29,11 @@ logger = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 4096
 MAX_NAME = 64
-KINDS = {"webpush": WebPushDevice, "apns": APNSDevice, "fcm": GCMDevice}
+KINDS: dict[str, type[WebPushDevice] | type[APNSDevice] | type[GCMDevice]] = {
+    "webpush": WebPushDevice,
+    "apns": APNSDevice,
+    "fcm": GCMDevice,
+}
 # In this order: an Edge User-Agent says Chrome too, and a Chrome one says Safari.
 BROWSERS = ("EDGE", "OPERA", "FIREFOX", "CHROME", "SAFARI")
 ENDPOINT_REFUSED = "This push service is not allowed on this hub."
@@ -133,7 +137,7 @@ def native_register(*, user: User, kind: str, token: object, name: object) -> AP
     if kind == "apns" and (len(token) > 200 or any(c not in "0123456789abcdefABCDEF" for c in token)):
         raise ServiceError("an APNs token is hexadecimal")
     label = name if isinstance(name, str) and name.isprintable() else ""
-    model = KINDS[kind]
+    model = APNSDevice if kind == "apns" else GCMDevice
     model.objects.filter(registration_id=token).exclude(user=user).delete()
     extra = {"cloud_message_type": "FCM"} if kind == "fcm" else {}
     device, _ = model.objects.update_or_create(

@@ -36,7 +36,8 @@ def _private_key(path: str) -> ec.EllipticCurvePrivateKey | None:
         data = Path(path).read_bytes()
     except OSError:
         return None
-    return serialization.load_pem_private_key(data, password=None)
+    key = serialization.load_pem_private_key(data, password=None)
+    return key if isinstance(key, ec.EllipticCurvePrivateKey) else None  # VAPID signs with P-256 only
 
 
 def configured() -> bool:

@@ -122,7 +122,7 @@ def api_device_register(request):
         return _error("Send a JSON object of at most 8 KiB with Content-Type: application/json.")
     try:
         device = services.native_register(
-            user=request.user, kind=body.get("type"), token=body.get("token"), name=body.get("name")
+            user=request.user, kind=str(body.get("type")), token=body.get("token"), name=body.get("name")
         )
     except ServiceError as exc:
         return _error(exc.message, exc.status)

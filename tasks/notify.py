@@ -2,6 +2,8 @@
 an agent asks for a permission (with Allow / Reject buttons whose tokens
 answer for one user only). notifications.services carries them."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core import signing
 
@@ -159,7 +161,8 @@ def answer_from_token(*, user: User, token: object) -> tuple[int, str]:
     if not isinstance(token, str) or len(token) > 1000:
         raise ServiceError(ANSWER_NOT_OURS)
     try:
-        data = signing.loads(token, salt=ANSWER_SALT, max_age=settings.PERMISSION_ANSWER_MAX_AGE)
+        max_age = timedelta(seconds=settings.PERMISSION_ANSWER_MAX_AGE)
+        data = signing.loads(token, salt=ANSWER_SALT, max_age=max_age)
     except signing.SignatureExpired:
         raise ServiceError(ANSWER_TOO_OLD, status=410) from None
     except signing.BadSignature:
