@@ -4,7 +4,6 @@ per message type (devices.handlers), loaded by TasksConfig.ready."""
 
 from django.utils import timezone
 
-from accounts.audit import audit_record
 from codexhub.events import group_send_on_commit
 from codexhub.jobs import job_on_commit
 from devices.handlers import InvalidMessage, handles
@@ -26,7 +25,7 @@ from tasks.models import (
     TaskMessage,
     TaskState,
 )
-from tasks.services import end_session, record_end, task_group, tell_phones
+from tasks.services import end_session, record_end, task_audit, task_group, tell_phones
 from tasks.sessions import tell_permission, tell_timeline
 
 OUTCOMES = {"succeeded": TaskState.SUCCEEDED, "failed": TaskState.FAILED, "cancelled": TaskState.CANCELLED}
@@ -81,7 +80,7 @@ def task_started_apply(*, host_id: int, message: protocol_tasks.TaskStarted) -> 
         task.started_at = now
         task.received_at = task.received_at or now
         task.save(update_fields=["state", "started_at", "received_at"])
-        audit_record(action="task.started", team_id=task.team_id, target=f"task {task.id} on host {host_id}")
+        task_audit(task=task, action="task.started")
         tell_phones(task)
         for resend in session_resends(task) if task.is_session else []:
             group_send_on_commit(host_group(host_id), resend)

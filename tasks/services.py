@@ -6,6 +6,7 @@ none stuck."""
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -55,6 +56,12 @@ PROJECT_GONE = "The project is gone: the task cannot run again."
 
 def task_group(task_id: int) -> str:
     return f"task.{task_id}"
+
+
+def task_audit(*, task: Task, action: str, actor: User | None = None, **detail: Any) -> None:
+    """An audit log entry for the task's team, naming the task and its host."""
+    target = f"task {task.id} on host {task.host_id}"
+    audit_record(action=action, team_id=task.team_id, actor=actor, target=target, **detail)
 
 
 # The phone sends ----------------------------------------------------------------------
@@ -224,12 +231,7 @@ def task_cancel(*, task: Task, user: User) -> Task:
             return task  # asked before: one effect
         if asked:
             group_send_on_commit(host_group(task.host_id), {"type": "task.cancel", "task_id": task.id})
-        audit_record(
-            action="task.cancel_requested" if asked else "task.cancelled",
-            team_id=task.team_id,
-            actor=user,
-            target=f"task {task.id} on host {task.host_id}",
-        )
+        task_audit(task=task, action="task.cancel_requested" if asked else "task.cancelled", actor=user)
         task.refresh_from_db()
         if done:
             end_session(task)
@@ -332,12 +334,7 @@ def end_session(task: Task) -> None:
 
 def record_end(task: Task, reason: str = "") -> None:
     """What every end of a task tells: the audit log, the phones, its sender."""
-    audit_record(
-        action=f"task.{task.state}",
-        team_id=task.team_id,
-        target=f"task {task.id} on host {task.host_id}",
-        reason=reason,
-    )
+    task_audit(task=task, action=f"task.{task.state}", reason=reason)
     tell_phones(task)
     _notify_end(task)
 

@@ -5,7 +5,6 @@ per verb; what the host reports is applied in tasks.handlers."""
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import audit_record
 from accounts.models import Membership, User
 from accounts.permissions import role_can_manage
 from codexhub.errors import ServiceError
@@ -15,7 +14,7 @@ from devices.services import host_group
 from tasks.messages import answer_message, followup_message
 from tasks.models import PermissionRequest, PermissionState, SessionState, Task, TaskMessage, TaskState
 from tasks.render import permission_verdict
-from tasks.services import ALREADY_FINISHED, MAX_PROMPT, task_cancel, task_group, tell_phones
+from tasks.services import ALREADY_FINISHED, MAX_PROMPT, task_audit, task_cancel, task_group, tell_phones
 
 MAX_UNDELIVERED = 20
 NOT_A_SESSION = "Only an agent session takes this: this task runs a command once."
@@ -63,11 +62,10 @@ def permission_answer(*, user: User, request: PermissionRequest, option_id: str)
             if not request.pending:
                 raise ServiceError(ALREADY_ANSWERED.format(verdict=permission_verdict(request)), status=409)
             raise ServiceError(NOT_RUNNING, status=409)
-        audit_record(
+        task_audit(
+            task=task,
             action="task.permission_answered",
-            team_id=task.team_id,
             actor=user,
-            target=f"task {task.id} on host {task.host_id}",
             request=request.request_id,
             title=request.title,
             option=option_id,
@@ -100,13 +98,7 @@ def task_message_send(*, user: User, task: Task, text: str) -> TaskMessage:
         if task.messages.filter(delivered_at__isnull=True).count() >= MAX_UNDELIVERED:
             raise ServiceError(TOO_MANY_WAITING, status=429)
         message = TaskMessage.objects.create(task=task, text=text, created_by=user)
-        audit_record(
-            action="task.message_sent",
-            team_id=task.team_id,
-            actor=user,
-            target=f"task {task.id} on host {task.host_id}",
-            text=text[:1000],
-        )
+        task_audit(task=task, action="task.message_sent", actor=user, text=text[:1000])
         if task.state in (TaskState.ASSIGNED, TaskState.RUNNING):
             group_send_on_commit(host_group(task.host_id), followup_message(message))
         tell_timeline(task, f"message:{message.id}")
@@ -121,12 +113,7 @@ def task_interrupt(*, user: User, task: Task) -> Task:
     if task.state != TaskState.RUNNING or task.session_state != SessionState.WORKING:
         raise ServiceError(NOT_WORKING, status=409)
     with transaction.atomic():
-        audit_record(
-            action="task.interrupt_requested",
-            team_id=task.team_id,
-            actor=user,
-            target=f"task {task.id} on host {task.host_id}",
-        )
+        task_audit(task=task, action="task.interrupt_requested", actor=user)
         group_send_on_commit(host_group(task.host_id), {"type": "task.interrupt", "task_id": task.id})
     return task
 
@@ -146,12 +133,7 @@ def task_end(*, user: User, task: Task) -> Task:
             if task.finished:
                 raise ServiceError(ALREADY_FINISHED, status=409)
             return task  # asked before: one effect
-        audit_record(
-            action="task.end_requested",
-            team_id=task.team_id,
-            actor=user,
-            target=f"task {task.id} on host {task.host_id}",
-        )
+        task_audit(task=task, action="task.end_requested", actor=user)
         group_send_on_commit(host_group(task.host_id), {"type": "task.end", "task_id": task.id})
         tell_phones(task)
     return task

@@ -20,6 +20,8 @@ from tasks.models import PermissionRequest, Task, TaskState
 from tasks.render import diff_lines, diff_stats, step_label, timeline_entries
 
 TOO_MANY_TASKS = "You sent many tasks in a short time. Wait a minute, then send this one again."
+TURN_STOP_ASKED = "Asked the agent to stop this turn."
+SESSION_END_ASKED = "Asked the agent to end the session."
 
 
 def _int(value: str | None) -> int | None:
@@ -209,7 +211,18 @@ def task_artifact(request, task_id: int, name: str):
 # Agent sessions -----------------------------------------------------------------------
 
 
-def _session_done(request, task, success: str):
+def _session_verb(request, task_id: int, verb, *, success: str = "", followup: str = "", **fields):
+    """Call a session verb (user=, task=, **fields) on a task the user sees; JSON
+    callers get {"ok": true} or the refusal, pages a redirect or the task page."""
+    task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
+    try:
+        verb(user=request.user, task=task, **fields)
+    except ServiceError as exc:
+        if wants_json(request):
+            return JsonResponse({"error": exc.message}, status=exc.status)
+        messages.error(request, exc.message)
+        task.refresh_from_db()
+        return _render_task(request, task, status=exc.status, followup=followup)
     if wants_json(request):
         return JsonResponse({"ok": True})
     if success:
@@ -217,61 +230,34 @@ def _session_done(request, task, success: str):
     return redirect("task_detail", task_id=task.id)
 
 
-def _session_refused(request, task, exc: ServiceError, followup: str = ""):
-    if wants_json(request):
-        return JsonResponse({"error": exc.message}, status=exc.status)
-    messages.error(request, exc.message)
-    task.refresh_from_db()
-    return _render_task(request, task, status=exc.status, followup=followup)
-
-
 @second_factor_required
 @require_POST
 def task_permission_answer(request, task_id: int, permission_id: int):
-    task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
-    permissions = PermissionRequest.objects.select_related("task__host")
-    permission = get_object_or_404(permissions, id=permission_id, task=task)
-    try:
-        sessions.permission_answer(
-            user=request.user, request=permission, option_id=request.POST.get("option_id")
-        )
-    except ServiceError as exc:
-        return _session_refused(request, task, exc)
-    return _session_done(request, task, "")
+    def answer(*, user, task):
+        permissions = PermissionRequest.objects.select_related("task__host")
+        permission = get_object_or_404(permissions, id=permission_id, task=task)
+        sessions.permission_answer(user=user, request=permission, option_id=request.POST.get("option_id"))
+
+    return _session_verb(request, task_id, answer)
 
 
 @second_factor_required
 @require_POST
 def task_message(request, task_id: int):
-    task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
     text = request.POST.get("text", "")
-    try:
-        sessions.task_message_send(user=request.user, task=task, text=text)
-    except ServiceError as exc:
-        return _session_refused(request, task, exc, followup=text)
-    return _session_done(request, task, "")
+    return _session_verb(request, task_id, sessions.task_message_send, text=text, followup=text)
 
 
 @second_factor_required
 @require_POST
 def task_interrupt(request, task_id: int):
-    task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
-    try:
-        sessions.task_interrupt(user=request.user, task=task)
-    except ServiceError as exc:
-        return _session_refused(request, task, exc)
-    return _session_done(request, task, "Asked the agent to stop this turn.")
+    return _session_verb(request, task_id, sessions.task_interrupt, success=TURN_STOP_ASKED)
 
 
 @second_factor_required
 @require_POST
 def task_end(request, task_id: int):
-    task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
-    try:
-        sessions.task_end(user=request.user, task=task)
-    except ServiceError as exc:
-        return _session_refused(request, task, exc)
-    return _session_done(request, task, "Asked the agent to end the session.")
+    return _session_verb(request, task_id, sessions.task_end, success=SESSION_END_ASKED)
 
 
 # A permission notification's buttons ------------------------------------------------------
