@@ -18,7 +18,7 @@ from accounts.permissions import can_manage, memberships_managed_by
 from accounts.services import otp_verify
 from codexhub.errors import ServiceError
 from devices.models import Host, HostState, PairingRequest, PairingState
-from devices.services import TOKEN_PREFIX, host_for_token, secret_hash
+from devices.services import TOKEN_PREFIX, host_audit, host_for_token, secret_hash
 
 # 20 consonants (RFC 8628's, no vowels so no words) and 2-9: 28^8 = 2^38.5.
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ23456789"
@@ -198,11 +198,10 @@ def pairing_approve(*, pairing: PairingRequest, actor: Membership, otp_code: str
             approved_by=actor.user,
         )
         PairingRequest.objects.filter(id=pairing.id).update(host=host)
-        audit_record(
+        host_audit(
+            host=host,
             action="pairing.approved",
-            team=actor.team,
             actor=actor.user,
-            target=f"host {host.id} {host.name}",
             ip=ip,
             requested_from=pairing.requested_from,
         )
@@ -240,7 +239,7 @@ def host_confirm(*, token: str) -> Host:
         if done != 1:
             raise ServiceError("This token cannot be confirmed.", 401, code="invalid_token")
         PairingRequest.objects.filter(host=host).update(state=PairingState.CONFIRMED)
-        audit_record(action="host.confirmed", team=host.team, target=f"host {host.id} {host.name}")
+        host_audit(host=host, action="host.confirmed")
     host.refresh_from_db()
     return host
 
@@ -250,7 +249,7 @@ def host_reject(*, token: str) -> None:
     with transaction.atomic():
         Host.objects.filter(id=host.id, state=HostState.UNCONFIRMED).update(state=HostState.REJECTED)
         PairingRequest.objects.filter(host=host).update(state=PairingState.REJECTED_BY_HOST)
-        audit_record(action="host.rejected_by_host", team=host.team, target=f"host {host.id} {host.name}")
+        host_audit(host=host, action="host.rejected_by_host")
 
 
 def _unconfirmed_host(token: str) -> Host:

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
@@ -45,6 +46,11 @@ def host_for_token(*, token: str, states=(HostState.ACTIVE,)) -> Host | None:
 # Managing hosts -------------------------------------------------------------------------
 
 
+def host_audit(*, host: Host, action: str, actor: User | None = None, **detail: Any) -> None:
+    """An audit log entry for the host's team, naming the host."""
+    audit_record(action=action, team=host.team, actor=actor, target=f"host {host.id} {host.name}", **detail)
+
+
 def hosts_for_team(*, team_id: int):
     live_projects = Count("projects", filter=Q(projects__removed_at__isnull=True))
     return (
@@ -59,9 +65,7 @@ def host_rename(*, host: Host, actor: Membership, name: str) -> Host:
     old = host.name
     host.name = name
     host.save(update_fields=["name"])
-    audit_record(
-        action="host.renamed", team=host.team, actor=actor.user, target=f"host {host.id} {name}", old=old
-    )
+    host_audit(host=host, action="host.renamed", actor=actor.user, old=old)
     presence_broadcast(host=host)
     return host
 
@@ -72,14 +76,7 @@ def host_approve_role_set(*, host: Host, actor: Membership, approve_role: str) -
     old = host.approve_role
     host.approve_role = approve_role
     host.save(update_fields=["approve_role"])
-    audit_record(
-        action="host.approve_role_changed",
-        team=host.team,
-        actor=actor.user,
-        target=f"host {host.id} {host.name}",
-        old=old,
-        new=approve_role,
-    )
+    host_audit(host=host, action="host.approve_role_changed", actor=actor.user, old=old, new=approve_role)
     return host
 
 
@@ -95,14 +92,7 @@ def host_revoke(*, host: Host, actor: User | None, ip: str | None = None, reason
         )
         if done != 1:
             return False
-        audit_record(
-            action="host.revoked",
-            team=host.team,
-            actor=actor,
-            target=f"host {host.id} {host.name}",
-            ip=ip,
-            reason=reason,
-        )
+        host_audit(host=host, action="host.revoked", actor=actor, ip=ip, reason=reason)
         group_send_on_commit(host_group(host.id), {"type": "host.revoke"})
     host.refresh_from_db()
     presence_broadcast(host=host)

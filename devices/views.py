@@ -18,6 +18,8 @@ from devices.models import Host
 # User-code guessing: failures only, per user and per address (SECURITY.md section 3).
 CODE_FAILURE_LIMITS = (("pair-code-user", "user", "10/10m"), ("pair-code-ip", "ip", "30/h"))
 CODE_GUESSES_LIMITED = "Too many wrong codes. Wait a few minutes, then type the code again."
+# The host page's forms that change one setting each, by their name in its context.
+SETTING_FORMS = {"rename_form": RenameForm, "approve_form": ApproveRoleForm}
 
 
 @login_required
@@ -38,17 +40,19 @@ def host_list(request):
 def host_detail(request, host_id: int):
     host = _visible_host(request, host_id)
     membership = membership_get(user=request.user, team_id=host.team_id)
-    return _render_host(request, host, membership, RenameForm(instance=host), RevokeForm())
+    return _render_host(request, host, membership)
 
 
-def _render_host(request, host, membership, rename_form, revoke_form, status=200, approve_form=None):
+def _render_host(request, host, membership, *, status=200, **failed_forms):
+    """The host page; a form that failed (rename_form=...) stands in for its blank one."""
     context = {
         "host": host,
         "membership": membership,
         "can_manage": can_manage(membership),
-        "rename_form": rename_form,
-        "revoke_form": revoke_form,
-        "approve_form": approve_form or ApproveRoleForm(instance=host),
+        "rename_form": RenameForm(instance=host),
+        "revoke_form": RevokeForm(),
+        "approve_form": ApproveRoleForm(instance=host),
+        **failed_forms,
     }
     return render(request, "devices/host_detail.html", context, status=status)
 
@@ -66,32 +70,28 @@ def _managed_host(request, host_id: int) -> tuple[Host, Membership]:
     return host, membership
 
 
+def _host_setting_change(request, host_id: int, form_name: str, change, success: str):
+    """Post one of the host's setting forms; its fields are the service's arguments."""
+    host, membership = _managed_host(request, host_id)
+    form = SETTING_FORMS[form_name](request.POST, instance=Host.objects.get(id=host.id))
+    if not form.is_valid():
+        return _render_host(request, host, membership, status=400, **{form_name: form})
+    change(host=host, actor=membership, **form.cleaned_data)
+    messages.success(request, success)
+    return redirect("host_detail", host_id=host.id)
+
+
 @second_factor_required
 @require_POST
 def host_rename(request, host_id: int):
-    host, membership = _managed_host(request, host_id)
-    form = RenameForm(request.POST, instance=Host.objects.get(id=host.id))
-    if not form.is_valid():
-        return _render_host(request, host, membership, form, RevokeForm(), status=400)
-    services.host_rename(host=host, actor=membership, name=form.cleaned_data["name"])
-    messages.success(request, "Host renamed.")
-    return redirect("host_detail", host_id=host.id)
+    return _host_setting_change(request, host_id, "rename_form", services.host_rename, "Host renamed.")
 
 
 @second_factor_required
 @require_POST
 def host_approvals(request, host_id: int):
-    host, membership = _managed_host(request, host_id)
-    form = ApproveRoleForm(request.POST, instance=Host.objects.get(id=host.id))
-    if not form.is_valid():
-        return _render_host(
-            request, host, membership, RenameForm(instance=host), RevokeForm(), status=400, approve_form=form
-        )
-    services.host_approve_role_set(
-        host=host, actor=membership, approve_role=form.cleaned_data["approve_role"]
-    )
-    messages.success(request, "Saved who may answer its agents.")
-    return redirect("host_detail", host_id=host.id)
+    success = "Saved who may answer its agents."
+    return _host_setting_change(request, host_id, "approve_form", services.host_approve_role_set, success)
 
 
 @second_factor_required
@@ -109,7 +109,7 @@ def host_revoke(request, host_id: int):
         else:
             messages.success(request, f"“{host.name}” was revoked. Its agent was disconnected.")
             return redirect("host_list")
-    return _render_host(request, host, membership, RenameForm(instance=host), form, status=400)
+    return _render_host(request, host, membership, status=400, revoke_form=form)
 
 
 # Pairing ------------------------------------------------------------------------------
