@@ -36,11 +36,13 @@ from hostagent.tasks.executors import (
     TERM_GRACE,
     Executor,
     RunResult,
+    SpawnError,
     child_env,
     drain,
     exited_code,
     kill_group,
     seconds,
+    spawn,
 )
 from hostagent.tasks.output import TaskLog, pump
 
@@ -114,19 +116,11 @@ class AcpSession:
 
     async def run(self, root: str, task_log: TaskLog) -> RunResult:
         argv = list(self.executor.argv)
+        pipe = asyncio.subprocess.PIPE
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=root,
-                env=child_env(self.executor),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
-        except (OSError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            return RunResult("failed", error=f"cannot run {argv[0]}: {reason}")
+            proc = await spawn(argv, cwd=root, env=child_env(self.executor), stdin=pipe, stderr=pipe)
+        except SpawnError as exc:
+            return RunResult("failed", error=str(exc))
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         stderr = asyncio.create_task(pump(proc.stderr, task_log))
         terminals = Terminals(root, self.executor)

@@ -27,9 +27,11 @@ from hostagent.tasks.executors import (
     SIGKILL,
     TERM_GRACE,
     Executor,
+    SpawnError,
     child_env,
     exited_code,
     kill_group,
+    spawn,
 )
 
 MAX_OUTPUT = 1024 * 1024
@@ -147,18 +149,15 @@ class Terminals:
             raise Refused(f"at most {MAX_TERMINALS} commands run at once")
         limit = min(output_byte_limit or MAX_OUTPUT, MAX_OUTPUT)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
+            proc = await spawn(
+                argv,
                 cwd=folder,
                 env=self.environment(env),
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
             )
-        except (OSError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise RequestError(-32603, f"cannot run {command}: {reason}") from None
+        except SpawnError as exc:
+            raise RequestError(-32603, str(exc)) from None
         self.count += 1
         terminal = Terminal(f"term-{self.count}", argv, proc, max(0, limit))
         terminal.start()

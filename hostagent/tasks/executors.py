@@ -217,6 +217,30 @@ def seconds(value: float) -> str:
     return f"{value:g}"
 
 
+class SpawnError(Exception):
+    """A command that could not start; its text says why (`cannot run <argv[0]>: <reason>`)."""
+
+
+async def spawn(
+    argv: list[str], *, cwd: str, env: dict[str, str], stdin: int, stderr: int
+) -> asyncio.subprocess.Process:
+    """Start argv (never a shell) with stdout piped, leading a new session: kill_group
+    then reaches everything it starts. Raises SpawnError."""
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=env,
+            stdin=stdin,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SpawnError(f"cannot run {argv[0]}: {reason}") from None
+
+
 def kill_group(proc: asyncio.subprocess.Process, sig: int) -> None:
     """Signal the child's whole process group (it leads it: a new session).
 
@@ -257,19 +281,12 @@ async def run_command(
     except TaskError as exc:
         return RunResult("failed", error=str(exc))
     data = stdin_text(executor, prompt, target)
+    stdin = asyncio.subprocess.PIPE if data is not None else asyncio.subprocess.DEVNULL
+    env = child_env(executor)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=root,
-            env=child_env(executor),
-            stdin=asyncio.subprocess.PIPE if data is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return RunResult("failed", error=f"cannot run {argv[0]}: {reason}")
+        proc = await spawn(argv, cwd=root, env=env, stdin=stdin, stderr=asyncio.subprocess.STDOUT)
+    except SpawnError as exc:
+        return RunResult("failed", error=str(exc))
     assert proc.stdout is not None
     reader = asyncio.create_task(pump(proc.stdout, log))
     exited, cancelled = asyncio.create_task(exited_code(proc)), asyncio.create_task(cancel.wait())
