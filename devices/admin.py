@@ -71,11 +71,6 @@ class HostAdmin(admin.ModelAdmin):
         # Deleting a host would leave its live link open: revoke it instead.
         return False
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
     @admin.action(description="Revoke the selected hosts (closes their links)")
     def revoke_hosts(self, request, queryset):
         revoked = sum(

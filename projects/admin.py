@@ -19,12 +19,6 @@ class ProjectAdmin(ReadOnlyAdmin):
             mirror_resync(project=project)
         self.message_user(request, f"Asked for {queryset.count()} snapshot(s).", messages.SUCCESS)
 
-    def get_actions(self, request):
-        # Actions need change permission by default; this one only sends a message.
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
 
 @admin.register(Entry)
 class EntryAdmin(ReadOnlyAdmin):

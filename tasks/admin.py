@@ -53,11 +53,6 @@ class TaskAdmin(ReadOnlyAdmin):
                 pass  # already finished
         self.message_user(request, f"Cancelled or asked to stop {cancelled} task(s).", messages.SUCCESS)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
 
 @admin.register(PermissionRequest)
 class PermissionRequestAdmin(ReadOnlyAdmin):
