@@ -7,12 +7,16 @@ the hub at start-up with a message that names the variable.
 import os
 import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+N = TypeVar("N", int, float)
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -32,23 +36,21 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r}: use a whole number") from None
+    return _env_number(name, default, int, "use a whole number")
 
 
 def env_float(name: str, default: float) -> float:
+    return _env_number(name, default, float, "use a number")
+
+
+def _env_number(name: str, default: N, parse: Callable[[str], N], hint: str) -> N:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return float(raw)
+        return parse(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r}: use a number") from None
+        raise ImproperlyConfigured(f"{name}={raw!r}: {hint}") from None
 
 
 def env_list(name: str, default: str = "") -> list[str]:

@@ -44,6 +44,10 @@ def _session_state(user, device_id):
     return teams, hosts
 
 
+# What a page may subscribe to: who may see one, and its group.
+SUBSCRIPTIONS = {"project": (_can_see_project, project_group), "task": (_can_see_task, task_group)}
+
+
 def _layer_failures(layer) -> int:
     """How often the layer failed so far (codexhub.channel_layer); 0 for one that can't."""
     return getattr(layer, "failures", 0)
@@ -106,30 +110,21 @@ class UIConsumer(DirectDispatch, AsyncJsonWebsocketConsumer):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "ping":
             await self._renew_groups()
-        elif kind == "subscribe" and "task" in content:
-            await self._subscribe_task(content.get("task"))
         elif kind == "subscribe":
-            await self._subscribe(content.get("project"))
+            await self._subscribe("task" if "task" in content else "project", content)
         else:
             await self.send_json({"type": "error", "error": "unknown message type"})
 
-    async def _subscribe(self, project_id):
-        """Join a project's group: only if the project belongs to one of the
+    async def _subscribe(self, kind: str, content: dict):
+        """Join a project's or a task's group: only if it belongs to one of the
         user's teams (another team's id gets the same answer as a missing one)."""
-        user = self.scope["user"]
-        if type(project_id) is not int or not await _can_see_project(user, project_id):
-            await self.send_json({"type": "error", "error": "no such project"})
+        object_id = content.get(kind)
+        can_see, group_of = SUBSCRIPTIONS[kind]
+        if type(object_id) is not int or not await can_see(self.scope["user"], object_id):
+            await self.send_json({"type": "error", "error": f"no such {kind}"})
             return
-        await self._join(project_group(project_id))
-        await self.send_json({"type": "subscribed", "project": project_id})
-
-    async def _subscribe_task(self, task_id):
-        user = self.scope["user"]
-        if type(task_id) is not int or not await _can_see_task(user, task_id):
-            await self.send_json({"type": "error", "error": "no such task"})
-            return
-        await self._join(task_group(task_id))
-        await self.send_json({"type": "subscribed", "task": task_id})
+        await self._join(group_of(object_id))
+        await self.send_json({"type": "subscribed", kind: object_id})
 
     async def _join(self, group: str) -> None:
         if group not in self.groups_joined:
