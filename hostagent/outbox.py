@@ -19,6 +19,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from hostagent.sqlite import SqliteFile
+
 log = logging.getLogger("hostagent.outbox")
 
 _SCHEMA = """
@@ -75,21 +77,12 @@ def stored_payload(payload: dict[str, Any]) -> str:
     return payload.stored if isinstance(payload, EncodedPayload) else json.dumps(payload)
 
 
-class Outbox:
+class Outbox(SqliteFile):
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self._db = connect_wal(self.path)
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _transaction(self) -> sqlite3.Connection:
         self._db.execute("BEGIN IMMEDIATE")

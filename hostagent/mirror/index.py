@@ -23,6 +23,7 @@ from typing import Any
 
 from hostagent.mirror.scan import Entry
 from hostagent.outbox import connect_wal
+from hostagent.sqlite import SqliteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -39,7 +40,7 @@ def _under(path: str) -> tuple[str, str]:
     return path + "/", path + "0"
 
 
-class Index:
+class Index(SqliteFile):
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self._db = connect_wal(self.path, check_same_thread=False)
@@ -51,12 +52,6 @@ class Index:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-    def __enter__(self) -> Index:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def known(self, project: str) -> bool:
         """Whether a full snapshot of `project` was queued since the index was last cleared."""

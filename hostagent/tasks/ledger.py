@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hostagent.sqlite import connect_private
+from hostagent.sqlite import SqliteFile, connect_private
 
 RECEIVED, RUNNING, FINISHED, CANCELLED = "received", "running", "finished", "cancelled"
 
@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 """
 
 
-class Ledger:
+class Ledger(SqliteFile):
     def __init__(self, path: Path | str, owner: str = ""):
         self.path = Path(path)
         self._db = connect_private(self.path)
@@ -34,15 +34,6 @@ class Ledger:
         if row is None or row[0] != owner:
             self._db.execute("DELETE FROM tasks")
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('owner', ?)", (owner,))
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> Ledger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def state(self, task_id: int) -> str | None:
         row = self._db.execute("SELECT state FROM tasks WHERE id = ?", (task_id,)).fetchone()
