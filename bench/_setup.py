@@ -33,7 +33,7 @@ def team_with_signed_in_owner():
     from django.test import Client
 
     from accounts.models import Membership, Role, Team
-    from tests.helpers import login, make_user
+    from tests.kits.common import login, make_user
 
     team = Team.objects.create(name="Bench")
     user = make_user("bench@example.com")  # with a TOTP device: every page asks for the second factor

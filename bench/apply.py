@@ -23,7 +23,7 @@ from load import MIX, fleet, task_messages  # noqa: E402
 
 from codexhub.events import collected_events  # noqa: E402
 from devices.services import Incoming, host_messages_apply  # noqa: E402
-from tests.projects.mirror import file_change  # noqa: E402
+from tests.kits.mirror_stream import file_change  # noqa: E402
 
 
 def messages(hosts) -> list[Incoming]:

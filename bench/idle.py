@@ -28,8 +28,8 @@ import websockets  # noqa: E402
 
 from accounts.models import Team  # noqa: E402
 from devices.models import Host  # noqa: E402
-from tests.helpers import make_host  # noqa: E402
-from tests.processes import Hub, hub_env  # noqa: E402
+from tests.kits.common import make_host  # noqa: E402
+from tests.kits.processes import Hub, hub_env  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from load import _cpu_seconds, echo_server  # noqa: E402

@@ -23,8 +23,8 @@ django_on_temp_db()
 import websockets  # noqa: E402
 
 from devices.models import Host  # noqa: E402
-from tests.helpers import make_host  # noqa: E402
-from tests.processes import free_port, wait_until  # noqa: E402
+from tests.kits.common import make_host  # noqa: E402
+from tests.kits.processes import free_port, wait_until  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

@@ -42,9 +42,9 @@ from accounts.models import Team  # noqa: E402
 from devices.models import Host, HostStream  # noqa: E402
 from projects.models import Project  # noqa: E402
 from tasks.models import Task, TaskState  # noqa: E402
-from tests.helpers import make_host  # noqa: E402
-from tests.processes import Hub, free_port, hub_env  # noqa: E402
-from tests.projects.mirror import file_change  # noqa: E402
+from tests.kits.common import make_host  # noqa: E402
+from tests.kits.mirror_stream import file_change  # noqa: E402
+from tests.kits.processes import Hub, free_port, hub_env  # noqa: E402
 
 # Ten slots, repeated: 3 mirror batches and 7 task messages (of which about 1
 # in 8 changes a task's state, the rest are output).
@@ -228,7 +228,7 @@ def hub_run(name: str, hubs: int, behind_proxy: bool, log_dir: Path) -> Run:
     processes = [Hub(hub_env(**extra), log_dir, proxy_headers=behind_proxy) for _ in range(hubs)]
     proxy = None
     if behind_proxy:
-        from tests.processes import Proxy
+        from tests.kits.processes import Proxy
 
         proxy = Proxy([hub.url for hub in processes], log_dir)
     url = (proxy.url if proxy else processes[0].url).replace("http", "ws") + "/ws/host/"

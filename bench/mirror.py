@@ -31,8 +31,8 @@ import websockets  # noqa: E402
 
 from devices.models import HostStream  # noqa: E402
 from projects.models import Entry, Project  # noqa: E402
-from tests.helpers import make_host  # noqa: E402
-from tests.processes import Agent, Hub, free_port, hub_env, wait_until, write_agent_config  # noqa: E402
+from tests.kits.common import make_host  # noqa: E402
+from tests.kits.processes import Agent, Hub, free_port, hub_env, wait_until, write_agent_config  # noqa: E402
 
 RELAY = """
 import asyncio, sys

@@ -17,9 +17,9 @@ from django.urls import reverse  # noqa: E402
 from accounts.models import Membership, Role, Team  # noqa: E402
 from projects import render  # noqa: E402
 from protocol.limits import MAX_AGENT_TEXT  # noqa: E402
-from tests.helpers import login, make_user  # noqa: E402
-from tests.projects.renderkit import SHAPES  # noqa: E402
-from tests.tasks.sessionkit import SessionStream, make_session, session_project  # noqa: E402
+from tests.kits.common import login, make_user  # noqa: E402
+from tests.kits.render_budget import SHAPES  # noqa: E402
+from tests.kits.sessions import SessionStream, make_session, session_project  # noqa: E402
 
 RUNS = 3
 ITEMS = 50

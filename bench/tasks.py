@@ -54,9 +54,9 @@ from django.test import Client  # noqa: E402
 from accounts.models import Membership, Role, Team  # noqa: E402
 from devices.models import HostStream  # noqa: E402
 from tasks.models import Task  # noqa: E402
-from tests.helpers import login, make_host, make_user  # noqa: E402
-from tests.processes import free_port, wait_until  # noqa: E402
-from tests.tasks.kit import offering, shared_project  # noqa: E402
+from tests.kits.common import login, make_host, make_user  # noqa: E402
+from tests.kits.processes import free_port, wait_until  # noqa: E402
+from tests.kits.task_stream import offering, shared_project  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

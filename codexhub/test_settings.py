@@ -15,7 +15,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 # there would block dropping the test database at the end of the run.
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("TEST_DB_CONN_MAX_AGE", 0)
 
-# pytest's own process never sweeps behind a test's back; a daphne child may (tests.processes).
+# pytest's own process never sweeps behind a test's back; a daphne child may (tests.kits.processes).
 TASK_IN_PROCESS_BEAT = env_bool("TASK_IN_PROCESS_BEAT", False)
 
 # Presence is written this often: a lost revocation closes the link within it.

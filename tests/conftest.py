@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.cache import caches
 
 from accounts.models import Membership, Role, Team
-from tests.helpers import login, make_user
-from tests.processes import Process
+from tests.kits.common import login, make_user
+from tests.kits.processes import Process
 
 # Services ----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.services import invitation_create
-from tests.helpers import login, make_user
+from tests.kits.common import login, make_user
 
 pytestmark = pytest.mark.django_db
 

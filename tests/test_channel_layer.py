@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from codexhub.channel_layer import ResilientRedisChannelLayer
-from tests.processes import RedisServer
+from tests.kits.processes import RedisServer
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Team
-from tests.helpers import login
+from tests.kits.common import login
 
 pytestmark = pytest.mark.django_db
 

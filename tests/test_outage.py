@@ -10,7 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from codexhub import health, jobs
 from tasks.models import Task
-from tests.helpers import PASSWORD, make_host
+from tests.kits.common import PASSWORD, make_host
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +113,7 @@ class FlakyJob:
 
 
 def test_a_job_the_broker_refused_is_published_in_order_once_it_is_back(monkeypatch):
-    from tests.processes import wait_until
+    from tests.kits.processes import wait_until
 
     monkeypatch.setattr(jobs, "RETRY_FIRST", 0.01)
     job = FlakyJob(failures=3)

@@ -7,7 +7,7 @@ from django.contrib.staticfiles import finders
 from django.core import mail
 from django.urls import reverse
 
-from tests.helpers import page_text
+from tests.kits.common import page_text
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,9 @@ from accounts.models import Membership
 from devices.models import Host
 from projects.models import Project
 from tasks.models import PermissionRequest, Task
-from tests.helpers import make_host, page_text
-from tests.projects.mirror import Stream, file_change
-from tests.tasks.kit import make_task
+from tests.kits.common import make_host, page_text
+from tests.kits.mirror_stream import Stream, file_change
+from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.django_db
 

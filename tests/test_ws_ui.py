@@ -7,7 +7,7 @@ from django.db import connections
 from django.test import Client
 
 from codexhub.asgi import application
-from tests.helpers import login
+from tests.kits.common import login
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -124,7 +124,7 @@ async def test_signing_out_closes_that_sessions_sockets_only(two_sessions):
 
 @pytest.fixture
 def admin_and_alice(alice):
-    from tests.helpers import make_user
+    from tests.kits.common import make_user
 
     root = make_user("root@example.com")
     root.is_staff = root.is_superuser = True

@@ -10,7 +10,7 @@ from accounts import services
 from accounts.jobs import invitation_email_job
 from accounts.models import Invitation, Membership, Role
 from codexhub.errors import ServiceError
-from tests.helpers import login, make_user, page_text
+from tests.kits.common import login, make_user, page_text
 
 pytestmark = pytest.mark.django_db
 

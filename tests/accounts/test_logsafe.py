@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts import logsafe, services
 from devices.services import TOKEN_PREFIX
-from tests.helpers import login, make_user
+from tests.kits.common import login, make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -19,8 +19,8 @@ from accounts.middleware import SECOND_FACTOR_SETUP
 from codexhub.asgi import application
 from tasks.models import PermissionRequest, TaskArtifact, TaskLog
 from tasks.notify import answer_token
-from tests.helpers import login, make_host, make_user, page_text
-from tests.tasks.kit import make_task, shared_project
+from tests.kits.common import login, make_host, make_user, page_text
+from tests.kits.task_stream import make_task, shared_project
 
 OUR_APPS = ("accounts.", "devices.", "projects.", "tasks.", "notifications.", "codexhub.", "allauth.")
 # What a session may reach before its second factor; every other URL is gated.

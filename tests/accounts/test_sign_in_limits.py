@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from tests.helpers import PASSWORD
+from tests.kits.common import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@ from django.urls import reverse
 
 from accounts import services
 from accounts.models import Membership, Role, Team
-from tests.helpers import login, make_user, page_text
+from tests.kits.common import login, make_user, page_text
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import services
 from accounts.models import BackupCode
-from tests.helpers import PASSWORD, login, make_user, page_text, totp_for
+from tests.kits.common import PASSWORD, login, make_user, page_text, totp_for
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from codexhub.asgi import application
 from devices import services
 from devices.limits import host_auth_failure_allowed, host_connect_allowed
 from devices.models import Host
-from tests.helpers import make_host
+from tests.kits.common import make_host
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ from accounts.models import AuditEvent
 from devices import link as host_link
 from devices import services
 from devices.models import Host, HostState
-from tests.helpers import make_host
+from tests.kits.common import make_host
 
 pytestmark = pytest.mark.django_db
 

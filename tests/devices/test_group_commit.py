@@ -15,8 +15,8 @@ from devices import consumers, handlers, services
 from devices import link as host_link
 from devices.models import Host, HostStream
 from projects.models import Project
-from tests.devices.hostlink import open_link
-from tests.helpers import make_host
+from tests.kits.common import make_host
+from tests.kits.hostlink import open_link
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent, Membership, Role
 from devices import link as host_link
 from devices.models import Host, HostState
-from tests.helpers import login, make_host, page_text, totp_for
+from tests.kits.common import login, make_host, page_text, totp_for
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def test_the_hosts_page_lists_the_current_teams_active_hosts(alice_client, host,
 
 
 def test_the_hosts_page_counts_each_hosts_projects(alice_client, host):
-    from tests.projects.mirror import Stream
+    from tests.kits.mirror_stream import Stream
 
     Stream(host.id).projects("docs", "site")
     assert "2 projects" in page_text(alice_client.get(reverse("host_list")))

@@ -14,7 +14,7 @@ from codexhub.asgi import application
 from devices import link as host_link
 from devices import services
 from devices.models import Host, HostState, HostStream
-from tests.helpers import login, make_host, make_user
+from tests.kits.common import login, make_host, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

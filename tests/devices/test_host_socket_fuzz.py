@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from accounts.models import Team
 from codexhub.asgi import application
-from tests.helpers import make_host
+from tests.kits.common import make_host
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

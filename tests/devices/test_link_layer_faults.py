@@ -12,8 +12,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from accounts.models import Team
 from devices import consumers
 from devices.models import Host
-from tests.devices.hostlink import heartbeat, open_link
-from tests.helpers import make_host
+from tests.kits.common import make_host
+from tests.kits.hostlink import heartbeat, open_link
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

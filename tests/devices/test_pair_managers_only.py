@@ -9,7 +9,7 @@ from accounts.models import AuditEvent
 from codexhub.errors import ServiceError
 from devices import pairing as pairing_services
 from devices.models import PairingRequest, PairingState
-from tests.helpers import login, page_text
+from tests.kits.common import login, page_text
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from accounts.services import OTP_CODE_INCORRECT, team_create
 from codexhub.errors import ServiceError
 from devices import pairing as pairing_services
 from devices.models import Host, PairingRequest, PairingState
-from tests.helpers import login, make_user, page_text, totp_for
+from tests.kits.common import login, make_user, page_text, totp_for
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from accounts.models import AuditEvent, Membership
 from devices import pairing as pairing_services
 from devices import services
 from devices.models import Host, HostState, PairingRequest, PairingState
-from tests.devices.pairing import bearer_post, poll, start
+from tests.kits.pairing_api import bearer_post, poll, start
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ def agent():
 def approve(pairing_id: int, alice) -> Host:
     pairing = PairingRequest.objects.get(id=pairing_id)
     actor = Membership.objects.get(user=alice)
-    from tests.helpers import totp_for
+    from tests.kits.common import totp_for
 
     return pairing_services.pairing_approve(
         pairing=pairing, actor=actor, otp_code=totp_for(alice).now(), ip="203.0.113.5"
@@ -244,7 +244,7 @@ def test_a_session_cookie_does_not_authenticate_the_agent_api(alice_client, alic
 
 
 def test_unpair_revokes_the_host(agent, team_a):
-    from tests.helpers import make_host
+    from tests.kits.common import make_host
 
     host, token = make_host(team_a)
     assert bearer_post(agent, "/api/host/unpair/", token).json() == {"status": "revoked"}

@@ -23,9 +23,9 @@ from devices import handlers, services
 from devices import link as host_link
 from devices.models import Host, RefusedMessage
 from tasks.models import TaskState
-from tests.devices.messages import STREAMS, payloads
-from tests.tasks.kit import make_task
-from tests.tasks.sessionkit import ask, make_session, session_project
+from tests.kits.host_messages import STREAMS, payloads
+from tests.kits.sessions import ask, make_session, session_project
+from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,8 +11,8 @@ from django.urls import reverse
 from accounts.models import Team
 from devices import services
 from devices.models import Host, RefusedMessage
-from tests.devices.hostlink import heartbeat, open_link
-from tests.helpers import make_host
+from tests.kits.common import make_host
+from tests.kits.hostlink import heartbeat, open_link
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ import pytest
 from django.db import connections
 from playwright.sync_api import sync_playwright
 
-from tests.processes import Hub, Worker, hub_env
+from tests.kits.processes import Hub, Worker, hub_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -13,8 +13,8 @@ from devices.models import Host, HostState
 from tests.e2e.conftest import PHONE
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
-from tests.helpers import fresh_totp_code, make_user
-from tests.processes import Agent, Hub, Worker, hub_env, wait_until
+from tests.kits.common import fresh_totp_code, make_user
+from tests.kits.processes import Agent, Hub, Worker, hub_env, wait_until
 
 pytestmark = pytest.mark.e2e
 

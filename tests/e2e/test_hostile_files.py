@@ -8,9 +8,9 @@ from projects.models import Project
 from tests.e2e.conftest import PHONE, off_the_loop
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
-from tests.helpers import make_host, make_user
-from tests.processes import Hub, hub_env
-from tests.projects.mirror import Stream, file_change
+from tests.kits.common import make_host, make_user
+from tests.kits.mirror_stream import Stream, file_change
+from tests.kits.processes import Hub, hub_env
 from tests.projects.test_pages import HOSTILE_MARKDOWN
 
 pytestmark = pytest.mark.e2e

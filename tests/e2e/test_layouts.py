@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from accounts.models import Membership, Role, Team
 from tests.e2e.conftest import PHONE
 from tests.e2e.test_onboarding import shot
-from tests.helpers import PASSWORD, fresh_totp_code, make_user
+from tests.kits.common import PASSWORD, fresh_totp_code, make_user
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ from projects.models import Entry, Project
 from tests.e2e.conftest import PHONE
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
-from tests.helpers import make_host, make_user
-from tests.processes import Agent, Hub, Worker, hub_env, wait_until, write_agent_config
+from tests.kits.common import make_host, make_user
+from tests.kits.processes import Agent, Hub, Worker, hub_env, wait_until, write_agent_config
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
 from accounts.models import Membership, Role, User
-from tests.helpers import fresh_totp_code
-from tests.processes import wait_until
+from tests.kits.common import fresh_totp_code
+from tests.kits.processes import wait_until
 
 pytestmark = pytest.mark.e2e
 

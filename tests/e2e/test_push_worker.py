@@ -42,8 +42,8 @@ from tasks.notify import permission_message
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, off_the_loop
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
-from tests.helpers import make_host, make_user
-from tests.processes import wait_until
+from tests.kits.common import make_host, make_user
+from tests.kits.processes import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -498,7 +498,7 @@ def asking_pia(user) -> PermissionRequest:
 
 def _asking_pia(user) -> PermissionRequest:
     from tasks.models import TaskState
-    from tests.tasks.kit import make_task, offering, shared_project
+    from tests.kits.task_stream import make_task, offering, shared_project
 
     team = Team.objects.create(name="Pia's")
     Membership.objects.create(team=team, user=user, role=Role.OWNER)

@@ -15,10 +15,10 @@ from tasks.models import Task
 from tests.e2e.conftest import PHONE, off_the_loop
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
-from tests.helpers import make_host, make_user
-from tests.processes import Hub, hub_env
-from tests.tasks.kit import offering, shared_project
-from tests.tasks.sessionkit import ALLOW, ALWAYS, DIFF, EXECUTORS, REJECT, make_session
+from tests.kits.common import make_host, make_user
+from tests.kits.processes import Hub, hub_env
+from tests.kits.sessions import ALLOW, ALWAYS, DIFF, EXECUTORS, REJECT, make_session
+from tests.kits.task_stream import offering, shared_project
 
 pytestmark = pytest.mark.e2e
 

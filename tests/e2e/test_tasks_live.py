@@ -15,11 +15,11 @@ from tasks.models import Task
 from tests.e2e.conftest import PHONE
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
-from tests.helpers import make_host, make_user
+from tests.kits.agent_toml import BULLETS_TOML, executor_toml, task_agent_config
+from tests.kits.common import make_host, make_user
 from tests.kits.loopback import LoopbackServer, Reply, Request, json_reply
-from tests.processes import Agent, Hub, RedisServer, Worker, hub_env, wait_until
-from tests.tasks.agentkit import BULLETS_TOML, executor_toml, task_agent_config
-from tests.tasks.kit import make_task
+from tests.kits.processes import Agent, Hub, RedisServer, Worker, hub_env, wait_until
+from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,7 @@
 import pytest
 
 from hostagent import api
-from tests.hostagent.fakehub import TOKEN, FakePairingApi
+from tests.kits.fakehub import TOKEN, FakePairingApi
 
 
 @pytest.mark.parametrize("url", ["http://example.com", "http://10.0.0.1:8000", "ws://127.0.0.1", "ftp://x"])

@@ -6,7 +6,7 @@ from hostagent import __version__, config
 from hostagent.__main__ import main
 from hostagent.outbox import Outbox
 from tests.hostagent.conftest import ROOT
-from tests.hostagent.fakehub import TOKEN, FakePairingApi
+from tests.kits.fakehub import TOKEN, FakePairingApi
 
 NOT_PAIRED = "hostagent: not paired. Run: python -m hostagent pair --hub URL --name NAME\n"
 

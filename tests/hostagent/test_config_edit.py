@@ -8,7 +8,7 @@ import pytest
 
 from hostagent import config
 from hostagent.__main__ import main
-from tests.hostagent.fakehub import TOKEN, FakePairingApi
+from tests.kits.fakehub import TOKEN, FakePairingApi
 
 COMMENTED = """\
 # My agent. Keep this file private: it holds the token.

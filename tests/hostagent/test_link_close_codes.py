@@ -1,6 +1,6 @@
 import pytest
 
-from tests.hostagent.fakehub import TOKEN, FakeHub, finish, start_agent, wait_for, write_paired_config
+from tests.kits.fakehub import TOKEN, FakeHub, finish, start_agent, wait_for, write_paired_config
 
 REVOKED = (
     "hostagent: this host was revoked or its token is no longer valid. "

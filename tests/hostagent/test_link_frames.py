@@ -5,7 +5,7 @@ import pytest
 
 from hostagent.link import HostLink, Registry
 from hostagent.outbox import Outbox
-from tests.hostagent.fakehub import FakeHub, start_link, stop_link, wait_for
+from tests.kits.fakehub import FakeHub, start_link, stop_link, wait_for
 
 
 class RecordingWs:

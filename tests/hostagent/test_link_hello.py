@@ -1,5 +1,5 @@
 from hostagent import __version__
-from tests.hostagent.fakehub import FakeHub, seqs, start_link, stop_link, wait_for
+from tests.kits.fakehub import FakeHub, seqs, start_link, stop_link, wait_for
 
 
 async def test_it_sends_hello_after_welcome_and_heartbeats_at_its_interval(tmp_path):

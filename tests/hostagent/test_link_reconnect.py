@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from tests.hostagent.fakehub import FakeHub, start_link, stop_link, wait_for
+from tests.kits.fakehub import FakeHub, start_link, stop_link, wait_for
 
 
 async def close_1011(conn):

@@ -1,5 +1,5 @@
 from hostagent.outbox import Outbox
-from tests.hostagent.fakehub import FakeHub, seqs, start_link, stop_link, wait_for
+from tests.kits.fakehub import FakeHub, seqs, start_link, stop_link, wait_for
 
 
 def prefill(path, n: int) -> None:

@@ -3,7 +3,7 @@ import signal
 
 import pytest
 
-from tests.hostagent.fakehub import FakeHub, finish, start_agent, wait_for, write_paired_config
+from tests.kits.fakehub import FakeHub, finish, start_agent, wait_for, write_paired_config
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

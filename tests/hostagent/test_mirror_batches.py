@@ -5,7 +5,7 @@ import os
 from hostagent.mirror.batches import MAX_BATCH, MAX_CHANGES, BatchBuilder
 from hostagent.mirror.diff import snapshot
 from hostagent.mirror.scan import Scanner
-from tests.hostagent.mirrorkit import by_path, encoded, make_mirror, write
+from tests.kits.agent_mirror import by_path, encoded, make_mirror, write
 
 KIB = 1024
 

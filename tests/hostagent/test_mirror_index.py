@@ -3,7 +3,7 @@ import shutil
 
 from hostagent.mirror.index import Index
 from hostagent.mirror.sync import Mirror
-from tests.hostagent.mirrorkit import RecordingLink, make_mirror, paths_of, write
+from tests.kits.agent_mirror import RecordingLink, make_mirror, paths_of, write
 
 
 def tree(root):

@@ -4,8 +4,8 @@ import json
 from hostagent.mirror.batches import MAX_BATCH
 from hostagent.mirror.index import Index
 from hostagent.mirror.sync import Mirror
-from tests.hostagent.fakehub import FakeHub, start_link, stop_link, wait_for
-from tests.hostagent.mirrorkit import paths_of, write
+from tests.kits.agent_mirror import paths_of, write
+from tests.kits.fakehub import FakeHub, start_link, stop_link, wait_for
 
 
 def start_mirrored(hub, tmp_path, projects, watch=False):

@@ -7,9 +7,9 @@ import json
 from hostagent.mirror.batches import TEXT_FROM, BatchBuilder, restore_batch
 from hostagent.mirror.diff import snapshot
 from hostagent.mirror.scan import Scanner
-from tests.hostagent.fakehub import FakeHub, wait_for
-from tests.hostagent.mirrorkit import by_path, write
 from tests.hostagent.test_mirror_link import start_mirrored, stop_mirrored
+from tests.kits.agent_mirror import by_path, write
+from tests.kits.fakehub import FakeHub, wait_for
 
 
 def built(root, **kwargs):

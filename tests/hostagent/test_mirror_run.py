@@ -2,8 +2,8 @@ import json
 import signal
 
 from hostagent import config
-from tests.hostagent.fakehub import TOKEN, FakeHub, finish, start_agent, wait_for
-from tests.hostagent.mirrorkit import write
+from tests.kits.agent_mirror import write
+from tests.kits.fakehub import TOKEN, FakeHub, finish, start_agent, wait_for
 
 
 def changes(batches):

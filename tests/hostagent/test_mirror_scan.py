@@ -8,7 +8,7 @@ import unicodedata
 
 from hostagent.mirror import safefile
 from hostagent.mirror.scan import Scanner, Scope, is_within
-from tests.hostagent.mirrorkit import all_json, by_path, make_mirror, paths_of, write
+from tests.kits.agent_mirror import all_json, by_path, make_mirror, paths_of, write
 
 WHOLE = (Scope(""),)
 

@@ -6,8 +6,8 @@ import pytest
 from hostagent.mirror.scan import Scope
 from hostagent.mirror.sync import normalize_scopes
 from hostagent.mirror.watch import scopes_for
-from tests.hostagent.fakehub import wait_for
-from tests.hostagent.mirrorkit import make_mirror, paths_of, write
+from tests.kits.agent_mirror import make_mirror, paths_of, write
+from tests.kits.fakehub import wait_for
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from hostagent import config, pairing
 from hostagent.__main__ import main
 from tests.hostagent.conftest import ROOT
-from tests.hostagent.fakehub import DEVICE_CODE, TOKEN, FakePairingApi
+from tests.kits.fakehub import DEVICE_CODE, TOKEN, FakePairingApi
 
 HOSTILE_TEAM = "\x1b[2JEvil\x9b31m \u202eTeam\u2066\u200f\u061c\x07"
 

@@ -5,7 +5,7 @@ from hostagent import config
 from hostagent.__main__ import main
 from hostagent.mirror.index import Index
 from tests.hostagent.conftest import ROOT
-from tests.hostagent.fakehub import TOKEN, FakePairingApi
+from tests.kits.fakehub import TOKEN, FakePairingApi
 
 
 def run(capsys, *args):

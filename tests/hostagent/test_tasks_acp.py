@@ -4,8 +4,7 @@ as the coding agent."""
 
 import json
 
-from tests.hostagent.fakehub import FakeHub, wait_for
-from tests.hostagent.taskkit import (
+from tests.kits.agent_tasks import (
     ACP_NOTES,
     Agent,
     acp_project,
@@ -17,6 +16,7 @@ from tests.hostagent.taskkit import (
     turn_count,
     turns,
 )
+from tests.kits.fakehub import FakeHub, wait_for
 
 NOTES = ACP_NOTES
 ADD_MILK = "plan: Read the list | Add milk\nread notes.md\nedit notes.md += Milk\nplan-done\nsay Added milk."

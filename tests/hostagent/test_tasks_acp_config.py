@@ -7,7 +7,7 @@ from hostagent import config
 from hostagent.__main__ import main
 from hostagent.config import ConfigError, ExecutorConfig
 from hostagent.tasks.executors import offered
-from tests.hostagent.taskkit import load_config
+from tests.kits.agent_tasks import load_config
 
 FULL = """
 [executors.codex]

@@ -7,8 +7,7 @@ import sys
 
 import psutil
 
-from tests.hostagent.fakehub import FakeHub, wait_for
-from tests.hostagent.taskkit import (
+from tests.kits.agent_tasks import (
     ACP_NOTES,
     Agent,
     acp_config,
@@ -24,6 +23,7 @@ from tests.hostagent.taskkit import (
     turn_count,
     turns,
 )
+from tests.kits.fakehub import FakeHub, wait_for
 
 NOTES = ACP_NOTES
 

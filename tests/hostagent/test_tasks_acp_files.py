@@ -15,8 +15,8 @@ from hostagent.tasks.acp_files import Refused, read_text, write_text
 from hostagent.tasks.acp_terminals import Terminals
 from hostagent.tasks.acp_timeline import Timeline
 from hostagent.tasks.executors import Executor
-from tests.hostagent.fakehub import FakeHub
-from tests.hostagent.taskkit import ACP_NOTES, Agent, acp_config, finished, timeline, turn_count
+from tests.kits.agent_tasks import ACP_NOTES, Agent, acp_config, finished, timeline, turn_count
+from tests.kits.fakehub import FakeHub
 
 NOTES = ACP_NOTES
 

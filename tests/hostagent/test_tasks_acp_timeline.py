@@ -7,7 +7,7 @@ import acp
 from acp.schema import ToolCallLocation
 
 from hostagent.tasks.acp_timeline import FLUSH_EVERY, Timeline, tool_key
-from tests.hostagent.fakehub import wait_for
+from tests.kits.fakehub import wait_for
 
 
 class Sent(list):

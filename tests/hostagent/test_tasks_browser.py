@@ -13,8 +13,7 @@ import time
 import pytest
 
 from hostagent.config import ExecutorConfig
-from tests.hostagent.fakehub import TOKEN, FakeArtifactApi, FakeHub, wait_for
-from tests.hostagent.taskkit import (
+from tests.kits.agent_tasks import (
     CHROMIUM,
     Agent,
     Site,
@@ -25,6 +24,7 @@ from tests.hostagent.taskkit import (
     finished,
     log_text,
 )
+from tests.kits.fakehub import TOKEN, FakeArtifactApi, FakeHub, wait_for
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs Debian's chromium at {CHROMIUM}")
 

@@ -14,8 +14,8 @@ from hostagent.tasks.browser_steps import step_label, steps_error
 from hostagent.tasks.executors import offered
 from hostagent.tasks.ledger import RECEIVED, Ledger
 from hostagent.tasks.sites import SiteError, SiteList, SitePattern
-from tests.hostagent.fakehub import TOKEN, FakeArtifactApi, FakeHub
-from tests.hostagent.taskkit import Agent, Site, events, finished, load_config
+from tests.kits.agent_tasks import Agent, Site, events, finished, load_config
+from tests.kits.fakehub import TOKEN, FakeArtifactApi, FakeHub
 
 FULL = """
 [executors.browser]

@@ -6,9 +6,9 @@ import os
 from hostagent.link import MAX_FRAME
 from hostagent.tasks import changes as changes_module
 from hostagent.tasks.changes import MAX_CHANGES, MAX_DIFF, TRUNCATED, compare, take_snapshot, unified_diff
-from tests.hostagent.fakehub import FakeHub
-from tests.hostagent.mirrorkit import write
-from tests.hostagent.taskkit import BULLETIZE, PY, Agent, finished, load_config, log_text, toml_list
+from tests.kits.agent_mirror import write
+from tests.kits.agent_tasks import BULLETIZE, PY, Agent, finished, load_config, log_text, toml_list
+from tests.kits.fakehub import FakeHub
 
 NOTES = "# Plan\n\nFirst line\nSecond line\n\n- already a bullet\n"
 

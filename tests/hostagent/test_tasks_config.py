@@ -7,8 +7,8 @@ from hostagent.__main__ import main
 from hostagent.config import ConfigError, ExecutorConfig, TasksConfig
 from hostagent.tasks.executors import Executor, TaskError, build_argv, child_env, offered, stdin_text
 from hostagent.tasks.ledger import Ledger
-from tests.hostagent.fakehub import TOKEN, FakePairingApi
-from tests.hostagent.taskkit import load_config
+from tests.kits.agent_tasks import load_config
+from tests.kits.fakehub import TOKEN, FakePairingApi
 
 FULL = """
 [tasks]

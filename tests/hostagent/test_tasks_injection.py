@@ -5,8 +5,7 @@ import os
 
 import pytest
 
-from tests.hostagent.fakehub import TOKEN, FakeHub
-from tests.hostagent.taskkit import (
+from tests.kits.agent_tasks import (
     ARGV_DUMP,
     PY,
     Agent,
@@ -19,6 +18,7 @@ from tests.hostagent.taskkit import (
     log_text,
     toml_list,
 )
+from tests.kits.fakehub import TOKEN, FakeHub
 
 FLAG_PROMPTS = ['-c sandbox_mode="danger-full-access"', "--help"]
 SHELL_PROMPTS = [

@@ -4,8 +4,7 @@ import time
 
 import psutil
 
-from tests.hostagent.fakehub import FakeHub, wait_for
-from tests.hostagent.taskkit import (
+from tests.kits.agent_tasks import (
     ARGV_DUMP,
     PY,
     Agent,
@@ -17,6 +16,7 @@ from tests.hostagent.taskkit import (
     load_config,
     toml_list,
 )
+from tests.kits.fakehub import FakeHub, wait_for
 
 
 def setup(tmp_path, monkeypatch, mode, timeout=None):

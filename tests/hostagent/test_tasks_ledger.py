@@ -8,8 +8,7 @@ import stat
 
 from hostagent import config
 from hostagent.tasks.ledger import CANCELLED, FINISHED, RECEIVED, RUNNING, Ledger
-from tests.hostagent.fakehub import TOKEN, FakeHub, finish, start_agent, wait_for
-from tests.hostagent.taskkit import (
+from tests.kits.agent_tasks import (
     ARGV_DUMP,
     PY,
     Agent,
@@ -23,6 +22,7 @@ from tests.hostagent.taskkit import (
     log_text,
     toml_list,
 )
+from tests.kits.fakehub import TOKEN, FakeHub, finish, start_agent, wait_for
 
 INTERRUPTED = "interrupted: the agent stopped during the task"
 

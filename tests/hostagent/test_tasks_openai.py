@@ -6,9 +6,9 @@ import threading
 import pytest
 
 from hostagent.tasks.openai_backend import unfence
-from tests.hostagent.fakehub import FakeHub
-from tests.hostagent.mirrorkit import write
-from tests.hostagent.taskkit import Agent, applied, finished, load_config, log_text
+from tests.kits.agent_mirror import write
+from tests.kits.agent_tasks import Agent, applied, finished, load_config, log_text
+from tests.kits.fakehub import FakeHub
 from tests.kits.loopback import LoopbackServer, json_reply
 
 KEY = "sk-test-0123456789-secret"
@@ -74,7 +74,7 @@ async def run(tmp_path, cfg, root, target="todo.md", cancel_after_request=None):
         await agent.ready()
         await agent.assign(1, "docs", "local", "add bread, as a list", target)
         if cancel_after_request is not None:
-            from tests.hostagent.fakehub import wait_for
+            from tests.kits.fakehub import wait_for
 
             await wait_for(lambda: cancel_after_request.requests, what="the request")
             await agent.cancel(1)

@@ -1,8 +1,8 @@
 """SECURITY.md 69: the task log is capped, coalesced, and drained to the end."""
 
 from hostagent.tasks.output import MAX_PIECE, TaskLog, split_utf8
-from tests.hostagent.fakehub import FakeHub
-from tests.hostagent.taskkit import ARGV_DUMP, PY, Agent, applied, finished, load_config, log_text, toml_list
+from tests.kits.agent_tasks import ARGV_DUMP, PY, Agent, applied, finished, load_config, log_text, toml_list
+from tests.kits.fakehub import FakeHub
 
 CAP = 64 * 1024
 NOTICE = f"\n[output truncated after {CAP} bytes]\n"

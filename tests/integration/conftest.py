@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from tests.processes import RedisServer
+from tests.kits.processes import RedisServer
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from django.test import override_settings
 from accounts.models import Team
 from devices import services
 from devices.models import Host, HostState, HostStream
-from tests.helpers import make_host
-from tests.processes import Agent, Hub, hub_env, wait_until, write_agent_config
+from tests.kits.common import make_host
+from tests.kits.processes import Agent, Hub, hub_env, wait_until, write_agent_config
 
 FAST_LINK = {"HOST_HEARTBEAT_INTERVAL": "0.5", "HOST_HEARTBEAT_TIMEOUT": "2"}
 

@@ -7,8 +7,8 @@ import signal
 from accounts.models import Team
 from devices.models import HostStream
 from projects.models import Change, Entry, Project
-from tests.helpers import make_host
-from tests.processes import Agent, Hub, hub_env, wait_until, write_agent_config
+from tests.kits.common import make_host
+from tests.kits.processes import Agent, Hub, hub_env, wait_until, write_agent_config
 
 FAST_LINK = {"HOST_HEARTBEAT_INTERVAL": "0.5", "HOST_HEARTBEAT_TIMEOUT": "2"}
 

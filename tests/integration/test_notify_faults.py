@@ -12,10 +12,10 @@ from accounts.models import Membership, Role, Team
 from notifications import vapid
 from tasks.jobs import notify_task_job
 from tasks.models import TaskState
-from tests.helpers import make_host, make_user
+from tests.kits.common import make_host, make_user
+from tests.kits.processes import Worker, hub_env, publish_job, wait_until
+from tests.kits.task_stream import make_task, offering, shared_project
 from tests.notifications.pushservice import PushService
-from tests.processes import Worker, hub_env, publish_job, wait_until
-from tests.tasks.kit import make_task, offering, shared_project
 
 
 def test_a_notify_job_killed_after_sending_pushes_once_per_device(

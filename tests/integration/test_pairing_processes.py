@@ -8,8 +8,8 @@ from accounts.models import Membership, Role, Team
 from devices import pairing as pairing_services
 from devices import services
 from devices.models import Host, HostState, PairingRequest, PairingState
-from tests.helpers import make_user, totp_for
-from tests.processes import Agent, Hub, hub_env, wait_until
+from tests.kits.common import make_user, totp_for
+from tests.kits.processes import Agent, Hub, hub_env, wait_until
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import redis
 from codexhub.health import OUTAGE_MESSAGE
 from devices.models import Host
 from tasks.models import Task, TaskState
-from tests.helpers import PASSWORD
-from tests.integration.deployed import (
+from tests.kits.common import PASSWORD
+from tests.kits.deployed import (
     Deployment,
     closing_connection,
     linked,
@@ -21,7 +21,7 @@ from tests.integration.deployed import (
     signed_in_fleet,
     wait_for,
 )
-from tests.processes import RedisServer, wait_until
+from tests.kits.processes import RedisServer, wait_until
 
 HOSTS, PHONES = 50, 5
 OUTAGE_SECONDS = 10

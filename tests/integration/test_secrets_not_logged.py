@@ -13,8 +13,8 @@ from django.test import Client
 from accounts import services
 from accounts.models import Membership, Role, Team
 from devices.services import TOKEN_PREFIX
-from tests.helpers import login, make_user
-from tests.processes import Hub, hub_env, wait_until
+from tests.kits.common import login, make_user
+from tests.kits.processes import Hub, hub_env, wait_until
 
 
 class NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -15,7 +15,7 @@ import pytest
 
 from devices.models import Host
 from tasks.models import Task, TaskState
-from tests.integration.deployed import (
+from tests.kits.deployed import (
     Deployment,
     closing_connection,
     linked,
@@ -23,7 +23,7 @@ from tests.integration.deployed import (
     signed_in_fleet,
     wait_for,
 )
-from tests.processes import wait_until
+from tests.kits.processes import wait_until
 
 HOSTS, PHONES = 50, 5
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", 60))

@@ -20,10 +20,10 @@ from projects.models import Project
 from tasks import jobs
 from tasks.housekeeping import HOST_LOST
 from tasks.models import Task
-from tests.helpers import make_host, make_user
-from tests.processes import Agent, Hub, RedisServer, Worker, hub_env, publish_job, wait_until
-from tests.tasks.agentkit import executor_toml, task_agent_config
-from tests.tasks.kit import make_task
+from tests.kits.agent_toml import executor_toml, task_agent_config
+from tests.kits.common import make_host, make_user
+from tests.kits.processes import Agent, Hub, RedisServer, Worker, hub_env, publish_job, wait_until
+from tests.kits.task_stream import make_task
 
 FAST = {
     "HOST_HEARTBEAT_INTERVAL": "0.5",

@@ -1,5 +1,5 @@
 """Scale-out: two daphne processes on one Postgres and one Redis, behind HAProxy
-(tests.processes.Proxy writes the config of README.md's "Scale out" paragraph).
+(tests.kits.processes.Proxy writes the config of README.md's "Scale out" paragraph).
 
 What a user must not notice is which hub process a host or a phone landed on:
 host links spread over both hubs and every message they send is applied once;
@@ -28,9 +28,9 @@ from devices import services
 from devices.models import Host, HostStream
 from devices.services import TOKEN_LENGTH
 from projects.models import Change, Entry
-from tests.helpers import make_host
-from tests.integration.deployed import PhoneSocket, closing_connection, signed_in_fleet, wait_for
-from tests.processes import ROOT, Hub, Proxy, haproxy_config, hub_env
+from tests.kits.common import make_host
+from tests.kits.deployed import PhoneSocket, closing_connection, signed_in_fleet, wait_for
+from tests.kits.processes import ROOT, Hub, Proxy, haproxy_config, hub_env
 
 SHARED_SERVICES = os.environ.get("DATABASE_URL", "").startswith("postgres") and bool(
     os.environ.get("REDIS_URL")

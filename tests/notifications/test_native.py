@@ -16,8 +16,8 @@ from accounts.groups import user_group
 from codexhub.events import group_send
 from notifications import services
 from tasks.notify import notify_task, task_message
-from tests.helpers import login, make_host
-from tests.tasks.kit import make_task, offering, shared_project
+from tests.kits.common import login, make_host
+from tests.kits.task_stream import make_task, offering, shared_project
 from tests.test_ws_ui import OUR_ORIGIN, headers_for, open_socket
 
 APNS_TOKEN = "a1" * 32

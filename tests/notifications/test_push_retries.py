@@ -10,7 +10,7 @@ from codexhub import jobs
 from notifications.jobs import push_job
 from notifications.models import Delivery, InboxEntry
 from notifications.services import Notice, notice_push
-from tests.processes import wait_until
+from tests.kits.processes import wait_until
 
 NOTICE = Notice(title="Done · Tidy", body="notes on studio", url="/tasks/7/", tag="task-7")
 

@@ -15,8 +15,8 @@ from notifications.jobs import push_job
 from notifications.models import Preference
 from tasks.models import TaskState
 from tasks.notify import notify_task
-from tests.helpers import login, make_host
-from tests.tasks.kit import make_task, offering, shared_project
+from tests.kits.common import login, make_host
+from tests.kits.task_stream import make_task, offering, shared_project
 
 pytestmark = pytest.mark.django_db
 
@@ -211,7 +211,7 @@ def test_the_test_notification_is_rate_limited(
 
 
 def test_a_finished_task_hands_its_notification_over(team_a, alice, jobs_enqueued):
-    from tests.tasks.kit import TaskStream
+    from tests.kits.task_stream import TaskStream
 
     host, _ = make_host(team_a, "studio")
     task = make_task(shared_project(offering(host)), alice, state=TaskState.RUNNING)

@@ -10,8 +10,8 @@ from devices import link as host_link
 from devices import services as device_services
 from projects import services
 from projects.models import Change, Entry, Project
-from tests.helpers import make_host
-from tests.projects.mirror import Stream, delete, dir_change, file_change
+from tests.kits.common import make_host
+from tests.kits.mirror_stream import Stream, delete, dir_change, file_change
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from codexhub.asgi import application
 from projects.models import Project
-from tests.helpers import login, make_host, page_text
-from tests.projects.mirror import Stream, dir_change, file_change
+from tests.kits.common import login, make_host, page_text
+from tests.kits.mirror_stream import Stream, dir_change, file_change
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +118,7 @@ async def test_subscribing_to_another_teams_project_is_refused(team_b):
     from asgiref.sync import sync_to_async
 
     from accounts.models import Membership, Team
-    from tests.helpers import make_user
+    from tests.kits.common import make_user
 
     @sync_to_async
     def setup():

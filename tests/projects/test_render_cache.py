@@ -9,9 +9,9 @@ from django.test import Client
 from django.urls import reverse
 
 from projects import render
-from tests.helpers import login
-from tests.projects.mirror import file_change
-from tests.projects.renderkit import counting_renders, step_clock
+from tests.kits.common import login
+from tests.kits.mirror_stream import file_change
+from tests.kits.render_budget import counting_renders, step_clock
 from tests.projects.test_render_limits import mirrored
 
 pytestmark = pytest.mark.django_db

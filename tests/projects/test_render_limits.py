@@ -9,9 +9,9 @@ from django.urls import reverse
 
 from projects import render
 from projects.models import Project
-from tests.helpers import make_host
-from tests.projects.mirror import Stream, file_change
-from tests.projects.renderkit import SHAPES, step_clock
+from tests.kits.common import make_host
+from tests.kits.mirror_stream import Stream, file_change
+from tests.kits.render_budget import SHAPES, step_clock
 
 pytestmark = pytest.mark.django_db
 

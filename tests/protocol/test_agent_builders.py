@@ -27,10 +27,10 @@ from protocol.mirror import MirrorBatch, MirrorProjects
 from protocol.sessions import TaskItem, TaskPermission, TaskTurn
 from protocol.tasks import TaskFinished, TaskLog
 from tests.hostagent.conftest import ROOT
-from tests.hostagent.fakehub import FakeHub, start_link, stop_link, wait_for
-from tests.hostagent.mirrorkit import make_mirror, write
-from tests.hostagent.taskkit import load_config
-from tests.protocol.kit import wire
+from tests.kits.agent_mirror import make_mirror, write
+from tests.kits.agent_tasks import load_config
+from tests.kits.fakehub import FakeHub, start_link, stop_link, wait_for
+from tests.kits.protocol_checks import wire
 
 
 def read_back(model, payload: dict) -> dict:

@@ -10,7 +10,7 @@ from protocol.base import clean, reason
 from protocol.mirror import MirrorBatch
 from protocol.sessions import TaskItem
 from protocol.tasks import TaskFinished, TaskLog
-from tests.protocol.kit import refused, wire
+from tests.kits.protocol_checks import refused, wire
 
 
 @pytest.mark.parametrize("value", [True, False, 1.0, "1", None, [1], {"a": 1}])

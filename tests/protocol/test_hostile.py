@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from protocol import sequenced
 from protocol.base import reason
-from tests.protocol.kit import storable, strings
+from tests.kits.protocol_checks import storable, strings
 
 MODELS = sequenced()
 HOSTILE_TEXT = st.text(

@@ -8,10 +8,10 @@ from protocol.sessions import FollowUp, TaskAnswer, TaskEnd, TaskInterrupt
 from protocol.tasks import TaskAssign, TaskCancel
 from tasks.messages import answer_message, assignment, followup_message
 from tasks.models import TaskMessage
-from tests.helpers import make_host
-from tests.protocol.kit import wire
-from tests.tasks.kit import make_task, offering, shared_project
-from tests.tasks.sessionkit import ask
+from tests.kits.common import make_host
+from tests.kits.protocol_checks import wire
+from tests.kits.sessions import ask
+from tests.kits.task_stream import make_task, offering, shared_project
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 import pytest
 
 from protocol.link import Envelope, Hello
-from tests.protocol.kit import refused
+from tests.kits.protocol_checks import refused
 
 CLAUDE = {"name": "claude", "label": "Claude Code", "kind": "command", "needs_file": False}
 

@@ -16,7 +16,7 @@ from protocol.mirror import (
     MirrorBatch,
     MirrorProjects,
 )
-from tests.protocol.kit import refused, wire
+from tests.kits.protocol_checks import refused, wire
 
 HASH = hashlib.sha256(b"hello\n").hexdigest()
 FILE = {

@@ -19,7 +19,7 @@ from protocol.sessions import (
     ToolData,
     UserData,
 )
-from tests.protocol.kit import refused
+from tests.kits.protocol_checks import refused
 
 ALLOW = {"option_id": "allow", "name": "Allow", "kind": "allow_once"}
 REJECT = {"option_id": "reject", "name": "Reject", "kind": "reject_once"}

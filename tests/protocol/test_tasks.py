@@ -14,7 +14,7 @@ from protocol.tasks import (
     step_error,
     steps_error,
 )
-from tests.protocol.kit import refused
+from tests.kits.protocol_checks import refused
 
 
 def test_a_received_ignores_what_it_does_not_know():

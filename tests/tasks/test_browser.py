@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from tasks.messages import assignment
 from tasks.models import Task, TaskArtifact, TaskState
-from tests.helpers import make_host, page_text
-from tests.tasks.kit import TaskStream, make_task, offering, shared_project
+from tests.kits.common import make_host, page_text
+from tests.kits.task_stream import TaskStream, make_task, offering, shared_project
 
 pytestmark = pytest.mark.django_db
 
@@ -124,7 +124,7 @@ def test_a_pdf_is_a_download(alice_client, alice, host, project):
 
 
 def test_artifacts_are_not_served_to_other_teams_or_strangers(alice, charlie, host, project):
-    from tests.helpers import login
+    from tests.kits.common import login
 
     task = make_task(project, alice, executor="browser", steps=STEPS, state=TaskState.RUNNING)
     put(host, task.id, "step-4.png", PNG)

@@ -9,9 +9,9 @@ from accounts.models import AuditEvent
 from devices.models import Host
 from tasks.models import Task, TaskState
 from tasks.services import MAX_PROMPT
-from tests.helpers import login, make_host, make_user, page_text
-from tests.projects.mirror import Stream
-from tests.tasks.kit import BULLETS, CLAUDE, make_task, offering, shared_project
+from tests.kits.common import login, make_host, make_user, page_text
+from tests.kits.mirror_stream import Stream
+from tests.kits.task_stream import BULLETS, CLAUDE, make_task, offering, shared_project
 
 pytestmark = pytest.mark.django_db
 

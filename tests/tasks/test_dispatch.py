@@ -9,8 +9,8 @@ from codexhub.asgi import application
 from tasks import services
 from tasks.models import Task, TaskState
 from tasks.services import dispatch_on_commit, host_dispatch, task_create
-from tests.helpers import make_host, make_user
-from tests.tasks.kit import TaskStream, make_task, offering, shared_project
+from tests.kits.common import make_host, make_user
+from tests.kits.task_stream import TaskStream, make_task, offering, shared_project
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

@@ -7,8 +7,8 @@ import pytest
 
 from devices.services import APPLIED, DUPLICATE, REJECTED
 from tasks.models import Task, TaskFileChange, TaskLog, TaskState
-from tests.helpers import make_host
-from tests.tasks.kit import TaskStream, make_task, offering, shared_project
+from tests.kits.common import make_host
+from tests.kits.task_stream import TaskStream, make_task, offering, shared_project
 
 pytestmark = pytest.mark.django_db
 

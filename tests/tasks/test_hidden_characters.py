@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 
 from tasks.models import TaskFileChange
-from tests.tasks.kit import make_task
-from tests.tasks.sessionkit import SessionStream, ask, make_session, session_project
+from tests.kits.sessions import SessionStream, ask, make_session, session_project
+from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from django.utils import timezone
 from devices.models import Host
 from tasks.housekeeping import HOST_LOST, housekeeping
 from tasks.models import Task, TaskLog, TaskState
-from tests.helpers import make_host
-from tests.tasks.kit import make_task, offering, shared_project
+from tests.kits.common import make_host
+from tests.kits.task_stream import make_task, offering, shared_project
 
 pytestmark = pytest.mark.django_db
 

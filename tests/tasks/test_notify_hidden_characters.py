@@ -5,8 +5,8 @@ import pytest
 
 from tasks import notify
 from tasks.models import PermissionRequest, TaskState
-from tests.helpers import make_host
-from tests.tasks.kit import make_task, offering, shared_project
+from tests.kits.common import make_host
+from tests.kits.task_stream import make_task, offering, shared_project
 
 pytestmark = pytest.mark.django_db
 

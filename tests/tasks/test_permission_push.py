@@ -19,8 +19,8 @@ from notifications import services
 from notifications.models import Preference
 from tasks import notify
 from tasks.models import PermissionRequest, TaskState
-from tests.helpers import login, make_host
-from tests.tasks.kit import make_task, offering, shared_project
+from tests.kits.common import login, make_host
+from tests.kits.task_stream import make_task, offering, shared_project
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,9 @@ import re
 import pytest
 from django.urls import reverse
 
-from tests.helpers import make_host
-from tests.tasks.kit import offering, shared_project
-from tests.tasks.sessionkit import EXECUTORS, SessionStream, ask, make_session
+from tests.kits.common import make_host
+from tests.kits.sessions import EXECUTORS, SessionStream, ask, make_session
+from tests.kits.task_stream import offering, shared_project
 
 pytestmark = pytest.mark.django_db
 

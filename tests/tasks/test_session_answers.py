@@ -11,8 +11,8 @@ from codexhub.errors import ServiceError
 from devices.models import ApproveRole, Host
 from tasks import services, sessions
 from tasks.models import PermissionRequest, Task, TaskState
-from tests.helpers import login, page_text
-from tests.tasks.sessionkit import (
+from tests.kits.common import login, page_text
+from tests.kits.sessions import (
     SessionStream,
     ask,
     make_session,

@@ -9,9 +9,8 @@ from devices.services import APPLIED, REJECTED
 from protocol import limits
 from tasks.housekeeping import _fail_where
 from tasks.models import PermissionRequest, TaskItem, TaskMessage, TaskState
-from tests.helpers import make_host
-from tests.tasks.kit import make_task
-from tests.tasks.sessionkit import (
+from tests.kits.common import make_host
+from tests.kits.sessions import (
     ALLOW,
     DIFF,
     REJECT,
@@ -20,6 +19,7 @@ from tests.tasks.sessionkit import (
     ringing,
     session_project,
 )
+from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.django_db
 

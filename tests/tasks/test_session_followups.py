@@ -9,9 +9,8 @@ from django.urls import reverse
 from accounts.models import AuditEvent
 from tasks import services, sessions
 from tasks.models import Task, TaskMessage, TaskState
-from tests.helpers import login, page_text
-from tests.tasks.kit import make_task
-from tests.tasks.sessionkit import (
+from tests.kits.common import login, page_text
+from tests.kits.sessions import (
     SessionStream,
     ask,
     make_session,
@@ -19,6 +18,7 @@ from tests.tasks.sessionkit import (
     session_project,
     to_host,
 )
+from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.django_db
 

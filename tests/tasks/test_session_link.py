@@ -8,9 +8,9 @@ from channels.db import database_sync_to_async
 from django.test import Client
 
 from tasks import sessions
-from tests.helpers import login, make_host, make_user
-from tests.tasks.kit import offering, shared_project
-from tests.tasks.sessionkit import EXECUTORS, SessionStream, ask, make_session
+from tests.kits.common import login, make_host, make_user
+from tests.kits.sessions import EXECUTORS, SessionStream, ask, make_session
+from tests.kits.task_stream import offering, shared_project
 from tests.tasks.test_dispatch import frames, link
 from tests.test_ws_ui import OUR_ORIGIN, headers_for, open_socket
 

@@ -10,9 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tasks.models import PermissionRequest, Task, TaskMessage, TaskState
-from tests.helpers import page_text
-from tests.tasks.kit import make_task
-from tests.tasks.sessionkit import (
+from tests.kits.common import page_text
+from tests.kits.sessions import (
     ALLOW,
     DIFF,
     REJECT,
@@ -21,6 +20,7 @@ from tests.tasks.sessionkit import (
     make_session,
     session_project,
 )
+from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.django_db
 

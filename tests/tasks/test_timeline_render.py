@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from projects import render
 from protocol.limits import MAX_AGENT_TEXT
-from tests.projects.renderkit import counting_renders, step_clock
-from tests.tasks.sessionkit import SessionStream, make_session, session_project
+from tests.kits.render_budget import counting_renders, step_clock
+from tests.kits.sessions import SessionStream, make_session, session_project
 
 pytestmark = pytest.mark.django_db
 

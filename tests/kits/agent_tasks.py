@@ -21,7 +21,7 @@ from hostagent.tasks.executors import offered
 from hostagent.tasks.ledger import Ledger
 from hostagent.tasks.service import TaskService
 from tests.hostagent.conftest import ROOT
-from tests.hostagent.fakehub import TOKEN, FakeHub, start_link, stop_link, wait_for
+from tests.kits.fakehub import TOKEN, FakeHub, start_link, stop_link, wait_for
 from tests.kits.loopback import LoopbackServer, Reply, Request, html_reply, redirect_reply
 
 BIN = ROOT / "tests" / "bin"

@@ -4,8 +4,8 @@ would send on the `tasks` stream."""
 from devices.models import Host
 from projects.models import Project
 from tasks.models import Task
-from tests.helpers import SequencedStream
-from tests.projects.mirror import Stream, file_change
+from tests.kits.common import SequencedStream
+from tests.kits.mirror_stream import Stream, file_change
 
 BULLETS = {"name": "bullets", "label": "Bulletize", "kind": "command", "needs_file": True}
 CLAUDE = {"name": "claude", "label": "Claude Code", "kind": "command", "needs_file": False}

@@ -25,7 +25,7 @@ from pathlib import Path
 import websockets
 from django.conf import settings
 
-from tests.processes import ROOT, Process, child_database_url, free_port, wait_until
+from tests.kits.processes import ROOT, Process, child_database_url, free_port, wait_until
 
 SOAK_HEARTBEAT = 2.0  # seconds between a host's heartbeats in these tests
 
@@ -319,7 +319,7 @@ def signed_in_fleet(client, prefix: str, hosts: int, phones: int):
     Returns (team, [(host, token)], [project], [(user, session key)])."""
     from accounts.models import Membership, Role, Team
     from projects.models import Project
-    from tests.helpers import login, make_host, make_user
+    from tests.kits.common import login, make_host, make_user
 
     team = Team.objects.create(name="Fleet")
     linked = [make_host(team, f"{prefix}-{n:02}") for n in range(hosts)]

@@ -4,7 +4,7 @@ executors backed by the executables in tests/bin."""
 from pathlib import Path
 
 from hostagent.config import toml_string
-from tests.processes import ROOT, write_agent_config
+from tests.kits.processes import ROOT, write_agent_config
 
 BIN = ROOT / "tests" / "bin"
 BULLETIZE = BIN / "bulletize"

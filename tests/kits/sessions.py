@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from projects.models import Project
 from tasks.models import PermissionRequest, Task, TaskState
-from tests.helpers import make_host
-from tests.tasks.kit import CLAUDE, TaskStream, make_task, offering, shared_project
+from tests.kits.common import make_host
+from tests.kits.task_stream import CLAUDE, TaskStream, make_task, offering, shared_project
 
 CODEX = {"name": "codex", "label": "Codex", "kind": "acp", "needs_file": False}
 ALLOW = {"option_id": "allow", "name": "Allow once", "kind": "allow_once"}

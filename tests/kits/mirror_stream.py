@@ -2,7 +2,7 @@
 
 import hashlib
 
-from tests.helpers import SequencedStream
+from tests.kits.common import SequencedStream
 
 
 def file_change(path: str, text: str | None = "hello\n", **extra) -> dict:

@@ -4,7 +4,7 @@ their cost or turn them hostile."""
 import hashlib
 
 from projects.models import Project
-from tests.tasks.sessionkit import ALLOW, REJECT
+from tests.kits.sessions import ALLOW, REJECT
 
 
 def text_file(path: str, n: int) -> dict:
