@@ -46,6 +46,7 @@ MAX_ARTIFACT = limits.MAX_ARTIFACT
 PROMPT_EMPTY = "Write what the task should do."
 PROMPT_TOO_LONG = f"The prompt is too long: at most {MAX_PROMPT // 1024} KiB."
 PROMPT_NUL = "The prompt contains a NUL character."
+STEPS_NEEDED = "{label} runs browser steps: add at least one, or choose a coding agent to send a prompt."
 TARGET_NOT_IN_PROJECT = "There is no file {path!r} in this project."
 TARGET_NEEDED = "{label} works on one file: choose the file first."
 QUEUE_FULL = "This host already has {count} tasks waiting. Wait for some to run, or cancel some."
@@ -82,15 +83,17 @@ def _executor(host: Host, name: str) -> dict:
     raise ServiceError(f"{host.name} does not offer {name[:40]!r}. It offers: {names}.")
 
 
-def _prompt(raw: str) -> str:
-    prompt = (raw or "").strip()
-    if not prompt:
-        raise ServiceError(PROMPT_EMPTY)
-    if len(prompt) > MAX_PROMPT:
-        raise ServiceError(PROMPT_TOO_LONG)
-    if "\x00" in prompt:
-        raise ServiceError(PROMPT_NUL)
-    return prompt
+def typed_text(raw: object, *, empty: str, too_long: str, nul: str) -> str:
+    """What the user wrote for the agent, stripped: a ServiceError with the message
+    given when it is empty (or no text), longer than MAX_PROMPT or holds a NUL."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text:
+        raise ServiceError(empty)
+    if len(text) > MAX_PROMPT:
+        raise ServiceError(too_long)
+    if "\x00" in text:
+        raise ServiceError(nul)
+    return text
 
 
 def _target(project: Project, raw: str) -> str:
@@ -111,6 +114,8 @@ def _steps(chosen: dict, raw: str | list) -> list[dict]:
         if raw:
             raise ServiceError(f"{chosen['label']} takes a prompt, not browser steps.")
         return []
+    if isinstance(raw, str) and not raw.strip():
+        raise ServiceError(STEPS_NEEDED.format(label=chosen["label"]))
     try:
         return parse_steps(raw) if isinstance(raw, str) else check_steps(raw)
     except StepError as exc:
@@ -141,7 +146,8 @@ def task_create(
     host = project.host
     chosen = _executor(host, executor)
     steps = _steps(chosen, steps)
-    prompt = _prompt(prompt or (steps_summary(steps) if steps else ""))
+    prompt = prompt or (steps_summary(steps) if steps else "")
+    prompt = typed_text(prompt, empty=PROMPT_EMPTY, too_long=PROMPT_TOO_LONG, nul=PROMPT_NUL)
     target = _target(project, target)
     if chosen.get("needs_file") and not target:
         raise ServiceError(TARGET_NEEDED.format(label=chosen["label"]))

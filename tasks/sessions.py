@@ -14,7 +14,15 @@ from devices.services import host_group
 from tasks.messages import answer_message, followup_message
 from tasks.models import PermissionRequest, PermissionState, SessionState, Task, TaskMessage, TaskState
 from tasks.render import permission_verdict
-from tasks.services import ALREADY_FINISHED, MAX_PROMPT, task_audit, task_cancel, task_group, tell_phones
+from tasks.services import (
+    ALREADY_FINISHED,
+    MAX_PROMPT,
+    task_audit,
+    task_cancel,
+    task_group,
+    tell_phones,
+    typed_text,
+)
 
 MAX_UNDELIVERED = 20
 NOT_A_SESSION = "Only an agent session takes this: this task runs a command once."
@@ -75,22 +83,11 @@ def permission_answer(*, user: User, request: PermissionRequest, option_id: str)
     return request
 
 
-def _followup_text(raw: object) -> str:
-    text = raw.strip() if isinstance(raw, str) else ""
-    if not text:
-        raise ServiceError(MESSAGE_EMPTY)
-    if len(text) > MAX_PROMPT:
-        raise ServiceError(MESSAGE_TOO_LONG)
-    if "\x00" in text:
-        raise ServiceError(MESSAGE_NUL)
-    return text
-
-
 def task_message_send(*, user: User, task: Task, text: str) -> TaskMessage:
     """A follow-up for the session: the agent takes it when its turn ends. Raises ServiceError."""
     if not task.is_session:
         raise ServiceError(NOT_A_SESSION, status=409)
-    text = _followup_text(text)
+    text = typed_text(text, empty=MESSAGE_EMPTY, too_long=MESSAGE_TOO_LONG, nul=MESSAGE_NUL)
     with transaction.atomic():
         task = Task.objects.select_for_update().get(id=task.id)  # one count at a time
         if not task.session_open:
