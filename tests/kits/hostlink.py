@@ -20,3 +20,8 @@ async def heartbeat(communicator) -> None:
     """A heartbeat, answered: the link is up."""
     await communicator.send_json_to({"type": "heartbeat"})
     assert await communicator.receive_json_from(timeout=5) == {"type": "heartbeat_ack"}
+
+
+async def frames(communicator, count: int) -> list[dict]:
+    """The next `count` frames the hub sends on the link."""
+    return [await communicator.receive_json_from(timeout=5) for _ in range(count)]

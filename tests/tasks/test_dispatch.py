@@ -3,42 +3,19 @@ until acked, cancels included (SECURITY.md 71, 94 at the socket level)."""
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 
-from codexhub.asgi import application
 from tasks import services
 from tasks.models import Task, TaskState
 from tasks.services import dispatch_on_commit, host_dispatch, task_create
-from tests.kits.common import make_host, make_user
-from tests.kits.task_stream import TaskStream, make_task, offering, shared_project
+from tests.kits.hostlink import frames, open_link
+from tests.kits.task_stream import TaskStream, make_task, studio_of_one
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
 @pytest.fixture
 def setup(transactional_db):
-    from accounts.models import Membership, Role, Team
-
-    team = Team.objects.create(name="Team A")
-    user = make_user("mia@example.com")
-    Membership.objects.create(team=team, user=user, role=Role.OWNER)
-    host, token = make_host(team, "Studio")
-    project = shared_project(offering(host))
-    return {"user": user, "host": host, "token": token, "project": project}
-
-
-async def link(token: str) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(
-        application, "/ws/host/", headers=[(b"authorization", f"Bearer {token}".encode())]
-    )
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
-    assert (await communicator.receive_json_from(timeout=5))["type"] == "welcome"
-    return communicator
-
-
-async def frames(communicator, count: int) -> list[dict]:
-    return [await communicator.receive_json_from(timeout=5) for _ in range(count)]
+    return studio_of_one()
 
 
 def queue(setup, *prompts: str) -> list[Task]:
@@ -47,7 +24,7 @@ def queue(setup, *prompts: str) -> list[Task]:
 
 async def test_queued_tasks_go_out_in_order_when_the_host_connects(setup):
     tasks = await database_sync_to_async(queue)(setup, "one", "two", "three")
-    communicator = await link(setup["token"])
+    communicator = await open_link(setup["token"])
     got = await frames(communicator, 3)
     assert [f["type"] for f in got] == ["task.assign"] * 3
     assert [f["task"]["id"] for f in got] == [t.id for t in tasks]
@@ -64,7 +41,7 @@ async def test_queued_tasks_go_out_in_order_when_the_host_connects(setup):
 
 
 async def test_a_task_for_an_online_host_goes_out_at_once(setup):
-    communicator = await link(setup["token"])
+    communicator = await open_link(setup["token"])
     (task,) = await database_sync_to_async(queue)(setup, "now")
     assert await database_sync_to_async(host_dispatch)(host_id=setup["host"].id) == 1
     frame = await communicator.receive_json_from(timeout=5)
@@ -77,14 +54,14 @@ async def test_a_task_for_an_online_host_goes_out_at_once(setup):
 
 async def test_an_unacked_assignment_is_sent_again_on_reconnect_and_not_after_the_ack(setup):
     (task,) = await database_sync_to_async(queue)(setup, "again")
-    first = await link(setup["token"])
+    first = await open_link(setup["token"])
     assert (await first.receive_json_from(timeout=5))["task"]["id"] == task.id
     await first.disconnect()
-    second = await link(setup["token"])
+    second = await open_link(setup["token"])
     assert (await second.receive_json_from(timeout=5))["task"]["id"] == task.id
     await database_sync_to_async(TaskStream(setup["host"].id).received)(task.id)
     await second.disconnect()
-    third = await link(setup["token"])
+    third = await open_link(setup["token"])
     assert await third.receive_nothing(timeout=0.3)
     await third.disconnect()
     task = await database_sync_to_async(Task.objects.get)(id=task.id)
@@ -100,7 +77,7 @@ async def test_a_pending_cancel_is_sent_on_reconnect(setup):
             state=TaskState.RUNNING, received_at=timezone.now(), cancel_requested_at=timezone.now()
         )
     )()
-    communicator = await link(setup["token"])
+    communicator = await open_link(setup["token"])
     assert await communicator.receive_json_from(timeout=5) == {"type": "task.cancel", "task_id": task.id}
     await communicator.disconnect()
 
@@ -113,7 +90,7 @@ async def test_expired_tasks_are_never_sent(setup):
     (task,) = await database_sync_to_async(queue)(setup, "too late")
     past = timezone.now() - timedelta(seconds=1)
     await database_sync_to_async(lambda: Task.objects.filter(id=task.id).update(expires_at=past))()
-    communicator = await link(setup["token"])
+    communicator = await open_link(setup["token"])
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
 
@@ -128,7 +105,7 @@ async def test_creating_a_task_sends_it_to_its_online_host_from_the_request(setu
     monkeypatch.setattr(services, "dispatch_on_commit", dispatch_on_commit)  # the real one, not the tests'
     published = []
     monkeypatch.setattr(services, "publish", lambda job, *args: published.append((job.name, args)))
-    communicator = await link(setup["token"])
+    communicator = await open_link(setup["token"])
     task = await database_sync_to_async(create)(setup, "at once")
     frame = await communicator.receive_json_from(timeout=5)
     assert frame["type"] == "task.assign" and frame["task"]["id"] == task.id

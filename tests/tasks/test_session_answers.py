@@ -17,18 +17,12 @@ from tests.kits.sessions import (
     ask,
     make_session,
     ringing,
-    session_project,
     to_host,
 )
 
 pytestmark = pytest.mark.django_db
 
 JSON = {"HTTP_ACCEPT": "application/json"}
-
-
-@pytest.fixture
-def project(team_a):
-    return session_project(team_a)
 
 
 @pytest.fixture

@@ -17,21 +17,10 @@ from tests.kits.sessions import (
     SessionStream,
     make_session,
     ringing,
-    session_project,
 )
 from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def project(team_a):
-    return session_project(team_a)
-
-
-@pytest.fixture
-def task(project, alice):
-    return make_session(project, alice)
 
 
 @pytest.fixture

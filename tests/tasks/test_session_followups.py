@@ -15,7 +15,6 @@ from tests.kits.sessions import (
     ask,
     make_session,
     ringing,
-    session_project,
     to_host,
 )
 from tests.kits.task_stream import make_task
@@ -23,16 +22,6 @@ from tests.kits.task_stream import make_task
 pytestmark = pytest.mark.django_db
 
 JSON = {"HTTP_ACCEPT": "application/json"}
-
-
-@pytest.fixture
-def project(team_a):
-    return session_project(team_a)
-
-
-@pytest.fixture
-def task(project, alice):
-    return make_session(project, alice)
 
 
 def send(client, task, text, **headers):

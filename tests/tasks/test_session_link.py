@@ -8,10 +8,10 @@ from channels.db import database_sync_to_async
 from django.test import Client
 
 from tasks import sessions
-from tests.kits.common import login, make_host, make_user
+from tests.kits.common import login
+from tests.kits.hostlink import frames, open_link
 from tests.kits.sessions import EXECUTORS, SessionStream, ask, make_session
-from tests.kits.task_stream import offering, shared_project
-from tests.tasks.test_dispatch import frames, link
+from tests.kits.task_stream import studio_of_one
 from tests.test_ws_ui import OUR_ORIGIN, headers_for, open_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -19,20 +19,14 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 @pytest.fixture
 def setup(transactional_db):
-    from accounts.models import Membership, Role, Team
-
-    team = Team.objects.create(name="Team A")
-    user = make_user("mia@example.com")
-    Membership.objects.create(team=team, user=user, role=Role.OWNER)
-    host, token = make_host(team, "Studio")
-    project = shared_project(offering(host, *EXECUTORS))
-    task = make_session(project, user, session_state="working")
-    return {"user": user, "host": host, "token": token, "task": task, "request": ask(task)}
+    studio = studio_of_one(*EXECUTORS)
+    task = make_session(studio["project"], studio["user"], session_state="working")
+    return {**studio, "task": task, "request": ask(task)}
 
 
 async def test_the_host_link_forwards_what_the_phone_sends(setup):
     user, task = setup["user"], setup["task"]
-    communicator = await link(setup["token"])
+    communicator = await open_link(setup["token"])
     await database_sync_to_async(sessions.permission_answer)(
         user=user, request=setup["request"], option_id="allow"
     )
@@ -60,7 +54,7 @@ async def test_a_reconnect_sends_again_what_the_host_has_not_reported(setup):
         {"type": "task.message", "task_id": task.id, "message_id": message.id, "text": "And docs"},
         {"type": "task.end", "task_id": task.id},
     ]
-    first = await link(setup["token"])
+    first = await open_link(setup["token"])
     assert await frames(first, 3) == expected
     await first.disconnect()
 
@@ -70,7 +64,7 @@ async def test_a_reconnect_sends_again_what_the_host_has_not_reported(setup):
         stream.turn(task.id, "working", message_id=message.id)
 
     await database_sync_to_async(host_reports)()
-    second = await link(setup["token"])
+    second = await open_link(setup["token"])
     assert await frames(second, 1) == [{"type": "task.end", "task_id": task.id}]
     assert await second.receive_nothing(timeout=0.3)
     await second.disconnect()

@@ -17,24 +17,12 @@ from tests.kits.sessions import (
     REJECT,
     SessionStream,
     ask,
-    make_session,
-    session_project,
 )
 from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.django_db
 
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 1">'
-
-
-@pytest.fixture
-def project(team_a):
-    return session_project(team_a)
-
-
-@pytest.fixture
-def task(project, alice):
-    return make_session(project, alice, prompt="Tidy the README")
 
 
 def page(client, task, **params) -> str:

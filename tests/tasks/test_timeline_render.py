@@ -10,16 +10,11 @@ from django.urls import reverse
 from projects import render
 from protocol.limits import MAX_AGENT_TEXT
 from tests.kits.render_budget import counting_renders, step_clock
-from tests.kits.sessions import SessionStream, make_session, session_project
+from tests.kits.sessions import SessionStream
 
 pytestmark = pytest.mark.django_db
 
 ITEMS = 50
-
-
-@pytest.fixture
-def task(team_a, alice):
-    return make_session(session_project(team_a), alice, prompt="Tidy the README")
 
 
 def page(client, task, **params) -> str:
