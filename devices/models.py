@@ -91,6 +91,11 @@ class Host(models.Model):
     def is_active(self) -> bool:
         return self.state == HostState.ACTIVE
 
+    @property
+    def file_executors(self) -> list[dict]:
+        """The executors that can work on a file: a browser runs steps, not a prompt on a file."""
+        return [executor for executor in self.executors if executor.get("kind") != "browser"]
+
 
 class HostStream(models.Model):
     """The last sequence number applied per (host, stream): the hub's half of

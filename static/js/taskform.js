@@ -16,18 +16,27 @@
     const prompt = form.querySelector(".prompt-field textarea");
     const textarea = stepsField && stepsField.querySelector("textarea");
     const builder = stepsField && stepsField.querySelector("[data-step-builder]");
-    if (!select || !stepsField) return;
+    const optional = form.querySelector(".prompt-field [data-optional]");
+    if (!select) return;
 
     function isBrowser() {
       const option = select.selectedOptions[0];
-      return option && option.dataset.kind === "browser";
+      return Boolean(option && option.dataset.kind === "browser");
     }
+    // A browser task's prompt is only its title (the hub names it after the
+    // steps without one): marked optional there, required everywhere else.
     function sync() {
-      stepsField.hidden = !isBrowser();
-      if (prompt) prompt.placeholder = isBrowser() ? "What the steps are for (optional)" : "Turn this into a bulleted list";
+      const browser = isBrowser();
+      if (stepsField) stepsField.hidden = !browser;
+      if (optional) optional.hidden = !browser;
+      if (prompt) {
+        prompt.required = !browser;
+        prompt.placeholder = browser ? "What the steps are for" : "Turn this into a bulleted list";
+      }
     }
     select.addEventListener("change", sync);
     sync();
+    if (!stepsField) return;
 
     function read() {
       try { const steps = JSON.parse(textarea.value || "[]"); return Array.isArray(steps) ? steps : null; } catch { return null; }

@@ -1,0 +1,125 @@
+"""The first hour on a phone, a tablet and a desktop: no page scrolls
+sideways, the signed-out card is not squeezed into a side column, and the
+task form on a file page sends a typed prompt to the coding agent even when
+the host also offers a browser."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from accounts.models import Membership, Role, Team
+from devices.models import Host
+from tasks.models import Task
+from tests.e2e.conftest import PHONE, off_the_loop
+from tests.e2e.test_layouts import sign_in
+from tests.kits.common import make_host, make_user
+from tests.kits.task_stream import shared_project
+
+pytestmark = pytest.mark.e2e
+
+BROWSER = {"name": "browser", "label": "Chromium", "kind": "browser", "needs_file": False}
+CLAUDE = {"name": "claude", "label": "Claude Code", "kind": "command", "needs_file": False}
+VIEWPORTS = {
+    "phone": PHONE,
+    "tablet": {"viewport": {"width": 768, "height": 1024}},
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+}
+
+
+@pytest.fixture
+def owner(transactional_db):
+    """An owner whose host offers a browser first, then Claude Code, and shares `notes`."""
+    user = make_user("ines@example.com")
+    team = Team.objects.create(name="Ines's desk")
+    Membership.objects.create(team=team, user=user, role=Role.OWNER)
+    host, _ = make_host(team, "studio")
+    Host.objects.filter(id=host.id).update(executors=[BROWSER, CLAUDE], capabilities=["agent", "browser"])
+    project = off_the_loop(shared_project, host, "notes", ("plan.md",))
+    return {"user": user, "host": host, "project": project}
+
+
+def no_sideways_scroll(page: Page, folder, name: str) -> None:
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name}: the page scrolls sideways by {overflow}px"
+
+
+@pytest.mark.parametrize("size", VIEWPORTS)
+def test_signed_out_pages_fit_and_keep_their_width(live_hub, browser, artifacts, size):
+    context = browser.new_context(**VIEWPORTS[size])
+    page = context.new_page()
+    width = VIEWPORTS[size]["viewport"]["width"]
+    for name, path in [("sign-in", "/accounts/login/"), ("sign-up", "/accounts/signup/")]:
+        page.goto(f"{live_hub.url}{path}")
+        no_sideways_scroll(page, artifacts, f"{size}-{name}")
+        card = page.locator(".card.narrow").bounding_box()
+        # The card is as wide as the screen allows, up to its 440 px, and centred.
+        assert card["width"] >= min(440, width - 40) - 1, f"{size} {name}: the card is {card['width']}px wide"
+        middle = card["x"] + card["width"] / 2
+        assert middle == pytest.approx(width / 2, abs=2), f"{size} {name}: the card is off centre"
+    context.close()
+
+
+@pytest.mark.parametrize("size", VIEWPORTS)
+def test_signed_in_pages_fit(live_hub, browser, artifacts, owner, size):
+    context = browser.new_context(**VIEWPORTS[size])
+    page = context.new_page()
+    sign_in(page, live_hub.url, owner["user"])
+    project = owner["project"]
+    pages = {
+        "hosts": "/hosts/",
+        "host": f"/hosts/{owner['host'].id}/",
+        "pair": "/pair/",
+        "projects": "/projects/",
+        "project": f"/projects/{project.id}/",
+        "file": f"/projects/{project.id}/files/plan.md",
+        "tasks": "/tasks/",
+        "settings": "/settings/",
+        "teams": "/teams/",
+        "notifications": "/settings/notifications/",
+    }
+    for name, path in pages.items():
+        page.goto(f"{live_hub.url}{path}")
+        expect(page.locator("main h1").first).to_be_visible()
+        no_sideways_scroll(page, artifacts, f"{size}-{name}")
+    context.close()
+
+
+def test_the_file_page_sends_a_typed_prompt_to_the_agent(live_hub, browser, artifacts, owner):
+    page = browser.new_context(**PHONE).new_page()
+    sign_in(page, live_hub.url, owner["user"])
+    page.goto(f"{live_hub.url}/projects/{owner['project'].id}/files/plan.md")
+    page.get_by_text("Ask the host to change this file").click()
+    # A file is changed by a coding agent: the browser is not the default here.
+    expect(page.get_by_label("Run with")).to_have_value("claude")
+    expect(page.get_by_label("Browser steps")).to_be_hidden()
+    page.get_by_label("What should it do?").fill("Turn this into a bulleted list")
+    no_sideways_scroll(page, artifacts, "file-form")
+    page.get_by_role("button", name="Send to studio").click()
+    expect(page).to_have_url(re.compile(r"/tasks/\d+/$"))
+    task = Task.objects.get()
+    assert (task.executor, task.target) == ("claude", "plan.md")
+    assert task.prompt == "Turn this into a bulleted list"
+
+
+def test_the_browser_tasks_prompt_is_marked_as_optional_only_when_it_is(live_hub, browser, artifacts, owner):
+    page = browser.new_context(**PHONE).new_page()
+    sign_in(page, live_hub.url, owner["user"])
+    page.goto(f"{live_hub.url}/projects/{owner['project'].id}/")
+    expect(page.locator("details.task-card")).to_have_attribute("open", "")  # no task yet: the form is open
+    prompt = page.locator("#task-prompt")
+    page.get_by_label("Run with").select_option(value="claude")
+    expect(prompt).to_have_attribute("required", "")
+    mark = page.locator("label[for=task-prompt]").get_by_text("(optional)")
+    expect(mark).to_be_hidden()
+    page.get_by_label("Run with").select_option(value="browser")
+    expect(prompt).not_to_have_attribute("required", re.compile(".*"))
+    expect(mark).to_be_visible()
+    no_sideways_scroll(page, artifacts, "browser-form")
+    # And it is optional: steps alone make a task.
+    page.get_by_label("Browser steps").fill('[{"action": "open", "url": "https://example.com/"}]')
+    expect(page.get_by_label("Step 1 action")).to_have_value("open")  # the builder has followed the JSON
+    page.get_by_role("button", name="Send to studio").click()
+    expect(page).to_have_url(re.compile(r"/tasks/\d+/$"))
+    assert Task.objects.get().prompt == "Browser: https://example.com/ (1 step)"
