@@ -1,8 +1,20 @@
+import math
+import time
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
 from django.utils import timezone
-from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.models import (
+    MAX_THROTTLE_DELAY_SECONDS,
+    Device,
+    ThrottlingMixin,
+    TimestampMixin,
+    VerifyNotAllowed,
+)
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.backup_codes import backup_code_hash, backup_code_new, backup_code_normalize
 from accounts.validators import validate_no_control_characters
@@ -88,6 +100,76 @@ class Invitation(models.Model):
         return f"{self.email} to {self.team}"
 
 
+# Wrong second-factor codes in a row that cost no wait: a typo, or a code
+# typed as it changed, is not guessing. From the next one on each wrong code
+# closes the check for 2^(n-1) s (8 s after the 4th, 16 s after the 5th, then
+# 32, 64 ...); the right code resets the count. README "Two-factor codes".
+OTP_FREE_TRIES = 3
+
+
+def otp_locked_until(*, failures: int, last_failure: datetime | None) -> datetime | None:
+    """When a device that has `failures` wrong codes in a row, the last at
+    `last_failure`, takes a code again; None if it takes one now."""
+    if failures <= OTP_FREE_TRIES or last_failure is None:
+        return None
+    factor = getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+    if factor <= 0:
+        return None
+    delay = min(factor * 2 ** min(failures - 1, 40), MAX_THROTTLE_DELAY_SECONDS)
+    until = last_failure + timedelta(seconds=delay)
+    return until if until > timezone.now() else None
+
+
+def _verify_is_allowed(device: ThrottlingMixin) -> tuple[bool, dict | None]:
+    until = otp_locked_until(
+        failures=device.throttling_failure_count, last_failure=device.throttling_failure_timestamp
+    )
+    if until is None:
+        return True, None
+    info = {
+        "reason": VerifyNotAllowed.N_FAILED_ATTEMPTS,
+        "failure_count": device.throttling_failure_count,
+        "locked_until": until,
+    }
+    return False, info
+
+
+class AuthenticatorDevice(TOTPDevice):
+    """django-otp's TOTP device with the hub's throttle (OTP_FREE_TRIES), and
+    able to tell a code it took already from a wrong one."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "authenticator app"
+
+    def verify_is_allowed(self):
+        allowed, info = _verify_is_allowed(self)
+        if not allowed:
+            return allowed, info
+        # Past ThrottlingMixin's own 1, 2, 4 s rule to the device's other checks.
+        return super(ThrottlingMixin, self).verify_is_allowed()
+
+    def used_code_wait(self, token: str) -> int | None:
+        """If `token` is a code of a step this device took already (each code
+        works once), the seconds until the app shows one it will take; else None."""
+        try:
+            value = int(token)
+        except ValueError:
+            return None
+        now = time.time()
+        totp = TOTP(self.bin_key, self.step, self.t0, self.digits, self.drift)
+        totp.time = now
+        for offset in range(-self.tolerance, self.tolerance + 1):
+            totp.drift = self.drift + offset
+            if totp.t() <= self.last_t and totp.token() == value:
+                break
+        else:
+            return None
+        # The app shows step s from t0 + (s - drift) * step on.
+        next_at = self.t0 + (self.last_t + 1 - self.drift) * self.step
+        return max(1, math.ceil(next_at - now))
+
+
 class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
     """One-time backup codes, kept as salted password hashes.
 
@@ -103,6 +185,12 @@ class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
 
     def get_throttle_factor(self) -> int:
         return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+
+    def verify_is_allowed(self):
+        allowed, info = _verify_is_allowed(self)
+        if not allowed:
+            return allowed, info
+        return super(ThrottlingMixin, self).verify_is_allowed()
 
     def verify_token(self, token) -> bool:
         allowed, _ = self.verify_is_allowed()

@@ -14,6 +14,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import (
+    AuthenticatorDevice,
     BackupCode,
     BackupCodeDevice,
     Invitation,
@@ -39,7 +40,11 @@ INVITATION_WRONG_EMAIL = (
 ROLE_CHANGE_NOT_ALLOWED = "Only the team's owners can change roles or remove members."
 LAST_OWNER = "A team needs at least one owner."
 OTP_CODE_INCORRECT = "That code is not correct. Check your authenticator app and try again."
-OTP_THROTTLED = "Too many wrong codes. Try again in {seconds} s."
+OTP_THROTTLED = "Too many wrong codes in a row. Try again in {seconds} s."
+OTP_CODE_INCORRECT_THROTTLED = (
+    "That code is not correct, and that was too many in a row. Try again in {seconds} s."
+)
+OTP_CODE_USED = "That code was just used, and each code works once. The next one appears in {seconds} s."
 OTP_NOT_ENROLLED = "Two-factor authentication is not set up for this account."
 OTP_ALREADY_ENROLLED = "Two-factor authentication is already on for this account."
 
@@ -197,15 +202,15 @@ def otp_session_is_verified(*, user: User, device_id: str | None) -> bool:
     return device is not None and device.user_id == user.pk and device.confirmed
 
 
-def otp_setup_start(*, user: User) -> TOTPDevice:
+def otp_setup_start(*, user: User) -> AuthenticatorDevice:
     """The unconfirmed TOTP device whose key the setup page shows."""
     if otp_is_enrolled(user=user):
         raise ServiceError(OTP_ALREADY_ENROLLED)
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
-    return device or TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=False)
+    device = AuthenticatorDevice.objects.filter(user=user, confirmed=False).first()
+    return device or AuthenticatorDevice.objects.create(user=user, name="Authenticator", confirmed=False)
 
 
-def otp_setup_confirm(*, user: User, device: TOTPDevice, code: str) -> list[str]:
+def otp_setup_confirm(*, user: User, device: AuthenticatorDevice, code: str) -> list[str]:
     """Confirm the device with a first code; returns the new backup codes."""
     _verify(user=user, device=device, code=code)
     with transaction.atomic():
@@ -232,26 +237,36 @@ def backup_codes_left(*, user: User) -> int:
 def otp_verify(*, user: User, code: str) -> Device:
     """Check a TOTP or backup code; returns the device that accepted it.
 
-    Raises ServiceError (400) with a message for the person: wrong, or throttled.
+    Raises ServiceError (400) with a message for the person: wrong, used
+    already (with the wait for the next code), or throttled (with the wait).
     """
     code = code.strip().replace(" ", "")
-    device_cls = TOTPDevice if len(code) == 6 and code.isdigit() else BackupCodeDevice
+    is_totp = len(code) == 6 and code.isdigit()
+    device_cls = AuthenticatorDevice if is_totp else BackupCodeDevice
     device = device_cls.objects.filter(user=user, confirmed=True).first()
     if device is None:
-        raise ServiceError(OTP_NOT_ENROLLED if device_cls is TOTPDevice else OTP_CODE_INCORRECT)
+        raise ServiceError(OTP_NOT_ENROLLED if is_totp else OTP_CODE_INCORRECT)
     _verify(user=user, device=device, code=code)
     return device
 
 
-def _verify(*, user: User, device: Device, code: str) -> None:
+def _verify(*, user: User, device: AuthenticatorDevice | BackupCodeDevice, code: str) -> None:
     allowed, info = device.verify_is_allowed()
     if not allowed:
         raise ServiceError(OTP_THROTTLED.format(seconds=_seconds_until(info)))
+    if isinstance(device, AuthenticatorDevice):
+        # The code just typed for a pairing, typed again for a revoke: the
+        # person needs the next code, and has not guessed (no failure counted).
+        wait = device.used_code_wait(code)
+        if wait is not None:
+            raise ServiceError(OTP_CODE_USED.format(seconds=wait))
+    # device.persistent_id names the hub's device class, so django-otp
+    # verifies with the hub's throttle (accounts.models.OTP_FREE_TRIES).
     if django_otp.verify_token(user, device.persistent_id, code) is None:
         device.refresh_from_db()
         allowed, info = device.verify_is_allowed()
-        if not allowed and info.get("failure_count", 0) > 1:
-            raise ServiceError(f"{OTP_CODE_INCORRECT} {OTP_THROTTLED.format(seconds=_seconds_until(info))}")
+        if not allowed:
+            raise ServiceError(OTP_CODE_INCORRECT_THROTTLED.format(seconds=_seconds_until(info)))
         raise ServiceError(OTP_CODE_INCORRECT)
 
 

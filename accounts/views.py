@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
 from accounts import services
+from accounts.adapters import user_display
 from accounts.decorators import second_factor_required
 from accounts.forms import InviteForm, OTPCodeForm, RoleForm, TeamForm
 from accounts.jobs import invitation_email_job
@@ -19,6 +20,8 @@ from accounts.permissions import can_manage
 from accounts.teams import current_team_set
 from codexhub.errors import ServiceError
 from codexhub.jobs import job_on_commit
+
+SIGNED_IN = "Successfully signed in as {name}."
 
 
 @login_required
@@ -76,6 +79,7 @@ def otp_verify(request):
             form.add_error("code", exc.message)
         else:
             _otp_login(request, device)
+            messages.success(request, SIGNED_IN.format(name=user_display(request.user)))
             return redirect(next_url)
     context = {"form": form, "next": next_url}
     return render(request, "accounts/otp_verify.html", context, status=400 if form.errors else 200)

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Membership, Role
+from accounts.models import OTP_FREE_TRIES, Membership, Role
 from accounts.services import OTP_CODE_INCORRECT, team_create
 from codexhub.errors import ServiceError
 from devices import pairing as pairing_services
@@ -106,9 +106,13 @@ def test_a_wrong_otp_code_leaves_the_request_pending_and_throttles(alice_client,
         assert response.status_code == 400
         assert OTP_CODE_INCORRECT in page_text(response)
         assert PairingRequest.objects.get().state == PairingState.PENDING
+        # A typo is free (accounts.models.OTP_FREE_TRIES); guessing on is slowed down.
+        for _ in range(OTP_FREE_TRIES):
+            response = approve(alice_client, pairing, team_a, "000000")
+        assert "Try again in 8 s" in page_text(response)
         response = approve(alice_client, pairing, team_a, totp_for(alice).now())
         assert response.status_code == 400
-        assert "Try again in 1 s" in page_text(response)
+        assert "Try again in 8 s" in page_text(response)
     assert not Host.objects.exists()
 
 
