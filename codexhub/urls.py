@@ -1,16 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
-from django_otp.admin import OTPAdminSite
 
 from accounts import views as account_views
 from codexhub import views
+from codexhub.admin import HubAdminSite
 from devices import api as device_api
 from devices import views as device_views
 from tasks import api as task_api
 from tasks import views as task_views
 
-# Staff reach the admin only after passing their second factor.
-admin.site.__class__ = OTPAdminSite
+# Staff reach the admin through the hub's sign-in and second factor.
+admin.site.__class__ = HubAdminSite
 admin.site.site_header = "codexhub admin"
 admin.site.site_title = "codexhub admin"
 admin.site.index_template = "admin/codexhub_index.html"  # adds the push notification status
