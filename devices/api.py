@@ -16,7 +16,11 @@ from codexhub.http import client_ip
 from devices import pairing, services
 
 logger = logging.getLogger("django.security.pairing")
+poll_logger = logging.getLogger("devices.api")
 MAX_BODY = 4096
+# Answers the device flow expects while someone finds their phone (RFC 8628 3.5):
+# a waiting agent polls every 5 s, so each is logged at DEBUG, not as django.request's WARNING.
+EXPECTED_ERRORS = frozenset({"authorization_pending"})
 
 
 def error(code: str, description: str, status: int = 400, **extra) -> JsonResponse:
@@ -29,7 +33,11 @@ def error(code: str, description: str, status: int = 400, **extra) -> JsonRespon
 def error_for(exc: ServiceError) -> JsonResponse:
     """The agent API's shape of a ServiceError (docs/protocol.md): its RFC 8628
     code, or invalid_request, and the message as the description."""
-    return error(exc.code or "invalid_request", exc.message, exc.status, **exc.extra)
+    response = error(exc.code or "invalid_request", exc.message, exc.status, **exc.extra)
+    if exc.code in EXPECTED_ERRORS:
+        response._has_been_logged = True  # type: ignore[attr-defined]  # django.request skips it
+        poll_logger.debug("pairing poll: %s", exc.code)
+    return response
 
 
 def _bad_request(description: str, status: int = 400) -> ServiceError:

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -57,6 +58,16 @@ def hosts_for_team(*, team_id: int):
         Host.objects.filter(team_id=team_id, state=HostState.ACTIVE)
         .annotate(project_count=live_projects)
         .order_by("name", "id")
+    )
+
+
+def hosts_pending_for_team(*, team_id: int):
+    """Hosts approved on the phone whose agent has not confirmed yet (and still may:
+    an unconfirmed host dies after PAIRING_TTL), newest first."""
+    since = timezone.now() - timedelta(seconds=settings.PAIRING_TTL)
+    still_open = Q(token_issued_at__isnull=True, created_at__gt=since) | Q(token_issued_at__gt=since)
+    return Host.objects.filter(still_open, team_id=team_id, state=HostState.UNCONFIRMED).order_by(
+        "-created_at"
     )
 
 

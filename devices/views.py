@@ -1,3 +1,5 @@
+import ipaddress
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,15 +24,31 @@ CODE_GUESSES_LIMITED = "Too many wrong codes. Wait a few minutes, then type the 
 SETTING_FORMS = {"rename_form": RenameForm, "approve_form": ApproveRoleForm}
 
 
+def is_loopback(host: str) -> bool:
+    """True for a host[:port] that only this machine reaches (localhost, 127.0.0.0/8, ::1)."""
+    # A Host header brackets an IPv6 address: [::1]:8000.
+    name = host[1:].split("]")[0] if host.startswith("[") else host.split(":")[0]
+    name = name.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 @login_required
 def host_list(request):
     membership = current_membership(request)
     hosts = services.hosts_for_team(team_id=membership.team_id) if membership else []
+    pending = services.hosts_pending_for_team(team_id=membership.team_id) if membership else []
     context = {
         "membership": membership,
         "hosts": hosts,
+        "pending_hosts": pending,
         "otp_enrolled": otp_is_enrolled(user=request.user),
         "hub_url": request.build_absolute_uri("/").rstrip("/"),
+        "hub_is_loopback": is_loopback(request.get_host()),
         **(hooks.host_list_context(team_id=membership.team_id) if membership else {}),
     }
     return render(request, "devices/host_list.html", context)

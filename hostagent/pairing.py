@@ -7,11 +7,13 @@ machine in a stranger's team. The token and device code are never printed.
 
 from __future__ import annotations
 
+import ipaddress
 import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from hostagent import __version__, api, config
 from hostagent.text import clean
@@ -40,6 +42,28 @@ def _positive(value: Any, default: float) -> float:
     return default
 
 
+LOOPBACK_QR = (
+    "This QR code opens {url}, an address only this computer reaches: a phone cannot open it. "
+    "To scan it from your phone, pair with --hub set to an address the phone reaches, such as "
+    "http://192.168.1.20:8000 (start the hub with ALLOWED_HOSTS=192.168.1.20 make run HOST=0.0.0.0; "
+    "see the README), or type the code at that page in a browser on this computer."
+)
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when the URL's host is one only this machine reaches (localhost, 127.0.0.0/8, ::1)."""
+    try:
+        name = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def _show_code(out: TextIO, user_code: str, url: str) -> None:
     print(f"Code: {user_code}", file=out)
     print(f"Open: {url}", file=out)
@@ -47,6 +71,8 @@ def _show_code(out: TextIO, user_code: str, url: str) -> None:
         import segno  # only needed for a terminal
 
         segno.make(url, error="m").terminal(out=out, compact=True)
+    if is_loopback_url(url):
+        print(LOOPBACK_QR.format(url=url.split("?")[0]), file=out)
     print("Approve this code on your phone; waiting...", file=out, flush=True)
 
 
