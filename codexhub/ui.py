@@ -168,6 +168,10 @@ class UIConsumer(DirectDispatch, AsyncJsonWebsocketConsumer):
         fields = ("title", "body", "url", "tag")
         await self.send_json({"type": "notify", **{key: event[key] for key in fields}})
 
+    async def inbox(self, event):
+        """The user's count of unread inbox entries changed: the tab bar's badge."""
+        await self.send_json({"type": "inbox", "unread": event["unread"]})
+
     async def host_presence(self, event):
         await self.send_json({"type": "host.presence", "host": event["host"]})
 

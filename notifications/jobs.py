@@ -23,6 +23,7 @@ def push_job(self, user_id: int, notice: dict, key: str) -> int:
         attempt = self.request.retries + 2
         if self.request.retries >= self.max_retries:
             logger.warning("push %s not delivered after %s tries: %s", key, attempt, exc)
+            services.notice_give_up(key=key, tries=attempt)
             return 0
         # Not autoretry_for's retry_backoff: that counts whole seconds fixed at
         # import; PUSH_RETRY_BASE is read now, and may be under a second.
@@ -30,6 +31,6 @@ def push_job(self, user_id: int, notice: dict, key: str) -> int:
 
 
 @shared_task
-def notify_test_job(user_id: int) -> int:
+def notify_test_job(user_id: int, run: int | None = None) -> int:
     user = User.objects.filter(id=user_id).first()
-    return services.notify_test(user=user) if user else 0
+    return services.notify_test(user=user, run=run) if user else 0

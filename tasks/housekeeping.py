@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from devices.models import Host, HostState
 from tasks.models import FINISHED_STATES, Task, TaskLog, TaskState
+from tasks.notify import permission_reminders
 from tasks.services import end_session, host_dispatch, record_end
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class Swept:
     host_lost: int = 0
     pruned: int = 0
     hosts_offline: int = 0
+    reminded: int = 0
 
 
 def housekeeping() -> Swept:
@@ -50,6 +52,7 @@ def housekeeping() -> Swept:
     swept.host_lost = _fail_where(held & gone, TaskState.FAILED, HOST_LOST)
     swept.pruned = _prune_logs(now)
     swept.hosts_offline = _hosts_gone_quiet(now)
+    swept.reminded = permission_reminders()
     if any(vars(swept).values()):
         logger.info("task housekeeping: %s", swept)
     return swept

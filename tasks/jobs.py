@@ -27,3 +27,8 @@ def notify_turn_job(task_id: int, turn: int) -> int:
 @shared_task
 def notify_permission_job(request_id: int) -> int:
     return notify.notify_permission(request_id=request_id)
+
+
+@shared_task
+def clear_permission_job(request_id: int) -> int:
+    return notify.clear_permission(request_id=request_id)

@@ -6,11 +6,21 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from accounts.models import User
 from accounts.permissions import manager_users_of
 from codexhub.errors import ServiceError
-from notifications.services import Notice, notice_push, preference_for
+from notifications.services import (
+    Notice,
+    notice_clear,
+    notice_push,
+    notice_was_sent,
+    preference_for,
+    reminders_due,
+    team_reminder,
+)
 from projects.paths import path_visible
 from tasks.models import PermissionRequest, PermissionState, Task, TaskState
 from tasks.sessions import may_answer
@@ -124,15 +134,17 @@ def _answerers(task: Task) -> list[User]:
     return [user for user in managers if may_answer(user=user, host=task.host)]
 
 
-def permission_message(request: PermissionRequest, user: User) -> Notice:
+def permission_message(request: PermissionRequest, user: User, *, reminder: bool = False) -> Notice:
     task = request.task
     actions = tuple(
         {"action": f"option-{index}", "title": option["name"], "token": answer_token(request, user, option)}
         for index, option in enumerate(_push_options(request.options))
     )
+    asks = "Still waiting" if reminder else "Agent asks"
+    since = f"asked {timesince(request.created_at)} ago · " if reminder else ""
     return Notice(
-        title=f"Agent asks: {_first_words(request.title, 60)}",
-        body=f"{_where(task)} · {_first_words(task.prompt, 60)}",
+        title=f"{asks}: {_first_words(request.title, 60)}",
+        body=f"{since}{_where(task)} · {_first_words(task.prompt, 60)}",
         url=f"/tasks/{task.id}/#permission-{request.id}",
         tag=f"permission-{request.id}",
         actions=actions,
@@ -170,3 +182,66 @@ def answer_from_token(*, user: User, token: object) -> tuple[int, str]:
     if data.get("u") != user.id:
         raise ServiceError(ANSWER_FOR_SOMEONE_ELSE, status=403)
     return data["r"], data["o"]
+
+
+# Nobody answered yet ------------------------------------------------------------------------
+
+
+def _reminder_key(request_id: int) -> str:
+    return f"permission-remind:{request_id}"
+
+
+def permission_reminders() -> int:
+    """Remind once of each question that waited longer than its team allows
+    (notifications' TeamReminder): the people asked, and with the team's
+    escalation its owners and admins too. Run by the housekeeping sweep.
+    Returns requests reminded of."""
+    pending = PermissionRequest.objects.filter(state=PermissionState.PENDING, task__state=TaskState.RUNNING)
+    pending = pending.select_related("task")
+    waits = reminders_due(team_ids={request.task.team_id for request in pending})
+    now, reminded = timezone.now(), 0
+    for request in pending:
+        wait = waits.get(request.task.team_id)
+        if wait is None or request.created_at > now - wait or notice_was_sent(key=_reminder_key(request.id)):
+            continue
+        notify_permission_reminder(request_id=request.id)
+        reminded += 1
+    return reminded
+
+
+def notify_permission_reminder(*, request_id: int) -> int:
+    request = (
+        PermissionRequest.objects.select_related("task__project", "task__host", "task__created_by")
+        .filter(id=request_id, state=PermissionState.PENDING)
+        .first()
+    )
+    if request is None:
+        return 0
+    people = [user for user in _answerers(request.task) if preference_for(user=user).permission_asked]
+    if _escalates(request.task.team_id):
+        managers = manager_users_of(team_id=request.task.team_id).order_by("id")
+        people += [
+            user for user in managers if user not in people and may_answer(user=user, host=request.task.host)
+        ]
+    key = _reminder_key(request.id)
+    return sum(
+        notice_push(user=user, notice=permission_message(request, user, reminder=True), key=key)
+        for user in people
+    )
+
+
+def _escalates(team_id: int) -> bool:
+    return team_reminder(team_id=team_id).escalate
+
+
+# Answered ---------------------------------------------------------------------------------
+
+
+def clear_permission(*, request_id: int) -> int:
+    """A request answered (here or on another device) or closed by its host:
+    its notices are read in every inbox and taken down from every device."""
+    request = PermissionRequest.objects.filter(id=request_id).first()
+    if request is None or request.pending:
+        return 0
+    keys = [f"permission:{request.id}", _reminder_key(request.id)]
+    return notice_clear(keys=keys, tag=f"permission-{request.id}")

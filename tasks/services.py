@@ -333,9 +333,16 @@ def end_session(task: Task) -> None:
         return
     task.session_state = SessionState.ENDED
     Task.objects.filter(id=task.id).update(session_state=SessionState.ENDED)
-    task.permissions.filter(state=PermissionState.PENDING).update(
+    pending = task.permissions.filter(state=PermissionState.PENDING)
+    asked = list(pending.values_list("id", flat=True))
+    pending.update(
         state=PermissionState.CLOSED, outcome=PermissionOutcome.CANCELLED, closed_at=timezone.now()
     )
+    if asked:
+        from tasks.jobs import clear_permission_job  # nobody can answer them now: take them off the devices
+
+        for request_id in asked:
+            job_on_commit(clear_permission_job, request_id)
 
 
 def record_end(task: Task, reason: str = "") -> None:

@@ -9,6 +9,7 @@ from accounts.models import Membership, User
 from accounts.permissions import role_can_manage
 from codexhub.errors import ServiceError
 from codexhub.events import group_send_on_commit
+from codexhub.jobs import job_on_commit
 from devices.models import ApproveRole, Host
 from devices.services import host_group
 from tasks.messages import answer_message, followup_message
@@ -148,3 +149,12 @@ def tell_permission(request: PermissionRequest) -> None:
         "state": request.state,
     }
     group_send_on_commit(task_group(request.task_id), event)
+    if not request.pending:
+        _clear_notices(request.id)
+
+
+def _clear_notices(request_id: int) -> None:
+    """Answered here or elsewhere, or closed: take its notification off every device."""
+    from tasks.jobs import clear_permission_job
+
+    job_on_commit(clear_permission_job, request_id)

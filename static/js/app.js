@@ -48,6 +48,16 @@ window.codexhubToast = function (message) {
   setTimeout(() => toast.remove(), 8000);
 };
 
+// The tab bar's count of unread inbox entries ("inbox" messages).
+window.codexhubInboxBadge = function (unread) {
+  const badge = document.getElementById("inbox-badge");
+  const words = document.getElementById("inbox-badge-words");
+  if (!badge || typeof unread !== "number") return;
+  badge.textContent = String(unread);
+  badge.hidden = unread === 0;
+  if (words) words.textContent = unread ? `, ${unread} unread` : "";
+};
+
 // The page's /ws/ui/ socket, kept open: reconnects with jittered back-off and
 // pings every 20 s (the hub renews the page's groups on each ping, which a
 // Redis restart loses). `onOpen(send)` runs on every (re)connect; `onMessage`
@@ -69,6 +79,7 @@ window.codexhubSocket = function ({ onOpen, onMessage, openWhenConnected = true 
       // The page it would link to is this one, and shows the news already.
       const here = typeof message.url === "string" && message.url.split("#")[0] === location.pathname;
       if (message.type === "notify" && window.codexhubToast && !here) window.codexhubToast(message);
+      if (message.type === "inbox") window.codexhubInboxBadge(message.unread);
       onMessage(message);
     });
     const pinger = setInterval(() => {

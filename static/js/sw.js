@@ -28,9 +28,21 @@ function buttonsOf(data) {
   return { actions, tokens };
 }
 
+// A request answered elsewhere: take down the notification that asks it.
+// (Chrome lets a site skip showing a notification for a push only now and
+// then; past that budget it shows its own "updated in the background" one.)
+async function clearTag(tag) {
+  const shown = await self.registration.getNotifications({ tag });
+  shown.forEach((notification) => notification.close());
+}
+
 self.addEventListener("push", (event) => {
   let data = {};
   try { data = event.data ? event.data.json() : {}; } catch { data = {}; }
+  if (data.type === "clear") {
+    if (typeof data.tag === "string" && data.tag) event.waitUntil(clearTag(data.tag));
+    return;
+  }
   const url = sameSitePath(data.url);
   const { actions, tokens } = buttonsOf(data);
   const options = {

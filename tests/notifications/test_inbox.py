@@ -24,7 +24,8 @@ def test_it_writes_one_entry_and_one_toast_per_notice(alice):
     assert (entry.user, entry.key, entry.title, entry.body, entry.url, entry.tag) == (
         alice, "task:7", "Done · Tidy", "notes on studio", "/tasks/7/", "task-7"
     )  # fmt: skip
-    (call,) = toast.call_args_list
+    badge, call = toast.call_args_list  # the tab bar's count, then the toast
+    assert badge.args == (user_group(alice.id), {"type": "inbox", "unread": 1})
     assert call.args == (user_group(alice.id), {"type": "notify", **NOTICE.toast()})
 
 

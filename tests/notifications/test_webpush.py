@@ -201,8 +201,9 @@ def test_cancelling_ones_own_task_does_not_notify(alice_client, alice, task, pus
 
 
 def test_the_test_notification_is_rate_limited(
-    alice_client, settings, jobs_enqueued, django_capture_on_commit_callbacks
+    alice_client, settings, push_service, jobs_enqueued, django_capture_on_commit_callbacks
 ):
+    register(alice_client, push_service.subscribe().as_json())
     settings.NOTIFY_TEST_RATE = "2/m"
     with django_capture_on_commit_callbacks(execute=True):
         statuses = [alice_client.post(reverse("notification_test")).status_code for _ in range(3)]
