@@ -6,17 +6,17 @@ import json
 
 from tests.kits.agent_tasks import (
     ACP_NOTES,
-    Agent,
     acp_project,
     applied,
     finished,
     permission,
     prompts,
+    running_agent,
     timeline,
     turn_count,
     turns,
 )
-from tests.kits.fakehub import FakeHub, wait_for
+from tests.kits.fakehub import wait_for
 
 NOTES = ACP_NOTES
 ADD_MILK = "plan: Read the list | Add milk\nread notes.md\nedit notes.md += Milk\nplan-done\nsay Added milk."
@@ -36,9 +36,7 @@ def order(hub, task_id):
 
 async def test_a_session_plans_reads_asks_edits_and_ends_when_the_user_ends_it(tmp_path, monkeypatch):
     cfg, root = acp_project(tmp_path, monkeypatch)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "agent", ADD_MILK, target="notes.md")
         asked = await permission(hub, 1)
         assert (root / "notes.md").read_text() == NOTES  # nothing written before the answer
@@ -48,7 +46,6 @@ async def test_a_session_plans_reads_asks_edits_and_ends_when_the_user_ends_it(t
         await turn_count(hub, 1, "waiting", 1)
         await agent.tell("task.end", 1)
         done = await finished(hub, 1)
-        await agent.stop()
 
     assert (root / "notes.md").read_text() == NOTES + "Milk\n"
     assert (done["outcome"], done["error"], done["exit_code"]) == ("succeeded", None, None)
@@ -107,14 +104,11 @@ async def test_a_session_plans_reads_asks_edits_and_ends_when_the_user_ends_it(t
 
 async def test_a_rejected_edit_leaves_the_file_alone_and_the_session_idles_out(tmp_path, monkeypatch):
     cfg, root = acp_project(tmp_path, monkeypatch, idle_timeout=1)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "agent", "edit notes.md := Only milk")
         await permission(hub, 1)
         await agent.tell("task.answer", 1, request_id="p1", option_id="reject")
         done = await finished(hub, 1)
-        await agent.stop()
     assert (root / "notes.md").read_text() == NOTES
     assert (done["outcome"], done["changes"]) == ("succeeded", [])
     assert applied(hub, "task.permission_closed", 1)[0]["option_id"] == "reject"
@@ -133,9 +127,7 @@ async def test_a_rejected_edit_leaves_the_file_alone_and_the_session_idles_out(t
 async def test_follow_ups_wait_for_the_turn_and_are_delivered_once_in_order(tmp_path, monkeypatch):
     cfg, root = acp_project(tmp_path, monkeypatch)
     go = tmp_path / "go"
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "agent", f"hold {go}\nsay first")
         await wait_for(lambda: prompts(tmp_path / "acp.log"), what="the first turn")
         await agent.tell("task.message", 1, message_id=7, text="say seventh")
@@ -153,7 +145,6 @@ async def test_follow_ups_wait_for_the_turn_and_are_delivered_once_in_order(tmp_
         await turn_count(hub, 1, "waiting", 4)
         await agent.tell("task.end", 1)
         done = await finished(hub, 1)
-        await agent.stop()
     assert done["outcome"] == "succeeded"
     assert prompts(tmp_path / "acp.log") == [f"hold {go}\nsay first", "say fifth", "say seventh", "say ninth"]
     assert turns(hub, 1) == [
@@ -174,9 +165,7 @@ async def test_follow_ups_wait_for_the_turn_and_are_delivered_once_in_order(tmp_
 
 async def test_an_interrupt_cancels_the_turn_and_the_session_goes_on(tmp_path, monkeypatch):
     cfg, root = acp_project(tmp_path, monkeypatch)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.tell("task.interrupt", 1)  # no such session yet: ignored
         await agent.assign(1, "docs", "agent", f"hold {tmp_path / 'never'}\nsay never said")
         await wait_for(lambda: prompts(tmp_path / "acp.log"), what="the first turn")
@@ -187,7 +176,6 @@ async def test_an_interrupt_cancels_the_turn_and_the_session_goes_on(tmp_path, m
         await turn_count(hub, 1, "waiting", 2)
         await agent.tell("task.end", 1)
         done = await finished(hub, 1)
-        await agent.stop()
     assert done["outcome"] == "succeeded"
     assert turns(hub, 1) == [
         ("working", None, None),
@@ -200,9 +188,7 @@ async def test_an_interrupt_cancels_the_turn_and_the_session_goes_on(tmp_path, m
 
 async def test_an_interrupt_closes_an_open_permission_request_cancelled(tmp_path, monkeypatch):
     cfg, root = acp_project(tmp_path, monkeypatch)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "agent", "edit notes.md := Only milk\nsay never said")
         await permission(hub, 1)
         await agent.tell("task.interrupt", 1)
@@ -210,7 +196,6 @@ async def test_an_interrupt_closes_an_open_permission_request_cancelled(tmp_path
         await agent.tell("task.answer", 1, request_id="p1", option_id="allow")  # too late: ignored
         await agent.tell("task.end", 1)
         done = await finished(hub, 1)
-        await agent.stop()
     assert (root / "notes.md").read_text() == NOTES
     assert done["outcome"] == "succeeded"
     closed = applied(hub, "task.permission_closed", 1)
@@ -221,16 +206,13 @@ async def test_an_interrupt_closes_an_open_permission_request_cancelled(tmp_path
 
 async def test_ending_during_a_turn_cancels_it_and_drops_queued_follow_ups(tmp_path, monkeypatch):
     cfg, root = acp_project(tmp_path, monkeypatch)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "agent", f"hold {tmp_path / 'never'}")
         await wait_for(lambda: prompts(tmp_path / "acp.log"), what="the first turn")
         await agent.tell("task.message", 1, message_id=4, text="say too late")
         await agent.tell("task.end", 1)
         await agent.tell("task.end", 1)  # re-sent: one effect
         done = await finished(hub, 1)
-        await agent.stop()
     assert (done["outcome"], done["error"]) == ("cancelled", None)
     assert turns(hub, 1) == [("working", None, None), ("waiting", None, "cancelled")]
     assert prompts(tmp_path / "acp.log") == [f"hold {tmp_path / 'never'}"]

@@ -9,7 +9,6 @@ import psutil
 
 from tests.kits.agent_tasks import (
     ACP_NOTES,
-    Agent,
     acp_config,
     acp_project,
     alive,
@@ -19,11 +18,12 @@ from tests.kits.agent_tasks import (
     log_text,
     permission,
     prompts,
+    running_agent,
     timeline,
     turn_count,
     turns,
 )
-from tests.kits.fakehub import FakeHub, wait_for
+from tests.kits.fakehub import wait_for
 
 NOTES = ACP_NOTES
 
@@ -38,12 +38,9 @@ async def test_an_agent_that_dies_mid_turn_fails_the_task_with_its_exit_code_and
     tmp_path, monkeypatch
 ):
     cfg, root = acp_project(tmp_path, monkeypatch)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "agent", "say hello\ndie 3\nsay never said")
         done = await finished(hub, 1)
-        await agent.stop()
     assert (done["outcome"], done["exit_code"]) == ("failed", 3)
     assert done["error"] == "the agent exited with code 3 during a turn"
     assert "dying on purpose" in log_text(hub, 1)
@@ -53,14 +50,11 @@ async def test_an_agent_that_dies_mid_turn_fails_the_task_with_its_exit_code_and
 
 async def test_an_agent_killed_while_the_session_waits_fails_the_task(tmp_path, monkeypatch):
     cfg, root = acp_project(tmp_path, monkeypatch)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "agent", "say hello")
         await turn_count(hub, 1, "waiting", 1)
         os.kill(agent_pid(), signal.SIGKILL)
         done = await finished(hub, 1)
-        await agent.stop()
     assert (done["outcome"], done["exit_code"]) == ("failed", None)
     assert done["error"] == "the agent was killed by signal 9 while waiting"
 
@@ -76,14 +70,11 @@ async def test_a_program_that_is_no_acp_agent_fails_while_starting(tmp_path, mon
     cfg.executors["silent"] = other.executors["agent"]
     missing = acp_config(tmp_path, command=[str(tmp_path / "no-such-agent")])
     cfg.executors["missing"] = missing.executors["agent"]
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "agent", "hello")
         await agent.assign(2, "docs", "silent", "hello")
         await agent.assign(3, "docs", "missing", "hello")
         results = [await finished(hub, task_id) for task_id in (1, 2, 3)]
-        await agent.stop()
     assert [(r["outcome"], r["exit_code"], r["error"]) for r in results] == [
         ("failed", 3, "the agent exited with code 3 while starting"),
         ("failed", None, "the agent did not start within 1 s"),
@@ -96,12 +87,9 @@ async def test_a_program_that_is_no_acp_agent_fails_while_starting(tmp_path, mon
 
 async def test_a_turn_that_runs_out_of_time_is_cancelled_and_fails_the_task(tmp_path, monkeypatch):
     cfg, root = acp_project(tmp_path, monkeypatch, timeout=2)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "agent", f"hold {tmp_path / 'never'}")
         done = await finished(hub, 1)
-        await agent.stop()
     assert (done["outcome"], done["error"]) == ("failed", "the turn timed out after 2 s")
     notice = {"kind": "notice", "text": "The turn timed out after 2 s.", "level": "error"}
     assert timeline(hub, 1)["notice:1"] == notice
@@ -109,16 +97,13 @@ async def test_a_turn_that_runs_out_of_time_is_cancelled_and_fails_the_task(tmp_
 
 async def test_an_unanswered_permission_request_is_rejected_after_its_timeout(tmp_path, monkeypatch):
     cfg, root = acp_project(tmp_path, monkeypatch, permission_timeout=1)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "agent", "edit notes.md := Only milk")
         asked = await permission(hub, 1)
         await turn_count(hub, 1, "waiting", 1)
         await agent.tell("task.answer", 1, request_id="p1", option_id="allow")  # too late: ignored
         await agent.tell("task.end", 1)
         done = await finished(hub, 1)
-        await agent.stop()
     assert (root / "notes.md").read_text() == NOTES
     assert (asked["on_timeout"], asked["timeout"]) == ("reject", 1)
     closed = applied(hub, "task.permission_closed", 1)
@@ -131,25 +116,20 @@ async def test_an_unanswered_permission_request_is_rejected_after_its_timeout(tm
 
 async def test_a_permission_request_can_wait_for_its_answer_forever(tmp_path, monkeypatch):
     cfg, root = acp_project(tmp_path, monkeypatch, on_permission_timeout="wait", permission_timeout=1)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "agent", "edit notes.md := Only milk")
         asked = await permission(hub, 1)
         await agent.tell("task.answer", 1, request_id="p1", option_id="always")
         await turn_count(hub, 1, "waiting", 1)
         await agent.tell("task.end", 1)
         await finished(hub, 1)
-        await agent.stop()
     assert (asked["on_timeout"], asked["timeout"]) == ("wait", None)
     assert (root / "notes.md").read_text() == "Only milk\n"
 
 
 async def test_cancel_kills_the_agent_its_group_and_its_terminals(tmp_path, monkeypatch):
     cfg, root = acp_project(tmp_path, monkeypatch)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "agent", "run sleep 600")
 
         def sleeper():
@@ -162,21 +142,17 @@ async def test_cancel_kills_the_agent_its_group_and_its_terminals(tmp_path, monk
         await agent.cancel(1)
         done = await finished(hub, 1)
         await wait_for(lambda: not group_alive(pid) and not group_alive(sleep_pid), 2, "every process to die")
-        await agent.stop()
     assert (done["outcome"], done["error"]) == ("cancelled", None)
     assert prompts(tmp_path / "acp.log") == ["run sleep 600"]
 
 
 async def test_a_stopping_host_agent_reports_a_running_session_interrupted(tmp_path, monkeypatch):
     cfg, root = acp_project(tmp_path, monkeypatch)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "agent", "say hello")
         await turn_count(hub, 1, "waiting", 1)
         pid = agent_pid()
         await agent.service.stop()
         done = await finished(hub, 1)
-        await agent.stop()
     assert (done["outcome"], done["error"]) == ("failed", "interrupted: the agent stopped during the task")
     assert not group_alive(pid)

@@ -15,7 +15,6 @@ import pytest
 from hostagent.config import ExecutorConfig
 from tests.kits.agent_tasks import (
     CHROMIUM,
-    Agent,
     Site,
     alive,
     browser_config,
@@ -23,8 +22,9 @@ from tests.kits.agent_tasks import (
     events,
     finished,
     log_text,
+    running_agent,
 )
-from tests.kits.fakehub import TOKEN, FakeArtifactApi, FakeHub, wait_for
+from tests.kits.fakehub import TOKEN, FakeArtifactApi, wait_for
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs Debian's chromium at {CHROMIUM}")
 
@@ -64,13 +64,8 @@ async def running(tmp_path, cfg):
     root = tmp_path / "proj"
     root.mkdir(exist_ok=True)
     with FakeArtifactApi() as artifacts:
-        async with FakeHub() as hub:
-            agent = Agent(hub, tmp_path, cfg, {"docs": root}, uploads_to=artifacts.url)
-            await agent.ready()
-            try:
-                yield agent, hub, artifacts
-            finally:
-                await agent.stop()
+        async with running_agent(tmp_path, cfg, {"docs": root}, uploads_to=artifacts.url) as (hub, agent):
+            yield agent, hub, artifacts
 
 
 async def run_steps(agent, hub, task_id, steps, timeout=30):

@@ -14,8 +14,8 @@ from hostagent.tasks.browser_steps import step_label, steps_error
 from hostagent.tasks.executors import offered
 from hostagent.tasks.ledger import RECEIVED, Ledger
 from hostagent.tasks.sites import SiteError, SiteList, SitePattern
-from tests.kits.agent_tasks import Agent, Site, events, finished, load_config
-from tests.kits.fakehub import TOKEN, FakeArtifactApi, FakeHub
+from tests.kits.agent_tasks import Site, events, finished, load_config, running_agent
+from tests.kits.fakehub import TOKEN, FakeArtifactApi
 
 FULL = """
 [executors.browser]
@@ -152,10 +152,8 @@ def test_it_lists_the_browser_on_the_command_line(tmp_path, capsys):
 
 async def test_it_offers_the_browser_in_hello(tmp_path):
     cfg = load_config(tmp_path, BASE + 'label = "Chromium"\n[tasks]\nbuiltins = false\n')
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": tmp_path})
-        await agent.ready()
-        await agent.stop()
+    async with running_agent(tmp_path, cfg, {"docs": tmp_path}) as (hub, _):
+        pass  # welcomed: it said hello
     hello = [m["payload"] for m in hub.applied_messages if m["type"] == "hello"][0]
     assert hello["capabilities"] == ["agent", "browser"]
     assert hello["executors"] == [{"name": "b", "label": "Chromium", "kind": "browser", "needs_file": False}]
@@ -167,12 +165,9 @@ async def test_it_reports_a_browser_that_cannot_start(tmp_path):
     site = Site().start()
     try:
         cfg.executors["b"].allowed_sites = [site.netloc]
-        async with FakeHub() as hub:
-            agent = Agent(hub, tmp_path, cfg, {"docs": tmp_path})
-            await agent.ready()
+        async with running_agent(tmp_path, cfg, {"docs": tmp_path}) as (hub, agent):
             await agent.assign(1, "docs", "b", "Look", steps=[{"action": "open", "url": f"{site.url}/form"}])
             done = await finished(hub, 1, timeout=20)
-            await agent.stop()
     finally:
         site.stop()
     assert done["outcome"] == "failed"
@@ -373,11 +368,8 @@ async def test_it_keeps_the_steps_in_the_ledger_for_a_restart(tmp_path):
         ledger.add(7, RECEIVED, assignment)
         ledger.mark_acked(7)
     cfg = load_config(tmp_path, BASE)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": tmp_path})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": tmp_path}) as (hub, agent):
         done = await finished(hub, 7)
-        await agent.stop()
     assert done["error"] == "step 1 (open): site not allowed: evil.example"  # not "needs a list of steps"
 
 

@@ -7,8 +7,15 @@ from hostagent.link import MAX_FRAME
 from hostagent.tasks import changes as changes_module
 from hostagent.tasks.changes import MAX_CHANGES, MAX_DIFF, TRUNCATED, compare, take_snapshot, unified_diff
 from tests.kits.agent_mirror import write
-from tests.kits.agent_tasks import BULLETIZE, PY, Agent, finished, load_config, log_text, toml_list
-from tests.kits.fakehub import FakeHub
+from tests.kits.agent_tasks import (
+    BULLETIZE,
+    PY,
+    finished,
+    load_config,
+    log_text,
+    running_agent,
+    toml_list,
+)
 
 NOTES = "# Plan\n\nFirst line\nSecond line\n\n- already a bullet\n"
 
@@ -29,12 +36,9 @@ async def test_a_bulletize_run_reports_one_modified_file_with_its_diff(tmp_path)
     root = tmp_path / "proj"
     write(root, "docs/notes.md", NOTES)
     write(root, "other.md", "untouched\n")
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, bulletize_config(tmp_path), {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, bulletize_config(tmp_path), {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "bullets", "make it a list", "docs/notes.md")
         done = await finished(hub, 1)
-        await agent.stop()
     assert (root / "docs/notes.md").read_text() == "# Plan\n- First line\n- Second line\n- already a bullet\n"
     assert done["outcome"] == "succeeded"
     assert log_text(hub, 1) == "bulletized ./docs/notes.md: 3 items\n"
@@ -54,12 +58,9 @@ async def test_a_bulletize_run_reports_one_modified_file_with_its_diff(tmp_path)
 async def test_a_task_without_a_file_for_a_file_executor_fails_before_running(tmp_path):
     root = tmp_path / "proj"
     write(root, "a.md", "a\n")
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, bulletize_config(tmp_path), {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, bulletize_config(tmp_path), {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "bullets", "make it a list")
         done = await finished(hub, 1)
-        await agent.stop()
     assert (done["outcome"], done["error"]) == ("failed", "executor 'bullets' needs a target file")
 
 
@@ -144,12 +145,9 @@ async def test_it_drops_diffs_until_task_finished_fits_one_frame(tmp_path):
         write(root, f"f{i:02}.txt", "".join(f"line {j} {i}\n" for j in range(5000)))
     script = "import pathlib\nfor p in pathlib.Path('.').glob('*.txt'): p.write_text(p.read_text().upper())\n"
     cfg = load_config(tmp_path, f"[executors.upper]\ncommand = {toml_list([PY, '-c', script])}\n")
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "upper", "shout")
         done = await finished(hub, 1, timeout=20)
-        await agent.stop()
     assert done["outcome"] == "succeeded" and len(done["changes"]) == 40
     kept = [c for c in done["changes"] if c["diff"] is not None]
     dropped = [c for c in done["changes"] if c["diff"] is None]

@@ -8,7 +8,6 @@ import pytest
 from tests.kits.agent_tasks import (
     ARGV_DUMP,
     PY,
-    Agent,
     applied,
     dumped,
     events,
@@ -16,9 +15,10 @@ from tests.kits.agent_tasks import (
     finished,
     load_config,
     log_text,
+    running_agent,
     toml_list,
 )
-from tests.kits.fakehub import TOKEN, FakeHub
+from tests.kits.fakehub import TOKEN
 
 FLAG_PROMPTS = ['-c sandbox_mode="danger-full-access"', "--help"]
 SHELL_PROMPTS = [
@@ -61,12 +61,12 @@ template = "aider"
 
 async def run_one(tmp_path, monkeypatch, executor, prompt, target=""):
     root = project(tmp_path)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, config_with_fakes(tmp_path, monkeypatch), {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, config_with_fakes(tmp_path, monkeypatch), {"docs": root}) as (
+        hub,
+        agent,
+    ):
         await agent.assign(1, "docs", executor, prompt, target)
         done = await finished(hub, 1)
-        await agent.stop()
     dump = json.loads(log_text(hub, 1).splitlines()[0])
     return root, done, dump
 
@@ -126,13 +126,10 @@ command = {toml_list([PY, ARGV_DUMP])}
 env = ["MY_API_KEY"]
 """,
     )
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "dump", "show me your environment")
         env = (await dumped(hub, 1))["env"]
         await finished(hub, 1)
-        await agent.stop()
     assert not [name for name in env if name.upper().startswith("CODEXHUB_")]
     assert TOKEN not in json.dumps(env)
     assert env["PATH"] == os.environ["PATH"]
@@ -171,14 +168,11 @@ async def test_it_refuses_hostile_targets_and_runs_nothing(tmp_path, monkeypatch
     root = project(tmp_path)
     targets = hostile_targets(tmp_path, root)
     cfg = config_with_fakes(tmp_path, monkeypatch)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         for task_id, target in enumerate(targets, start=1):
             await agent.assign(task_id, "docs", "aider", "read it", target)
         for task_id in range(1, len(targets) + 1):
             await finished(hub, task_id)
-        await agent.stop()
     for task_id, (target, error) in enumerate(targets.items(), start=1):
         done = applied(hub, "task.finished", task_id)[0]
         assert (target, done["outcome"]) == (target, "failed")
@@ -210,12 +204,9 @@ async def test_it_refuses_unknown_projects_executors_and_bad_prompts(tmp_path, m
         ("docs", "dump", "x" * 65537, "the prompt must be 1-65536 characters"),
         ("docs", "dump", "a\0b", "the prompt must not contain NUL"),
     ]
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         for task_id, (proj, executor, prompt, _) in enumerate(cases, start=1):
             await agent.assign(task_id, proj, executor, prompt)
         errors = [(await finished(hub, task_id))["error"] for task_id in range(1, len(cases) + 1)]
-        await agent.stop()
     assert errors == [error for *_, error in cases]
     assert applied(hub, "task.started") == []

@@ -7,16 +7,16 @@ import psutil
 from tests.kits.agent_tasks import (
     ARGV_DUMP,
     PY,
-    Agent,
     applied,
     dumped,
     events,
     finished,
     group_alive,
     load_config,
+    running_agent,
     toml_list,
 )
-from tests.kits.fakehub import FakeHub, wait_for
+from tests.kits.fakehub import wait_for
 
 
 def setup(tmp_path, monkeypatch, mode, timeout=None):
@@ -57,9 +57,7 @@ async def sleepers_running(hub, task_id):
 
 async def test_it_kills_the_whole_group_on_cancel_and_finishes_once(tmp_path, monkeypatch):
     cfg, root = setup(tmp_path, monkeypatch, "spawn-sleepers")
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "dump", "sleep a lot")
         pgid = await sleepers_running(hub, 1)
         assert len(group_alive(pgid)) == 4  # argv-dump, sh, sleep, sleep
@@ -73,7 +71,6 @@ async def test_it_kills_the_whole_group_on_cancel_and_finishes_once(tmp_path, mo
         # A later task, as a barrier: whatever the cancels caused was applied before it.
         await agent.assign(2, "docs", "quick", "after")
         await finished(hub, 2)
-        await agent.stop()
     assert done["outcome"] == "cancelled" and done["exit_code"] is None
     assert events(hub, 1) == [
         ("task.received", 1),
@@ -85,30 +82,24 @@ async def test_it_kills_the_whole_group_on_cancel_and_finishes_once(tmp_path, mo
 
 async def test_it_kills_the_group_on_timeout(tmp_path, monkeypatch):
     cfg, root = setup(tmp_path, monkeypatch, "spawn-sleepers", timeout=2)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         started = time.monotonic()
         await agent.assign(1, "docs", "dump", "sleep past the timeout")
         pgid = await sleepers_running(hub, 1)
         done = await finished(hub, 1)
         assert 2 <= time.monotonic() - started < 5
         await wait_for(lambda: not group_alive(pgid), timeout=2, what="the group to die")
-        await agent.stop()
     assert (done["outcome"], done["error"], done["exit_code"]) == ("failed", "timed out after 2 s", None)
 
 
 async def test_it_sigkills_a_child_that_ignores_sigterm(tmp_path, monkeypatch):
     cfg, root = setup(tmp_path, monkeypatch, "stubborn")
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "dump", "ignore SIGTERM")
         pgid = (await dumped(hub, 1))["pgid"]
         await agent.cancel(1)
         done = await finished(hub, 1, timeout=5)
         await wait_for(lambda: not group_alive(pgid), timeout=2, what="the group to die")
-        await agent.stop()
     assert done["outcome"] == "cancelled"
 
 
@@ -119,14 +110,11 @@ async def test_it_kills_background_children_when_the_main_process_exits(tmp_path
     # The child leaves a sleeper behind holding its stdout: the task must still end, and the sleeper die.
     script = "echo started; sleep 600 & echo $! > sleeper.pid"
     cfg = load_config(tmp_path, f"[executors.bg]\ncommand = {toml_list(['sh', '-c', script])}\n")
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "bg", "leave a sleeper")
         done = await finished(hub, 1, timeout=5)
         pid = int((root / "sleeper.pid").read_text())
         await wait_for(lambda: not alive(pid), timeout=2, what="the sleeper to die")
-        await agent.stop()
     assert done["outcome"] == "succeeded" and done["duration"] < 2
     assert done["changes"][0]["path"] == "sleeper.pid"
 
@@ -136,14 +124,11 @@ async def test_it_reports_exit_codes_and_programs_that_cannot_run(tmp_path, monk
     missing = tmp_path / "no-such-program"
     cfg2 = load_config(tmp_path, f"[executors.missing]\ncommand = {toml_list([str(missing)])}\n")
     cfg.executors.update(cfg2.executors)
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "dump", "fail")
         await agent.assign(2, "docs", "quick", "succeed")
         await agent.assign(3, "docs", "missing", "cannot start")
         results = [await finished(hub, task_id) for task_id in (1, 2, 3)]
-        await agent.stop()
     assert [(r["outcome"], r["exit_code"], r["error"]) for r in results] == [
         ("failed", 3, "exit code 3"),
         ("succeeded", 0, None),
@@ -155,9 +140,7 @@ async def test_it_reports_exit_codes_and_programs_that_cannot_run(tmp_path, monk
 
 async def test_it_never_starts_a_waiting_task_that_was_cancelled(tmp_path, monkeypatch):
     cfg, root = setup(tmp_path, monkeypatch, "spawn-sleepers")
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "dump", "hold the project")
         await agent.assign(2, "docs", "quick", "wait for it")
         pgid = await sleepers_running(hub, 1)
@@ -172,7 +155,6 @@ async def test_it_never_starts_a_waiting_task_that_was_cancelled(tmp_path, monke
         await agent.assign(99, "docs", "quick", "too late")  # never runs
         await agent.assign(3, "docs", "quick", "barrier")
         await finished(hub, 3)
-        await agent.stop()
     assert not group_alive(pgid)
     assert second["outcome"] == "cancelled"
     assert events(hub, 2) == [("task.received", 2), ("task.finished", 2)]

@@ -20,6 +20,7 @@ from tests.kits.agent_tasks import (
     group_alive,
     load_config,
     log_text,
+    running_agent,
     toml_list,
 )
 from tests.kits.fakehub import TOKEN, FakeHub, finish, start_agent, wait_for
@@ -96,9 +97,7 @@ async def test_after_a_restart_it_reports_a_running_task_interrupted_and_runs_a_
         ledger.add(
             6, RECEIVED, {"project": "docs", "executor": "quick", "prompt": "never started", "target": ""}
         )
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, roots)
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, roots) as (hub, agent):
         interrupted = await finished(hub, 5)
         resumed = await finished(hub, 6)
         await agent.assign(5, "docs", "quick", "a late copy")
@@ -106,7 +105,6 @@ async def test_after_a_restart_it_reports_a_running_task_interrupted_and_runs_a_
         await finished(hub, 7)
         state = agent.ledger.state
         assert (state(5), state(6), state(7)) == (FINISHED, FINISHED, FINISHED)
-        await agent.stop()
     assert (interrupted["outcome"], interrupted["error"]) == ("failed", INTERRUPTED)
     assert events(hub, 5) == [("task.finished", 5)]
     assert resumed["outcome"] == "succeeded"
@@ -117,13 +115,10 @@ async def test_one_slot_runs_tasks_one_after_the_other(tmp_path, monkeypatch):
     monkeypatch.setenv("ARGV_DUMP_MODE", "trickle")
     roots = projects(tmp_path, "docs")
     cfg = load_config(tmp_path, executors_toml("concurrency = 1\nparallel_per_project = true"))
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, roots)
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, roots) as (hub, agent):
         await agent.assign(1, "docs", "dump", "first")
         await agent.assign(2, "docs", "dump", "second")
         await finished(hub, 2)
-        await agent.stop()
     order = [e for e in events(hub) if e[0] in ("task.started", "task.finished")]
     assert order == [("task.started", 1), ("task.finished", 1), ("task.started", 2), ("task.finished", 2)]
 
@@ -132,9 +127,7 @@ async def test_a_project_runs_one_task_at_a_time_unless_parallel(tmp_path, monke
     monkeypatch.setenv("ARGV_DUMP_MODE", "spawn-sleepers")
     roots = projects(tmp_path, "a", "b")
     cfg = load_config(tmp_path, executors_toml("concurrency = 3"))
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, roots)
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, roots) as (hub, agent):
         await agent.assign(1, "a", "dump", "hold project a")
         pgid = (await dumped(hub, 1))["pgid"]
         await agent.assign(2, "a", "quick", "waits for project a")
@@ -143,7 +136,6 @@ async def test_a_project_runs_one_task_at_a_time_unless_parallel(tmp_path, monke
         assert applied(hub, "task.started", 2) == []
         await agent.cancel(1)
         await finished(hub, 2)
-        await agent.stop()
     assert not group_alive(pgid)
     order = [e for e in events(hub) if e[0] in ("task.started", "task.finished")]
     assert order.index(("task.started", 2)) > order.index(("task.finished", 1))
@@ -151,9 +143,7 @@ async def test_a_project_runs_one_task_at_a_time_unless_parallel(tmp_path, monke
     cfg = load_config(tmp_path, executors_toml("concurrency = 3\nparallel_per_project = true"))
     again = tmp_path / "again"  # a fresh outbox and ledger
     again.mkdir()
-    async with FakeHub() as hub:
-        agent = Agent(hub, again, cfg, roots)
-        await agent.ready()
+    async with running_agent(again, cfg, roots) as (hub, agent):
         await agent.assign(1, "a", "dump", "hold project a")
         pgid = (await dumped(hub, 1))["pgid"]
         await agent.assign(2, "a", "quick", "runs beside it")
@@ -161,7 +151,6 @@ async def test_a_project_runs_one_task_at_a_time_unless_parallel(tmp_path, monke
         assert applied(hub, "task.finished", 1) == []
         await agent.cancel(1)
         await finished(hub, 1)
-        await agent.stop()
     assert not group_alive(pgid)
 
 

@@ -7,8 +7,7 @@ import pytest
 
 from hostagent.tasks.openai_backend import unfence
 from tests.kits.agent_mirror import write
-from tests.kits.agent_tasks import Agent, applied, finished, load_config, log_text
-from tests.kits.fakehub import FakeHub
+from tests.kits.agent_tasks import applied, finished, load_config, log_text, running_agent
 from tests.kits.loopback import LoopbackServer, json_reply
 
 KEY = "sk-test-0123456789-secret"
@@ -69,9 +68,7 @@ timeout = {timeout}
 
 
 async def run(tmp_path, cfg, root, target="todo.md", cancel_after_request=None):
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "local", "add bread, as a list", target)
         if cancel_after_request is not None:
             from tests.kits.fakehub import wait_for
@@ -79,7 +76,6 @@ async def run(tmp_path, cfg, root, target="todo.md", cancel_after_request=None):
             await wait_for(lambda: cancel_after_request.requests, what="the request")
             await agent.cancel(1)
         done = await finished(hub, 1)
-        await agent.stop()
     return hub, done
 
 
@@ -151,14 +147,11 @@ async def test_it_refuses_a_target_that_is_a_symlink_or_binary(tmp_path, monkeyp
         cfg, root = setup(tmp_path, monkeypatch, model)
         (root / "link.md").symlink_to("todo.md")
         write(root, "data.bin", b"\0\1\2")
-        async with FakeHub() as hub:
-            agent = Agent(hub, tmp_path, cfg, {"docs": root})
-            await agent.ready()
+        async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
             await agent.assign(1, "docs", "local", "rewrite", "link.md")
             await agent.assign(2, "docs", "local", "rewrite", "data.bin")
             await agent.assign(3, "docs", "local", "rewrite")
             results = [await finished(hub, task_id) for task_id in (1, 2, 3)]
-            await agent.stop()
     assert [r["error"] for r in results] == [
         "target file is a symlink",
         "data.bin is not a text file (UTF-8 without NUL)",

@@ -1,8 +1,16 @@
 """SECURITY.md 69: the task log is capped, coalesced, and drained to the end."""
 
 from hostagent.tasks.output import MAX_PIECE, TaskLog, split_utf8
-from tests.kits.agent_tasks import ARGV_DUMP, PY, Agent, applied, finished, load_config, log_text, toml_list
-from tests.kits.fakehub import FakeHub
+from tests.kits.agent_tasks import (
+    ARGV_DUMP,
+    PY,
+    applied,
+    finished,
+    load_config,
+    log_text,
+    running_agent,
+    toml_list,
+)
 
 CAP = 64 * 1024
 NOTICE = f"\n[output truncated after {CAP} bytes]\n"
@@ -27,12 +35,9 @@ env = ["ARGV_DUMP_MODE"]
 
 
 async def run(tmp_path, cfg, root):
-    async with FakeHub() as hub:
-        agent = Agent(hub, tmp_path, cfg, {"docs": root})
-        await agent.ready()
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
         await agent.assign(1, "docs", "dump", "talk")
         done = await finished(hub, 1, timeout=20)
-        await agent.stop()
     return hub, done
 
 

@@ -6,10 +6,12 @@ session messages a hub sends."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,21 @@ class Agent:
         await self.service.stop()
         await stop_link(self.link, self.task)
         self.ledger.close()
+
+
+@contextlib.asynccontextmanager
+async def running_agent(
+    tmp_path: Path, cfg: Config, projects: dict[str, Path], **options: Any
+) -> AsyncIterator[tuple[FakeHub, Agent]]:
+    """A FakeHub and an Agent it has welcomed (`options` as Agent takes them);
+    the agent stops on the way out, before the hub does."""
+    async with FakeHub() as hub:
+        agent = Agent(hub, tmp_path, cfg, projects, **options)
+        await agent.ready()
+        try:
+            yield hub, agent
+        finally:
+            await agent.stop()
 
 
 def applied(hub: FakeHub, type_: str | None = None, task_id: int | None = None) -> list[dict[str, Any]]:
