@@ -12,13 +12,7 @@ from devices.models import ApproveRole, Host
 from tasks import services, sessions
 from tasks.models import PermissionRequest, Task, TaskState
 from tests.kits.common import login, page_text
-from tests.kits.sessions import (
-    SessionStream,
-    ask,
-    make_session,
-    ringing,
-    to_host,
-)
+from tests.kits.sessions import SessionStream, ask, make_session, ringing, to_host
 
 pytestmark = pytest.mark.django_db
 

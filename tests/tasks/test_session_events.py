@@ -10,14 +10,7 @@ from protocol import limits
 from tasks.housekeeping import _fail_where
 from tasks.models import PermissionRequest, TaskItem, TaskMessage, TaskState
 from tests.kits.common import make_host
-from tests.kits.sessions import (
-    ALLOW,
-    DIFF,
-    REJECT,
-    SessionStream,
-    make_session,
-    ringing,
-)
+from tests.kits.sessions import ALLOW, DIFF, REJECT, SessionStream, make_session, ringing
 from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.django_db

@@ -10,13 +10,7 @@ from accounts.models import AuditEvent
 from tasks import services, sessions
 from tasks.models import Task, TaskMessage, TaskState
 from tests.kits.common import login, page_text
-from tests.kits.sessions import (
-    SessionStream,
-    ask,
-    make_session,
-    ringing,
-    to_host,
-)
+from tests.kits.sessions import SessionStream, ask, make_session, ringing, to_host
 from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.django_db

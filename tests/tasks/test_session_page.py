@@ -11,13 +11,7 @@ from django.utils import timezone
 
 from tasks.models import PermissionRequest, Task, TaskMessage, TaskState
 from tests.kits.common import page_text
-from tests.kits.sessions import (
-    ALLOW,
-    DIFF,
-    REJECT,
-    SessionStream,
-    ask,
-)
+from tests.kits.sessions import ALLOW, DIFF, REJECT, SessionStream, ask
 from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.django_db
