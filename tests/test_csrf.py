@@ -27,24 +27,20 @@ def test_a_post_without_the_token_is_403(csrf_client):
     assert not Team.objects.filter(name="Forged").exists()
 
 
+def post_with_token(client, name: str, origin: str):
+    """A new team named `name`, posted with the CSRF token from `origin`."""
+    token = csrf_token(client)
+    return client.post(reverse("team_list"), {"name": name, "csrfmiddlewaretoken": token}, HTTP_ORIGIN=origin)
+
+
 def test_a_post_with_the_token_from_a_foreign_origin_is_403(csrf_client):
-    token = csrf_token(csrf_client)
-    response = csrf_client.post(
-        reverse("team_list"),
-        {"name": "Forged", "csrfmiddlewaretoken": token},
-        HTTP_ORIGIN="https://evil.example",
-    )
+    response = post_with_token(csrf_client, "Forged", "https://evil.example")
     assert response.status_code == 403
     assert not Team.objects.filter(name="Forged").exists()
 
 
 def test_a_post_with_the_token_from_our_origin_passes(csrf_client):
-    token = csrf_token(csrf_client)
-    response = csrf_client.post(
-        reverse("team_list"),
-        {"name": "Real", "csrfmiddlewaretoken": token},
-        HTTP_ORIGIN="http://testserver",
-    )
+    response = post_with_token(csrf_client, "Real", "http://testserver")
     assert response.status_code == 302
     assert Team.objects.filter(name="Real").exists()
 
