@@ -15,6 +15,7 @@ from devices import link as host_link
 from devices import services
 from devices.models import Host, HostState, HostStream
 from tests.kits.common import login, make_host, make_user
+from tests.kits.hostlink import heartbeat, open_link
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -50,12 +51,6 @@ async def expect_close(communicator, code: int):
     message = await communicator.receive_output(timeout=5)
     assert message["type"] == "websocket.close", message
     assert message["code"] == code
-
-
-async def welcome(communicator) -> dict:
-    message = await communicator.receive_json_from(timeout=5)
-    assert message["type"] == "welcome"
-    return message
 
 
 @database_sync_to_async
@@ -94,8 +89,8 @@ async def test_it_refuses_a_token_that_is_not_active(team, state):
 
 async def test_it_welcomes_a_host_and_marks_it_online(paired):
     host, token = paired
-    communicator = await connect(token)
-    hello = await welcome(communicator)
+    communicator = await open_link(token)
+    hello = communicator.welcome
     assert hello["host_id"] == host.id
     assert hello["streams"] == {}
     assert (await host_row(host.id)).online
@@ -105,8 +100,7 @@ async def test_it_welcomes_a_host_and_marks_it_online(paired):
 
 async def test_hello_is_applied_once_and_acked(paired):
     host, token = paired
-    communicator = await connect(token)
-    await welcome(communicator)
+    communicator = await open_link(token)
     hello = {
         "type": "hello",
         "stream": "host",
@@ -135,8 +129,7 @@ async def test_hello_is_applied_once_and_acked(paired):
 
 async def test_a_gap_is_refused_with_the_expected_seq(paired):
     host, token = paired
-    communicator = await connect(token)
-    await welcome(communicator)
+    communicator = await open_link(token)
     await communicator.send_json_to({"type": "hello", "stream": "host", "seq": 3, "payload": {}})
     assert await communicator.receive_json_from(timeout=5) == {
         "type": "error", "error": "gap", "stream": "host", "seq": 3, "expected": 1,
@@ -150,15 +143,14 @@ async def test_a_gap_is_refused_with_the_expected_seq(paired):
 async def test_welcome_tells_the_last_applied_seq(paired):
     host, token = paired
     await database_sync_to_async(HostStream.objects.create)(host_id=host.id, name="host", last_seq=41)
-    communicator = await connect(token)
-    assert (await welcome(communicator))["streams"] == {"host": 41}
+    communicator = await open_link(token)
+    assert communicator.welcome["streams"] == {"host": 41}
     await communicator.disconnect()
 
 
 async def test_an_invalid_payload_takes_its_seq_and_is_reported(paired):
     host, token = paired
-    communicator = await connect(token)
-    await welcome(communicator)
+    communicator = await open_link(token)
     await communicator.send_json_to(
         {"type": "hello", "stream": "host", "seq": 1, "payload": {"capabilities": ["rm -rf"]}}
     )
@@ -189,16 +181,14 @@ BAD_FRAMES = [
 async def test_bad_frames_get_an_error_and_the_link_stays_up(paired):
     """SECURITY.md case 43, as a table; the hypothesis fuzz is in test_host_socket_fuzz."""
     host, token = paired
-    communicator = await connect(token)
-    await welcome(communicator)
+    communicator = await open_link(token)
     for frame in BAD_FRAMES:
         await communicator.send_to(text_data=frame)
         reply = await communicator.receive_json_from(timeout=5)
         assert reply["type"] == "error", frame[:60]
     await communicator.send_to(bytes_data=b"\x00\xff")
     assert (await communicator.receive_json_from(timeout=5))["type"] == "error"
-    await communicator.send_json_to({"type": "heartbeat"})
-    assert await communicator.receive_json_from(timeout=5) == {"type": "heartbeat_ack"}
+    await heartbeat(communicator)
     assert not await database_sync_to_async(HostStream.objects.filter(last_seq__gt=0).exists)()
     await communicator.disconnect()
 
@@ -206,8 +196,7 @@ async def test_bad_frames_get_an_error_and_the_link_stays_up(paired):
 async def test_a_message_whose_payload_is_not_an_object_is_consumed(paired):
     """Its envelope is whole, so its seq is taken: it never blocks the stream."""
     host, token = paired
-    communicator = await connect(token)
-    await welcome(communicator)
+    communicator = await open_link(token)
     await communicator.send_to(text_data='{"type": "hello", "stream": "host", "seq": 1, "payload": []}')
     assert await communicator.receive_json_from(timeout=5) == {"type": "ack", "stream": "host", "seq": 1}
     error = await communicator.receive_json_from(timeout=5)
@@ -220,8 +209,7 @@ async def test_identity_comes_from_the_token_only(paired, other):
     """SECURITY.md case 37: a hello naming another host changes nothing of it."""
     host, token = paired
     victim, _ = other
-    communicator = await connect(token)
-    await welcome(communicator)
+    communicator = await open_link(token)
     await communicator.send_json_to(
         {
             "type": "hello",
@@ -239,8 +227,7 @@ async def test_identity_comes_from_the_token_only(paired, other):
 
 async def test_revoking_closes_the_live_link_with_4401(paired):
     host, token = paired
-    communicator = await connect(token)
-    await welcome(communicator)
+    communicator = await open_link(token)
     await database_sync_to_async(services.host_revoke)(host=host, actor=None)
     await expect_close(communicator, 4401)
     again = await connect(token)
@@ -252,26 +239,21 @@ async def test_a_revocation_whose_message_was_lost_is_caught_after_the_next_hear
     The heartbeat is answered from memory; the presence write that follows it
     (HOST_PRESENCE_INTERVAL) finds the revocation and closes the link."""
     host, token = paired
-    communicator = await connect(token)
-    await welcome(communicator)
+    communicator = await open_link(token)
     await database_sync_to_async(Host.objects.filter(id=host.id).update)(state=HostState.REVOKED)
-    await communicator.send_json_to({"type": "heartbeat"})
-    assert await communicator.receive_json_from(timeout=5) == {"type": "heartbeat_ack"}
+    await heartbeat(communicator)
     await expect_close(communicator, 4401)
 
 
 async def test_a_second_connection_wins_and_the_first_is_closed_4409(paired):
     """SECURITY.md case 45."""
     host, token = paired
-    first = await connect(token)
-    await welcome(first)
-    second = await connect(token)
-    await welcome(second)
+    first = await open_link(token)
+    second = await open_link(token)
     await expect_close(first, 4409)
     await first.wait()
     assert (await host_row(host.id)).online  # the first link closing does not hide the second
-    await second.send_json_to({"type": "heartbeat"})
-    assert await second.receive_json_from(timeout=5) == {"type": "heartbeat_ack"}
+    await heartbeat(second)
     await second.disconnect()
 
 
@@ -279,8 +261,7 @@ async def test_a_silent_host_is_closed_after_the_heartbeat_timeout(paired, setti
     """SECURITY.md case 46, in process (the SIGSTOP version runs real processes)."""
     settings.HOST_HEARTBEAT_TIMEOUT = 0.4
     host, token = paired
-    communicator = await connect(token)
-    await welcome(communicator)
+    communicator = await open_link(token)
     await expect_close(communicator, 4408)
     await communicator.wait()
     assert not (await host_row(host.id)).online
@@ -290,8 +271,7 @@ async def test_a_flood_is_closed_with_1008(paired, settings):
     """SECURITY.md case 44: past the per-link budget the link is closed."""
     settings.HOST_LINK_RATE, settings.HOST_LINK_BURST = 10, 20
     host, token = paired
-    communicator = await connect(token)
-    await welcome(communicator)
+    communicator = await open_link(token)
     for _ in range(40):
         await communicator.send_to(text_data='{"type": "heartbeat"}')
     while True:
@@ -304,8 +284,7 @@ async def test_a_flood_is_closed_with_1008(paired, settings):
 async def test_too_many_connects_with_one_token_are_refused(paired):
     host, token = paired
     for _ in range(10):
-        communicator = await connect(token)
-        await welcome(communicator)
+        communicator = await open_link(token)
         await communicator.disconnect()
     communicator = await connect(token)
     await expect_close(communicator, 4429)
@@ -326,8 +305,7 @@ async def test_the_phone_is_told_when_a_host_comes_and_goes(paired, phone_header
     assert (await phone.connect(timeout=5))[0]
     hello = await phone.receive_json_from(timeout=5)
     assert [(h["name"], h["online"]) for h in hello["hosts"]] == [("Workstation", False)]
-    link = await connect(token)
-    await welcome(link)
+    link = await open_link(token)
     event = await phone.receive_json_from(timeout=5)
     assert event["type"] == "host.presence"
     assert (event["host"]["id"], event["host"]["online"]) == (host.id, True)
@@ -342,8 +320,7 @@ async def test_another_teams_phone_hears_nothing(paired):
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(team_group(host.team_id + 1000), channel)
-    link = await connect(token)
-    await welcome(link)
+    link = await open_link(token)
     await link.disconnect()
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(layer.receive(channel), timeout=0.3)
@@ -351,8 +328,7 @@ async def test_another_teams_phone_hears_nothing(paired):
 
 async def test_a_resync_request_reaches_the_host(paired):
     host, token = paired
-    communicator = await connect(token)
-    await welcome(communicator)
+    communicator = await open_link(token)
     await get_channel_layer().group_send(
         services.host_group(host.id), {"type": "mirror.resync", "project": "docs"}
     )
