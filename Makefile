@@ -42,6 +42,8 @@ worker: migrate
 beat: migrate
 	$(BIN)/celery --app codexhub beat --loglevel INFO
 
+# Asks for an email and a password (accounts' createsuperuser); the admin sets
+# up two-factor at the first sign-in, before anything else.
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
 

@@ -31,6 +31,8 @@ SITE_NAME = env_str("SITE_NAME", "codexhub")
 
 INSTALLED_APPS = [
     "daphne",
+    # Before django.contrib.auth, so that accounts' createsuperuser (an email, no username) is the one.
+    "accounts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -44,7 +46,6 @@ INSTALLED_APPS = [
     "allauth.account",
     "csp",
     "codexhub.apps.CodexhubConfig",
-    "accounts",
     "devices",
     "projects",
     "tasks",

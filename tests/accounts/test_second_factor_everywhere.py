@@ -39,14 +39,16 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 OPTIONS = [{"option_id": "allow", "name": "Allow", "kind": "allow_once"}]
 
 
-def our_patterns(resolver=None):
+def our_patterns(resolver=None, namespace=""):
+    """(name to reverse, pattern) of each URL our code answers, the admin's
+    login (codexhub.admin.HubAdminSite) as "admin:login"."""
     resolver = resolver or get_resolver()
     for entry in resolver.url_patterns:
         if isinstance(entry, URLResolver):
-            yield from our_patterns(entry)
+            yield from our_patterns(entry, f"{namespace}{entry.namespace}:" if entry.namespace else namespace)
         elif isinstance(entry, URLPattern):
             if getattr(entry.callback, "__module__", "").startswith(OUR_APPS):
-                yield entry
+                yield f"{namespace}{entry.name}", entry
 
 
 @pytest.fixture
@@ -95,13 +97,13 @@ def dana_client(dana):
 
 def gated_urls(world) -> list[tuple[str, str]]:
     urls = []
-    for pattern in our_patterns():
-        if pattern.name in OPEN_URL_NAMES:
+    for name, pattern in our_patterns():
+        if name in OPEN_URL_NAMES:
             continue
         names = set(pattern.pattern.converters) | set(pattern.pattern.regex.groupindex)
         unknown = names - set(world)
-        assert not unknown, f"{pattern.name}: add {unknown} to the world fixture"
-        urls.append((pattern.name, reverse(pattern.name, kwargs={n: world[n] for n in names})))
+        assert not unknown, f"{name}: add {unknown} to the world fixture"
+        urls.append((name, reverse(name, kwargs={n: world[n] for n in names})))
     return urls
 
 
