@@ -50,6 +50,7 @@ def host_list(request):
         "hub_url": request.build_absolute_uri("/").rstrip("/"),
         "hub_is_loopback": is_loopback(request.get_host()),
         **(hooks.host_list_context(team_id=membership.team_id) if membership else {}),
+        **hooks.home_context(user=request.user, team_id=membership.team_id if membership else None),
     }
     return render(request, "devices/host_list.html", context)
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from accounts.models import Membership, Role, Team
-from devices.models import Host
+from devices.models import Host, HostState
 from tasks.models import Task
 from tests.e2e.conftest import PHONE, off_the_loop
 from tests.e2e.test_layouts import sign_in
@@ -36,6 +36,7 @@ def owner(transactional_db):
     host, _ = make_host(team, "studio")
     Host.objects.filter(id=host.id).update(executors=[BROWSER, CLAUDE], capabilities=["agent", "browser"])
     project = off_the_loop(shared_project, host, "notes", ("plan.md",))
+    make_host(team, "new laptop", state=HostState.UNCONFIRMED)  # approved, its agent not yet confirmed
     return {"user": user, "host": host, "project": project}
 
 
@@ -82,6 +83,10 @@ def test_signed_in_pages_fit(live_hub, browser, artifacts, owner, size):
     for name, path in pages.items():
         page.goto(f"{live_hub.url}{path}")
         expect(page.locator("main h1").first).to_be_visible()
+        if name == "hosts":
+            expect(page.locator("#first-run")).to_contain_text("4 of 6 done")
+            expect(page.locator("[data-host-id]", has_text="new laptop")).to_contain_text("Pending")
+            expect(page.locator("#loopback-note")).to_be_visible()  # the hub runs on 127.0.0.1
         no_sideways_scroll(page, artifacts, f"{size}-{name}")
     context.close()
 
