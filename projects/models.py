@@ -60,6 +60,7 @@ class Entry(models.Model):
             models.UniqueConstraint(fields=["project", "path_hash"], name="entry_unique_path"),
             models.CheckConstraint(condition=models.Q(kind__in=EntryKind.values), name="entry_kind_valid"),
         ]
+        verbose_name_plural = "entries"
 
     def __str__(self) -> str:
         return self.path
