@@ -2,6 +2,7 @@ import os
 
 import pytest
 
+from tests.kits.deployed import Deployment
 from tests.kits.processes import RedisServer
 
 
@@ -22,3 +23,11 @@ def redis_url(logs):
     server = RedisServer(logs)
     yield server.url
     server.stop()
+
+
+@pytest.fixture
+def deployed(redis_url, logs):
+    """The hub as the README's Deploy section runs it (daphne, a Celery worker
+    and beat), on redis_url; stopped when the test ends."""
+    with Deployment(redis_url=redis_url, logs=logs) as deployment:
+        yield deployment

@@ -15,6 +15,7 @@ from tasks.models import Task, TaskState
 from tests.kits.common import PASSWORD
 from tests.kits.deployed import (
     Deployment,
+    assert_links_held,
     closing_connection,
     linked,
     links_and_phones,
@@ -37,6 +38,12 @@ def private_redis(logs):
     server = RedisServer(logs)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def redis_url(private_redis):
+    """The deployment's Redis is the private one, which the test stops and starts."""
+    return private_redis.url
 
 
 class Outage:
@@ -106,42 +113,34 @@ def online_hosts() -> int:
     return sum(host.online for host in Host.objects.filter(name__startswith="outage-"))
 
 
-def test_a_ten_second_redis_outage_under_load(fleet, private_redis, logs):
+def test_a_ten_second_redis_outage_under_load(fleet, private_redis, deployed):
     team, hosts, projects, sessions = fleet
-    deployed = Deployment(redis_url=private_redis.url, logs=logs).start()
-    try:
-        links, phones = links_and_phones(deployed, hosts, projects, sessions)
-        outage = Outage(private_redis, deployed, sessions, projects[0])
-        online, task_status = asyncio.run(through_the_outage(deployed, outage, links, phones, projects))
+    links, phones = links_and_phones(deployed, hosts, projects, sessions)
+    outage = Outage(private_redis, deployed, sessions, projects[0])
+    online, task_status = asyncio.run(through_the_outage(deployed, outage, links, phones, projects))
 
-        # While Redis was down: words and a 503 where Redis was needed, and nothing half-written.
-        for name in ("sign-in", "task"):
-            status, body = outage.during[name]
-            assert status == 503, (name, status)
-            assert OUTAGE_MESSAGE.split(",")[0] in body.replace("&#x27;", "'"), name
-        assert outage.during["hosts page"][0] == 200
-        assert outage.during["health"][0] == 503
-        assert not Task.objects.filter(prompt="during the outage").exists()
+    # While Redis was down: words and a 503 where Redis was needed, and nothing half-written.
+    for name in ("sign-in", "task"):
+        status, body = outage.during[name]
+        assert status == 503, (name, status)
+        assert OUTAGE_MESSAGE.split(",")[0] in body.replace("&#x27;", "'"), name
+    assert outage.during["hosts page"][0] == 200
+    assert outage.during["health"][0] == 503
+    assert not Task.objects.filter(prompt="during the outage").exists()
 
-        # The links and pages stayed up; every message was applied exactly once.
-        assert [link.closed_by_hub for link in links if link.closed_by_hub] == []
-        assert [phone.closed_by_hub for phone in phones if phone.closed_by_hub] == []
-        for link, (host, _) in zip(links, hosts, strict=True):
-            assert all(count == 1 for count in link.acks.values())
-            assert host.streams.get(name="mirror").last_seq == link.seq["mirror"]
-        heard = sum(len(phone.mirror_times) for phone in phones)
-        assert heard <= sum(link.batches for link in links)  # nothing doubled
+    # The links and pages stayed up; every message was applied exactly once.
+    assert_links_held(links, phones, hosts)
+    heard = sum(len(phone.mirror_times) for phone in phones)
+    assert heard <= sum(link.batches for link in links)  # nothing doubled
 
-        # Presence was right after Redis returned, and a task went out through the worker.
-        assert online == HOSTS
-        assert task_status == 302
-        task = Task.objects.get(prompt="after the outage")
-        assert links[1].tasks_done == [task.id]
-        succeeded = lambda: Task.objects.get(id=task.id).state == TaskState.SUCCEEDED  # noqa: E731
-        wait_until(succeeded, timeout=10, what="the task to succeed")
+    # Presence was right after Redis returned, and a task went out through the worker.
+    assert online == HOSTS
+    assert task_status == 302
+    task = Task.objects.get(prompt="after the outage")
+    assert links[1].tasks_done == [task.id]
+    succeeded = lambda: Task.objects.get(id=task.id).state == TaskState.SUCCEEDED  # noqa: E731
+    wait_until(succeeded, timeout=10, what="the task to succeed")
 
-        # Nothing restarted, and no request ever got a 500.
-        assert all(process.popen.poll() is None for process in deployed.processes)
-        assert "Internal Server Error" not in deployed.daphne.output()
-    finally:
-        deployed.stop()
+    # Nothing restarted, and no request ever got a 500.
+    assert all(process.popen.poll() is None for process in deployed.processes)
+    assert "Internal Server Error" not in deployed.daphne.output()

@@ -107,6 +107,12 @@ class Deployment:
         for process in reversed(self.processes):
             process.stop()
 
+    def __enter__(self) -> "Deployment":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
     def _start(self, argv: list[str], name: str) -> Process:
         process = Process(argv, self.env, self.logs / f"{name}-{time.monotonic_ns()}.log")
         self.processes.append(process)
@@ -343,6 +349,16 @@ def links_and_phones(deployed: Deployment, hosts, projects, sessions):
         for n, (_, key) in enumerate(sessions)
     ]
     return links, phones
+
+
+def assert_links_held(links, phones, hosts) -> None:
+    """Nothing closed that the test did not close itself, and each host's
+    mirror messages were acked once each, up to the last one it sent."""
+    assert [link.closed_by_hub for link in links if link.closed_by_hub] == []
+    assert [phone.closed_by_hub for phone in phones if phone.closed_by_hub] == []
+    for link, (host, _) in zip(links, hosts, strict=True):
+        assert all(count == 1 for count in link.acks.values())
+        assert host.streams.get(name="mirror").last_seq == link.seq["mirror"]
 
 
 async def wait_for(condition, what: str, timeout: float = 30) -> None:
