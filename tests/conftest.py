@@ -9,8 +9,8 @@ import pytest
 from django.conf import settings
 from django.core.cache import caches
 
-from accounts.models import Membership, Role, Team
-from tests.kits.common import login, make_user
+from accounts.models import Role, Team
+from tests.kits.common import login, make_member, make_user
 from tests.kits.processes import Process
 
 # Services ----------------------------------------------------------------------
@@ -127,23 +127,17 @@ def team_b(db):
 
 @pytest.fixture
 def alice(team_a):
-    user = make_user("alice@example.com")
-    Membership.objects.create(team=team_a, user=user, role=Role.OWNER)
-    return user
+    return make_member(team_a, "alice@example.com", Role.OWNER)
 
 
 @pytest.fixture
 def bob(team_a):
-    user = make_user("bob@example.com")
-    Membership.objects.create(team=team_a, user=user, role=Role.MEMBER)
-    return user
+    return make_member(team_a, "bob@example.com", Role.MEMBER)
 
 
 @pytest.fixture
 def charlie(team_b):
-    user = make_user("charlie@example.com")
-    Membership.objects.create(team=team_b, user=user, role=Role.OWNER)
-    return user
+    return make_member(team_b, "charlie@example.com", Role.OWNER)
 
 
 @pytest.fixture

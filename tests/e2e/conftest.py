@@ -9,7 +9,7 @@ import pytest
 from django.db import connections
 from playwright.sync_api import sync_playwright
 
-from tests.kits.processes import Hub, Worker, hub_env
+from tests.kits.processes import Hub, hub_env, hub_with_worker
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -59,21 +59,21 @@ def mail_dir(tmp_path) -> Path:
 
 
 @pytest.fixture
+def hub(transactional_db, artifacts):
+    """daphne serving the hub, with no worker."""
+    hub = Hub(hub_env(), artifacts)
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
 def live_hub(transactional_db, artifacts, mail_dir):
     env = hub_env(
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(mail_dir),
     )
-    processes = []
-    try:
-        if env.get("REDIS_URL"):
-            processes.append(Worker(env, artifacts))
-        hub = Hub(env, artifacts)
-        processes.append(hub)
+    with hub_with_worker(env, artifacts) as hub:
         yield hub
-    finally:
-        for process in reversed(processes):
-            process.stop()
 
 
 class Phones:

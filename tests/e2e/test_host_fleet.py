@@ -8,12 +8,11 @@ import signal
 import pytest
 from playwright.sync_api import Page, expect
 
-from accounts.models import Membership, Role, Team
 from devices.models import Host, HostState
 from tests.e2e.conftest import PHONE
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
-from tests.kits.common import fresh_totp_code, make_user
+from tests.kits.common import fresh_totp_code, make_owner
 from tests.kits.processes import Agent, Hub, Worker, hub_env, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -41,9 +40,7 @@ def fleet_hub(transactional_db, artifacts):
 
 @pytest.fixture
 def owner(transactional_db):
-    user = make_user("olga@example.com")
-    Membership.objects.create(team=Team.objects.create(name="Olga's fleet"), user=user, role=Role.OWNER)
-    return user
+    return make_owner("olga@example.com", "Olga's fleet")[0]
 
 
 def pair_agent(page: Page, hub: Hub, owner, name: str, tmp_path, artifacts) -> Agent:

@@ -3,14 +3,12 @@
 import pytest
 from playwright.sync_api import expect
 
-from accounts.models import Membership, Role, Team
 from projects.models import Project
 from tests.e2e.conftest import PHONE, off_the_loop
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
-from tests.kits.common import make_host, make_user
+from tests.kits.common import make_host, make_owner
 from tests.kits.mirror_stream import Stream, file_change
-from tests.kits.processes import Hub, hub_env
 from tests.projects.test_pages import HOSTILE_MARKDOWN
 
 pytestmark = pytest.mark.e2e
@@ -18,17 +16,8 @@ pytestmark = pytest.mark.e2e
 EVIL_NAME = '<img src=x onerror="window.__pwned=1">.md'
 
 
-@pytest.fixture
-def hub(transactional_db, artifacts):
-    hub = Hub(hub_env(), artifacts)
-    yield hub
-    hub.stop()
-
-
 def _mirror_with_hostile_files():
-    user = make_user("rae@example.com")
-    team = Team.objects.create(name="Rae's")
-    Membership.objects.create(team=team, user=user, role=Role.OWNER)
+    user, team = make_owner("rae@example.com", "Rae's")
     host, _ = make_host(team, "box")
     stream = Stream(host.id)
     stream.projects("docs")

@@ -6,19 +6,16 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from accounts.models import Membership, Role, Team
 from tests.e2e.conftest import PHONE
 from tests.e2e.test_onboarding import shot
-from tests.kits.common import PASSWORD, fresh_totp_code, make_user
+from tests.kits.common import PASSWORD, fresh_totp_code, make_owner
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def member(transactional_db):
-    user = make_user("dora@example.com")
-    Membership.objects.create(team=Team.objects.create(name="Dora's desk"), user=user, role=Role.OWNER)
-    return user
+    return make_owner("dora@example.com", "Dora's desk")[0]
 
 
 def sign_in(page: Page, hub_url: str, user) -> None:

@@ -6,13 +6,12 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from accounts.models import Membership, Role, Team
 from projects.models import Entry, Project
 from tests.e2e.conftest import PHONE
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
-from tests.kits.common import make_host, make_user
-from tests.kits.processes import Agent, Hub, Worker, hub_env, wait_until, write_agent_config
+from tests.kits.common import make_host, make_owner
+from tests.kits.processes import Agent, Hub, hub_env, hub_with_worker, wait_until, write_agent_config
 
 pytestmark = pytest.mark.e2e
 
@@ -39,26 +38,19 @@ def tree(tmp_path):
 
 @pytest.fixture
 def setup(transactional_db, tmp_path, artifacts, tree):
-    env = hub_env(**FAST_LINK)
-    worker = Worker(env, artifacts) if env.get("REDIS_URL") else None
-    hub = Hub(env, artifacts)
-    user = make_user("mia@example.com")
-    team = Team.objects.create(name="Mia's")
-    Membership.objects.create(team=team, user=user, role=Role.OWNER)
-    host, token = make_host(team, "studio")
-    config = write_agent_config(
-        tmp_path / "agent" / "agent.toml", hub=hub.url, host_id=host.id, name="studio", token=token
-    )
-    added = Agent(config, "project", "add", str(tree), "--name", "docs", log_dir=artifacts)
-    assert added.exit_code(timeout=20) == 0, added.output()
-    added.stop()
-    state = {"hub": hub, "user": user, "config": config, "agent": None}
-    yield state
-    if state["agent"]:
-        state["agent"].stop()
-    hub.stop()
-    if worker:
-        worker.stop()
+    with hub_with_worker(hub_env(**FAST_LINK), artifacts) as hub:
+        user, team = make_owner("mia@example.com", "Mia's")
+        host, token = make_host(team, "studio")
+        config = write_agent_config(
+            tmp_path / "agent" / "agent.toml", hub=hub.url, host_id=host.id, name="studio", token=token
+        )
+        added = Agent(config, "project", "add", str(tree), "--name", "docs", log_dir=artifacts)
+        assert added.exit_code(timeout=20) == 0, added.output()
+        added.stop()
+        state = {"hub": hub, "user": user, "config": config, "agent": None}
+        yield state
+        if state["agent"]:
+            state["agent"].stop()
 
 
 def start_agent(state, artifacts) -> Agent:

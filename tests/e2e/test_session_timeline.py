@@ -10,13 +10,11 @@ import pytest
 from playwright.sync_api import expect
 from websockets.sync.client import connect
 
-from accounts.models import Membership, Role, Team
 from tasks.models import Task
 from tests.e2e.conftest import PHONE, off_the_loop
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
-from tests.kits.common import make_host, make_user
-from tests.kits.processes import Hub, hub_env
+from tests.kits.common import make_host, make_owner
 from tests.kits.sessions import ALLOW, ALWAYS, DIFF, EXECUTORS, REJECT, make_session
 from tests.kits.task_stream import offering, shared_project
 
@@ -31,17 +29,8 @@ AGENT_TEXT = (
 TOOL_OUTPUT = "$ pytest -q\n" + "test_readme.py::test_links PASSED " * 6 + "\n2 passed in 0.12s"
 
 
-@pytest.fixture
-def hub(transactional_db, artifacts):
-    hub = Hub(hub_env(), artifacts)
-    yield hub
-    hub.stop()
-
-
 def _session():
-    user = make_user("ada@example.com")
-    team = Team.objects.create(name="Ada's")
-    Membership.objects.create(team=team, user=user, role=Role.OWNER)
+    user, team = make_owner("ada@example.com", "Ada's")
     host, token = make_host(team, "studio")
     project = shared_project(offering(host, *EXECUTORS), files=("README.md", "notes.md"))
     task = make_session(project, user, session_state="working", prompt="Tidy the README and its notes")

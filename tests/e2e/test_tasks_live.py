@@ -8,7 +8,6 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from accounts.models import Membership, Role, Team
 from devices.models import Host
 from projects.models import Entry, Project
 from tasks.models import Task
@@ -16,9 +15,9 @@ from tests.e2e.conftest import PHONE
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
 from tests.kits.agent_toml import BULLETS_TOML, executor_toml, task_agent_config
-from tests.kits.common import make_host, make_user
+from tests.kits.common import make_host, make_owner
 from tests.kits.loopback import LoopbackServer, Reply, Request, json_reply
-from tests.kits.processes import Agent, Hub, RedisServer, Worker, hub_env, wait_until
+from tests.kits.processes import Agent, Hub, RedisServer, Worker, hub_env, hub_with_worker, wait_until
 from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.e2e
@@ -37,23 +36,16 @@ FAST = {
 @pytest.fixture
 def world(transactional_db, tmp_path, artifacts):
     """A hub, a team with one owner, and a host sharing `notes/` (agent not started)."""
-    env = hub_env(**FAST)
-    worker = Worker(env, artifacts) if env.get("REDIS_URL") else None
-    hub = Hub(env, artifacts)
-    user = make_user("mia@example.com")
-    team = Team.objects.create(name="Mia's")
-    Membership.objects.create(team=team, user=user, role=Role.OWNER)
-    host, token = make_host(team, "studio")
-    root = tmp_path / "notes"
-    root.mkdir()
-    (root / "groceries.md").write_text(NOTES)
-    world = {"hub": hub, "user": user, "host": host, "token": token, "root": root, "agents": []}
-    yield world
-    for agent in world["agents"]:
-        agent.stop()
-    hub.stop()
-    if worker:
-        worker.stop()
+    with hub_with_worker(hub_env(**FAST), artifacts) as hub:
+        user, team = make_owner("mia@example.com", "Mia's")
+        host, token = make_host(team, "studio")
+        root = tmp_path / "notes"
+        root.mkdir()
+        (root / "groceries.md").write_text(NOTES)
+        world = {"hub": hub, "user": user, "host": host, "token": token, "root": root, "agents": []}
+        yield world
+        for agent in world["agents"]:
+            agent.stop()
 
 
 def run_agent(world, tmp_path, artifacts, executors: str) -> Agent:
@@ -232,9 +224,7 @@ def test_an_open_task_page_hears_the_end_after_a_redis_restart(
     processes = [Worker(env, artifacts), Hub(env, artifacts)]
     world = {"hub": processes[1], "agents": []}
     try:
-        world["user"] = make_user("mia@example.com")
-        team = Team.objects.create(name="Mia's")
-        Membership.objects.create(team=team, user=world["user"], role=Role.OWNER)
+        world["user"], team = make_owner("mia@example.com", "Mia's")
         world["host"], world["token"] = make_host(team, "studio")
         world["root"] = tmp_path / "notes"
         world["root"].mkdir()

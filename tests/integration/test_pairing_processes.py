@@ -4,11 +4,11 @@ import re
 
 import pytest
 
-from accounts.models import Membership, Role, Team
+from accounts.models import Membership, Team
 from devices import pairing as pairing_services
 from devices import services
 from devices.models import Host, HostState, PairingRequest, PairingState
-from tests.kits.common import make_user, totp_for
+from tests.kits.common import make_owner, totp_for
 from tests.kits.processes import Agent, Hub, hub_env, wait_until
 
 
@@ -21,10 +21,7 @@ def hub(transactional_db, logs):
 
 @pytest.fixture
 def owner(transactional_db):
-    user = make_user("olga@example.com")
-    team = Team.objects.create(name="Olga's")
-    Membership.objects.create(team=team, user=user, role=Role.OWNER)
-    return user
+    return make_owner("olga@example.com", "Olga's")[0]
 
 
 def approve_when_asked(agent: Agent, owner) -> None:

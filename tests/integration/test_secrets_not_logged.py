@@ -11,9 +11,8 @@ import pytest
 from django.test import Client
 
 from accounts import services
-from accounts.models import Membership, Role, Team
 from devices.services import TOKEN_PREFIX
-from tests.kits.common import login, make_user
+from tests.kits.common import login, make_owner, make_user
 from tests.kits.processes import Hub, hub_env, wait_until
 
 
@@ -45,9 +44,7 @@ def hub(transactional_db, logs):
 
 
 def test_daphne_and_the_hub_log_no_token(hub):
-    owner = make_user("olga@example.com")
-    team = Team.objects.create(name="Olga's")
-    Membership.objects.create(team=team, user=owner, role=Role.OWNER)
+    owner, _ = make_owner("olga@example.com", "Olga's")
     valid = services.invitation_create(
         actor=owner.memberships.get(), email="erin@example.com", role="member"
     ).token

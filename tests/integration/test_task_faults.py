@@ -12,7 +12,6 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from accounts.models import Membership, Role, Team
 from devices.models import Host, HostStream
 from hostagent.config import outbox_path
 from hostagent.outbox import count_pending
@@ -21,7 +20,7 @@ from tasks import jobs
 from tasks.housekeeping import HOST_LOST
 from tasks.models import Task
 from tests.kits.agent_toml import executor_toml, task_agent_config
-from tests.kits.common import make_host, make_user
+from tests.kits.common import make_host, make_owner
 from tests.kits.processes import Agent, Hub, RedisServer, Worker, hub_env, publish_job, wait_until
 from tests.kits.task_stream import make_task
 
@@ -58,9 +57,7 @@ class World:
         self.env = hub_env(**{**FAST, **env})
         self.worker = Worker(self.env, logs) if self.env.get("REDIS_URL") else None
         self.hub = Hub(self.env, logs)
-        self.user = make_user("mia@example.com")
-        team = Team.objects.create(name="Mia's")
-        Membership.objects.create(team=team, user=self.user, role=Role.OWNER)
+        self.user, team = make_owner("mia@example.com", "Mia's")
         self.host, token = make_host(team, "studio")
         self.root = tmp_path / "work"
         self.root.mkdir()

@@ -19,6 +19,23 @@ def make_user(email: str, *, otp: bool = True) -> User:
     return user
 
 
+def make_member(team, email: str, role: str) -> User:
+    """A new person (with a second factor) in `team`, with `role`."""
+    from accounts.models import Membership
+
+    user = make_user(email)
+    Membership.objects.create(team=team, user=user, role=role)
+    return user
+
+
+def make_owner(email: str, team_name: str):
+    """A new team and its owner: (user, team)."""
+    from accounts.models import Role, Team
+
+    team = Team.objects.create(name=team_name)
+    return make_member(team, email, Role.OWNER), team
+
+
 def totp_for(user: User) -> pyotp.TOTP:
     device = TOTPDevice.objects.get(user=user)
     return pyotp.TOTP(b32encode(device.bin_key).decode())

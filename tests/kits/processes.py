@@ -166,6 +166,21 @@ class Worker(Process):
         return " ready." in self.output()
 
 
+@contextlib.contextmanager
+def hub_with_worker(env: dict[str, str], log_dir: Path):
+    """daphne serving the hub and, when `env` names a Redis, a Celery worker
+    started before it; both stopped afterwards, the hub first."""
+    started: list[Process] = []
+    try:
+        if env.get("REDIS_URL"):
+            started.append(Worker(env, log_dir))
+        started.append(Hub(env, log_dir))
+        yield started[-1]
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
 def agent_env(**extra: str) -> dict[str, str]:
     """What a workstation's shell would have: no Django, no hub secrets."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "PYTEST", "DATABASE", "REDIS"))}

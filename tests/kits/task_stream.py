@@ -28,12 +28,9 @@ def shared_project(host: Host, name: str = "docs", files=("README.md",)) -> Proj
 def studio_of_one(*executors: dict) -> dict:
     """A team of one owner (mia) whose host Studio offers `executors` (or the
     defaults) and shares project docs: {"user", "host", "token", "project"}."""
-    from accounts.models import Membership, Role, Team
-    from tests.kits.common import make_host, make_user
+    from tests.kits.common import make_host, make_owner
 
-    team = Team.objects.create(name="Team A")
-    user = make_user("mia@example.com")
-    Membership.objects.create(team=team, user=user, role=Role.OWNER)
+    user, team = make_owner("mia@example.com", "Team A")
     host, token = make_host(team, "Studio")
     project = shared_project(offering(host, *executors))
     return {"user": user, "host": host, "token": token, "project": project}
