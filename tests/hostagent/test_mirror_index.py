@@ -1,6 +1,8 @@
 import os
 import shutil
 
+import pytest
+
 from hostagent.mirror.index import Index
 from hostagent.mirror.sync import Mirror
 from tests.kits.agent_mirror import RecordingLink, make_mirror, paths_of, write
@@ -14,10 +16,25 @@ def tree(root):
     write(root, "docs/deep/y.md", "y")
 
 
-async def test_it_sends_a_reset_snapshot_first_and_nothing_on_a_second_scan(tmp_path):
+@pytest.fixture
+def project(tmp_path):
+    """The tree as project `p` of a mirror not yet synced: (root, mirror, link)."""
     root = tmp_path / "proj"
     tree(root)
     mirror, link = make_mirror(tmp_path, {"p": root})
+    yield root, mirror, link
+    mirror.index.close()
+
+
+async def assert_nothing_more(mirror, link):
+    """Another scan sends nothing."""
+    link.clear()
+    await mirror.sync_project("p")
+    assert link.sent == []
+
+
+async def test_it_sends_a_reset_snapshot_first_and_nothing_on_a_second_scan(project):
+    root, mirror, link = project
     await mirror.sync_project("p")
     assert [b["reset"] for b in link.batches()] == [True]
     assert paths_of(link.changes()) == {
@@ -30,10 +47,7 @@ async def test_it_sends_a_reset_snapshot_first_and_nothing_on_a_second_scan(tmp_
         "docs/deep/y.md",
     }
     assert mirror.index.count("p") == 7
-    link.clear()
-    await mirror.sync_project("p")
-    assert link.sent == []
-    mirror.index.close()
+    await assert_nothing_more(mirror, link)
 
 
 async def test_it_sends_exactly_the_three_files_changed_while_stopped(tmp_path):
@@ -62,10 +76,8 @@ async def test_it_sends_exactly_the_three_files_changed_while_stopped(tmp_path):
     }
 
 
-async def test_it_deletes_a_removed_folder_once_and_forgets_its_children(tmp_path):
-    root = tmp_path / "proj"
-    tree(root)
-    mirror, link = make_mirror(tmp_path, {"p": root})
+async def test_it_deletes_a_removed_folder_once_and_forgets_its_children(project):
+    root, mirror, link = project
     await mirror.sync_project("p")
     link.clear()
     shutil.rmtree(root / "docs")
@@ -73,16 +85,11 @@ async def test_it_deletes_a_removed_folder_once_and_forgets_its_children(tmp_pat
     await mirror.sync_project("p")
     assert link.changes() == [{"op": "delete", "path": "c.txt"}, {"op": "delete", "path": "docs"}]
     assert mirror.index.count("p") == 2
-    link.clear()
-    await mirror.sync_project("p")
-    assert link.sent == []
-    mirror.index.close()
+    await assert_nothing_more(mirror, link)
 
 
-async def test_it_sends_a_kind_change_as_delete_of_children_and_upsert(tmp_path):
-    root = tmp_path / "proj"
-    tree(root)
-    mirror, link = make_mirror(tmp_path, {"p": root})
+async def test_it_sends_a_kind_change_as_delete_of_children_and_upsert(project):
+    root, mirror, link = project
     await mirror.sync_project("p")
     link.clear()
     shutil.rmtree(root / "docs")
@@ -92,13 +99,10 @@ async def test_it_sends_a_kind_change_as_delete_of_children_and_upsert(tmp_path)
     assert [c["op"] for c in changes] == ["delete", "delete", "upsert"]
     assert paths_of(changes, "delete") == {"docs/x.md", "docs/deep"}
     assert changes[-1]["path"] == "docs" and changes[-1]["kind"] == "file"
-    mirror.index.close()
 
 
-async def test_it_does_not_delete_the_mirror_when_the_folder_is_missing(tmp_path, caplog):
-    root = tmp_path / "proj"
-    tree(root)
-    mirror, link = make_mirror(tmp_path, {"p": root})
+async def test_it_does_not_delete_the_mirror_when_the_folder_is_missing(project, tmp_path, caplog):
+    root, mirror, link = project
     await mirror.sync_project("p")
     link.clear()
     os.rename(root, tmp_path / "unmounted")
@@ -106,13 +110,10 @@ async def test_it_does_not_delete_the_mirror_when_the_folder_is_missing(tmp_path
     assert link.sent == []
     assert mirror.index.count("p") == 7
     assert "not syncing project 'p'" in caplog.text
-    mirror.index.close()
 
 
-async def test_it_resends_a_full_snapshot_on_resync(tmp_path):
-    root = tmp_path / "proj"
-    tree(root)
-    mirror, link = make_mirror(tmp_path, {"p": root})
+async def test_it_resends_a_full_snapshot_on_resync(project):
+    root, mirror, link = project
     await mirror.sync_project("p")
     link.clear()
     await mirror.on_resync({"type": "mirror.resync", "project": "p"})
@@ -124,7 +125,6 @@ async def test_it_resends_a_full_snapshot_on_resync(tmp_path):
     await mirror.on_resync({"type": "mirror.resync", "project": ["p"]})
     await mirror.idle()
     assert link.sent == []
-    mirror.index.close()
 
 
 async def test_it_forgets_projects_no_longer_shared(tmp_path):
