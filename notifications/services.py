@@ -500,12 +500,19 @@ def health_words(row: DeviceRow) -> list[str]:
         return ["Nothing sent yet."]
     lines = []
     if health.last_sent_at:
-        lines.append(f"Last delivered {timesince(health.last_sent_at)} ago.")
+        lines.append(f"Last delivered {_ago(health.last_sent_at)}.")
     else:
         lines.append("Never delivered yet.")
-    if health.last_error_at and health.last_error:
-        lines.append(f"Last error {timesince(health.last_error_at)} ago: {health.last_error}")
+    said = not row.device.active and health.off_reason == health.last_error  # the page says why it is off
+    if health.last_error_at and health.last_error and not said:
+        lines.append(f"Last error {_ago(health.last_error_at)}: {health.last_error}")
     return lines
+
+
+def _ago(moment) -> str:
+    if timezone.now() - moment < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(moment)} ago"
 
 
 def _send(row: DeviceRow, notice: Notice) -> None:

@@ -51,11 +51,11 @@ window.codexhubToast = function (message) {
 // The tab bar's count of unread inbox entries ("inbox" messages).
 window.codexhubInboxBadge = function (unread) {
   const badge = document.getElementById("inbox-badge");
-  const words = document.getElementById("inbox-badge-words");
+  const tab = document.getElementById("inbox-tab");
   if (!badge || typeof unread !== "number") return;
   badge.textContent = String(unread);
   badge.hidden = unread === 0;
-  if (words) words.textContent = unread ? `, ${unread} unread` : "";
+  if (tab) tab.setAttribute("aria-label", unread ? `Inbox, ${unread} unread` : "Inbox");
 };
 
 // The page's /ws/ui/ socket, kept open: reconnects with jittered back-off and

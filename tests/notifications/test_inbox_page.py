@@ -30,7 +30,7 @@ def test_a_notice_no_device_received_is_in_the_inbox_with_a_badge(alice_client, 
     assert page.index("Done · Task 2") < page.index("Done · Task 1")  # newest first
     assert page.count('class="inbox-entry unread"') == 2
     assert badge(page) == (True, "2")
-    assert ", 2 unread" in page
+    assert 'aria-label="Inbox, 2 unread"' in page
 
 
 def test_opening_an_entry_marks_it_read_and_goes_where_it_says(alice_client, alice):
