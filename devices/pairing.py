@@ -18,7 +18,7 @@ from accounts.permissions import can_manage, memberships_managed_by
 from accounts.services import otp_verify
 from codexhub.errors import ServiceError
 from devices.models import Host, HostState, PairingRequest, PairingState
-from devices.services import TOKEN_PREFIX, host_audit, host_for_token, secret_hash
+from devices.services import TOKEN_PREFIX, host_audit, host_for_token, presence_broadcast, secret_hash
 
 # 20 consonants (RFC 8628's, no vowels so no words) and 2-9: 28^8 = 2^38.5.
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ23456789"
@@ -241,6 +241,7 @@ def host_confirm(*, token: str) -> Host:
         PairingRequest.objects.filter(host=host).update(state=PairingState.CONFIRMED)
         host_audit(host=host, action="host.confirmed")
     host.refresh_from_db()
+    presence_broadcast(host=host)  # a Hosts page open since the approval stops saying Pending
     return host
 
 

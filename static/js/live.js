@@ -19,6 +19,8 @@
       if (badge && host.state === "active") {
         badge.textContent = host.online ? "Online" : "Offline";
         badge.classList.toggle("ok", host.online);
+        badge.classList.remove("warn");  // no longer pending: its agent confirmed
+        el.querySelectorAll("[data-pending-note]").forEach((note) => note.remove());
       } else if (badge) {
         badge.textContent = host.state === "revoked" ? "Revoked" : badge.textContent;
         badge.classList.remove("ok");

@@ -4,19 +4,23 @@ its executors, a hub opened at a loopback address says why its QR code will
 not open on a phone, and a waiting agent's polls do not fill the console
 with warnings."""
 
+import asyncio
 import logging
 from datetime import timedelta
 
 import pytest
 import time_machine
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.groups import team_group
 from devices.models import Host, HostState
 from devices.views import is_loopback
 from tests.kits.common import make_host, page_text, totp_for
-from tests.kits.pairing_api import poll, start
+from tests.kits.pairing_api import bearer_post, poll, start
 
 pytestmark = pytest.mark.django_db
 
@@ -25,12 +29,14 @@ ROW = "data-host-name>Lab box<"  # the host's row, not the flash message naming 
 BROWSER = {"name": "browser", "label": "Chromium", "kind": "browser", "needs_file": False}
 
 
-def approve_on_the_phone(client, user, team) -> None:
-    """An agent asks to pair, and the user approves it on /pair/."""
-    code = start(Client(), name="Lab box").json()["user_code"]
+def approve_on_the_phone(client, user, team) -> str:
+    """An agent asks to pair, and the user approves it on /pair/; returns the device code."""
+    started = start(Client(), name="Lab box").json()
+    code = started["user_code"]
     data = {"code": code, "action": "approve", "team": team.id, "otp_code": totp_for(user).now()}
     response = client.post(reverse("pair"), data, REMOTE_ADDR="203.0.113.5")
     assert response.status_code == 302 and response["Location"] == reverse("host_list")
+    return started["device_code"]
 
 
 def test_a_host_approved_on_the_phone_shows_as_pending_until_it_confirms(alice_client, alice, team_a):
@@ -42,6 +48,27 @@ def test_a_host_approved_on_the_phone_shows_as_pending_until_it_confirms(alice_c
     Host.objects.filter(name="Lab box").update(state=HostState.ACTIVE)
     body = page_text(alice_client.get(reverse("host_list")))
     assert ROW in body and "Pending" not in body and "Offline" in body
+
+
+def test_the_team_hears_when_a_pending_host_confirms(
+    alice_client, alice, team_a, django_capture_on_commit_callbacks
+):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(team_group(team_a.id), channel)
+    device_code = approve_on_the_phone(alice_client, alice, team_a)
+    token = poll(Client(), device_code).json()["host_token"]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bearer_post(Client(), "/api/pairing/confirm/", token).status_code == 200
+
+    async def presence():
+        while True:
+            message = await asyncio.wait_for(layer.receive(channel), timeout=5)
+            if message["type"] == "host.presence":
+                return message["host"]
+
+    host = async_to_sync(presence)()
+    assert (host["name"], host["state"]) == ("Lab box", "active")  # the page drops "Pending"
 
 
 def test_a_pending_host_that_can_no_longer_confirm_is_not_shown(alice_client, alice, team_a):
