@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from push_notifications.models import WebPushDevice
 
-from accounts.models import User
+from accounts.models import Membership, Role, Team, User
 from notifications.services import Notice, notice_push
 from tests.e2e.conftest import PHONE, off_the_loop
 from tests.e2e.test_layouts import sign_in
@@ -121,6 +121,7 @@ def test_enabling_says_what_went_wrong_within_10_s(push_hub, browser, artifacts,
 def test_enabling_then_testing_reports_each_device(push_hub, browser, artifacts):
     hub, service = push_hub
     pia = make_user("pia@example.com")
+    Membership.objects.create(team=Team.objects.create(name="Pia's"), user=pia, role=Role.OWNER)
     device(pia, service, "Old laptop")  # its browser unsubscribed long ago
     page = phone(browser, hub.url, pia, stands_in_for_subscribe(service.subscribe().as_json()))
     page.goto(f"{hub.url}/settings/notifications/")
@@ -144,8 +145,16 @@ def test_enabling_then_testing_reports_each_device(push_hub, browser, artifacts)
     expect(laptop.locator(".device-state")).to_have_text("Off")
     expect(laptop).to_contain_text("Turned off by the hub: The push service no longer knows this device")
     expect(this_phone.locator(".device-state")).to_have_text("On")
-    expect(this_phone).to_contain_text("Last delivered")
+    expect(this_phone).to_contain_text("Last delivered just now.")
     shot(page, artifacts, "device-states")
+
+    # As the owner of a team, pia sets when its unanswered questions are reminded of.
+    card = page.locator("section").filter(has_text="Unanswered questions in Pia's")
+    card.get_by_label("Remind after (minutes, 0 for never)").fill("30")
+    card.get_by_label("Then ask the team's owners and admins too").check()
+    card.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Reminders saved for Pia's.")).to_be_visible()
+    expect(card.get_by_label("Remind after (minutes, 0 for never)")).to_have_value("30")
     assert (
         service.accepted(urlsplit(WebPushDevice.objects.get(name__startswith="Chrome").registration_id).path)
         == 1
