@@ -6,6 +6,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from codexhub.admin import ADMIN_NOT_STAFF
 from tests.e2e.test_onboarding import shot
 from tests.kits.common import PASSWORD, fresh_totp_code, make_user
 
@@ -61,3 +62,19 @@ def test_staff_reach_the_admin_through_the_hubs_sign_in_and_code(live_hub, phone
     expect(page.get_by_role("link", name="Entries", exact=True)).to_be_visible()
     expect(page.get_by_text("Entrys")).to_have_count(0)
     assert phones.errors == []
+
+
+def test_an_account_that_is_not_staff_is_told_it_has_no_access(live_hub, phones, artifacts):
+    member = make_user("dora@example.com")
+    page: Page = phones.new_page()
+    page.goto(f"{live_hub.url}/admin/")
+    page.get_by_placeholder("Email address").fill(member.email)
+    page.get_by_placeholder("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.get_by_label("Code").fill(fresh_totp_code(member))
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_text(ADMIN_NOT_STAFF)).to_be_visible()
+    shot(page, artifacts, "no-access")
+    assert page.evaluate(BROKEN_WORDS) == []
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/admin/$"))
