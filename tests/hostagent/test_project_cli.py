@@ -1,6 +1,8 @@
 import os
 import subprocess
 
+import pytest
+
 from hostagent import config
 from hostagent.__main__ import main
 from hostagent.mirror.index import Index
@@ -96,19 +98,11 @@ def test_it_reads_configs_without_projects_and_refuses_broken_ones(config_path):
     config_path.write_text('hub = "https://hub.example.com"\nname = "box"\ntoken = "t"\n')
     assert config.load(config_path).projects == {}
     config_path.write_text('hub = ""\n[projects]\n"a/b" = "/tmp"\n')
-    try:
-        config.load(config_path)
-    except config.ConfigError as exc:
-        assert "must not contain /" in str(exc)
-    else:
-        raise AssertionError("a bad project name was accepted")
+    with pytest.raises(config.ConfigError, match="must not contain /"):
+        config.load(config_path)  # a bad project name
     config_path.write_text('hub = ""\n[projects]\nok = "relative/path"\n')
-    try:
-        config.load(config_path)
-    except config.ConfigError as exc:
-        assert "absolute" in str(exc)
-    else:
-        raise AssertionError("a relative project path was accepted")
+    with pytest.raises(config.ConfigError, match="absolute"):
+        config.load(config_path)  # a relative project path
 
 
 def test_it_round_trips_awkward_names_and_paths(config_path):

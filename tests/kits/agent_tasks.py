@@ -23,6 +23,7 @@ from hostagent.tasks.executors import offered
 from hostagent.tasks.ledger import Ledger
 from hostagent.tasks.service import TaskService
 from tests.hostagent.conftest import ROOT
+from tests.kits.agent_toml import executor_toml
 from tests.kits.fakehub import TOKEN, FakeHub, start_link, stop_link, wait_for
 from tests.kits.loopback import LoopbackServer, Reply, Request, html_reply, redirect_reply
 
@@ -300,22 +301,7 @@ def browser_config(tmp_path: Path, site: Site, **keys: Any) -> Config:
         "timeout": 60,
         **keys,
     }
-    return load_config(tmp_path, executor_table("browser", values))
-
-
-def executor_table(name: str, values: dict[str, Any]) -> str:
-    """`[executors.NAME]` with `values` (strings, numbers, booleans, lists of strings)."""
-    lines = [f"[executors.{name}]"]
-    for key, value in values.items():
-        if isinstance(value, bool):
-            lines.append(f"{key} = {'true' if value else 'false'}")
-        elif isinstance(value, list):
-            lines.append(f"{key} = {toml_list(value)}")
-        elif isinstance(value, str):
-            lines.append(f"{key} = {json.dumps(value)}")
-        else:
-            lines.append(f"{key} = {value}")
-    return "\n".join(lines) + "\n"
+    return load_config(tmp_path, executor_toml("browser", **values))
 
 
 def browser_processes() -> list[psutil.Process]:
@@ -358,7 +344,7 @@ def acp_config(tmp_path: Path, tasks: str = "", **keys: Any) -> Config:
         "timeout": 20,
         **keys,
     }
-    return load_config(tmp_path, tasks + executor_table("agent", values))
+    return load_config(tmp_path, tasks + executor_toml("agent", **values))
 
 
 ACP_NOTES = "Eggs\nBread\n"

@@ -12,6 +12,7 @@ ARGV_DUMP = BIN / "argv-dump"
 
 
 def executor_toml(name: str, **keys) -> str:
+    """`[executors.NAME]` with `keys` (strings, numbers, booleans, lists of strings)."""
     lines = [f"[executors.{name}]"]
     for key, value in keys.items():
         if isinstance(value, bool):
