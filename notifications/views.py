@@ -30,7 +30,7 @@ def notification_settings(request):
 
 def _render(request, form, status=200, reminder_forms=None):
     devices = services.devices_for_user(user=request.user)
-    run = _test_run(request.GET.get("test"))
+    run = _test_run(request, request.GET.get("test"))
     context = {
         "form": form,
         "devices": [(row, services.health_words(row)) for row in devices],
@@ -43,11 +43,16 @@ def _render(request, form, status=200, reminder_forms=None):
     return render(request, "notifications/settings.html", context, status=status)
 
 
-def _test_run(raw: object) -> int | None:
-    """A test's name as the page got it (a time in ns), else None."""
+TEST_RUNS_KEPT = 5
+SESSION_TEST_RUNS = "notify_test_runs"
+
+
+def _test_run(request, raw: object) -> int | None:
+    """A test this session sent (its name is a time in ns), else None: the
+    runs are the session's, so a made-up or another's number shows nothing."""
     if not isinstance(raw, str) or not raw.isdigit() or len(raw) > 20:
         return None
-    return int(raw)
+    return int(raw) if int(raw) in request.session.get(SESSION_TEST_RUNS, []) else None
 
 
 def _reminder_forms(user) -> list[TeamReminderForm]:
@@ -113,6 +118,7 @@ def notification_test(request):
         messages.error(request, NO_DEVICE_ON)
         return redirect("notification_settings")
     run = time.time_ns()
+    request.session[SESSION_TEST_RUNS] = [*request.session.get(SESSION_TEST_RUNS, []), run][-TEST_RUNS_KEPT:]
     job_on_commit(jobs.notify_test_job, request.user.id, run)
     return redirect(f"{reverse('notification_settings')}?test={run}#test-results")
 
@@ -120,7 +126,7 @@ def notification_test(request):
 @login_required
 def notification_test_results(request, run: int):
     """How a test went on each device, for the page to show when it ends."""
-    if _test_run(str(run)) is None:
+    if _test_run(request, str(run)) is None:
         raise ServiceError("No such test.", status=404)
     results = services.test_results(user=request.user, run=run)
     return JsonResponse(

@@ -11,6 +11,7 @@ from push_notifications.models import WebPushDevice
 
 from accounts.models import Membership
 from devices.models import Host
+from notifications.models import InboxEntry
 from projects.models import Project
 from tasks.models import PermissionRequest, Task
 from tests.kits.common import make_host, page_text
@@ -61,7 +62,9 @@ def foreign_ids(kwarg: str, own_team, foreign_team) -> list[int]:
         return [PermissionRequest.objects.filter(task__team=foreign_team).first().id]
     if kwarg == "device_id":  # a phone belongs to a person: charlie's
         return [WebPushDevice.objects.exclude(user__memberships__team=own_team).first().id]
-    if kwarg in ("kind", "name"):
+    if kwarg == "entry_id":  # an inbox entry belongs to a person: charlie's
+        return [InboxEntry.objects.exclude(user__memberships__team=own_team).first().id]
+    if kwarg in ("kind", "name", "run"):  # a test run means something only to the session that sent it
         return []
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}: add it to foreign_ids")
 
@@ -87,6 +90,10 @@ def own_ids(kwarg: str, own_team) -> list[int]:
         return ["webpush"]
     if kwarg == "name":
         return ["step-1.png"]
+    if kwarg == "entry_id":
+        return [InboxEntry.objects.filter(user__memberships__team=own_team).first().id]
+    if kwarg == "run":
+        return [1]
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}")
 
 
@@ -118,6 +125,7 @@ def test_another_teams_ids_answer_404_like_missing_ones(alice_client, alice, bob
         PermissionRequest.objects.create(task=task, request_id="p1", title="Edit", options=options)
     for person in (alice, charlie):
         WebPushDevice.objects.create(user=person, registration_id=f"https://fcm.googleapis.com/{person.id}")
+        InboxEntry.objects.create(user=person, key="task:1", title="Done")
     checked = 0
     for pattern in our_detail_patterns():
         kwargs = list(pattern.pattern.converters)

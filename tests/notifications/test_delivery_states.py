@@ -173,17 +173,22 @@ def test_a_test_with_no_device_on_says_so(alice_client, alice, push_service, job
     assert "No device is on: enable notifications on this device" in response.content.decode()
 
 
-def test_someone_elses_test_results_show_nothing_of_theirs(alice, push_service, client):
+def test_someone_elses_test_is_404_and_shows_nothing(
+    alice_client, alice, push_service, client, jobs_enqueued
+):
     from tests.kits.common import login, make_user
 
     device(alice, push_service)
-    services.notify_test(user=alice, run=1_700_000_000_000_000_000)
+    location = alice_client.post(reverse("notification_test"))["Location"]
+    run = location.split("test=")[1].split("#")[0]
     mallory = login(client, make_user("mallory@example.com"))
-    answer = mallory.get(reverse("notification_test_results", args=[1_700_000_000_000_000_000])).json()
-    assert answer == {"done": True, "devices": []}
+    assert mallory.get(f"/settings/notifications/test/{run}/").status_code == 404
+    assert 'id="test-results"' not in mallory.get(location).content.decode()
 
 
-@pytest.mark.parametrize("run", ["99999999999999999999999999", "12345678901234567890123"])
+@pytest.mark.parametrize(
+    "run", ["99999999999999999999999999", "12345678901234567890123", "1700000000000000000"]
+)
 def test_a_made_up_test_name_is_404(alice_client, run):
     response = alice_client.get(f"/settings/notifications/test/{run}/")
     assert response.status_code == 404
