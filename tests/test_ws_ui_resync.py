@@ -7,7 +7,7 @@ from channels.layers import get_channel_layer
 from django.test import Client
 
 from tests.kits.common import login
-from tests.test_ws_ui import OUR_ORIGIN, headers_for, open_socket
+from tests.kits.ui_socket import OUR_ORIGIN, headers_for, open_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

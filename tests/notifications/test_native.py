@@ -18,7 +18,7 @@ from notifications import services
 from tasks.notify import notify_task, task_message
 from tests.kits.common import login, make_host
 from tests.kits.task_stream import make_task, offering, shared_project
-from tests.test_ws_ui import OUR_ORIGIN, headers_for, open_socket
+from tests.kits.ui_socket import OUR_ORIGIN, headers_for, open_socket
 
 APNS_TOKEN = "a1" * 32
 

@@ -10,7 +10,7 @@ from codexhub.events import group_send
 from tasks.models import TaskLog, TaskState
 from tests.kits.common import login, make_host, page_text
 from tests.kits.task_stream import TaskStream, make_task, offering, shared_project
-from tests.test_ws_ui import OUR_ORIGIN, headers_for, open_socket
+from tests.kits.ui_socket import OUR_ORIGIN, headers_for, open_socket
 
 DIFF = "--- a/README.md\n+++ b/README.md\n@@ -1,2 +1,2 @@\n # Notes\n-Apples\n+- Apples\n"
 

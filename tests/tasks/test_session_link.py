@@ -12,7 +12,7 @@ from tests.kits.common import login
 from tests.kits.hostlink import frames, open_link
 from tests.kits.sessions import EXECUTORS, SessionStream, ask, make_session
 from tests.kits.task_stream import studio_of_one
-from tests.test_ws_ui import OUR_ORIGIN, headers_for, open_socket
+from tests.kits.ui_socket import OUR_ORIGIN, headers_for, open_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
