@@ -40,6 +40,15 @@ def site():
         yield server.netloc
 
 
+def browser_task_form(browser, world):  # noqa: F811
+    """A phone on project notes' task form, the browser executor chosen."""
+    page = phone(browser, world)
+    page.goto(f"{world['hub'].url}/projects/")
+    page.get_by_role("link", name="notes").click()
+    page.get_by_label("Run with").select_option(value="browser")
+    return page
+
+
 def test_a_browser_task_from_the_phone(world, browser, tmp_path, artifacts, site):  # noqa: F811
     executors = executor_toml(
         "browser",
@@ -57,10 +66,7 @@ def test_a_browser_task_from_the_phone(world, browser, tmp_path, artifacts, site
         timeout=20,
         what="the host's project and executors",
     )
-    page = phone(browser, world)
-    page.goto(f"{world['hub'].url}/projects/")
-    page.get_by_role("link", name="notes").click()
-    page.get_by_label("Run with").select_option(value="browser")
+    page = browser_task_form(browser, world)
     steps = [
         {"action": "open", "url": f"http://{site}/form"},
         {"action": "fill", "selector": "#name", "value": "Ada"},
@@ -100,10 +106,7 @@ def test_a_step_outside_the_allowed_sites_fails_naming_it(world, browser, tmp_pa
         timeout=20,
         what="the host's executors",
     )
-    page = phone(browser, world)
-    page.goto(f"{world['hub'].url}/projects/")
-    page.get_by_role("link", name="notes").click()
-    page.get_by_label("Run with").select_option(value="browser")
+    page = browser_task_form(browser, world)
     steps = [
         {"action": "open", "url": f"http://{site}/form"},
         {"action": "open", "url": "http://evil.example/"},

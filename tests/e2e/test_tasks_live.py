@@ -110,13 +110,19 @@ def check_the_result(page: Page, other: Page, world, artifacts, prefix: str, exp
     assert task.state == "succeeded" and task.file_changes.get().path == "groceries.md"
 
 
-def test_a_bulleted_list_from_the_phone(world, browser, tmp_path, artifacts):
-    run_agent(world, tmp_path, artifacts, BULLETS_TOML)
-    wait_mirrored(world)
+def two_phones_on_the_file(browser, world):
+    """Two phones open on groceries.md: (the one that sends the task, another watching)."""
     other = phone(browser, world)
     open_file(other, world)
     page = phone(browser, world)
     open_file(page, world)
+    return page, other
+
+
+def test_a_bulleted_list_from_the_phone(world, browser, tmp_path, artifacts):
+    run_agent(world, tmp_path, artifacts, BULLETS_TOML)
+    wait_mirrored(world)
+    page, other = two_phones_on_the_file(browser, world)
     shot(page, artifacts, "01-file-with-form")
     expect(page.get_by_label("Run with")).to_contain_text("Bulletize (one file)")
     send_task(page, "bullets")
@@ -174,10 +180,7 @@ def test_the_same_with_an_openai_compatible_server(world, browser, tmp_path, art
     )
     run_agent(world, tmp_path, artifacts, executors)
     wait_mirrored(world)
-    other = phone(browser, world)
-    open_file(other, world)
-    page = phone(browser, world)
-    open_file(page, world)
+    page, other = two_phones_on_the_file(browser, world)
     send_task(page, "local")
     check_the_result(page, other, world, artifacts, "openai", BULLETED)
     (request,) = llm.requests
