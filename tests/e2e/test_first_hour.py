@@ -10,11 +10,12 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import Membership, Role, Team
 from devices.models import Host, HostState
+from devices.pairing import pairing_start
 from tasks.models import Task
 from tests.e2e.conftest import PHONE, off_the_loop
 from tests.e2e.test_layouts import sign_in
 from tests.kits.common import make_host, make_user
-from tests.kits.task_stream import shared_project
+from tests.kits.task_stream import make_task, shared_project
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +38,7 @@ def owner(transactional_db):
     Host.objects.filter(id=host.id).update(executors=[BROWSER, CLAUDE], capabilities=["agent", "browser"])
     project = off_the_loop(shared_project, host, "notes", ("plan.md",))
     make_host(team, "new laptop", state=HostState.UNCONFIRMED)  # approved, its agent not yet confirmed
-    return {"user": user, "host": host, "project": project}
+    return {"user": user, "team": team, "host": host, "project": project}
 
 
 def no_sideways_scroll(page: Page, folder, name: str) -> None:
@@ -51,7 +52,12 @@ def test_signed_out_pages_fit_and_keep_their_width(live_hub, browser, artifacts,
     context = browser.new_context(**VIEWPORTS[size])
     page = context.new_page()
     width = VIEWPORTS[size]["viewport"]["width"]
-    for name, path in [("sign-in", "/accounts/login/"), ("sign-up", "/accounts/signup/")]:
+    signed_out = [
+        ("sign-in", "/accounts/login/"),
+        ("sign-up", "/accounts/signup/"),
+        ("password-reset", "/accounts/password/reset/"),
+    ]
+    for name, path in signed_out:
         page.goto(f"{live_hub.url}{path}")
         no_sideways_scroll(page, artifacts, f"{size}-{name}")
         card = page.locator(".card.narrow").bounding_box()
@@ -68,10 +74,16 @@ def test_signed_in_pages_fit(live_hub, browser, artifacts, owner, size):
     page = context.new_page()
     sign_in(page, live_hub.url, owner["user"])
     project = owner["project"]
+    teammate = make_user("tom@example.com")
+    Membership.objects.create(team=owner["team"], user=teammate, role=Role.MEMBER)
+    task = make_task(project, teammate, executor="claude")  # not hers: her "Send a task" stays open
+    asking = pairing_start(name="Lab box", platform="linux-x86_64", agent_version="0.1.0", ip="192.0.2.7")
     pages = {
         "hosts": "/hosts/",
         "host": f"/hosts/{owner['host'].id}/",
         "pair": "/pair/",
+        "pair-approve": f"/pair/?code={asking.pairing.user_code_display}",
+        "task": f"/tasks/{task.id}/",
         "projects": "/projects/",
         "project": f"/projects/{project.id}/",
         "file": f"/projects/{project.id}/files/plan.md",
