@@ -86,6 +86,8 @@ def world(team_a, alice, dana):
         "token": "some-invitation-token",
         "key": "some-key",
         "uidb36": "1",
+        "run": 1,
+        "entry_id": 1,
         "permission": permission,
     }
 
