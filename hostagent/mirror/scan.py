@@ -20,7 +20,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from hostagent.mirror.ignore import Ignorer, load_spec
+from hostagent.mirror.ignore import Ignorer, load_rules
 from hostagent.mirror.paths import is_git_name, protocol_path
 from hostagent.mirror.safefile import read_file
 
@@ -98,8 +98,8 @@ class Scanner:
         except OSError:
             is_git_dir = False
         if is_git_dir:
-            ignorer = ignorer.with_spec("", load_spec(os.path.join(git, "info", "exclude")))
-        return ignorer.with_spec("", load_spec(os.path.join(self.root, ".gitignore")))
+            ignorer = ignorer.with_rules("", load_rules(os.path.join(git, "info", "exclude")))
+        return ignorer.with_rules("", load_rules(os.path.join(self.root, ".gitignore")))
 
     def scan(self, scopes: Iterable[Scope] = (Scope(""),), *, hash_files: bool = True) -> ScanResult:
         """Raises RootMissing if the project folder is gone.
@@ -140,7 +140,7 @@ class Scanner:
                 return
             result.covered.append((parent, False))
             result.entries[parent] = Entry(parent, path, "dir")
-            ignorer = ignorer.with_spec(rel, load_spec(os.path.join(path, ".gitignore")))
+            ignorer = ignorer.with_rules(rel, load_rules(os.path.join(path, ".gitignore")))
         if is_git_name(segments[-1]):
             return
         path = self.abspath(scope.rel)
@@ -201,7 +201,7 @@ class Scanner:
                 log.warning("cannot list %s: %s", ascii(path)[:300], exc.strerror)
                 continue
             if rel and any(child.name == ".gitignore" for child in children):
-                ignorer = ignorer.with_spec(rel, load_spec(os.path.join(path, ".gitignore")))
+                ignorer = ignorer.with_rules(rel, load_rules(os.path.join(path, ".gitignore")))
             for child in children:
                 if is_git_name(child.name):
                     continue
