@@ -6,6 +6,7 @@ from codexhub import views
 from codexhub.admin import HubAdminSite
 from devices import api as device_api
 from devices import views as device_views
+from projects import image_views as raw_views
 from tasks import api as task_api
 from tasks import views as task_views
 
@@ -37,6 +38,8 @@ urlpatterns = [
         task_api.artifact_upload,
         name="api_task_artifact",
     ),
+    path("api/host/files/<str:request_id>", raw_views.file_upload, name="api_file_upload"),
+    path("api/host/files/<str:request_id>/refused", raw_views.file_refused, name="api_file_refused"),
     path("api/push/answer/", task_views.api_permission_answer, name="api_permission_answer"),
     path("projects/", include("projects.urls")),
     path("tasks/", include("tasks.urls")),

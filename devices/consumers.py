@@ -253,6 +253,10 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
     async def mirror_resync(self, event):
         await self._send(type="mirror.resync", project=event["project"])
 
+    async def file_fetch(self, event):
+        fields = ("request", "project", "path", "max_size")
+        await self._send(type="file.fetch", **{key: event[key] for key in fields})
+
     async def task_assign(self, event):
         await self._send(type="task.assign", task=event["task"])
 

@@ -116,6 +116,7 @@ async def _serve(link: object, mirror: object = None, tasks: object = None) -> N
 
 
 def cmd_run(args: argparse.Namespace, path: Path) -> int:
+    from hostagent.fileserve import FileServer
     from hostagent.link import HostLink, HostRevoked, LinkReplaced, backoff_from_env
     from hostagent.mirror.index import Index
     from hostagent.mirror.sync import Mirror
@@ -158,6 +159,8 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
             token=cfg.token,
         )
         tasks.attach(link)
+        # The images a README shows, sent when the hub asks (only what the mirror shares).
+        FileServer(cfg.projects, exclude=[str(path.parent)], hub=hub, token=cfg.token).attach(link)
         try:
             asyncio.run(_serve(link, mirror, tasks))
         except HostRevoked:

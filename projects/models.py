@@ -90,3 +90,26 @@ class Change(models.Model):
 
     def __str__(self) -> str:
         return f"{self.op} {self.path}"
+
+
+class FileFetch(models.Model):
+    """A file's bytes asked of its host (an image a README shows), kept by the
+    hash of the content: a page showing the same bytes again finds them here.
+    `request` is what the host answers to; `refused` the host's reason."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="fetches")
+    path = models.TextField()
+    path_hash = models.CharField(max_length=64)
+    request = models.CharField(max_length=64, unique=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    refused = models.CharField(max_length=16, blank=True)
+    hash = models.CharField(max_length=64, blank=True, db_index=True)
+    size = models.IntegerField(null=True, blank=True)
+    data = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "path_hash"], name="fetch_project_path")]
+
+    def __str__(self) -> str:
+        return self.path

@@ -1,9 +1,10 @@
 from django.urls import path
 
-from projects import views
+from projects import image_views, views
 
 urlpatterns = [
     path("", views.project_list, name="project_list"),
     path("<int:project_id>/", views.project_detail, name="project_detail"),
     path("<int:project_id>/files/<path:path>", views.file_detail, name="file_detail"),
+    path("<int:project_id>/raw/<path:path>", image_views.project_raw, name="project_raw"),
 ]

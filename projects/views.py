@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404, render
 from accounts.teams import current_membership
 from devices.services import hosts_for_team
 from projects import services
+from projects.images import page_place
 from projects.models import Entry, EntryKind, Project
 from projects.render import code_render, file_type, is_markdown, markdown_render
 
@@ -63,7 +64,8 @@ def _body(entry: Entry):
     if entry.kind != EntryKind.FILE or entry.text is None:
         return None
     if is_markdown(entry.path):
-        return {"kind": "markdown", "rendered": markdown_render(text=entry.text)}
+        place = page_place(project=entry.project, path=entry.path)
+        return {"kind": "markdown", "rendered": markdown_render(text=entry.text, place=place)}
     return {"kind": "code", "rendered": code_render(path=entry.path, text=entry.text)}
 
 

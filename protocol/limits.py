@@ -36,6 +36,12 @@ MAX_SIZE = 2**62
 MAX_MTIME = 1e11  # seconds, exclusive
 ENTRY_KINDS = ("file", "dir", "symlink")
 
+# Files on request ------------------------------------------------------------------------
+
+MAX_FETCH = 5 * 1024 * 1024  # bytes of one file the hub asks for (an image a README shows)
+FETCH_REQUEST = re.compile(r"[A-Za-z0-9_-]{16,64}")
+FETCH_REFUSALS = ("unknown_project", "missing", "ignored", "not_a_file", "too_large", "unreadable")
+
 # Tasks -----------------------------------------------------------------------------------
 
 MAX_PROMPT = 64 * 1024

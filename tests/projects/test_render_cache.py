@@ -31,7 +31,7 @@ def test_it_renders_markdown_once_for_two_views_and_a_fragment(alice_client, bob
         view(bob_client, project, "notes.md")
         fragment = view(alice_client, project, "notes.md", fragment="1")
     assert markdown.call_count == 1
-    assert "<h1>Notes</h1>" in fragment and "<em>hello</em>" in fragment
+    assert '<h1 id="md-notes">Notes</h1>' in fragment and "<em>hello</em>" in fragment
 
 
 def test_it_highlights_code_once(alice_client, team_a):
@@ -57,7 +57,7 @@ def test_a_changed_file_is_rendered_again(alice_client, team_a):
         view(alice_client, project, "notes.md")
         project.entries.filter(path="notes.md").update(text="# Two\n")
         body = view(alice_client, project, "notes.md")
-    assert markdown.call_count == 2 and "<h1>Two</h1>" in body
+    assert markdown.call_count == 2 and '<h1 id="md-two">Two</h1>' in body
 
 
 def test_a_text_over_the_budget_is_not_tried_again_on_each_view(alice_client, team_a):
@@ -85,5 +85,5 @@ class DownCache:
 def test_a_cache_that_is_down_does_not_break_the_page(alice_client, team_a):
     project = mirrored(team_a, file_change("notes.md", "# Notes\n"), file_change("app.py", "def f(): pass\n"))
     with mock.patch.object(render, "_cache", return_value=DownCache()):
-        assert "<h1>Notes</h1>" in view(alice_client, project, "notes.md")
+        assert '<h1 id="md-notes">Notes</h1>' in view(alice_client, project, "notes.md")
         assert '<span class="k">def</span>' in view(alice_client, project, "app.py")

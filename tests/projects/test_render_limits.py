@@ -85,7 +85,7 @@ def test_an_ordinary_document_renders_within_the_budget(alice_client, team_a):
     project = mirrored(team_a, file_change("notes.md", text))
     with step_clock():
         body = file_body(alice_client, project, "notes.md")
-    assert "<h1>Notes</h1>" in body and "render-notice" not in body
+    assert '<h1 id="md-notes">Notes</h1>' in body and "render-notice" not in body
 
 
 def test_the_plain_text_fallback_is_escaped(alice_client, team_a):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol import limits, link, mirror, sequenced, sessions, tasks
+from protocol import files, limits, link, mirror, sequenced, sessions, tasks
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 BEGIN = "<!-- limits: generated from protocol/limits.py by `python -m tests.protocol.test_docs` -->"
@@ -30,6 +30,8 @@ SECTIONS = {
     mirror.MirrorBatch: ["The mirror (stream `mirror`)"],
     mirror.Change: ["The mirror (stream `mirror`)"],
     mirror.MirrorResync: ["The mirror (stream `mirror`)"],
+    files.FileFetch: ["Files on request"],
+    files.FileRefused: ["Files on request"],
     tasks.TaskReceived: ["Tasks (stream `tasks`)"],
     tasks.TaskStarted: ["Tasks (stream `tasks`)"],
     tasks.TaskLog: ["Tasks (stream `tasks`)"],
@@ -87,6 +89,7 @@ STATED = [
     (limits.MAX_SELECTOR, "a selector at\nmost {n}"),
     (limits.MAX_STEP_TIMEOUT, "1-{n} seconds"),
     (limits.MAX_ARTIFACT, "at most {mib} MiB; the same name"),
+    (limits.MAX_FETCH, "`max_size` is at most {mib} MiB"),
     (limits.MAX_RESULT_TEXT, "`text` is at most {n:,} characters"),
     (limits.MAX_STEP_ACTION, "hub keeps {n} characters) and `error` "),
     (limits.MAX_STEP_ERROR, "`error` ({n})"),
