@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from hostagent.textcodec import decode_text
 from protocol.limits import MAX_TEXT
 
 TEXT_LIMIT = MAX_TEXT
@@ -106,7 +107,9 @@ def _whole(data: bytes, st: os.stat_result, keep_text: bool) -> FileData:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            binary = True
+            # Latin-1 and the like, when sent (scans only hash, and skip the detector).
+            text = decode_text(data) if keep_text else None
+            binary = text is None
     digest = hashlib.sha256(data).hexdigest()
     return FileData(
         size=len(data), mtime=st.st_mtime, hash=digest, binary=binary, text=text if keep_text else None
