@@ -44,6 +44,10 @@ class Entry(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="entries")
     path = models.TextField()
     path_hash = models.CharField(max_length=64)
+    # The path_hash of the folder the entry is in (of "" at the top): a folder's page
+    # reads its entries through an index, and a deleted folder takes what is below it
+    # in one statement (services._delete_entries).
+    parent_hash = models.CharField(max_length=64)
     kind = models.CharField(max_length=8, choices=EntryKind.choices)
     size = models.BigIntegerField(null=True, blank=True)
     mtime = models.FloatField(null=True, blank=True)
@@ -60,6 +64,7 @@ class Entry(models.Model):
             models.UniqueConstraint(fields=["project", "path_hash"], name="entry_unique_path"),
             models.CheckConstraint(condition=models.Q(kind__in=EntryKind.values), name="entry_kind_valid"),
         ]
+        indexes = [models.Index(fields=["project", "parent_hash"], name="entry_project_parent")]
         verbose_name_plural = "entries"
 
     def __str__(self) -> str:
@@ -68,6 +73,11 @@ class Entry(models.Model):
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def folder(self) -> str:
+        """The folder the entry is in, "" at the top."""
+        return self.path.rpartition("/")[0]
 
 
 class ChangeOp(models.TextChoices):
