@@ -90,16 +90,17 @@ class Scanner:
         if not stat.S_ISDIR(st.st_mode):
             raise RootMissing(f"{self.root}: not a folder")
 
-    def root_ignorer(self) -> Ignorer:
+    def root_ignorer(self, root: str | None = None) -> Ignorer:
+        root = self.root if root is None else root
         ignorer = Ignorer()
-        git = os.path.join(self.root, ".git")
+        git = os.path.join(root, ".git")
         try:
             is_git_dir = stat.S_ISDIR(os.lstat(git).st_mode)
         except OSError:
             is_git_dir = False
         if is_git_dir:
             ignorer = ignorer.with_rules("", load_rules(os.path.join(git, "info", "exclude")))
-        return ignorer.with_rules("", load_rules(os.path.join(self.root, ".gitignore")))
+        return ignorer.with_rules("", load_rules(os.path.join(root, ".gitignore")))
 
     def scan(self, scopes: Iterable[Scope] = (Scope(""),), *, hash_files: bool = True) -> ScanResult:
         """Raises RootMissing if the project folder is gone.
@@ -177,6 +178,52 @@ class Scanner:
         if data is None:  # replaced or unreadable since lstat
             return None
         return Entry(proto, path, "file", size=data.size, mtime=data.mtime, hash=data.hash)
+
+    def folders(self, rel: str = "") -> list[str]:
+        """The absolute paths of the folder `rel` and every folder below it that a scan enters
+        (not ignored, not `.git`, not excluded, not a symlink): what the watcher watches.
+        Empty if `rel` itself is not such a folder."""
+        root = os.path.realpath(self.configured_root)
+        ignorer = self.root_ignorer(root)
+        here = ""
+        for name in rel.split("/") if rel else ():
+            if here:  # the rules of the parent folder apply to this one
+                ignorer = ignorer.with_rules(
+                    here, load_rules(os.path.join(root, *here.split("/"), ".gitignore"))
+                )
+            here = _join(here, name)
+            path = os.path.join(root, *here.split("/"))
+            if is_git_name(name) or os.path.normcase(path) in self.exclude:
+                return []
+            try:
+                if not stat.S_ISDIR(os.lstat(path).st_mode):
+                    return []
+            except OSError:
+                return []
+            if ignorer.ignored(here, True):
+                return []
+        found = []
+        stack = [(rel, os.path.join(root, *rel.split("/")) if rel else root, ignorer)]
+        while stack:
+            rel, path, ignorer = stack.pop()
+            found.append(path)
+            try:
+                with os.scandir(path) as it:
+                    children = list(it)
+            except OSError:
+                continue
+            if rel and any(child.name == ".gitignore" for child in children):
+                ignorer = ignorer.with_rules(rel, load_rules(os.path.join(path, ".gitignore")))
+            for child in children:
+                try:
+                    if is_git_name(child.name) or not child.is_dir(follow_symlinks=False):
+                        continue
+                except OSError:
+                    continue
+                child_rel = _join(rel, child.name)
+                if os.path.normcase(child.path) not in self.exclude and not ignorer.ignored(child_rel, True):
+                    stack.append((child_rel, child.path, ignorer))
+        return found
 
     def _target_inside(self, path: str) -> bool:
         """Whether the symlink at `path` resolves inside the root (a loop resolves nowhere)."""

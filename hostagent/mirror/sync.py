@@ -91,7 +91,8 @@ class Mirror:
         """Start watching; call once the loop runs."""
         if self.watch and self.projects:
             roots = {name: p.scanner.root for name, p in self.projects.items()}
-            self.watcher = Watcher(roots, self.on_touched)
+            folders = {name: p.scanner.folders for name, p in self.projects.items()}
+            self.watcher = Watcher(roots, self.on_touched, folders=folders)
             await asyncio.to_thread(self.watcher.start_in, asyncio.get_running_loop())
 
     async def stop(self) -> None:

@@ -5,6 +5,12 @@ Observer threads only compute the touched path and hand it to the loop with
 30 ms after the last event (at most 250 ms after the first), so a burst of
 writes (an editor's save: temp file, write, rename) becomes one re-scan of the
 touched paths, and a single save reaches the phone quickly.
+
+On Linux, given each project's `Scanner.folders`, only the folders a scan
+enters are watched (`inotify.PrunedObserver`): not `.git` (but `.git/info`),
+not ignored folders. When a `.gitignore` or the exclude file changes, the
+watches under its folder are brought in line before the re-scan is queued, so a
+folder the change un-ignores is watched before it is scanned.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -32,6 +40,9 @@ from watchdog.observers.api import BaseObserver
 
 from hostagent.mirror.paths import is_git_name
 from hostagent.mirror.scan import Scope
+
+if TYPE_CHECKING:
+    from hostagent.mirror.inotify import Pruner
 
 log = logging.getLogger("hostagent.mirror")
 
@@ -54,6 +65,7 @@ _EVENTS = [
 ]
 
 Flush = Callable[[str, set[Scope]], None]
+Folders = Callable[[str], list[str]]  # Scanner.folders
 
 
 def relative(path: str, root: str) -> str | None:
@@ -103,14 +115,24 @@ class _Handler(FileSystemEventHandler):
                 continue
             scope = scopes_for(kind, event.is_directory, rel)
             if scope is not None:
+                if rel == ".gitignore" or rel.endswith("/.gitignore") or scope == Scope(""):
+                    self.watcher.refresh(self.name, scope.rel)  # before the re-scan: nothing is missed
                 self.watcher.touch_threadsafe(self.name, scope)
 
 
 class Watcher:
     def __init__(
-        self, roots: dict[str, str], flush: Flush, quiet: float = QUIET, max_delay: float = MAX_DELAY
+        self,
+        roots: dict[str, str],
+        flush: Flush,
+        quiet: float = QUIET,
+        max_delay: float = MAX_DELAY,
+        *,
+        folders: Mapping[str, Folders] | None = None,
     ):
         self.roots = roots
+        self.folders = folders or {}
+        self.pruners: dict[str, Pruner] = {}  # name -> inotify.Pruner, on Linux with `folders`
         self.flush = flush
         self.quiet = quiet
         self.max_delay = max_delay
@@ -128,7 +150,16 @@ class Watcher:
         skipped: its changes then travel at the next start or reconnect.
         """
         self.loop = loop
-        observer = Observer()
+        observer: BaseObserver
+        if self.folders and sys.platform.startswith("linux"):
+            from hostagent.mirror.inotify import PrunedObserver, Pruner
+
+            observer = PrunedObserver()
+            for name, root in self.roots.items():
+                if name in self.folders:
+                    self.pruners[name] = observer.pruners[root] = Pruner(root, self.folders[name])
+        else:
+            observer = Observer()
         observer.daemon = True
         observer.start()
         self.observer = observer
@@ -137,6 +168,13 @@ class Watcher:
                 observer.schedule(_Handler(self, name, root), root, recursive=True, event_filter=_EVENTS)
             except OSError as exc:
                 log.warning("cannot watch project %r at %s: %s", name, ascii(root)[:300], exc)
+
+    def refresh(self, name: str, rel: str) -> None:
+        """The ignore rules of folder `rel` changed: watch what is now shared (observer thread)."""
+        pruner = self.pruners.get(name)
+        if pruner is not None and pruner.group is not None:
+            root = os.fsencode(pruner.root)
+            pruner.group.refresh(root + b"/" + os.fsencode(rel) if rel else root)
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the observer thread; call `cancel_timers` on the loop first."""
