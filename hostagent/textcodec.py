@@ -22,13 +22,23 @@ def decode_text(data: bytes) -> str | None:
     """`data` as text when it is confidently text in some encoding, else None."""
     if not data or b"\0" in data:
         return None
-    matches = from_bytes(data)
-    best = matches.best()
-    if best is None or best.chaos > MAX_CHAOS:
+    # UTF-16 and UTF-32 without a BOM are what any short run of bytes "is": not text here
+    # (with a BOM, their ASCII has NULs and was refused above).
+    matches = [m for m in from_bytes(data) if not m.encoding.startswith(("utf_16", "utf_32"))]
+    if not matches or matches[0].chaos > MAX_CHAOS:
         return None
-    tied = {m.encoding: m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)}
-    best = next((tied[name] for name in PREFERRED if name in tied), best)
-    text = str(best)
+    best = matches[0]
+    tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    for name in PREFERRED:
+        if any(name in m.could_be_from_charset for m in tied):
+            try:
+                return _checked(data.decode(name))
+            except UnicodeDecodeError:
+                continue
+    return _checked(str(best))
+
+
+def _checked(text: str) -> str | None:
     if _CONTROL.search(text):
         return None
     return text
