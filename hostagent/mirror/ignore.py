@@ -10,7 +10,9 @@ git cannot re-include a file inside an excluded folder). Global excludes
 Each ignore file is compiled once (cached by its bytes) into two regular
 expressions, one for files and one for folders, each the file's patterns as
 alternatives in reverse order: a single `fullmatch` finds the last pattern
-that matches. The translation follows git's `dir.c` and `wildmatch.c` byte for
+that matches. They match the path backwards (patterns like `*.log` and
+`(any folder)/name` then start with a literal byte, and `re` rejects most
+alternatives on the path's last byte). The translation follows git's `dir.c` and `wildmatch.c` byte for
 byte (paths are matched as the bytes on disk), including its quirks: a
 pattern is matched as literal text up to its first `*?[\\`, and the rest is a
 pattern of its own (so in `a**/b` the `**/` can match no folder at all).
@@ -59,9 +61,9 @@ _CLASSES = {
 }
 
 
-def _byte_class(chars: frozenset[int]) -> bytes:
+def _byte_class(chars: frozenset[int]) -> bytes | None:
     if not chars:
-        return _NEVER
+        return None
     return b"[" + b"".join(b"\\x%02x" % c for c in sorted(chars)) + b"]"
 
 
@@ -125,11 +127,12 @@ def _bracket(pat: bytes, i: int) -> tuple[bytes | None, int]:
         if p_ch == ord("]"):
             break
     chars = (_ALL_BYTES - matched) if negated else frozenset(matched)
-    return _byte_class(chars - {_SLASH}), p + 1
+    return _byte_class(chars - {_SLASH}) or _NEVER, p + 1
 
 
-def _wildmatch(pat: bytes, pathname: bool) -> bytes:
-    """git's `wildmatch(pat, text, WM_PATHNAME if pathname)` as a regex; `(?!)` if it never matches.
+def _wildmatch(pat: bytes, pathname: bool) -> list[bytes] | None:
+    """git's `wildmatch(pat, text, WM_PATHNAME if pathname)` as regex atoms (each matching a
+    whole piece of text, so the reversed list matches the reversed text); None if it never matches.
 
     Without WM_PATHNAME the text is a base name (no "/"): `*` is then `[^/]*` too."""
     out: list[bytes] = []
@@ -138,7 +141,7 @@ def _wildmatch(pat: bytes, pathname: bool) -> bytes:
         c = pat[i]
         if c == ord("\\"):
             if i + 1 >= end:
-                return _NEVER  # a trailing backslash matches nothing
+                return None  # a trailing backslash matches nothing
             out.append(re.escape(pat[i + 1 : i + 2]))
             i += 2
         elif c == ord("?"):
@@ -147,7 +150,7 @@ def _wildmatch(pat: bytes, pathname: bool) -> bytes:
         elif c == ord("["):
             regex, i = _bracket(pat, i)
             if regex is None:
-                return _NEVER
+                return None
             out.append(regex)
         elif c == ord("*"):
             j = i
@@ -158,7 +161,7 @@ def _wildmatch(pat: bytes, pathname: bool) -> bytes:
             before_slash = j == end or pat[j] == _SLASH or pat[j : j + 2] == b"\\/"
             if pathname and double and after_slash and before_slash:
                 if j < end and pat[j] == _SLASH:
-                    out.append(b"(?:.*/)?")  # no folders, or any
+                    out.append(_ANY_FOLDERS)  # no folders, or any
                     j += 1
                 else:
                     out.append(b".*")
@@ -168,7 +171,11 @@ def _wildmatch(pat: bytes, pathname: bool) -> bytes:
         else:
             out.append(re.escape(pat[i : i + 1]))
             i += 1
-    return b"".join(out)
+    return out
+
+
+_ANY_FOLDERS = b"(?:.*/)?"
+_REVERSED = {_ANY_FOLDERS: b"(?:/.*)?"}
 
 
 _GLOB_SPECIAL = re.compile(rb"[*?\[\\]")
@@ -176,9 +183,15 @@ _GLOB_SPECIAL = re.compile(rb"[*?\[\\]")
 
 @dataclass(frozen=True)
 class Pattern:
-    regex: bytes  # to fullmatch the path relative to the ignore file's folder
+    atoms: tuple[bytes, ...] | None  # to fullmatch the path relative to the ignore file's folder; None: never
     negated: bool
     dir_only: bool
+
+    def reversed_regex(self) -> bytes:
+        """A regex for the reversed path: alternatives then fail on their first byte, mostly."""
+        if self.atoms is None:
+            return _NEVER
+        return b"".join(_REVERSED.get(atom, atom) for atom in reversed(self.atoms))
 
 
 def parse_pattern(line: bytes) -> Pattern | None:
@@ -197,15 +210,19 @@ def parse_pattern(line: bytes) -> Pattern | None:
     if b"/" not in line:  # a base name, at any depth
         if not line:
             return None  # "/", "!" and the like match nothing
-        regex = b"(?:.*/)?" + _wildmatch(line, pathname=False)
+        atoms = _wildmatch(line, pathname=False)
+        if atoms is not None:
+            atoms.insert(0, _ANY_FOLDERS)
     else:
         if line.startswith(b"/"):
             line = line[1:]
         special = _GLOB_SPECIAL.search(line)
         literal = len(line) if special is None else special.start()
         # git compares the literal start as text and wildmatches the rest as a pattern of its own
-        regex = re.escape(line[:literal]) + _wildmatch(line[literal:], pathname=True)
-    return Pattern(regex, negated, dir_only)
+        atoms = _wildmatch(line[literal:], pathname=True)
+        if atoms is not None:
+            atoms[:0] = [re.escape(line[k : k + 1]) for k in range(literal)]
+    return Pattern(None if atoms is None else tuple(atoms), negated, dir_only)
 
 
 def _trim_trailing_spaces(line: bytes) -> bytes:
@@ -240,10 +257,13 @@ class Rules:
 
     def match(self, path: bytes, is_dir: bool) -> bool | None:
         """True (ignored), False (re-included by a `!` pattern) or None (no pattern matches)."""
+        return self.match_reversed(path[::-1], is_dir)
+
+    def match_reversed(self, reversed_path: bytes, is_dir: bool) -> bool | None:
         regex, negated = (self.dirs, self.dir_negated) if is_dir else (self.files, self.file_negated)
         if regex is None:
             return None
-        found = regex.fullmatch(path)
+        found = regex.fullmatch(reversed_path)
         if found is None or found.lastindex is None:
             return None
         return not negated[found.lastindex]
@@ -253,7 +273,9 @@ def _compile(patterns: list[Pattern]) -> tuple[re.Pattern[bytes] | None, tuple[b
     if not patterns:
         return None, ()
     ordered = patterns[::-1]  # the first alternative that matches is the last pattern
-    regex = b"|".join(b"(" + p.regex + b")" for p in ordered)
+    # An empty group closes each alternative: `lastindex` names it, and each alternative still starts
+    # with its first byte, so `re` can reject it on that byte (a leading group would hide it).
+    regex = b"|".join(b"(?:" + p.reversed_regex() + b")()" for p in ordered)
     return re.compile(regex, re.DOTALL), (False, *(p.negated for p in ordered))
 
 
@@ -308,13 +330,14 @@ class Ignorer:
     def ignored(self, rel: str, is_dir: bool) -> bool:
         """`rel` is `/`-joined, relative to the root (as on disk: matched as its bytes)."""
         path = os.fsencode(rel)
+        backwards = path[::-1]
         for source in reversed(self.sources):  # the deepest source that has a say decides
             if source.prefix:
                 if not path.startswith(source.prefix):
                     continue
-                verdict = source.rules.match(path[len(source.prefix) :], is_dir)
+                verdict = source.rules.match_reversed(backwards[: len(path) - len(source.prefix)], is_dir)
             else:
-                verdict = source.rules.match(path, is_dir)
+                verdict = source.rules.match_reversed(backwards, is_dir)
             if verdict is not None:
                 return verdict
         return False
