@@ -13,7 +13,8 @@ from accounts.services import otp_session_is_verified, teams_for_user
 from codexhub.consumers import DirectDispatch
 from devices.services import host_state_for_ui, hosts_for_team
 from projects.models import Project
-from projects.services import project_group
+from projects.services import mirror_changes_seen, project_group
+from protocol.paths import path_error
 from tasks.models import Task
 from tasks.selectors import task_get
 from tasks.services import task_group
@@ -44,6 +45,18 @@ def _session_state(user, device_id):
     return teams, hosts
 
 
+def _page_scope(content: dict) -> dict[str, str] | None:
+    """What a page that follows a project shows: a folder ("" for the top), a
+    file's path, or neither (the whole project); None if it names a bad one."""
+    for key in ("folder", "path"):
+        if key in content:
+            value = content[key]
+            if not isinstance(value, str) or (value and path_error(value)) or (key == "path" and not value):
+                return None
+            return {key: value}
+    return {}
+
+
 # What a page may subscribe to: who may see one, and its group.
 SUBSCRIPTIONS = {"project": (_can_see_project, project_group), "task": (_can_see_task, task_group)}
 
@@ -65,6 +78,7 @@ class UIConsumer(DirectDispatch, AsyncJsonWebsocketConsumer):
             await self.close()
             return
         teams, hosts = state
+        self.scopes: dict[int, dict[str, str]] = {}  # project -> what the page shows of it
         self.groups_joined = [user_group(user.id), session_group(self.scope["session"].session_key)]
         self.groups_joined += [team_group(t["id"]) for t in teams]
         for group in self.groups_joined:
@@ -123,6 +137,12 @@ class UIConsumer(DirectDispatch, AsyncJsonWebsocketConsumer):
         if type(object_id) is not int or not await can_see(self.scope["user"], object_id):
             await self.send_json({"type": "error", "error": f"no such {kind}"})
             return
+        scope = _page_scope(content) if kind == "project" else {}
+        if scope is None:
+            await self.send_json({"type": "error", "error": "invalid folder or path"})
+            return
+        if kind == "project":
+            self.scopes[object_id] = scope
         await self._join(group_of(object_id))
         await self.send_json({"type": "subscribed", kind: object_id})
 
@@ -150,8 +170,10 @@ class UIConsumer(DirectDispatch, AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "task.permission", **{key: event[key] for key in fields}})
 
     async def mirror_changed(self, event):
-        fields = ("project", "changes", "count")
-        await self.send_json({"type": "mirror.changed", **{key: event[key] for key in fields}})
+        """Only what the page shows, however large the batch (mirror_changes_seen)."""
+        message = mirror_changes_seen(event=event, **self.scopes.get(event["project"], {}))
+        if message is not None:
+            await self.send_json(message)
 
     async def projects_changed(self, event):
         await self.send_json({"type": "projects.changed"})

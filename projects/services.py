@@ -519,20 +519,26 @@ def folder_rows(*, project: Project, folder: str, names: list[str]) -> list[Entr
         if "/" not in name and path_error(path) is None:
             keys.append(path_hash(path))
     entries = sorted(project.entries.filter(path_hash__in=keys).only(*LISTED), key=entry_order)
-    return [entry for entry in entries if entry.folder == folder]
+    entries = [entry for entry in entries if entry.folder == folder]
+    _items(project, entries)
+    return entries
 
 
 def _items(project: Project, entries: list[Entry]) -> dict[str, int]:
-    folders = {path_hash(e.path): e.path for e in entries if e.kind == EntryKind.DIR}
+    """How many entries each folder among `entries` holds, in one query; also set
+    on each folder's entry as `item_count`."""
+    folders = {path_hash(e.path): e for e in entries if e.kind == EntryKind.DIR}
     if not folders:
         return {}
-    counts = (
+    counts = dict(
         project.entries.filter(parent_hash__in=list(folders))
         .values("parent_hash")
         .annotate(n=models.Count("id"))
         .values_list("parent_hash", "n")
     )
-    return {folders[key]: n for key, n in counts}
+    for key, entry in folders.items():
+        entry.item_count = counts.get(key, 0)  # type: ignore[attr-defined]
+    return {entry.path: counts.get(key, 0) for key, entry in folders.items()}
 
 
 SEARCH_RESULTS = 50

@@ -98,7 +98,7 @@ def test_a_missing_or_hostile_file_path_is_404(alice_client, project, path):
 
 def test_the_live_fragment_is_the_changing_part_only(alice_client, project):
     html = alice_client.get(reverse("project_detail", args=[project.id]), {"fragment": "1"}).content.decode()
-    assert "<html" not in html and "todo.md" in html
+    assert "<html" not in html and "app.py" in html and "todo.md" not in html  # the top folder
 
 
 def test_another_teams_project_is_404(client, charlie, project):
