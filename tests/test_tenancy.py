@@ -66,6 +66,8 @@ def foreign_ids(kwarg: str, own_team, foreign_team) -> list[int]:
         return [InboxEntry.objects.exclude(user__memberships__team=own_team).first().id]
     if kwarg in ("kind", "name", "run"):  # a test run means something only to the session that sent it
         return []
+    if kwarg == "request_id":  # a file request means something only to the host asked (its token)
+        return []
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}: add it to foreign_ids")
 
 
@@ -94,6 +96,8 @@ def own_ids(kwarg: str, own_team) -> list[int]:
         return [InboxEntry.objects.filter(user__memberships__team=own_team).first().id]
     if kwarg == "run":
         return [1]
+    if kwarg == "request_id":
+        return ["0123456789abcdef0123"]
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}")
 
 
