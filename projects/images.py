@@ -200,3 +200,17 @@ def page_place(*, project: Project, path: str) -> Place:
         link=link,
         images=lambda paths: images_for_page(project=project, paths=paths),
     )
+
+
+KEEP_UNUSED = timedelta(days=1)
+
+
+def fetch_prune(*, now=None) -> int:
+    """Forget, a day on, requests that got no bytes and bytes no mirrored file has
+    any longer (the housekeeping sweep). Returns how many rows went."""
+    before = (now or timezone.now()) - KEEP_UNUSED
+    stale = FileFetch.objects.filter(requested_at__lt=before, data__isnull=True)
+    unused = FileFetch.objects.filter(answered_at__lt=before, data__isnull=False).exclude(
+        hash__in=Entry.objects.filter(kind=EntryKind.FILE).values("hash")
+    )
+    return stale.delete()[0] + unused.delete()[0]

@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from devices.models import Host, HostState
+from projects.images import fetch_prune
 from tasks.models import FINISHED_STATES, Task, TaskLog, TaskState
 from tasks.notify import permission_reminders
 from tasks.services import end_session, host_dispatch, record_end
@@ -29,6 +30,7 @@ class Swept:
     pruned: int = 0
     hosts_offline: int = 0
     reminded: int = 0
+    fetches_pruned: int = 0
 
 
 def housekeeping() -> Swept:
@@ -53,6 +55,7 @@ def housekeeping() -> Swept:
     swept.pruned = _prune_logs(now)
     swept.hosts_offline = _hosts_gone_quiet(now)
     swept.reminded = permission_reminders()
+    swept.fetches_pruned = fetch_prune(now=now)
     if any(vars(swept).values()):
         logger.info("task housekeeping: %s", swept)
     return swept

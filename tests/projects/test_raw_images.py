@@ -4,6 +4,7 @@ answers (PUT /api/host/files/<request>, POST .../refused)."""
 
 import hashlib
 import json
+from datetime import timedelta
 
 import pytest
 from channels.layers import get_channel_layer
@@ -193,3 +194,22 @@ async def test_the_host_link_carries_the_request(host_and_token):
     frame = await link.receive_json_from(timeout=5)
     assert frame == message
     await link.disconnect()
+
+
+def test_housekeeping_forgets_what_no_file_has_any_longer(project):
+    from tasks.housekeeping import housekeeping
+
+    entry = project.entries.get(path="docs/logo.png")
+    old = timezone.now() - timedelta(days=2)
+    kept = FileFetch.objects.create(
+        project=project, path=entry.path, path_hash=entry.path_hash, request="k" * 20,
+        answered_at=old, hash=entry.hash, size=len(PNG), data=PNG,
+    )  # fmt: skip
+    FileFetch.objects.create(
+        project=project, path=entry.path, path_hash=entry.path_hash, request="g" * 20,
+        answered_at=old, hash="0" * 64, size=3, data=b"old",
+    )  # fmt: skip
+    FileFetch.objects.create(project=project, path=entry.path, path_hash=entry.path_hash, request="u" * 20)
+    FileFetch.objects.filter(request="u" * 20).update(requested_at=old)
+    assert housekeeping().fetches_pruned == 2
+    assert list(FileFetch.objects.all()) == [kept]

@@ -134,9 +134,10 @@ def test_images_that_cannot_be_shown_say_why(alice_client, project, host):
 
 def test_an_external_image_is_a_link_with_its_alt_text(alice_client, project):
     body = body_of(alice_client, project, "README.md")
-    assert "ci.example/badge.svg" not in re.findall(r"<img[^>]*>", body).__str__()
+    assert not any("ci.example" in img for img in re.findall(r"<img[^>]*>", body))
     # Inside its link (a badge): the alt text, in the link to the CI.
-    assert re.search(r'<a href="https://ci.example/acme"[^>]*>\s*<span class="md-image">.*build passing', body)
+    badge = r'<a href="https://ci.example/acme"[^>]*>\s*<span class="md-image">.*build passing'
+    assert re.search(badge, body)
     alone = markdown_render(text="![chart](https://example.com/chart.png)").html
     assert '<a class="md-image" href="https://example.com/chart.png" rel="noopener noreferrer">' in alone
     assert "chart" in alone and "<img" not in alone
