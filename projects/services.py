@@ -362,15 +362,18 @@ def _delete_entries(project_id: int, keys: list[str], *, below_only: bool = Fals
     table = quote(Entry._meta.db_table)
     values: list[str] | str
     if connection.vendor == "postgresql":
-        seeds, values = "SELECT unnest(%s::text[])", list(keys)
+        # = ANY of an array, not IN: with IN the planner may hash-join over all
+        # the project's rows (8 ms for one file in an 11,000-file project, 0.2 ms so).
+        seeds, values, doomed = "SELECT unnest(%s::text[])", list(keys), "= ANY(ARRAY(SELECT h FROM doomed))"
     else:
         seeds, values = "SELECT value FROM json_each(%s)", json.dumps(keys)
+        doomed = "IN (SELECT h FROM doomed)"
     keep = "AND path_hash NOT IN (SELECT h FROM seeds)" if below_only else ""
     sql = (
         f"WITH RECURSIVE seeds(h) AS ({seeds}), "  # noqa: S608 (names quoted, values bound)
         f"doomed(h) AS (SELECT h FROM seeds UNION "
         f"SELECT e.path_hash FROM {table} e JOIN doomed d ON e.parent_hash = d.h WHERE e.project_id = %s) "
-        f"DELETE FROM {table} WHERE project_id = %s AND path_hash IN (SELECT h FROM doomed) {keep} "
+        f"DELETE FROM {table} WHERE project_id = %s AND path_hash {doomed} {keep} "
         f"RETURNING path, kind, hash"
     )
     with connection.cursor() as cursor:
@@ -459,7 +462,7 @@ def file_count(*, project: Project) -> int:
 
 
 FOLDER_PAGE = 100  # entries on a folder's page: a 1,000-entry folder is ten pages of tens of KB
-LISTED = ("path", "kind", "size", "binary", "too_large", "target_inside", "updated_at")
+LISTED = ("project", "path", "kind", "size", "binary", "too_large", "target_inside", "updated_at")
 NO_SUCH_FOLDER = "No such folder."
 
 
