@@ -188,10 +188,23 @@ def refusal_text(reason: str) -> str:
     return REFUSAL_TEXT.get(reason, "The host did not send the file.")
 
 
+def _is_folder(project: Project, path: str) -> bool:
+    """Asked only of names without a dot (`docs`, not `docs/a.md`): a query per such link."""
+    if "." in path.rsplit("/", 1)[-1]:
+        return False
+    try:
+        key = path_hash(mirror_path(path))
+    except InvalidPath:
+        return False
+    return project.entries.filter(path_hash=key, kind=EntryKind.DIR).exists()
+
+
 def page_place(*, project: Project, path: str) -> Place:
     """Where the file at `path` is, for its Markdown's relative links and images."""
 
     def link(target: str, fragment: str) -> str:
+        if _is_folder(project, target):
+            return reverse("folder_detail", args=[project.id, target])
         url = reverse("file_detail", args=[project.id, target])
         return f"{url}#{ID_PREFIX}{fragment}" if fragment and is_markdown(target) else url
 

@@ -30,6 +30,7 @@ README = """<h1 align="center">
 - [Usage](#usage)
 - [Guide](docs/GUIDE.md#setup)
 - [Code](src/main.rs)
+- [Docs](docs/)
 
 ## Install
 ![diagram](docs/diagram.svg) ![secret](secret.png) ![huge](docs/huge.png) ![away](../away.png)
@@ -111,6 +112,7 @@ def test_relative_links_open_the_files_in_the_hub(alice_client, project):
     code = reverse("file_detail", args=[project.id, "src/main.rs"])
     assert f'<a href="{guide}#md-setup"' in body
     assert f'<a href="{code}"' in body
+    assert f'<a href="{reverse("folder_detail", args=[project.id, "docs"])}"' in body
 
 
 def test_a_relative_image_is_served_by_the_hub_while_its_host_is_online(alice_client, project, host):
