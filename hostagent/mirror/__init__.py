@@ -8,5 +8,6 @@ indexed and watched, sent to the hub as `mirror.batch` messages on stream `mirro
 - `diff`: scan vs index.
 - `batches`: `mirror.batch` payloads of at most 512 KiB of JSON.
 - `watch`: watchdog observers, debounced into the asyncio loop.
+- `inotify`: on Linux, watches only for the folders a scan enters.
 - `sync`: `Mirror`, which ties them to a `HostLink`.
 """

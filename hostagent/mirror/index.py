@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS snapshots (project TEXT PRIMARY KEY);
 """
 
 
+_UPSERT = "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+
 def _under(path: str) -> tuple[str, str]:
     """Bounds of the paths strictly under `path` ("/" + 1 is "0" in byte order)."""
     return path + "/", path + "0"
@@ -94,9 +97,12 @@ class Index(SqliteFile):
                 if reset:
                     db.execute("DELETE FROM entries WHERE project = ?", (project,))
                     db.execute("INSERT OR IGNORE INTO snapshots VALUES (?)", (project,))
+                upserts: list[tuple[Any, ...]] = []  # a run of upserts goes in one executemany
                 for change in changes:
                     path = change["path"]
                     if change["op"] == "delete":
+                        db.executemany(_UPSERT, upserts)
+                        upserts.clear()
                         low, high = _under(path)
                         db.execute(
                             "DELETE FROM entries"
@@ -105,8 +111,7 @@ class Index(SqliteFile):
                         )
                         continue
                     inside = change.get("target_inside")
-                    db.execute(
-                        "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    upserts.append(
                         (
                             project,
                             path,
@@ -115,8 +120,9 @@ class Index(SqliteFile):
                             float(change.get("mtime") or 0.0),
                             change.get("hash") or "",
                             None if inside is None else int(bool(inside)),
-                        ),
+                        )
                     )
+                db.executemany(_UPSERT, upserts)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
