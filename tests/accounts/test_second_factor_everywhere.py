@@ -88,6 +88,7 @@ def world(team_a, alice, dana):
         "uidb36": "1",
         "run": 1,
         "entry_id": 1,
+        "request_id": "some-file-request",
         "permission": permission,
     }
 
