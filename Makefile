@@ -64,6 +64,7 @@ bench: migrate
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/link.py
 	$(BIN)/python bench/mirror.py
+	$(BIN)/python bench/mirror_repo.py
 	$(BIN)/python bench/tasks.py
 	$(BIN)/python bench/apply.py
 	$(BIN)/python bench/load.py 200 5 20
