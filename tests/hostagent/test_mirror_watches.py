@@ -33,6 +33,7 @@ async def repo(tmp_path):
     write(root, "src/lib.rs", "fn main() {}")
     write(root, "src/sub/mod.rs", "")
     write(root, "logs.log/inner.txt", "x")  # *.log matches folders too, as in git
+    os.symlink(root / "src", root / "link-to-src")  # a symlink is not followed, nor watched
     mirror, link = make_mirror(tmp_path, {"p": root}, watch=True)
     await mirror.start()
     await mirror.sync_project("p")
@@ -110,6 +111,16 @@ async def test_a_new_folder_is_watched_but_not_a_new_ignored_one(repo):
     watched = watched_paths(mirror)
     assert {"docs", "docs/a", "docs/a/b", "target2", "newtarget"} <= watched
     assert not {"newtarget/target", "newtarget/target/deep"} & watched
+
+
+async def test_an_exclude_file_change_is_seen_through_the_watch_on_git_info(repo):
+    root, mirror, link = repo
+    write(root, ".git/info/exclude", "src/\n")
+    await wait_for(lambda: {"op": "delete", "path": "src"} in link.changes(), 2, "the excluded folder")
+    await wait_for(lambda: "src" not in watched_paths(mirror), 2, "its watch dropped")
+    write(root, ".git/info/exclude", "")
+    await wait_for(lambda: "src/sub/mod.rs" in paths_of(link.changes()), 2, "the folder back")
+    assert {"src", "src/sub"} <= watched_paths(mirror)
 
 
 async def test_watching_a_folder_twice_warns_nothing(repo):
