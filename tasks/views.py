@@ -16,8 +16,9 @@ from codexhub.http import wants_json
 from devices.services import hosts_for_team
 from projects.models import Project
 from tasks import notify, selectors, services, sessions
+from tasks.diffview import file_diffs
 from tasks.models import PermissionRequest, Task, TaskState
-from tasks.render import diff_lines, diff_stats, step_label, timeline_entries
+from tasks.render import step_label, timeline_entries
 
 TOO_MANY_TASKS = "You sent many tasks in a short time. Wait a minute, then send this one again."
 TURN_STOP_ASKED = "Asked the agent to stop this turn."
@@ -104,10 +105,7 @@ def task_detail(request, task_id: int):
 
 
 def _render_task(request, task, template="tasks/task_detail.html", status=200, followup=""):
-    changes = [
-        {"change": change, "lines": diff_lines(change.diff), "stats": diff_stats(change.diff)}
-        for change in task.file_changes.all()
-    ]
+    changes = file_diffs(task.file_changes.all())
     logs = list(task.logs.all()) if template == "tasks/task_detail.html" else []
     results = {result["index"]: result for result in task.step_results}
     steps = [

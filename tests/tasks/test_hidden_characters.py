@@ -33,7 +33,7 @@ def test_the_target_and_the_changed_files_show_markers(alice_client, team_a, ali
     html = page(alice_client, task)
     assert f">{MARKED}</a></p>" in html  # the crumb
     assert f'<span class="break">{MARKED}</span>' in html  # the changed-files list
-    assert f'<span class="dl meta">+++ b/{MARKED}</span>' in html  # the diff header
+    assert f'<span class="badge op-modified">Modified</span> <span class="break">{MARKED}</span>' in html
     assert "\u202e" not in without_attributes(html)
 
 

@@ -33,7 +33,8 @@ def test_the_task_page_shows_state_output_and_diff(alice_client, alice, project)
     body = page_text(response)
     assert "Succeeded" in body and "3.5 s" in body and "Exit code" in body
     assert "thinking <b>hard</b>" in body and "<b>hard</b>" not in response.content.decode()
-    assert '<span class="dl add">+- Apples</span>' in response.content.decode()
+    added = '<div class="dl add" data-n="2"><span class="sign">+</span><ins>- </ins>Apples</div>'
+    assert added in response.content.decode()  # the new line, its new words marked
     assert "+1" in body and "−1" in body
     assert "Cancel" not in body and "Run again" in body
 
