@@ -169,8 +169,19 @@ def _pair(old: Row, new: Row) -> None:
             a_spans.append((a1, a2))
         if b2 > b1:
             b_spans.append((b1, b2))
-    old.html = _marked(a, a_spans, "<del>{}</del>")
-    new.html = _marked(b, b_spans, "<ins>{}</ins>")
+    old.html = _marked(a, _joined(a, a_spans), "<del>{}</del>")
+    new.html = _marked(b, _joined(b, b_spans), "<ins>{}</ins>")
+
+
+def _joined(tokens: list[str], spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Changed spans with only spaces between them read as one change."""
+    joined: list[tuple[int, int]] = []
+    for start, end in spans:
+        if joined and all(token.isspace() for token in tokens[joined[-1][1] : start]):
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    return joined
 
 
 def _highlight(rows: list[Row], budget: _Budget) -> bool:

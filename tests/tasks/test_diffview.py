@@ -134,3 +134,11 @@ def test_the_page_shares_one_budget_across_files(monkeypatch):
     results = file_diffs([change(REWORDED, path="a.md"), change(REWORDED, path="b.md")])
     assert [r.anchor for r in results] == ["change-1", "change-2"]
     assert results[0].notices == [] and results[1].notices == [HIGHLIGHT_SKIPPED]
+
+
+def test_changed_words_with_only_spaces_between_are_one_mark():
+    removed, added = rows(
+        file_diff(change("@@ -1 +1 @@\n-it says nothing new today\n+it says something else today\n"))
+    )
+    assert removed.html == "it says <del>nothing new</del> today"
+    assert added.html == "it says <ins>something else</ins> today"
