@@ -48,7 +48,7 @@ MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown")
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
 
 # Bump when the renderers' output changes, so cached HTML from before is not served.
-RENDER_VERSION = "2"
+RENDER_VERSION = "3"
 # Measured in docs/benchmarks.md ("Rendering budget"): an ordinary document or source
 # file of this size takes about 50 ms, the worst shapes 0.1-0.7 s without the time limit.
 MARKDOWN_MAX_BYTES = 32 * 1024
@@ -460,7 +460,8 @@ def _code_html(text: str, lexer: Lexer) -> str:
 
 
 def _formatter() -> HtmlFormatter:
-    return HtmlFormatter(cssclass="highlight", wrapcode=True)
+    # Each line in <span id="L-n">, numbered by a CSS counter that copying leaves out.
+    return HtmlFormatter(cssclass="highlight", wrapcode=True, linespans="L")
 
 
 def code_render(*, path: str, text: str, what: str = "this file") -> Rendered:

@@ -7,11 +7,14 @@ import difflib
 import pytest
 from playwright.sync_api import expect
 
+from projects.models import Project
 from tasks.models import TaskFileChange
 from tests.e2e.conftest import off_the_loop
 from tests.e2e.test_layouts import sign_in
 from tests.e2e.test_onboarding import shot
-from tests.kits.task_stream import make_task, studio_of_one
+from tests.kits.common import make_host, make_owner
+from tests.kits.mirror_stream import Stream, file_change
+from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.e2e
 
@@ -20,6 +23,9 @@ AFTER = list(BEFORE)
 AFTER[29] = "Line 30 of the guide, which now says something else entirely.\n"
 AFTER[30:30] = [f"An added line {n} with a very-long-unbroken-word-{'x' * 60}.\n" for n in range(1, 4)]
 LAST_ADDED = "An added line 3"
+CODE = "".join(f"value_{n} = {n}  # line {n}\n" for n in range(1, 31)).replace(
+    "# line 12", "# line 12 " + "and a very long comment " * 8
+)
 MOVED = "--- a/a/moved.md\n+++ b/b/moved.md\n@@ -1 +1 @@\n-Moved\n+Moved here\n"
 
 
@@ -28,8 +34,12 @@ def _diff(path: str, before: list[str], after: list[str], context: int = 3) -> s
 
 
 def _task_with_changes():
-    studio = studio_of_one()
-    task = make_task(studio["project"], studio["user"], state="succeeded")
+    user, team = make_owner("mia@example.com", "Team A")
+    host, _ = make_host(team, "Studio")
+    stream = Stream(host.id)
+    stream.projects("docs")
+    stream.batch("docs", file_change("README.md"), file_change("app.py", CODE))
+    task = make_task(Project.objects.get(host=host, name="docs"), user, state="succeeded")
     changes = [
         ("guide.md", "modified", _diff("guide.md", BEFORE, AFTER, context=12), False),
         ("new/notes.md", "created", _diff("new/notes.md", [], ["Hello\n", "World\n"]), False),
@@ -39,7 +49,7 @@ def _task_with_changes():
     ]
     for path, op, diff, binary in changes:
         TaskFileChange.objects.create(task=task, path=path, op=op, diff=diff, binary=binary)
-    return studio["user"], task
+    return user, task
 
 
 @pytest.fixture
@@ -97,4 +107,34 @@ def test_a_phone_reviews_the_whole_diff_in_the_page(hub, reviewed, phones, artif
     expect(changes).to_contain_text("Binary file: no text to show.")
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert phones.errors == []
+
+
+def test_the_file_page_numbers_wraps_and_copies_code(hub, reviewed, phones, artifacts):
+    user, task = reviewed
+    page = phones.new_page()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    sign_in(page, hub.url, user)
+    page.goto(f"{hub.url}/projects/{task.project_id}/files/app.py")
+    line = page.locator("#file-body #L-12")
+    expect(line).to_contain_text("value_12 = 12")
+    # The number is drawn by CSS, beside the line, not part of its text.
+    assert line.evaluate("(el) => getComputedStyle(el, '::before').content") == "counter(line)"
+    assert line.evaluate("(el) => el.getBoundingClientRect().height") > 40  # the long line wraps
+    wrap = page.get_by_label("Wrap lines")
+    expect(wrap).to_be_checked()
+    pre = page.locator("#file-body pre")
+    assert pre.evaluate("(el) => el.scrollWidth <= el.clientWidth")
+    shot(page, artifacts, "file-wrapped")
+
+    wrap.uncheck()
+    assert pre.evaluate("(el) => el.scrollWidth > el.clientWidth")  # the code scrolls, not the page
+    assert line.evaluate("(el) => el.getBoundingClientRect().height") < 30
+    shot(page, artifacts, "file-unwrapped")
+    page.reload()
+    expect(page.get_by_label("Wrap lines")).not_to_be_checked()  # remembered on this phone
+
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("status").filter(has_text="Copied")).to_have_text("Copied 30 lines.")
+    assert page.evaluate("navigator.clipboard.readText()") == CODE
     assert phones.errors == []
