@@ -33,7 +33,7 @@ TRUNCATED = "The host cut this diff: it was too large to send in full."
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
 _TOKEN = re.compile(r"\w+|\s+|[^\w\s]", re.UNICODE)
 _STRIP_PREFIX = re.compile(r"^[ab]/")
-_TRUNCATED_LINE = "... diff truncated"
+_TRUNCATED_LINES = ("... diff truncated", "... diff too large to show")  # as the agent cuts them
 
 STATUS_LABELS = {
     "added": "Added",
@@ -108,7 +108,7 @@ def _parse(diff: str) -> tuple[dict[str, str], list[tuple[str, int, int, list[st
         match = _HUNK.match(line) if line.startswith("@@") else None
         if match:
             hunks.append((match.group(5), int(match.group(1)), int(match.group(3)), []))
-        elif line == _TRUNCATED_LINE:
+        elif line in _TRUNCATED_LINES:
             truncated = True
         elif hunks and line[:1] in ("+", "-", " ", "\\"):
             hunks[-1][3].append(line)
@@ -127,9 +127,9 @@ def _status(change, headers: dict[str, str]) -> tuple[str, str]:
         return "binary", ""
     if change.too_large:
         return "too_large", ""
-    if change.op == "created":
+    if change.op == "created" or headers.get("---", "").startswith("/dev/null"):
         return "added", ""
-    if change.op == "deleted":
+    if change.op == "deleted" or headers.get("+++", "").startswith("/dev/null"):
         return "deleted", ""
     if old and new and old != new and old != "/dev/null" and new != "/dev/null":
         return "renamed", old

@@ -1,42 +1,13 @@
-"""What the task page shows, ready for a template: unified diffs as lines tagged
-for their colour, and an agent session's timeline. Everything a host sent stays
-text for the template to escape, except agent Markdown, sanitized by
-projects.render."""
+"""What the task page shows, ready for a template: an agent session's timeline.
+Everything a host sent stays text for the template to escape, except diffs,
+escaped by tasks.diffview, and agent Markdown, sanitized by projects.render."""
 
 import heapq
-from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 
 from projects.render import markdown_render_many
-
-
-@dataclass(frozen=True)
-class DiffLine:
-    kind: str  # "add", "del", "hunk", "meta" or "ctx"
-    text: str
-
-
-def diff_lines(diff: str | None) -> list[DiffLine]:
-    lines = []
-    for line in (diff or "").splitlines():
-        if line.startswith(("+++", "---")):
-            kind = "meta"
-        elif line.startswith("@@"):
-            kind = "hunk"
-        elif line.startswith("+"):
-            kind = "add"
-        elif line.startswith("-"):
-            kind = "del"
-        else:
-            kind = "ctx"
-        lines.append(DiffLine(kind, line))
-    return lines
-
-
-def diff_stats(diff: str | None) -> tuple[int, int]:
-    """Lines added and removed."""
-    lines = diff_lines(diff)
-    return sum(1 for line in lines if line.kind == "add"), sum(1 for line in lines if line.kind == "del")
+from tasks.diffview import FileDiff, file_diffs
 
 
 def step_label(step: dict) -> str:
@@ -92,8 +63,10 @@ def permission_verdict(request) -> str:
     return f"Answered: {option['name']}"
 
 
-def _diffs(raw: list[dict]) -> list[dict]:
-    return [{"path": d["path"], "lines": diff_lines(d["diff"]), "stats": diff_stats(d["diff"])} for d in raw]
+def _diffs(raw: list[dict]) -> list[FileDiff]:
+    """An agent's proposed or made edits, shown like a task's changes."""
+    edit = {"op": "modified", "binary": False, "too_large": False}
+    return file_diffs([SimpleNamespace(path=d["path"], diff=d["diff"], **edit) for d in raw])
 
 
 def _item_entry(item) -> dict:

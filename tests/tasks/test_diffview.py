@@ -142,3 +142,11 @@ def test_changed_words_with_only_spaces_between_are_one_mark():
     )
     assert removed.html == "it says <del>nothing new</del> today"
     assert added.html == "it says <ins>something else</ins> today"
+
+
+def test_dev_null_headers_name_an_added_or_deleted_file_and_a_dropped_diff_says_so():
+    added = file_diff(change("--- /dev/null\n+++ b/new.md\n@@ -0,0 +1 @@\n+hi\n"))
+    deleted = file_diff(change("--- a/old.md\n+++ /dev/null\n@@ -1 +0,0 @@\n-bye\n"))
+    dropped = file_diff(change("... diff too large to show\n"))
+    assert (added.status, deleted.status) == ("added", "deleted")
+    assert dropped.hunks == [] and dropped.notices == [diffview.TRUNCATED]

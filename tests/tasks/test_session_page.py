@@ -16,6 +16,9 @@ from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.django_db
 
+# DIFF's lines as the page shows them: old and new line 1, the changed word marked.
+REMOVED = '<div class="dl del" data-n="1"><span class="sign">-</span><del>old</del> line</div>'
+ADDED = '<div class="dl add" data-n="1"><span class="sign">+</span><ins>new</ins> line</div>'
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 1">'
 
 
@@ -60,7 +63,7 @@ def test_it_renders_each_kind_of_entry(alice_client, task):
     assert "<strong>tidy</strong>" in body and "<li>one</li>" in body
     assert '<details data-key="thought:1"><summary>Thinking</summary>' in body
     assert 'class="plan-completed"' in body and 'class="plan-in_progress"' in body and "✓" in body
-    assert '<span class="dl add">+new line</span>' in body and '<span class="dl del">-old line</span>' in body
+    assert ADDED in body and REMOVED in body
     assert 'data-status="completed"' in body and '<code class="break">notes.md</code>' in body
     assert 'class="tl notice notice-error"' in body
     assert body.count("Tidy the README</div>") == 1  # the prompt once, from the agent's entry
@@ -90,7 +93,7 @@ def test_a_pending_permission_shows_its_card_and_buttons(alice_client, task):
     request = PermissionRequest.objects.get()
     body = page(alice_client, task)
     card = body[body.index(f'id="permission-{request.id}"') :]
-    assert "Edit notes.md" in card and '<span class="dl add">+new line</span>' in card
+    assert "Edit notes.md" in card and ADDED in card
     for option in ("allow", "always", "reject"):
         assert f'name="option_id" value="{option}"' in card
     assert 'class="option option-reject_once"' in card
