@@ -6,8 +6,8 @@ hidden and bidi characters shown as ⟨U+202E⟩ (the `visible` filter).
 
 A budget keeps a huge diff from stalling the page: at most MAX_TOKENS words of
 a line are compared, MAX_PAIRS line pairs per file and MAX_PAGE_PAIRS per page
-are highlighted, and at most MAX_ROWS lines per file are shown; each file says
-when its highlighting or its lines were cut.
+are highlighted, and at most MAX_ROWS lines per file and MAX_PAGE_ROWS per page
+are shown; each file says when its highlighting or its lines were cut.
 """
 
 import re
@@ -24,10 +24,12 @@ MAX_TOKENS = 200  # words (and the spaces and marks between them) compared per l
 MAX_PAIRS = 1_000  # removed/added line pairs highlighted per file
 MAX_PAGE_PAIRS = 4_000  # ... and per page
 MAX_ROWS = 5_000  # lines shown per file
+MAX_PAGE_ROWS = 10_000  # ... and per page
 MIN_RATIO = 0.3  # two lines less alike than this are shown as replaced, not edited
 
 HIGHLIGHT_SKIPPED = "Word highlighting skipped: this diff is too large."
 ROWS_CUT = "Showing the first {shown:,} of {total:,} lines."
+ROWS_NOT_SHOWN = "{total:,} changed lines not shown: this page already shows as many as it can."
 TRUNCATED = "The host cut this diff: it was too large to send in full."
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
@@ -89,6 +91,7 @@ class FileDiff:
 @dataclass
 class _Budget:
     pairs: int = field(default_factory=lambda: MAX_PAGE_PAIRS)
+    rows: int = field(default_factory=lambda: MAX_PAGE_ROWS)
 
 
 # Parsing -------------------------------------------------------------------------------
@@ -279,15 +282,15 @@ def file_diff(change, index: int = 1, budget: _Budget | None = None) -> FileDiff
     result = FileDiff(index=index, path=change.path, status=status, old_path=old_path)
     shown, total, complete, old_end = 0, 0, True, 0
     for section, old_start, new_start, lines in raw_hunks:
-        rows = _rows(old_start, new_start, lines)
-        result.added += sum(1 for row in rows if row.kind == "add")
-        result.removed += sum(1 for row in rows if row.kind == "del")
-        total += len(rows)
-        room = MAX_ROWS - shown
+        result.added += sum(1 for line in lines if line[:1] == "+")
+        result.removed += sum(1 for line in lines if line[:1] == "-")
+        total += len(lines)
+        room = min(MAX_ROWS - shown, budget.rows)
         if room <= 0:
             continue
-        rows = rows[:room]
+        rows = _rows(old_start, new_start, lines[:room])
         shown += len(rows)
+        budget.rows -= len(rows)
         complete = _highlight(rows, budget) and complete
         for row in rows:
             if not row.html:
@@ -301,7 +304,7 @@ def file_diff(change, index: int = 1, budget: _Budget | None = None) -> FileDiff
     if not complete:
         result.notices.append(HIGHLIGHT_SKIPPED)
     if shown < total:
-        result.notices.append(ROWS_CUT.format(shown=shown, total=total))
+        result.notices.append((ROWS_CUT if shown else ROWS_NOT_SHOWN).format(shown=shown, total=total))
     if truncated:
         result.notices.append(TRUNCATED)
     return result

@@ -150,3 +150,12 @@ def test_dev_null_headers_name_an_added_or_deleted_file_and_a_dropped_diff_says_
     dropped = file_diff(change("... diff too large to show\n"))
     assert (added.status, deleted.status) == ("added", "deleted")
     assert dropped.hunks == [] and dropped.notices == [diffview.TRUNCATED]
+
+
+def test_the_page_shows_at_most_max_page_rows_lines(monkeypatch):
+    monkeypatch.setattr(diffview, "MAX_PAGE_ROWS", 3)
+    first, second = file_diffs([change(REWORDED, path="a.md"), change(REWORDED, path="b.md")])
+    assert (len(rows(first)), len(rows(second))) == (3, 0)
+    assert first.notices[-1] == "Showing the first 3 of 4 lines." and second.hunks == []
+    assert second.notices == [diffview.ROWS_NOT_SHOWN.format(total=4)]
+    assert (second.added, second.removed) == (1, 1)
