@@ -26,7 +26,7 @@ from tests.e2e.test_push_worker import (  # noqa: F401 (daemon and desktop are f
     signed_in_phone,
 )
 from tests.kits.common import make_user
-from tests.kits.processes import Hub, hub_env
+from tests.kits.processes import hub_env, hub_with_worker
 from tests.notifications.pushservice import PushService
 
 pytestmark = pytest.mark.e2e
@@ -50,11 +50,8 @@ def push_hub(transactional_db, artifacts, tmp_path):
             REQUESTS_CA_BUNDLE=service.ca_file,
             PUSH_RETRY_BASE="0.05",
         )
-        hub = Hub(env, artifacts)
-        try:
+        with hub_with_worker(env, artifacts) as hub:  # with Redis, pushes go out from a worker
             yield hub, service
-        finally:
-            hub.stop()
 
 
 def phone(browser, hub_url: str, user, init_script: str = "") -> Page:
