@@ -49,11 +49,8 @@ def json_fields(request, fields: dict[str, tuple[int, bool]]) -> dict[str, str]:
     Raises ServiceError (invalid_request)."""
     if request.content_type != "application/json":
         raise _bad_request("Send Content-Type: application/json.")
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = MAX_BODY + 1
-    if length > MAX_BODY:
+    length = content_length(request)
+    if not 0 <= length <= MAX_BODY:
         raise _bad_request(f"The body is larger than {MAX_BODY} bytes.", status=413)
     try:
         data = json.loads(request.body)
@@ -79,6 +76,14 @@ def _text(data: dict, name: str, limit: int, required: bool) -> str:
     if has_control_characters(value):
         raise _bad_request(f"{name} has control characters.")
     return value
+
+
+def content_length(request) -> int:
+    """The body's declared length, or -1 when the header is not a number."""
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return -1
 
 
 def bearer(request) -> str:

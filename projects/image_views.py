@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 from pydantic import ValidationError
 
 from codexhub.errors import ServiceError
-from devices.api import bearer, error
+from devices.api import bearer, content_length, error
 from devices.models import Host
 from devices.services import host_for_token
 from projects import images
@@ -104,10 +104,7 @@ def file_upload(request, request_id: str):
     host = host_for_token(token=bearer(request))
     if host is None:
         return error("invalid_token", "Unknown or revoked token.", 401)
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = -1
+    length = content_length(request)
     if not 0 <= length <= images.MAX_FETCH:
         return error("invalid_request", images.BAD_SIZE, 413)
     data = request.read(images.MAX_FETCH + 1)

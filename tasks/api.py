@@ -5,7 +5,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from codexhub.errors import ServiceError
-from devices.api import bearer, error
+from devices.api import bearer, content_length, error
 from devices.services import host_for_token, host_message_refused
 from tasks import services
 
@@ -18,10 +18,7 @@ def artifact_upload(request, task_id: int, name: str):
     host = host_for_token(token=bearer(request))
     if host is None:
         return error("invalid_token", "Unknown or revoked token.", 401)
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = -1
+    length = content_length(request)
     if not 0 < length <= services.MAX_ARTIFACT:
         _refused(host, task_id, name, TOO_LARGE)
         return error("invalid_request", TOO_LARGE, 413)

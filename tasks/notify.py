@@ -108,15 +108,19 @@ def notify_turn(*, task_id: int, turn: int) -> int:
 # An agent asks ----------------------------------------------------------------------------
 
 
-def notify_permission(*, request_id: int) -> int:
-    """Ask the people who may answer an agent's permission request: the task's
-    sender if their role allows it, else the team's owners and admins. Each
-    device once; Web Push carries Allow and Reject buttons."""
-    request = (
+def _pending_request(request_id: int) -> PermissionRequest | None:
+    return (
         PermissionRequest.objects.select_related("task__project", "task__host", "task__created_by")
         .filter(id=request_id, state=PermissionState.PENDING)
         .first()
     )
+
+
+def notify_permission(*, request_id: int) -> int:
+    """Ask the people who may answer an agent's permission request: the task's
+    sender if their role allows it, else the team's owners and admins. Each
+    device once; Web Push carries Allow and Reject buttons."""
+    request = _pending_request(request_id)
     if request is None:
         return 0
     sent = 0
@@ -210,11 +214,7 @@ def permission_reminders() -> int:
 
 
 def notify_permission_reminder(*, request_id: int) -> int:
-    request = (
-        PermissionRequest.objects.select_related("task__project", "task__host", "task__created_by")
-        .filter(id=request_id, state=PermissionState.PENDING)
-        .first()
-    )
+    request = _pending_request(request_id)
     if request is None:
         return 0
     people = [user for user in _answerers(request.task) if preference_for(user=user).permission_asked]
