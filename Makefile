@@ -65,6 +65,8 @@ bench: migrate
 	$(BIN)/python bench/link.py
 	$(BIN)/python bench/mirror.py
 	$(BIN)/python bench/mirror_repo.py
+	$(BIN)/python bench/mirror_browse.py
+	$(BIN)/python bench/git_worktree.py
 	$(BIN)/python bench/tasks.py
 	$(BIN)/python bench/apply.py
 	$(BIN)/python bench/load.py 200 5 20
