@@ -7,7 +7,7 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from projects.models import Project
 from tests.e2e.conftest import off_the_loop
@@ -24,9 +24,8 @@ LIVE = 5_000  # ms: the batch is 2,000 changes; the pages must follow within sec
 class MirrorHost:
     """A host link that sends mirror batches as an agent would, and waits for each ack."""
 
-    def __init__(self, hub_url: str, token: str):
-        url = hub_url.replace("http://", "ws://") + "/ws/host/"
-        self.socket = connect(url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None)
+    def __init__(self, socket: ClientConnection):
+        self.socket = socket
         assert json.loads(self.socket.recv(timeout=10))["type"] == "welcome"
         self.seq = 0
 
@@ -52,7 +51,13 @@ def _owner_and_host():
 @pytest.fixture
 def mirrored(hub):
     user, token = off_the_loop(_owner_and_host)
-    host = MirrorHost(hub.url, token)
+    url = hub.url.replace("http://", "ws://") + "/ws/host/"
+    with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None) as socket:
+        yield user, _mirrored_host(socket)
+
+
+def _mirrored_host(socket: ClientConnection) -> MirrorHost:
+    host = MirrorHost(socket)
     host.send("mirror.projects", {"projects": [{"name": "docs"}]})
     host.batch(
         dir_change("src"),
@@ -62,8 +67,7 @@ def mirrored(hub):
         file_change("README.md", "# Docs\n"),
         reset=True,
     )
-    yield user, host
-    host.socket.close()
+    return host
 
 
 def test_open_pages_follow_a_2000_change_batch(hub, mirrored, phones, artifacts):
