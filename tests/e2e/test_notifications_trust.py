@@ -73,15 +73,7 @@ def stands_in_for_subscribe(subscription: dict) -> str:
 
 
 def device(user, service, name: str) -> WebPushDevice:
-    subscription = service.subscribe()
-    return WebPushDevice.objects.create(
-        user=user,
-        name=name,
-        registration_id=subscription.endpoint,
-        p256dh=subscription.p256dh,
-        auth=subscription.auth,
-        browser="CHROME",
-    )
+    return service.device_for(user, name)
 
 
 # Enabling -------------------------------------------------------------------------------

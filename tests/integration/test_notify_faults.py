@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
-from push_notifications.models import WebPushDevice
 
 from accounts.models import Membership, Role, Team
 from notifications import vapid
@@ -48,16 +47,8 @@ def push_world(transactional_db, tmp_path, redis_url):
         Membership.objects.create(team=team, user=user, role=Role.OWNER)
         host, _ = make_host(team, "studio")
         task = make_task(shared_project(offering(host)), user, state=TaskState.SUCCEEDED)
-        phone, watch = service.subscribe(), service.subscribe()
-        for name, subscription in (("phone", phone), ("watch", watch)):
-            WebPushDevice.objects.create(
-                user=user,
-                name=name,
-                registration_id=subscription.endpoint,
-                p256dh=subscription.p256dh,
-                auth=subscription.auth,
-            )
-        first, second = (urlsplit(s.endpoint).path for s in (phone, watch))
+        phone, watch = service.device_for(user, "phone"), service.device_for(user, "watch")
+        first, second = (urlsplit(d.registration_id).path for d in (phone, watch))
         yield PushWorld(service, env, task, first, second)
 
 

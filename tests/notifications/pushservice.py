@@ -150,6 +150,20 @@ class PushService(LoopbackServer):
         self._subscriptions[urlparse(subscription.endpoint).path] = subscription
         return subscription
 
+    def device_for(self, user, name: str = ""):
+        """A Web Push device of `user`, subscribed at this push service."""
+        from push_notifications.models import WebPushDevice
+
+        subscription = self.subscribe()
+        return WebPushDevice.objects.create(
+            user=user,
+            name=name,
+            registration_id=subscription.endpoint,
+            p256dh=subscription.p256dh,
+            auth=subscription.auth,
+            browser="CHROME",
+        )
+
     def respond_with(self, *statuses: int) -> None:
         """Answer the next requests that pass the checks with these statuses, then 201."""
         with self._changed:

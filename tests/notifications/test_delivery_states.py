@@ -20,15 +20,7 @@ NOTICE = Notice(title="Done · Tidy", body="notes on studio", url="/tasks/7/", t
 
 
 def device(user, push_service, name="Pixel") -> WebPushDevice:
-    subscription = push_service.subscribe()
-    return WebPushDevice.objects.create(
-        user=user,
-        name=name,
-        registration_id=subscription.endpoint,
-        p256dh=subscription.p256dh,
-        auth=subscription.auth,
-        browser="CHROME",
-    )
+    return push_service.device_for(user, name)
 
 
 def path_of(phone: WebPushDevice) -> str:

@@ -4,7 +4,6 @@ never in a sleeping loop; the Delivery keys keep every device at one push."""
 from urllib.parse import urlsplit
 
 import pytest
-from push_notifications.models import WebPushDevice
 
 from codexhub import jobs
 from notifications.jobs import push_job
@@ -16,18 +15,7 @@ NOTICE = Notice(title="Done · Tidy", body="notes on studio", url="/tasks/7/", t
 
 
 def devices(user, push_service, *names):
-    paths = []
-    for name in names:
-        subscription = push_service.subscribe()
-        WebPushDevice.objects.create(
-            user=user,
-            name=name,
-            registration_id=subscription.endpoint,
-            p256dh=subscription.p256dh,
-            auth=subscription.auth,
-        )
-        paths.append(urlsplit(subscription.endpoint).path)
-    return paths
+    return [urlsplit(push_service.device_for(user, name).registration_id).path for name in names]
 
 
 @pytest.mark.django_db

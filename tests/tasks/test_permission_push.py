@@ -53,14 +53,7 @@ def asking(task, options=OPTIONS, request_id="p1") -> PermissionRequest:
 
 
 def subscribed(user, push_service) -> WebPushDevice:
-    subscription = push_service.subscribe().as_json()
-    return WebPushDevice.objects.create(
-        user=user,
-        registration_id=subscription["endpoint"],
-        p256dh=subscription["keys"]["p256dh"],
-        auth=subscription["keys"]["auth"],
-        browser="CHROME",
-    )
+    return push_service.device_for(user)
 
 
 def answer(client: Client, token: str):
