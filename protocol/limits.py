@@ -16,7 +16,7 @@ MAX_ID = 2**63  # task and message ids, exclusive
 MAX_AGENT_VERSION = 32
 MAX_PLATFORM = 64
 MAX_CAPABILITIES = 16
-CAPABILITIES = ("agent", "browser", "shell", "mirror")
+CAPABILITIES = ("agent", "browser", "shell", "mirror", "git", "gh")
 MAX_EXECUTORS = 32
 EXECUTOR_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 MAX_EXECUTOR_LABEL = 64
@@ -69,6 +69,26 @@ MAX_STEP_ACTION = 16  # characters of a result's action the hub keeps
 MAX_STEP_ERROR = 300  # characters of a result's error the hub keeps
 MAX_ARTIFACT = 5 * 1024 * 1024
 ARTIFACT_NAME = re.compile(r"step-\d{1,2}\.(png|pdf)")
+
+# Git (task branches, review, commit, merge, push) -----------------------------------------
+
+WORKSPACES = ("working_copy", "worktree")
+GIT_ACTIONS = ("state", "commit", "merge", "push", "pull_request", "discard")
+GIT_REQUEST = FETCH_REQUEST
+COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256 object names
+MAX_COMMIT_MESSAGE = 16 * 1024  # characters the phone may write
+MAX_GIT_USER = 100  # characters of the hub user's name in a commit's trailer
+MAX_EMAIL = 254
+MAX_PR_TITLE = 256
+MAX_PR_BODY = 16 * 1024
+MAX_GIT_ERROR = 2000  # characters of git's own words the hub keeps
+MAX_GIT_FILES = 200  # paths a result names (a conflict's, a refusal's)
+MAX_URL = 2000
+MAX_DIRTY = 1000  # uncommitted files a repository state lists
+MAX_REPO_DIFF = 256 * 1024  # characters of a working copy's uncommitted diff the hub keeps
+MAX_BRANCH = 200
+MAX_BRANCHES = 200  # local branches a repository state lists (the base branches offered)
+MAX_REMOTES = 20
 
 # Agent sessions --------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, StrictInt, ValidationError, model_va
 
 from protocol import limits
 from protocol.base import Display, Id, MirrorPath, ProtocolModel, Sequenced, Token, refuse
+from protocol.git import Branch, Commit
 from protocol.steps import SHOWN, STEP_FIELDS, quoted
 
 # Browser steps ----------------------------------------------------------------------------------
@@ -144,6 +145,12 @@ class Assignment(ProtocolModel):
     prompt: Annotated[str, Field(min_length=1, max_length=limits.MAX_PROMPT)]
     target: str = ""  # "" or a mirror path
     steps: Annotated[list[dict[str, Any]], AfterValidator(_steps)] | None = None  # a browser task's
+    # Where it runs (docs/protocol.md, "Git"): the project's working copy, or a branch of its own
+    # in a worktree, from `base` (null: the working copy's branch), or in the worktree of the
+    # earlier task `worktree_of` (a continuation).
+    workspace: Literal[limits.WORKSPACES] = "working_copy"  # type: ignore[valid-type]
+    base: Branch | None = None
+    worktree_of: Id | None = None
 
 
 class TaskAssign(ProtocolModel):
@@ -174,7 +181,13 @@ class TaskReceived(TasksMessage):
 
 
 class TaskStarted(TasksMessage):
+    """`branch`, `base` and `base_commit`: where a task in a worktree runs (null otherwise)."""
+
     type = "task.started"
+
+    branch: Branch | None = None
+    base: Branch | None = None
+    base_commit: Commit | None = None
 
 
 class TaskLog(TasksMessage):

@@ -11,9 +11,14 @@ def assignment(task: Task) -> dict:
         "executor": task.executor,
         "prompt": task.prompt,
         "target": task.target,
+        "workspace": task.workspace,
     }
     if task.steps:
         message["steps"] = task.steps
+    if task.base_branch:
+        message["base"] = task.base_branch
+    if task.worktree_of_id:
+        message["worktree_of"] = task.worktree_of_id
     return message
 
 

@@ -30,6 +30,13 @@ LIVE_STATES = (TaskState.QUEUED, TaskState.ASSIGNED, TaskState.RUNNING)
 FINISHED_STATES = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.EXPIRED)
 
 
+class Workspace(models.TextChoices):
+    """Where a task runs on its host (docs/protocol.md, "Git")."""
+
+    WORKING_COPY = "working_copy", "In the working copy"
+    WORKTREE = "worktree", "On its own branch"
+
+
 class TaskQuerySet(models.QuerySet):
     def visible_to(self, user) -> "TaskQuerySet":
         """Tasks of the teams the user is a member of."""
@@ -74,6 +81,15 @@ class Task(models.Model):
     assign_count = models.PositiveIntegerField(default=0)
     session_state = models.CharField(max_length=16, choices=SessionState.choices, blank=True, default="")
     end_requested_at = models.DateTimeField(null=True, blank=True)
+    # Git (docs/protocol.md, "Git"): where it runs; a worktree task's branch as the agent reports it.
+    workspace = models.CharField(max_length=16, choices=Workspace.choices, default=Workspace.WORKING_COPY)
+    base_branch = models.CharField(max_length=200, blank=True)  # asked for ("": the working copy's)
+    worktree_of = models.ForeignKey(  # a continuation runs in this earlier task's worktree
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
+    )
+    branch = models.CharField(max_length=200, blank=True)
+    base = models.CharField(max_length=200, blank=True)  # the branch it started from, as reported
+    base_commit = models.CharField(max_length=64, blank=True)
 
     objects = TaskQuerySet.as_manager()
 
@@ -87,6 +103,9 @@ class Task(models.Model):
             models.CheckConstraint(condition=models.Q(state__in=TaskState.values), name="task_state_valid"),
             models.CheckConstraint(
                 condition=models.Q(session_state__in=SessionState.values), name="task_session_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(workspace__in=Workspace.values), name="task_workspace_valid"
             ),
         ]
 
@@ -106,6 +125,15 @@ class Task(models.Model):
     @property
     def cancellable(self) -> bool:
         return self.state in LIVE_STATES
+
+    @property
+    def in_worktree(self) -> bool:
+        return self.workspace == Workspace.WORKTREE
+
+    @property
+    def worktree_task_id(self) -> int:
+        """The task whose worktree (and branch) this one runs in: itself, or the one it continues."""
+        return self.worktree_of_id or self.id
 
     @property
     def is_session(self) -> bool:

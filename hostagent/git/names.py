@@ -1,10 +1,8 @@
 """What we hand to git, checked first: branch and remote names, task ids, slugs, messages, users, paths.
 
 Every check here runs in Python, before any git process: a hostile name never reaches git's
-option parser. A branch name must pass `git check-ref-format --branch` (the rules are
-re-implemented below, and tests/hostagent/test_git_names.py holds them against git's own)
-and our stricter ones: printable ASCII letters, digits and `._/+-` only, no leading `-`, not
-`HEAD`, at most 200 characters.
+option parser. Branch and remote names are checked by protocol/branches.py, which the hub
+shares.
 """
 
 from __future__ import annotations
@@ -14,18 +12,18 @@ import re
 from dataclasses import dataclass
 
 from hostagent.git.runner import Refused
+from protocol import branches
+from protocol.branches import TASK_BRANCH_PREFIX, branch_error
 from protocol.text import CONTROL
 
-PREFIX = "codexhub/"
-MAX_BRANCH = 200
+PREFIX = TASK_BRANCH_PREFIX
+MAX_BRANCH = branches.MAX_BRANCH
 MAX_SLUG = 40
 MAX_MESSAGE = 64 * 1024
 MAX_USER_NAME = 100
 MAX_EMAIL = 254
 
-_BRANCH_CHARS = re.compile(r"[A-Za-z0-9._/+-]+")
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_REMOTE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _EMAIL = re.compile(r"[^\s<>@]+@[^\s<>@]+")
 
 BRANCH_BAD = "{name} is not a branch name we accept: {why}"
@@ -40,38 +38,6 @@ EMAIL_BAD = "the hub user's email must look like name@example.com"
 PATH_BAD = "{path} is not a path inside the project"
 
 
-def branch_error(name: object) -> str | None:
-    """Why git (`check-ref-format --branch`) or we refuse `name` as a branch, or None."""
-    if not isinstance(name, str) or not name:
-        return "it is empty"
-    if len(name) > MAX_BRANCH:
-        return f"it is longer than {MAX_BRANCH} characters"
-    if CONTROL.search(name):
-        return "it contains a control character"
-    if " " in name:
-        return "it contains a space"
-    if name.startswith("-"):
-        return "it starts with -"
-    if name in ("HEAD", "@") or name.startswith("refs/"):
-        return "it names a ref, not a branch"
-    if "@{" in name:
-        return "it contains @{"
-    if ".." in name:
-        return "it contains .."
-    if "//" in name or name.startswith("/") or name.endswith("/"):
-        return "it has an empty part between slashes"
-    if name.endswith("."):
-        return "it ends with ."
-    for part in name.split("/"):
-        if part.startswith("."):
-            return "a part starts with ."
-        if part.endswith(".lock"):
-            return "a part ends with .lock"
-    if not _BRANCH_CHARS.fullmatch(name):
-        return "only letters, digits and . _ / + - are allowed"
-    return None
-
-
 def check_branch(name: object) -> str:
     error = branch_error(name)
     if error is not None:
@@ -82,10 +48,9 @@ def check_branch(name: object) -> str:
 
 def check_remote_name(name: object) -> str:
     """The shape of a remote's name; the caller then looks it up in `git remote`."""
-    if not isinstance(name, str) or len(name) > 100 or not _REMOTE.fullmatch(name) or ".." in name:
+    if branches.remote_error(name) is not None:
         raise Refused(REMOTE_BAD.format(name=ascii(name)))
-    if name.endswith(".lock") or name.endswith("."):
-        raise Refused(REMOTE_BAD.format(name=ascii(name)))
+    assert isinstance(name, str)
     return name
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol import files, limits, link, mirror, sequenced, sessions, tasks
+from protocol import files, git, limits, link, mirror, sequenced, sessions, tasks
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 BEGIN = "<!-- limits: generated from protocol/limits.py by `python -m tests.protocol.test_docs` -->"
@@ -33,13 +33,13 @@ SECTIONS = {
     files.FileFetch: ["Files on request"],
     files.FileRefused: ["Files on request"],
     tasks.TaskReceived: ["Tasks (stream `tasks`)"],
-    tasks.TaskStarted: ["Tasks (stream `tasks`)"],
+    tasks.TaskStarted: ["Tasks (stream `tasks`)", "Git (stream `git`)"],
     tasks.TaskLog: ["Tasks (stream `tasks`)"],
     tasks.TaskFinished: ["Tasks (stream `tasks`)", "Browser tasks"],
     tasks.FileChange: ["Tasks (stream `tasks`)"],
     tasks.StepResult: ["Browser tasks"],
     tasks.BrowserStep: ["Browser tasks"],
-    tasks.Assignment: ["Tasks (stream `tasks`)", "Browser tasks"],
+    tasks.Assignment: ["Tasks (stream `tasks`)", "Browser tasks", "Git (stream `git`)"],
     tasks.TaskAssign: ["Tasks (stream `tasks`)"],
     tasks.TaskCancel: ["Tasks (stream `tasks`)"],
     sessions.TaskItem: ["Agent sessions (ACP)"],
@@ -58,6 +58,11 @@ SECTIONS = {
     sessions.FollowUp: ["Agent sessions (ACP)"],
     sessions.TaskInterrupt: ["Agent sessions (ACP)"],
     sessions.TaskEnd: ["Agent sessions (ACP)"],
+    git.GitRequest: ["Git (stream `git`)"],
+    git.GitUser: ["Git (stream `git`)"],
+    git.GitResult: ["Git (stream `git`)"],
+    git.RepoState: ["Git (stream `git`)"],
+    git.DirtyFile: ["Git (stream `git`)"],
 }
 
 # What the prose says of a number, as it says it.
@@ -109,6 +114,15 @@ STATED = [
     (limits.MAX_OPTION_NAME, "`name` at most {n}"),
     (limits.MAX_PERMISSION_TIMEOUT, "at most {n:,} (`null`: forever)"),
     (limits.MAX_STOP_REASON, "at most {n} characters kept"),
+    (limits.MAX_COMMIT_MESSAGE, "(1-{n:,} characters, no NUL)"),
+    (limits.MAX_PR_TITLE, "at most {n} characters, `body`"),
+    (limits.MAX_PR_BODY, "`body` at most {kib} KiB"),
+    (limits.MAX_GIT_ERROR, "kept to {n:,}\n  characters"),
+    (limits.MAX_GIT_FILES, "to {n} paths"),
+    (limits.MAX_DIRTY, "at most\n  {n:,} `dirty` files"),
+    (limits.MAX_REPO_DIFF, "at\n  most {kib} KiB the hub keeps"),
+    (limits.MAX_BRANCHES, "at most {n} `branches`"),
+    (limits.MAX_REMOTES, "and {n} `remotes`"),
 ]
 
 
