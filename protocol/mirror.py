@@ -41,6 +41,7 @@ def _file_text(text: str) -> str:
 
 class Project(ProtocolModel):
     name: ProjectName
+    git: bool = False  # the folder is the top of a git repository
 
 
 class MirrorProjects(Sequenced):
