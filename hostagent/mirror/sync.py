@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
@@ -123,7 +124,7 @@ class Mirror:
     # Hub messages ----------------------------------------------------------------
 
     async def on_welcome(self) -> None:
-        projects = [{"name": name} for name in self.projects]
+        projects = [{"name": name, "git": _is_git_top(p.scanner.root)} for name, p in self.projects.items()]
         await self.link.send(STREAM, "mirror.projects", {"projects": projects})
         self._spawn(self.sync_all())
 
@@ -206,3 +207,8 @@ class Mirror:
         finally:
             if not building.done():
                 building.cancel()  # the thread finishes its read; the batch is dropped
+
+
+def _is_git_top(root: str) -> bool:
+    """Whether `root` is the top of a git repository or worktree (`.git` a folder or a file)."""
+    return os.path.lexists(os.path.join(root, ".git"))

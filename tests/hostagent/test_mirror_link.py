@@ -49,7 +49,7 @@ async def test_it_sends_hello_then_projects_then_a_reset_snapshot(tmp_path):
     hello = next(m for m in conn.received if m.get("type") == "hello")
     assert hello["payload"]["capabilities"] == ["mirror"]
     projects = hub.mirror_messages("mirror.projects")[0]["payload"]
-    assert projects == {"projects": [{"name": "docs"}, {"name": "empty"}]}
+    assert projects == {"projects": [{"name": "docs", "git": False}, {"name": "empty", "git": False}]}
     docs_batches = hub.mirror_batches("docs")
     assert [b["reset"] for b in docs_batches] == [True]
     assert paths_of(changes(docs_batches)) == {"readme.md", "guide", "guide/intro.md"}
