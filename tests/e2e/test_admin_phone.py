@@ -7,8 +7,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from codexhub.admin import ADMIN_NOT_STAFF
-from tests.e2e.test_onboarding import shot
 from tests.kits.common import PASSWORD, fresh_totp_code, make_user
+from tests.kits.phone import shot
 
 pytestmark = pytest.mark.e2e
 

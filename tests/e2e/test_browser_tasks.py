@@ -8,10 +8,10 @@ import pytest
 from playwright.sync_api import expect
 
 from tasks.models import Task, TaskArtifact
-from tests.e2e.test_onboarding import shot
 from tests.e2e.test_tasks_live import phone, run_agent, world  # noqa: F401 (fixture)
 from tests.kits.agent_toml import executor_toml
 from tests.kits.loopback import LoopbackServer, Reply, Request, html_reply
+from tests.kits.phone import shot
 from tests.kits.processes import wait_until
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ from devices.models import Host, HostState
 from devices.pairing import pairing_start
 from tasks.models import Task
 from tests.e2e.conftest import PHONE, off_the_loop
-from tests.e2e.test_layouts import sign_in
 from tests.kits.common import make_host, make_user
+from tests.kits.phone import sign_in
 from tests.kits.task_stream import make_task, shared_project
 
 pytestmark = pytest.mark.e2e

@@ -10,9 +10,8 @@ from playwright.sync_api import Page, expect
 
 from devices.models import Host, HostState
 from tests.e2e.conftest import PHONE
-from tests.e2e.test_layouts import sign_in
-from tests.e2e.test_onboarding import shot
 from tests.kits.common import fresh_totp_code, make_owner
+from tests.kits.phone import shot, sign_in
 from tests.kits.processes import Agent, Hub, Worker, hub_env, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -1,14 +1,11 @@
 """The shell follows the screen and the system: a bottom tab bar on a phone,
 a side bar on a desktop, and dark colours when the system asks for them."""
 
-import re
-
 import pytest
-from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PHONE
-from tests.e2e.test_onboarding import shot
-from tests.kits.common import PASSWORD, fresh_totp_code, make_owner
+from tests.kits.common import make_owner
+from tests.kits.phone import shot, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -16,16 +13,6 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def member(transactional_db):
     return make_owner("dora@example.com", "Dora's desk")[0]
-
-
-def sign_in(page: Page, hub_url: str, user) -> None:
-    page.goto(f"{hub_url}/accounts/login/")
-    page.get_by_placeholder("Email address").fill(user.email)
-    page.get_by_placeholder("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    page.get_by_label("Code").fill(fresh_totp_code(user))
-    page.get_by_role("button", name="Verify").click()
-    expect(page).to_have_url(re.compile(r"/hosts/$"))
 
 
 def test_a_phone_gets_a_bottom_tab_bar(live_hub, browser, member, artifacts):

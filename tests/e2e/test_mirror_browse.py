@@ -11,10 +11,9 @@ from websockets.sync.client import ClientConnection, connect
 
 from projects.models import Project
 from tests.e2e.conftest import off_the_loop
-from tests.e2e.test_layouts import sign_in
-from tests.e2e.test_onboarding import shot
 from tests.kits.common import make_host, make_owner
 from tests.kits.mirror_stream import delete, dir_change, file_change
+from tests.kits.phone import shot, sign_in
 
 pytestmark = pytest.mark.e2e
 

@@ -16,8 +16,6 @@ from push_notifications.models import WebPushDevice
 from accounts.models import Membership, Role, Team, User
 from notifications.services import Notice, notice_push
 from tests.e2e.conftest import PHONE, off_the_loop
-from tests.e2e.test_layouts import sign_in
-from tests.e2e.test_onboarding import shot
 from tests.e2e.test_push_worker import (  # noqa: F401 (daemon and desktop are fixtures)
     asking_pia,
     daemon,
@@ -26,6 +24,7 @@ from tests.e2e.test_push_worker import (  # noqa: F401 (daemon and desktop are f
     signed_in_phone,
 )
 from tests.kits.common import make_user
+from tests.kits.phone import shot, sign_in
 from tests.kits.processes import hub_env, hub_with_worker
 from tests.notifications.pushservice import PushService
 

@@ -10,18 +10,12 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import Membership, Role, User
 from tests.kits.common import fresh_totp_code
+from tests.kits.phone import shot
 from tests.kits.processes import wait_until
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "a long and fresh passphrase"
-
-
-def shot(page: Page, folder, name: str) -> None:
-    """Screenshot the page and check that a phone never scrolls sideways."""
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{name}: the page scrolls sideways by {overflow}px"
 
 
 def sign_up(page: Page, email: str) -> None:

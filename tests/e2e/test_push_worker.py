@@ -40,9 +40,8 @@ from notifications import vapid
 from tasks.models import PermissionRequest
 from tasks.notify import permission_message
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, off_the_loop
-from tests.e2e.test_layouts import sign_in
-from tests.e2e.test_onboarding import shot
 from tests.kits.common import make_host, make_user
+from tests.kits.phone import shot, sign_in
 from tests.kits.processes import wait_until
 
 pytestmark = pytest.mark.e2e

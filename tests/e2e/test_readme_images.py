@@ -14,9 +14,8 @@ from playwright.sync_api import expect
 from devices.models import Host
 from projects.models import Entry, FileFetch, Project
 from tests.e2e.conftest import PHONE
-from tests.e2e.test_layouts import sign_in
-from tests.e2e.test_onboarding import shot
 from tests.kits.common import make_host, make_owner
+from tests.kits.phone import shot, sign_in
 from tests.kits.processes import Agent, hub_env, hub_with_worker, wait_until, write_agent_config
 
 pytestmark = pytest.mark.e2e

@@ -10,10 +10,9 @@ from playwright.sync_api import expect
 from projects.models import Project
 from tasks.models import TaskFileChange
 from tests.e2e.conftest import off_the_loop
-from tests.e2e.test_layouts import sign_in
-from tests.e2e.test_onboarding import shot
 from tests.kits.common import make_host, make_owner
 from tests.kits.mirror_stream import Stream, file_change
+from tests.kits.phone import shot, sign_in
 from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.e2e

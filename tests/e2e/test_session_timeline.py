@@ -12,9 +12,8 @@ from websockets.sync.client import connect
 
 from tasks.models import Task
 from tests.e2e.conftest import PHONE, off_the_loop
-from tests.e2e.test_layouts import sign_in
-from tests.e2e.test_onboarding import shot
 from tests.kits.common import make_host, make_owner
+from tests.kits.phone import shot, sign_in
 from tests.kits.sessions import ALLOW, ALWAYS, DIFF, EXECUTORS, REJECT, make_session
 from tests.kits.task_stream import offering, shared_project
 

@@ -12,11 +12,10 @@ from devices.models import Host
 from projects.models import Entry, Project
 from tasks.models import Task
 from tests.e2e.conftest import PHONE
-from tests.e2e.test_layouts import sign_in
-from tests.e2e.test_onboarding import shot
 from tests.kits.agent_toml import BULLETS_TOML, executor_toml, task_agent_config
 from tests.kits.common import make_host, make_owner
 from tests.kits.loopback import LoopbackServer, Reply, Request, json_reply
+from tests.kits.phone import shot, sign_in
 from tests.kits.processes import Agent, Hub, RedisServer, Worker, hub_env, hub_with_worker, wait_until
 from tests.kits.task_stream import make_task
 

@@ -6,8 +6,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_onboarding import shot
 from tests.kits.common import PASSWORD, make_user, totp_for
+from tests.kits.phone import shot
 
 pytestmark = pytest.mark.e2e
 

@@ -2,24 +2,8 @@ import asyncio
 import json
 
 from hostagent.mirror.batches import MAX_BATCH
-from hostagent.mirror.index import Index
-from hostagent.mirror.sync import Mirror
-from tests.kits.agent_mirror import paths_of, write
-from tests.kits.fakehub import FakeHub, start_link, stop_link, wait_for
-
-
-def start_mirrored(hub, tmp_path, projects, watch=False):
-    link, task = start_link(hub.url, tmp_path / "outbox.sqlite3")
-    index = Index(tmp_path / "mirror.sqlite3")
-    mirror = Mirror({name: str(root) for name, root in projects.items()}, index, watch=watch)
-    mirror.attach(link)
-    return link, task, mirror
-
-
-async def stop_mirrored(link, task, mirror):
-    await mirror.stop()
-    await stop_link(link, task)
-    mirror.index.close()
+from tests.kits.agent_mirror import paths_of, start_mirrored, stop_mirrored, write
+from tests.kits.fakehub import FakeHub, wait_for
 
 
 def changes(batches):

@@ -7,8 +7,7 @@ import json
 from hostagent.mirror.batches import TEXT_FROM, BatchBuilder, restore_batch
 from hostagent.mirror.diff import snapshot
 from hostagent.mirror.scan import Scanner
-from tests.hostagent.test_mirror_link import start_mirrored, stop_mirrored
-from tests.kits.agent_mirror import by_path, write
+from tests.kits.agent_mirror import by_path, start_mirrored, stop_mirrored, write
 from tests.kits.fakehub import FakeHub, wait_for
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from hostagent.mirror.index import Index
 from hostagent.mirror.sync import Mirror
+from tests.kits.fakehub import start_link, stop_link
 
 
 class RecordingLink:
@@ -69,3 +70,18 @@ def all_json(link: RecordingLink) -> str:
 
 def fsname(raw: bytes) -> str:
     return os.fsdecode(raw)
+
+
+def start_mirrored(hub, tmp_path, projects, watch=False):
+    """A link to the fake hub `hub` and a Mirror of `projects` attached to it."""
+    link, task = start_link(hub.url, tmp_path / "outbox.sqlite3")
+    index = Index(tmp_path / "mirror.sqlite3")
+    mirror = Mirror({name: str(root) for name, root in projects.items()}, index, watch=watch)
+    mirror.attach(link)
+    return link, task, mirror
+
+
+async def stop_mirrored(link, task, mirror):
+    await mirror.stop()
+    await stop_link(link, task)
+    mirror.index.close()

@@ -1,0 +1,25 @@
+"""A phone in the e2e tests: signing in (with the second factor) and screenshots that fail
+when the page scrolls sideways."""
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.kits.common import PASSWORD, fresh_totp_code
+
+
+def shot(page: Page, folder, name: str) -> None:
+    """Screenshot the page and check that a phone never scrolls sideways."""
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name}: the page scrolls sideways by {overflow}px"
+
+
+def sign_in(page: Page, hub_url: str, user) -> None:
+    page.goto(f"{hub_url}/accounts/login/")
+    page.get_by_placeholder("Email address").fill(user.email)
+    page.get_by_placeholder("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.get_by_label("Code").fill(fresh_totp_code(user))
+    page.get_by_role("button", name="Verify").click()
+    expect(page).to_have_url(re.compile(r"/hosts/$"))
