@@ -44,6 +44,7 @@ class HostAdmin(admin.ModelAdmin):
         "state",
         "is_online",
         "approve_role",
+        "git_role",
         "platform",
         "agent_version",
         "last_seen_at",
@@ -56,7 +57,7 @@ class HostAdmin(admin.ModelAdmin):
         "revoked_at", "last_seen_at", "link_channel", "platform", "agent_version", "capabilities",
         "refused_count", "last_refused_at", "last_refused_reason",
     )  # fmt: skip
-    fields = ("name", "approve_role", *readonly_fields)
+    fields = ("name", "approve_role", "git_role", *readonly_fields)
     actions = ["revoke_hosts"]
     inlines = [RefusedMessageInline]
 

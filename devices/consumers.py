@@ -278,3 +278,7 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     async def task_end(self, event):
         await self._send(type="task.end", task_id=event["task_id"])
+
+    async def git_request(self, event):
+        """A phone's git decision (tasks.git), built through protocol.git.GitRequest: sent as is."""
+        await self._send(**event)

@@ -47,6 +47,13 @@ class ApproveRoleForm(forms.ModelForm):
         widgets = {"approve_role": forms.RadioSelect}
 
 
+class GitRoleForm(forms.ModelForm):
+    class Meta:
+        model = Host
+        fields = ["git_role"]
+        widgets = {"git_role": forms.RadioSelect}
+
+
 class RevokeForm(forms.Form):
     otp_code = forms.CharField(
         label="Your two-factor code",

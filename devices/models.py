@@ -16,7 +16,8 @@ class HostState(models.TextChoices):
 
 
 class ApproveRole(models.TextChoices):
-    """Who may answer the permission requests of the host's agents."""
+    """Who may answer the permission requests of the host's agents (approve_role), and who
+    may decide what becomes of its tasks' changes in git (git_role)."""
 
     MEMBER = "member", "Any member of the team"
     ADMIN = "admin", "Only owners and admins"
@@ -60,6 +61,14 @@ class Host(models.Model):
         default=ApproveRole.MEMBER,
         help_text="Agents ask before they edit files or run commands. Who may allow it?",
     )
+    git_role = models.CharField(
+        "who may commit, merge, push and discard",
+        max_length=8,
+        choices=ApproveRole.choices,
+        default=ApproveRole.MEMBER,
+        help_text="A task's changes on this host become commits, merges and pushes, or are thrown away. "
+        "Who may decide?",
+    )
     # Frames and uploads the hub refused from this host (services.host_message_refused).
     refused_count = models.PositiveBigIntegerField("refused messages", default=0, editable=False)
     last_refused_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -72,6 +81,9 @@ class Host(models.Model):
             models.CheckConstraint(condition=models.Q(state__in=HostState.values), name="host_state_valid"),
             models.CheckConstraint(
                 condition=models.Q(approve_role__in=ApproveRole.values), name="host_approve_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(git_role__in=ApproveRole.values), name="host_git_role_valid"
             ),
         ]
 

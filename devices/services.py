@@ -91,6 +91,16 @@ def host_approve_role_set(*, host: Host, actor: Membership, approve_role: str) -
     return host
 
 
+def host_git_role_set(*, host: Host, actor: Membership, git_role: str) -> Host:
+    """Who may commit, merge, push and discard the changes of the host's tasks."""
+    _require_manager(host, actor)
+    old = host.git_role
+    host.git_role = git_role
+    host.save(update_fields=["git_role"])
+    host_audit(host=host, action="host.git_role_changed", actor=actor.user, old=old, new=git_role)
+    return host
+
+
 def host_revoke(*, host: Host, actor: User | None, ip: str | None = None, reason: str = "revoked") -> bool:
     """Refuse the host's token from now on and close its live link at once.
 

@@ -14,14 +14,14 @@ from accounts.teams import current_membership
 from codexhub.errors import ServiceError
 from codexhub.http import client_ip
 from devices import hooks, pairing, services
-from devices.forms import ApproveForm, ApproveRoleForm, RenameForm, RevokeForm, UserCodeForm
+from devices.forms import ApproveForm, ApproveRoleForm, GitRoleForm, RenameForm, RevokeForm, UserCodeForm
 from devices.models import Host
 
 # User-code guessing: failures only, per user and per address (SECURITY.md section 3).
 CODE_FAILURE_LIMITS = (("pair-code-user", "user", "10/10m"), ("pair-code-ip", "ip", "30/h"))
 CODE_GUESSES_LIMITED = "Too many wrong codes. Wait a few minutes, then type the code again."
 # The host page's forms that change one setting each, by their name in its context.
-SETTING_FORMS = {"rename_form": RenameForm, "approve_form": ApproveRoleForm}
+SETTING_FORMS = {"rename_form": RenameForm, "approve_form": ApproveRoleForm, "git_form": GitRoleForm}
 
 
 def is_loopback(host: str) -> bool:
@@ -71,6 +71,7 @@ def _render_host(request, host, membership, *, status=200, **failed_forms):
         "rename_form": RenameForm(instance=host),
         "revoke_form": RevokeForm(),
         "approve_form": ApproveRoleForm(instance=host),
+        "git_form": GitRoleForm(instance=host),
         **failed_forms,
     }
     return render(request, "devices/host_detail.html", context, status=status)
@@ -111,6 +112,13 @@ def host_rename(request, host_id: int):
 def host_approvals(request, host_id: int):
     success = "Saved who may answer its agents."
     return _host_setting_change(request, host_id, "approve_form", services.host_approve_role_set, success)
+
+
+@second_factor_required
+@require_POST
+def host_git_role(request, host_id: int):
+    success = "Saved who may commit, merge, push and discard."
+    return _host_setting_change(request, host_id, "git_form", services.host_git_role_set, success)
 
 
 @second_factor_required

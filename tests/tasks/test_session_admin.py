@@ -46,7 +46,9 @@ def test_staff_set_who_may_answer_for_a_host(staff_client, task):
     # What the browser sends along: the management form of the page's inlines.
     field = r'name="([\w-]+-(?:TOTAL|INITIAL|MIN_NUM|MAX_NUM)_FORMS)"[^>]*value="(\d*)"'
     management = dict(re.findall(field, page))
-    response = staff_client.post(url, {"name": host.name, "approve_role": "admin", **management})
+    response = staff_client.post(
+        url, {"name": host.name, "approve_role": "admin", "git_role": "member", **management}
+    )
     assert response.status_code == 302
     host.refresh_from_db()
     assert host.approve_role == "admin"
