@@ -140,7 +140,8 @@ def _merge_in(where: str, branch: str, into: str, ours: str, theirs: str, fast_f
     touched = sorted(changed & dirty)
     if touched:
         raise DirtyFiles(DIRTY.format(into=into, path=where, files=", ".join(touched)), touched)
-    args = ["merge", "--ff-only"] if fast_forward else ["merge", "--no-ff", "--no-edit"]
+    message = f"Merge branch '{branch}' into {into}"  # as the merge-tree path writes it
+    args = ["merge", "--ff-only"] if fast_forward else ["merge", "--no-ff", "--no-edit", "-m", message]
     result = git([*args, theirs], where, check=False)
     if result.returncode != 0:
         # A hook refused, or git found a file it would overwrite: leave no merge half done.

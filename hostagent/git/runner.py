@@ -1,4 +1,4 @@
-"""Running git: an argv list, no shell, no prompt, no terminal, a timeout, git's words kept."""
+"""Running git (and gh): an argv list, no shell, no prompt, no terminal, a timeout, its words kept."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import IO
 
 GIT = "git"
 TIMEOUT = 60.0  # seconds for a local operation
@@ -61,6 +63,8 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["GIT_TERMINAL_PROMPT"] = "0"  # https credentials: the helper's or none, never a question
     env["GIT_EDITOR"] = "true"  # a merge or commit that would open an editor takes its message as is
+    env["GH_PROMPT_DISABLED"] = "1"  # gh: fail rather than ask
+    env["GH_NO_UPDATE_NOTIFIER"] = "1"
     env.pop("GIT_DIR", None)  # the repository is the cwd's, whatever the agent was started from
     env.pop("GIT_WORK_TREE", None)
     env.pop("GIT_INDEX_FILE", None)
@@ -88,6 +92,74 @@ def git(
     return result
 
 
+def run(
+    argv: Sequence[str], cwd: str | os.PathLike[str], *, timeout: float = TIMEOUT, stdin: str | None = None
+) -> Result:
+    """Another program (gh) the way git runs here: no shell, no prompt, no terminal, a timeout
+    (GitTimeout), output decoded as `git` does. Never raises for an exit code: check `returncode`."""
+    returncode, out, err = _run(
+        argv[1:], cwd, timeout, stdin.encode("utf-8") if stdin is not None else None, argv[0]
+    )
+    return Result(returncode, out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "surrogateescape"))
+
+
+def git_head(
+    args: Sequence[str], cwd: str | os.PathLike[str], limit: int, *, timeout: float = TIMEOUT
+) -> tuple[bytes, bool]:
+    """The first `limit` bytes of git's output and whether there was more (git is then stopped):
+    for a diff that may be far larger than what is kept. Raises GitError if git failed."""
+    argv = [GIT, *args]
+    try:
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True,
+        )  # fmt: skip
+    except FileNotFoundError:
+        raise GitError("git is not installed (or not on PATH)", argv=argv) from None
+    # The pipes are read here; a timeout only kills the group, which ends the reads.
+    fired: list[bool] = []
+
+    def stop() -> None:
+        fired.append(True)
+        _signal_group(process)
+
+    timer = threading.Timer(timeout, stop)
+    timer.start()
+    try:
+        out, more, err = _read_head(process, limit)
+    finally:
+        timer.cancel()
+    if more:
+        return out[:limit], True
+    if fired:
+        raise GitTimeout(f"git {args[0]} took longer than {timeout:g} seconds and was stopped", argv=argv)
+    if process.returncode != 0:
+        text = err.decode("utf-8", "surrogateescape").strip() or f"git {args[0]} failed"
+        raise GitError(text, argv=argv, returncode=process.returncode, stderr=text)
+    return out, False
+
+
+def _read_head(process: subprocess.Popen[bytes], limit: int) -> tuple[bytes, bool, bytes]:
+    """(stdout up to limit + 1 bytes, whether there was more, stderr) and the process reaped."""
+    assert process.stdout is not None and process.stderr is not None
+    # stderr is drained beside stdout: git blocked on a full stderr pipe would never end stdout.
+    errors: list[bytes] = []
+    drain = threading.Thread(target=_read_into, args=(process.stderr, errors), daemon=True)
+    drain.start()
+    out = process.stdout.read(limit + 1)
+    more = len(out) > limit
+    if more:
+        _signal_group(process)
+    process.stdout.close()
+    process.wait()
+    drain.join()
+    return out, more, errors[0] if errors else b""
+
+
+def _read_into(stream: IO[bytes], into: list[bytes]) -> None:
+    into.append(stream.read())
+
+
 def git_bytes(args: Sequence[str], cwd: str | os.PathLike[str], *, timeout: float = TIMEOUT) -> bytes | None:
     """git's output as bytes (a blob), or None if it failed."""
     returncode, out, _err = _run(args, cwd, timeout, None)
@@ -95,9 +167,9 @@ def git_bytes(args: Sequence[str], cwd: str | os.PathLike[str], *, timeout: floa
 
 
 def _run(
-    args: Sequence[str], cwd: str | os.PathLike[str], timeout: float, stdin: bytes | None
+    args: Sequence[str], cwd: str | os.PathLike[str], timeout: float, stdin: bytes | None, program: str = GIT
 ) -> tuple[int, bytes, bytes]:
-    argv = [GIT, *args]
+    argv = [program, *args]
     try:
         process = subprocess.Popen(
             argv,
@@ -111,13 +183,13 @@ def _run(
             start_new_session=True,
         )
     except FileNotFoundError:
-        raise GitError("git is not installed (or not on PATH)", argv=argv) from None
+        raise GitError(f"{program} is not installed (or not on PATH)", argv=argv) from None
     try:
         out, err = process.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(process)
         raise GitTimeout(
-            f"git {args[0]} took longer than {timeout:g} seconds and was stopped", argv=argv
+            f"{program} {args[0]} took longer than {timeout:g} seconds and was stopped", argv=argv
         ) from None
     except BaseException:
         _kill_group(process)
@@ -126,6 +198,11 @@ def _run(
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    _signal_group(process)
+    process.communicate()
+
+
+def _signal_group(process: subprocess.Popen[bytes]) -> None:
     try:
         if sys.platform == "win32":
             process.kill()
@@ -133,4 +210,3 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
     except OSError:  # already gone
         pass
-    process.communicate()
