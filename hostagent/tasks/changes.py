@@ -4,18 +4,23 @@ The scans are the mirror's (`Scanner`): `.git` and .gitignore'd files never
 count, symlinks are recorded and not followed, folders are ignored. The
 "before" snapshot keeps the text of text files (UTF-8, no NUL, at most 512 KiB,
 32 MiB in all) so a modified file gets a unified diff; binary and large files
-get `diff: null`. Both calls block: run them in a worker thread.
+get `diff: null`. `compare_recorded` also gives, for every changed path, the
+sha256 before and after and the bytes before when the snapshot kept them: what
+the ledger keeps so a discard can put a working-copy task's files back. Both
+calls block: run them in a worker thread.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from hostagent.mirror.safefile import TEXT_LIMIT, read_file
 from hostagent.mirror.scan import Entry, Scanner
+from hostagent.tasks.ledger import Change
 from protocol import limits
 
 TEXT_BUDGET = 32 * 1024 * 1024
@@ -107,6 +112,12 @@ def _change(path: str, op: str, before: Side, after: Side) -> dict[str, Any]:
 
 def compare(before: Snapshot) -> tuple[list[dict[str, Any]], int]:
     """Scan again: (the first MAX_CHANGES changes sorted by path, how many changes in all)."""
+    changes, total, _ = compare_recorded(before)
+    return changes, total
+
+
+def compare_recorded(before: Snapshot) -> tuple[list[dict[str, Any]], int, list[Change]]:
+    """Like `compare`, plus a record of every changed path whose before or after is a file."""
     entries = {
         path: entry
         for path, entry in Scanner(before.root, before.exclude).scan().entries.items()
@@ -125,4 +136,18 @@ def compare(before: Snapshot) -> tuple[list[dict[str, Any]], int]:
             new, _ = _side(entries[path], None)
         op = "created" if path not in before.keys else "deleted" if path not in entries else "modified"
         changes.append(_change(path, op, old, new))
-    return changes, len(changed)
+    records = [_record(before, path, entries.get(path)) for path in changed]
+    return changes, len(changed), [r for r in records if r.before is not None or r.after is not None]
+
+
+def _record(before: Snapshot, path: str, after: Entry | None) -> Change:
+    key = before.keys.get(path)
+    old_hash = key[2] if key is not None and key[0] == "file" else None
+    new_hash = after.hash if after is not None and after.kind == "file" else None
+    kept = None
+    side = before.sides.get(path)
+    if old_hash is not None and side is not None and side[0] == "text" and side[1] is not None:
+        data = side[1].encode("utf-8", "surrogateescape")
+        # A file in another encoding was decoded to text: its bytes are not these.
+        kept = data if hashlib.sha256(data).hexdigest() == old_hash else None
+    return Change(path, old_hash, new_hash, kept)

@@ -6,6 +6,14 @@
   per `[tasks].concurrency`, and one per project unless
   `parallel_per_project`), then: `task.started`, a scan, the run, a scan,
   `task.finished` with the changes.
+- Where it runs (docs/protocol.md, "Git"): `workspace: "working_copy"` (or
+  none, from an older hub) in the project folder, recording in the ledger what
+  it changed so a discard can put it back; `"worktree"` in a new worktree on
+  branch `codexhub/<id>-<slug>` from `base` under the agent's data folder, or
+  with `worktree_of` in that earlier task's worktree. Worktree tasks take no
+  project lock (they are isolated) but one lock per worktree, so the tasks of
+  one worktree never run at once. A worktree that cannot be made or found
+  fails the task before `task.started`.
 - `task.cancel`: a running task's group is killed, a waiting one never
   starts; both finish `cancelled`. An unknown id is recorded as cancelled and
   answered; a finished one is ignored.
@@ -32,19 +40,33 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hostagent import git as gitops
 from hostagent.config import TasksConfig
+from hostagent.git import names
+from hostagent.git.worktrees import WORKTREES_NAME, current_branch
 from hostagent.link import HostLink
 from hostagent.mirror.scan import RootMissing, Scanner, Scope, is_within
 from hostagent.tasks.browser import hub_uploader, run_browser
-from hostagent.tasks.changes import compare, take_snapshot
+from hostagent.tasks.changes import compare_recorded, take_snapshot
 from hostagent.tasks.executors import Executor, RunResult, run_command
-from hostagent.tasks.ledger import CANCELLED, FINISHED, RECEIVED, RUNNING, Ledger
+from hostagent.tasks.ledger import (
+    CANCELLED,
+    FINISHED,
+    RECEIVED,
+    RUNNING,
+    WORKING_COPY,
+    WORKTREE,
+    Ledger,
+    Workspace,
+)
 from hostagent.tasks.openai_backend import run_openai
 from hostagent.tasks.output import TaskLog
 from hostagent.tasks.sites import SiteList
 from protocol import limits, paths
+from protocol.branches import branch_error
 from protocol.paths import path_error
 
 if TYPE_CHECKING:  # the acp package costs 0.3 s to import: only hosts with a session pay it
@@ -55,6 +77,10 @@ log = logging.getLogger("hostagent.tasks")
 STREAM = "tasks"
 MAX_PROMPT = limits.MAX_PROMPT
 INTERRUPTED = "interrupted: the agent stopped during the task"
+NOT_A_REPOSITORY = "project {project!r} is not a git repository, so the task cannot run in a worktree"
+NO_WORKTREE = "the worktree of task {task_id} is gone (merged or discarded): start a new task"
+WORKTREE_FAILED = "could not make the task's worktree: {error}"
+ASSIGNMENT_KEYS = ("project", "executor", "prompt", "target", "workspace", "base", "worktree_of")
 
 
 class InvalidReport(RuntimeError):
@@ -128,11 +154,35 @@ class _Job:
     steps: list[dict[str, Any]] | None = None  # a browser task's
     results: list[dict[str, Any]] = field(default_factory=list)  # what each step that ran gave
     session: AcpSession | None = None  # an acp executor's
+    workspace: str = WORKING_COPY
+    base: str | None = None  # a new worktree's base branch (None: the working copy's)
+    worktree_of: int | None = None  # a continuation: the task whose worktree it runs in
+    root: str = ""  # where it runs, once its workspace is ready
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_requested: bool = False
     started: bool = False  # the ledger says running: never waiting again
     stopping: bool = False  # the agent shuts down
     task: asyncio.Task[None] | None = None
+
+
+class _NoWorkspace(Exception):
+    """The task's worktree cannot be made or found: the task fails with this reason."""
+
+
+def _workspace_error(assignment: dict[str, Any]) -> str | None:
+    """Why the assignment's `workspace`, `base` and `worktree_of` cannot be, or None."""
+    workspace, base, worktree_of = (assignment.get(k) for k in ("workspace", "base", "worktree_of"))
+    if workspace is not None and workspace not in limits.WORKSPACES:
+        return f"workspace must be one of {', '.join(limits.WORKSPACES)}"
+    if workspace != WORKTREE and (base is not None or worktree_of is not None):
+        return "base and worktree_of are for a task in a worktree"
+    if base is not None and (error := branch_error(base)) is not None:
+        return f"the base is not a branch name: {error}"
+    if worktree_of is not None and not _is_id(worktree_of):
+        return "worktree_of must be a task id"
+    if worktree_of is not None and base is not None:
+        return "a task continuing in a worktree takes no base"
+    return None
 
 
 class TaskService:
@@ -146,7 +196,10 @@ class TaskService:
         exclude: Iterable[str] = (),
         hub: str = "",
         token: str = "",
+        worktrees: Path | None = None,
     ):
+        """`worktrees`: the folder task worktrees go in (default: `worktrees` beside the ledger,
+        which is beside agent.toml)."""
         self.config = config_tasks
         self.hub = hub  # browser tasks upload their screenshots and PDFs there, with the host token
         self.token = token
@@ -157,6 +210,8 @@ class TaskService:
         self.link: Any = None  # a HostLink, or anything with `async send(stream, type, payload)`
         self.slots = asyncio.Semaphore(config_tasks.concurrency)
         self.locks: dict[str, asyncio.Lock] = {}
+        self.worktree_locks: dict[int, asyncio.Lock] = {}
+        self.worktrees = worktrees if worktrees is not None else ledger.path.parent / WORKTREES_NAME
         self.jobs: dict[int, _Job] = {}
 
     # Wiring --------------------------------------------------------------------
@@ -226,7 +281,7 @@ class TaskService:
             log.warning("ignoring a task.assign without a task id")
             return
         assert isinstance(task_id, int)
-        assignment = {key: task.get(key) for key in ("project", "executor", "prompt", "target")}
+        assignment = {key: task.get(key) for key in ASSIGNMENT_KEYS}
         if "steps" in task:
             assignment["steps"] = task["steps"]
         if not self.ledger.add(task_id, RECEIVED, assignment):
@@ -332,7 +387,12 @@ class TaskService:
         executor = self.executors[name]
         if executor.needs_file and not target:
             return f"executor {name!r} needs a target file"
+        error = _workspace_error(assignment)
+        if error is not None:
+            return error
         if executor.kind == "browser":
+            if assignment.get("workspace") == WORKTREE:
+                return "a browser task uses no project files, so it cannot run in a worktree"
             from hostagent.tasks.browser_steps import steps_error  # pydantic: on the first browser task
 
             return steps_error(assignment.get("steps"), SiteList(executor.allowed_sites))
@@ -342,7 +402,8 @@ class TaskService:
 
     async def _accept(self, task_id: int, assignment: dict[str, Any]) -> None:
         error = self._check(assignment)
-        if error is None:
+        workspace = assignment.get("workspace") or WORKING_COPY
+        if error is None and workspace == WORKING_COPY:  # a worktree's target is checked in it
             root = os.path.realpath(self.projects[assignment["project"]])
             error = await asyncio.to_thread(target_error, root, assignment["target"], self.exclude)
         if error is not None:
@@ -357,6 +418,9 @@ class TaskService:
             assignment["prompt"],
             assignment["target"],
             steps=assignment.get("steps") if executor.kind == "browser" else None,
+            workspace=workspace,
+            base=assignment.get("base"),
+            worktree_of=assignment.get("worktree_of"),
         )
         if executor.kind == "acp":
             from hostagent.tasks.acp_session import AcpSession
@@ -370,9 +434,25 @@ class TaskService:
             return contextlib.nullcontext()
         return self.locks.setdefault(project, asyncio.Lock())
 
+    def worktree_lock(self, task_id: int) -> asyncio.Lock:
+        """Held while a task runs in the worktree of task `task_id` (or git works in it)."""
+        return self.worktree_locks.setdefault(task_id, asyncio.Lock())
+
+    def running_in_working_copy(self, project: str) -> bool:
+        """Whether a task is running in `project`'s working copy now."""
+        return any(
+            job.started and job.project == project and job.workspace == WORKING_COPY and job.steps is None
+            for job in self.jobs.values()
+        )
+
+    def _lock(self, job: _Job) -> contextlib.AbstractAsyncContextManager[Any]:
+        if job.workspace == WORKTREE:
+            return self.worktree_lock(job.worktree_of or job.id)
+        return self._project_lock(job.project)
+
     async def _run_job(self, job: _Job) -> None:
         try:
-            async with self._project_lock(job.project), self.slots:
+            async with self._lock(job), self.slots:
                 if job.cancel_requested or not self.ledger.start(job.id):
                     return
                 job.started = True
@@ -389,7 +469,17 @@ class TaskService:
         task_log = TaskLog(lambda payload: self._send("task.log", payload), job.id, self.config.output_cap)
         changes: list[dict[str, Any]] = []
         try:
-            await self._send("task.started", {"task_id": job.id})
+            started_payload = await self._prepare(job)
+        except _NoWorkspace as exc:
+            log.warning("task %d: %s", job.id, exc)
+            await self._finish(job.id, RunResult("failed", error=str(exc)))
+            return
+        except Exception as exc:  # the hub must hear how it ended, whatever broke
+            log.exception("task %d: its workspace failed inside the agent", job.id)
+            await self._finish(job.id, RunResult("failed", error=f"the agent failed: {type(exc).__name__}"))
+            return
+        try:
+            await self._send("task.started", started_payload)
             log.info("task %d: running %s on %s", job.id, job.executor.name, job.project)
             result, changes = await self._run(job, task_log)
         except Exception as exc:  # the hub must hear how it ended, whatever broke
@@ -407,11 +497,68 @@ class TaskService:
             steps=job.results if job.steps is not None else None,
         )
 
+    async def _prepare(self, job: _Job) -> dict[str, Any]:
+        """Make or find the job's workspace and record it; `task.started`'s payload. Raises
+        _NoWorkspace with the reason the task fails."""
+        project_root = os.path.realpath(self.projects[job.project])
+        if job.workspace != WORKTREE:
+            job.root = project_root
+            if job.steps is None:
+                self.ledger.set_workspace(Workspace(job.id, job.project, WORKING_COPY))
+            return {"task_id": job.id}
+        if not os.path.lexists(os.path.join(project_root, ".git")):
+            raise _NoWorkspace(NOT_A_REPOSITORY.format(project=job.project))
+        if job.worktree_of is not None:
+            workspace = await self._continue_in(job, project_root)
+        else:
+            workspace = await self._new_worktree(job, project_root)
+        self.ledger.set_workspace(workspace)
+        return {
+            "task_id": job.id,
+            "branch": workspace.branch,
+            "base": workspace.base,
+            "base_commit": workspace.base_commit,
+        }
+
+    async def _new_worktree(self, job: _Job, project_root: str) -> Workspace:
+        base = job.base
+        try:
+            if base is None:
+                base = await asyncio.to_thread(current_branch, project_root)
+            tree = await asyncio.to_thread(
+                gitops.worktree_create,
+                project_root,
+                job.id,
+                names.slugify(job.prompt),
+                base,
+                data_dir=self.worktrees,
+            )
+        except (gitops.GitError, gitops.Refused) as exc:
+            raise _NoWorkspace(WORKTREE_FAILED.format(error=exc)) from None
+        except OSError as exc:  # its folder under the agent's data folder
+            raise _NoWorkspace(WORKTREE_FAILED.format(error=exc.strerror or exc)) from None
+        job.root = os.path.realpath(tree.path)
+        return Workspace(job.id, job.project, WORKTREE, None, tree.branch, base, tree.head or None)
+
+    async def _continue_in(self, job: _Job, project_root: str) -> Workspace:
+        assert job.worktree_of is not None
+        try:
+            trees = await asyncio.to_thread(gitops.worktrees, project_root)
+        except (gitops.GitError, gitops.Refused) as exc:
+            raise _NoWorkspace(WORKTREE_FAILED.format(error=exc)) from None
+        tree = next((t for t in trees if t.task_id == job.worktree_of and not t.prunable), None)
+        if tree is None:
+            raise _NoWorkspace(NO_WORKTREE.format(task_id=job.worktree_of))
+        job.root = os.path.realpath(tree.path)
+        first = self.ledger.workspace(job.worktree_of)
+        base, base_commit = (first.base, first.base_commit) if first is not None else (None, None)
+        return Workspace(job.id, job.project, WORKTREE, job.worktree_of, tree.branch, base, base_commit)
+
     async def _run(self, job: _Job, task_log: TaskLog) -> tuple[RunResult, list[dict[str, Any]]]:
         if job.steps is not None:  # a browser drives web sites: nothing in the project to compare
             upload = hub_uploader(self.hub, self.token, job.id)
             return await run_browser(job.executor, job.steps, task_log, job.cancel, upload, job.results), []
-        root = os.path.realpath(self.projects[job.project])
+        root = job.root
         # Checked again: the file may have gone or changed while the task waited.
         error = await asyncio.to_thread(target_error, root, job.target, self.exclude)
         if error is not None:
@@ -428,9 +575,11 @@ class TaskService:
             run = run_openai if job.executor.kind == "openai" else run_command
             result = await run(job.executor, root, job.prompt, job.target, task_log, job.cancel)
         try:
-            changes, total = await asyncio.to_thread(compare, before)
+            changes, total, record = await asyncio.to_thread(compare_recorded, before)
         except RootMissing:
             return result, []
+        if job.workspace == WORKING_COPY:  # before task.finished: a discard may follow at once
+            self.ledger.record_changes(job.id, record)
         if total > len(changes):
             await task_log.note(f"[{total} files changed; the task lists the first {len(changes)}]\n")
         return result, changes

@@ -158,7 +158,7 @@ async def test_it_refuses_a_target_that_is_a_symlink_or_binary(tmp_path, monkeyp
         "executor 'local' needs a target file",
     ]
     assert model.requests == []
-    assert applied(hub, "task.started") == [{"task_id": 2}]
+    assert applied(hub, "task.started") == [{"task_id": 2, "branch": None, "base": None, "base_commit": None}]
 
 
 def test_it_unwraps_only_a_reply_that_is_one_fenced_block():
