@@ -17,8 +17,9 @@ Rules every function here keeps (hostagent/git/runner.py):
   that fails fails the operation with its own words; one that hangs hits the timeout.
 - git's own error text comes back verbatim in a GitError.
 
-The wiring to the protocol, the hub and the pages is the next slice: nothing here is called
-by the task service yet.
+The task service (hostagent/tasks/service.py) makes and finds task worktrees; the git
+service (hostagent/git/service.py) answers the hub's `git.request`s with these operations;
+review.py says what the phone sees of a repository and gh.py opens pull requests.
 """
 
 from hostagent.git.discard import DiscardRefused, FileChange, discard_in_working_copy
