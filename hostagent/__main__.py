@@ -1,4 +1,5 @@
-"""The command line: pair, run, status, unpair, project, executors. `main(argv)` returns the exit code.
+"""The command line: pair, run, status, unpair, project, executors, worktrees. `main(argv)` returns
+the exit code.
 
 Exit codes: 0 done, 1 failed (pairing denied, expired, not trusted...), 2 not
 paired or bad usage, 3 this host was revoked, 4 another agent took over.
@@ -14,9 +15,13 @@ import shlex
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hostagent import __version__, api, config
 from hostagent.text import clean
+
+if TYPE_CHECKING:
+    from hostagent.git import Worktree
 
 REPLACED = "hostagent: another agent connected with this host's token; this one stops."
 NOT_PAIRED = "hostagent: not paired. Run: python -m hostagent pair --hub URL --name NAME"
@@ -60,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         "browser or acp), plus codex, claude and aider when they are on PATH "
         "(unless [tasks] builtins = false).",
     )
+    sub.add_parser(
+        "worktrees",
+        help="list the task worktrees of the shared projects",
+        description="Tasks that run on a branch of their own have a worktree beside the config file. "
+        "Stale ones are marked: their folder is gone (git worktree prune forgets it) or this host's "
+        "task ledger knows no such task.",
+    )
     commands = [c for name, c in sub.choices.items() if name != "project"] + list(psub.choices.values())
     for command in commands:
         command.add_argument("--config", metavar="PATH", help="config file (default: platform config dir)")
@@ -86,7 +98,8 @@ def cmd_pair(args: argparse.Namespace, path: Path) -> int:
     return pair(args.hub, args.name, path, yes=args.yes, config_hint=hint)
 
 
-async def _serve(link: object, mirror: object = None, tasks: object = None) -> None:
+async def _serve(link: object, mirror: object = None, tasks: object = None, git: object = None) -> None:
+    from hostagent.git.service import GitService
     from hostagent.link import HostLink
     from hostagent.mirror.sync import Mirror
     from hostagent.tasks.service import TaskService
@@ -94,6 +107,7 @@ async def _serve(link: object, mirror: object = None, tasks: object = None) -> N
     assert isinstance(link, HostLink)
     assert mirror is None or isinstance(mirror, Mirror)
     assert tasks is None or isinstance(tasks, TaskService)
+    assert git is None or isinstance(git, GitService)
     loop = asyncio.get_running_loop()
     installed = []
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -109,6 +123,8 @@ async def _serve(link: object, mirror: object = None, tasks: object = None) -> N
     finally:
         if tasks is not None:
             await tasks.stop()  # kills the running tasks' process groups
+        if git is not None:
+            await git.stop()
         if mirror is not None:
             await mirror.stop()
         for sig in installed:
@@ -117,6 +133,8 @@ async def _serve(link: object, mirror: object = None, tasks: object = None) -> N
 
 def cmd_run(args: argparse.Namespace, path: Path) -> int:
     from hostagent.fileserve import FileServer
+    from hostagent.git.service import GitService
+    from hostagent.git.worktrees import worktrees_dir
     from hostagent.link import HostLink, HostRevoked, LinkReplaced, backoff_from_env
     from hostagent.mirror.index import Index
     from hostagent.mirror.sync import Mirror
@@ -157,12 +175,16 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
             exclude=[str(path.parent)],
             hub=hub,
             token=cfg.token,
+            worktrees=worktrees_dir(path),
         )
         tasks.attach(link)
+        # The phone's decisions about a task's change: commit, merge, push, pull request, discard.
+        git = GitService(cfg.projects, ledger, tasks=tasks)
+        git.attach(link)
         # The images a README shows, sent when the hub asks (only what the mirror shares).
         FileServer(cfg.projects, exclude=[str(path.parent)], hub=hub, token=cfg.token).attach(link)
         try:
-            asyncio.run(_serve(link, mirror, tasks))
+            asyncio.run(_serve(link, mirror, tasks, git))
         except HostRevoked:
             print(
                 "hostagent: this host was revoked or its token is no longer valid. "
@@ -303,6 +325,38 @@ def cmd_executors(args: argparse.Namespace, path: Path) -> int:
     return 0
 
 
+def cmd_worktrees(args: argparse.Namespace, path: Path) -> int:
+    from hostagent import git as gitops
+    from hostagent.tasks.ledger import known_tasks
+
+    cfg = _load_or_new(path)
+    if cfg is None:
+        return 2
+    known = known_tasks(config.ledger_path(path))
+    found = 0
+    for name, folder in cfg.projects.items():
+        try:
+            trees = gitops.worktrees(folder)
+        except (gitops.Refused, gitops.GitError):
+            continue  # not a git repository: no worktrees
+        for tree in sorted(trees, key=lambda t: t.task_id):
+            found += 1
+            stale = _stale(tree, known)
+            line = f"{clean(name)}  task {tree.task_id}  {clean(tree.branch)}  {clean(tree.path)}"
+            print(line + (f"  (stale: {stale})" if stale else ""))
+    if not found:
+        print("No task worktrees.")
+    return 0
+
+
+def _stale(tree: Worktree, known: set[int]) -> str:
+    if tree.prunable:
+        return "its folder is gone; git worktree prune forgets it"
+    if tree.task_id not in known:
+        return "this host's ledger knows no such task"
+    return ""
+
+
 COMMANDS = {
     "pair": cmd_pair,
     "run": cmd_run,
@@ -310,6 +364,7 @@ COMMANDS = {
     "unpair": cmd_unpair,
     "project": cmd_project,
     "executors": cmd_executors,
+    "worktrees": cmd_worktrees,
 }
 
 
