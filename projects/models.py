@@ -24,6 +24,7 @@ class Project(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_change_at = models.DateTimeField(null=True, blank=True)
     removed_at = models.DateTimeField(null=True, blank=True)
+    is_git = models.BooleanField("a git repository", default=False)  # mirror.projects' `git`
 
     objects = ProjectQuerySet.as_manager()
 

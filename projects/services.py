@@ -36,10 +36,13 @@ def project_group(project_id: int) -> str:
 
 @handles(MirrorProjects)
 def mirror_projects_apply(*, host_id: int, message: MirrorProjects) -> None:
-    names = {project.name for project in message.projects}
+    is_git = {project.name: project.git for project in message.projects}
+    names = set(is_git)
     now = timezone.now()
     for name in names:
-        Project.objects.update_or_create(host_id=host_id, name=name, defaults={"removed_at": None})
+        Project.objects.update_or_create(
+            host_id=host_id, name=name, defaults={"removed_at": None, "is_git": is_git[name]}
+        )
     Project.objects.filter(host_id=host_id, removed_at__isnull=True).exclude(name__in=names).update(
         removed_at=now
     )
