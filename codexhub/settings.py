@@ -220,6 +220,7 @@ TASK_SWEEP_INTERVAL = env_float("TASK_SWEEP_INTERVAL", 10)  # seconds between ho
 TASK_LOG_RETENTION_DAYS = env_int("TASK_LOG_RETENTION_DAYS", 30)
 TASK_QUEUE_PER_HOST = env_int("TASK_QUEUE_PER_HOST", 100)
 TASK_CREATE_RATE = env_str("TASK_CREATE_RATE", "30/m")  # per user
+GIT_ACTION_TTL = env_float("GIT_ACTION_TTL", 3600)  # a git decision the host never answered fails
 # Without Redis there is no beat process: the hub runs housekeeping on a thread.
 TASK_IN_PROCESS_BEAT = env_bool("TASK_IN_PROCESS_BEAT", not REDIS_URL)
 CELERY_BEAT_SCHEDULE = {

@@ -41,6 +41,7 @@ urlpatterns = [
     path("api/host/files/<str:request_id>", raw_views.file_upload, name="api_file_upload"),
     path("api/host/files/<str:request_id>/refused", raw_views.file_refused, name="api_file_refused"),
     path("api/push/answer/", task_views.api_permission_answer, name="api_permission_answer"),
+    path("projects/<int:project_id>/repo/", task_views.project_repo, name="project_repo"),
     path("projects/", include("projects.urls")),
     path("tasks/", include("tasks.urls")),
     path("", include("notifications.urls")),

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from codexhub.admin import ReadOnlyAdmin, ReadOnlyInline
 from codexhub.errors import ServiceError
-from tasks.models import PermissionRequest, Task, TaskFileChange, TaskItem, TaskMessage
+from tasks.models import GitAction, PermissionRequest, Task, TaskFileChange, TaskItem, TaskMessage
 from tasks.services import task_cancel
 
 
@@ -70,3 +70,24 @@ class TaskItemAdmin(ReadOnlyAdmin):
     list_filter = ("kind",)
     search_fields = ("=task__id", "key")
     raw_id_fields = ("task",)
+
+
+@admin.register(GitAction)
+class GitActionAdmin(ReadOnlyAdmin):
+    """The git requests sent to hosts and what they answered (git's own words)."""
+
+    list_display = (
+        "id",
+        "action",
+        "state",
+        "task",
+        "project",
+        "host",
+        "requested_by",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("action", "state", "host__team", "host")
+    search_fields = ("=request", "=task__id", "project__name", "host__name", "error")
+    date_hierarchy = "created_at"
+    raw_id_fields = ("task", "chain")

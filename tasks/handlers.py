@@ -8,9 +8,11 @@ from codexhub.events import group_send_on_commit
 from codexhub.jobs import job_on_commit
 from devices.handlers import InvalidMessage, handles
 from devices.services import current_batch, host_group
+from protocol import git as protocol_git
 from protocol import limits
 from protocol import sessions as protocol_sessions
 from protocol import tasks as protocol_tasks
+from tasks.git import git_result_apply
 from tasks.messages import session_resends
 from tasks.models import (
     FINISHED_STATES,
@@ -79,7 +81,10 @@ def task_started_apply(*, host_id: int, message: protocol_tasks.TaskStarted) -> 
         task.state = TaskState.RUNNING
         task.started_at = now
         task.received_at = task.received_at or now
-        task.save(update_fields=["state", "started_at", "received_at"])
+        if task.in_worktree:  # where it runs, as the host made it (docs/protocol.md, "Git")
+            task.branch, task.base = message.branch or "", message.base or ""
+            task.base_commit = message.base_commit or ""
+        task.save(update_fields=["state", "started_at", "received_at", "branch", "base", "base_commit"])
         task_audit(task=task, action="task.started")
         tell_phones(task)
         for resend in session_resends(task) if task.is_session else []:
@@ -215,3 +220,11 @@ def _notify_turn_end(task: Task) -> None:
 
     turn = task.messages.filter(delivered_at__isnull=False).count() + 1
     job_on_commit(notify_turn_job, task.id, turn)
+
+
+# Git --------------------------------------------------------------------------------------
+
+
+@handles(protocol_git.GitResult)
+def git_result_received(*, host_id: int, message: protocol_git.GitResult) -> None:
+    git_result_apply(host_id=host_id, result=message)

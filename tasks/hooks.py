@@ -2,6 +2,7 @@
 
 from devices.hooks import on_home, on_host_list, on_link_open
 from tasks.checklist import first_run_checklist
+from tasks.git import git_resends
 from tasks.models import FINISHED_STATES, LIVE_STATES
 from tasks.selectors import tasks_for_team
 from tasks.services import link_assignments
@@ -18,5 +19,6 @@ def task_overview(*, team_id: int) -> dict:
 
 def register() -> None:
     on_link_open(link_assignments)  # a host that links again gets the work it missed
+    on_link_open(git_resends)  # ... and the git decisions it has not answered
     on_host_list(task_overview)
     on_home(first_run_checklist)  # the first-run checklist, while a step remains

@@ -313,3 +313,124 @@ class TaskMessage(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.task_id} message {self.id}"
+
+
+# Git (docs/protocol.md, "Git") -----------------------------------------------------------
+
+
+class GitActionKind(models.TextChoices):
+    STATE = "state", "Repository state"
+    COMMIT = "commit", "Commit"
+    MERGE = "merge", "Merge"
+    PUSH = "push", "Push"
+    PULL_REQUEST = "pull_request", "Pull request"
+    DISCARD = "discard", "Discard"
+
+
+class GitActionState(models.TextChoices):
+    PENDING = "pending", "Waiting for the host"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+
+
+class GitAction(models.Model):
+    """One `git.request` the hub sent (a person's decision on a chain's changes, or a
+    project's `state`) and what its `git.result` said. Sent again on every link open
+    while pending; a chain has at most one pending at a time, a project one `state`."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="git_actions")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="git_actions")
+    task = models.ForeignKey(  # the task decided on from its page; null for a project's state
+        Task, null=True, blank=True, on_delete=models.CASCADE, related_name="git_actions"
+    )
+    chain = models.ForeignKey(  # the first task of the task's chain (Task.worktree_task_id)
+        Task, null=True, blank=True, on_delete=models.CASCADE, related_name="chain_git_actions"
+    )
+    action = models.CharField(max_length=16, choices=GitActionKind.choices)
+    request = models.CharField(max_length=64, unique=True)  # secrets.token_urlsafe(24)
+    params = models.JSONField(default=dict)  # the git.request as sent
+    state = models.CharField(max_length=16, choices=GitActionState.choices, default=GitActionState.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)  # git's own words, verbatim
+    files = models.JSONField(default=list, blank=True)  # the files the error names
+    result = models.JSONField(default=dict, blank=True)  # the git.result (a state's is the snapshot)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(action__in=GitActionKind.values), name="git_action_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state__in=GitActionState.values), name="git_action_state_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["chain"], condition=models.Q(state="pending"), name="git_action_one_pending_per_chain"
+            ),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(state="pending", action="state"),
+                name="git_action_one_pending_state",
+            ),
+        ]
+        indexes = [models.Index(fields=["host", "state"], name="git_action_host_state")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.request} ({self.state})"
+
+    @property
+    def pending(self) -> bool:
+        return self.state == GitActionState.PENDING
+
+
+class GitOutcome(models.Model):
+    """What became of a chain's changes in git, keyed by the chain's first task (for a task
+    in the working copy, the task itself): its last commit, its merge, its push, its pull
+    request, its discard. Written only from the host's results (tasks.git)."""
+
+    task = models.OneToOneField(Task, primary_key=True, on_delete=models.CASCADE, related_name="git_outcome")
+    commit = models.CharField(max_length=64, blank=True)  # the last commit on the branch
+    commit_message = models.TextField(blank=True)
+    committed_at = models.DateTimeField(null=True, blank=True)
+    merged_into = models.CharField(max_length=200, blank=True)
+    merge_commit = models.CharField(max_length=64, blank=True)  # `merged_into`'s commit after it
+    merged_at = models.DateTimeField(null=True, blank=True)
+    pushed_remote = models.CharField(max_length=100, blank=True)  # "": the branch's upstream, or origin
+    pushed_branch = models.CharField(max_length=200, blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    pr_url = models.CharField("pull request", max_length=2000, blank=True)
+    discarded_at = models.DateTimeField(null=True, blank=True)
+    restored = models.JSONField(default=list, blank=True)  # a working-copy discard's files
+
+    def __str__(self) -> str:
+        return f"git of task {self.task_id}"
+
+    @property
+    def merged(self) -> bool:
+        return self.merged_at is not None
+
+    @property
+    def discarded(self) -> bool:
+        return self.discarded_at is not None
+
+    @property
+    def closed(self) -> bool:
+        """The worktree and branch are gone (merged or discarded): nothing more runs there."""
+        return self.merged or self.discarded
+
+
+class RepoSnapshot(models.Model):
+    """A project's repository as its host last reported it (a `state` result): branch,
+    upstream, ahead/behind, uncommitted files and diff, branches, remotes."""
+
+    project = models.OneToOneField(Project, primary_key=True, on_delete=models.CASCADE, related_name="repo")
+    state = models.JSONField(default=dict)  # protocol.git.RepoState
+    taken_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"repository of project {self.project_id}"

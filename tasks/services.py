@@ -34,6 +34,7 @@ from tasks.models import (
     Task,
     TaskArtifact,
     TaskState,
+    Workspace,
 )
 from tasks.steps import StepError, check_steps, parse_steps, steps_summary
 
@@ -139,9 +140,16 @@ def task_create(
     target: str = "",
     steps: str | list = "",
     rerun_of: Task | None = None,
+    workspace: str = "",
+    base_branch: str = "",
+    worktree_of: Task | None = None,
 ) -> Task:
-    """Commit a queued task and dispatch it (dispatch_on_commit). Raises
+    """Commit a queued task and dispatch it (dispatch_on_commit). Where it runs
+    (`workspace`, `base_branch`; `worktree_of`: the first task of the chain whose
+    worktree it continues in) is checked by tasks.git.task_workspace. Raises
     ServiceError (404 for another team's or no project)."""
+    from tasks.git import task_workspace
+
     project = _project(user, project_id)
     host = project.host
     chosen = _executor(host, executor)
@@ -149,6 +157,11 @@ def task_create(
     prompt = prompt or (steps_summary(steps) if steps else "")
     prompt = typed_text(prompt, empty=PROMPT_EMPTY, too_long=PROMPT_TOO_LONG, nul=PROMPT_NUL)
     target = _target(project, target)
+    if worktree_of is not None:
+        workspace, base_branch = Workspace.WORKTREE, ""
+    workspace, base_branch = task_workspace(
+        project=project, executor_kind=chosen["kind"], workspace=workspace, base_branch=base_branch
+    )
     if chosen.get("needs_file") and not target:
         raise ServiceError(TARGET_NEEDED.format(label=chosen["label"]))
     waiting = Task.objects.filter(host=host, state=TaskState.QUEUED).count()
@@ -166,6 +179,9 @@ def task_create(
             target=target,
             prompt=prompt,
             steps=steps,
+            workspace=workspace,
+            base_branch=base_branch,
+            worktree_of=worktree_of,
             expires_at=timezone.now() + timedelta(seconds=settings.TASK_TTL),
             # The prompt is the session's first turn: it works on it from the start.
             session_state=SessionState.WORKING if chosen["kind"] == "acp" else "",
@@ -180,6 +196,9 @@ def task_create(
             file=target,
             prompt=prompt[:1000],
             steps=len(steps),
+            workspace=workspace,
+            base=base_branch,
+            worktree_of=worktree_of.id if worktree_of else None,
         )
         tell_phones(task)
         dispatch_on_commit(host.id)
@@ -215,6 +234,8 @@ def task_rerun(*, user: User, task: Task) -> Task:
         target=task.target,
         steps=task.steps,
         rerun_of=task,
+        workspace=task.workspace,  # a continuation runs again on a new branch, from its chain's base
+        base_branch=(task.worktree_of or task).base_branch,
     )
 
 

@@ -18,4 +18,6 @@ urlpatterns = [
     path("<int:task_id>/messages/", views.task_message, name="task_message"),
     path("<int:task_id>/interrupt/", views.task_interrupt, name="task_interrupt"),
     path("<int:task_id>/end/", views.task_end, name="task_end"),
+    path("<int:task_id>/git/<str:action>/", views.task_git, name="task_git"),
+    path("<int:task_id>/continue/", views.task_continue, name="task_continue"),
 ]

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.core import is_ratelimited
@@ -15,8 +16,9 @@ from codexhub.errors import ServiceError
 from codexhub.http import wants_json
 from devices.services import hosts_for_team
 from projects.models import Project
-from tasks import notify, selectors, services, sessions
+from tasks import git, notify, selectors, services, sessions
 from tasks.diffview import file_diffs
+from tasks.gitpanel import repo_page, task_git_panel
 from tasks.models import PermissionRequest, Task, TaskState
 from tasks.render import step_label, timeline_entries
 
@@ -68,6 +70,8 @@ def task_new(request):
         "target": source.get("target", ""),
         "prompt": source.get("prompt", ""),
         "steps": source.get("steps", ""),
+        "workspace": source.get("workspace", ""),
+        "base_branch": source.get("base_branch", ""),
     }
     if request.method != "POST":
         return _render_new(request, project, form)
@@ -90,7 +94,7 @@ def _render_new(request, project, form, error="", status=200):
     return render(request, "tasks/task_new.html", context, status=status)
 
 
-FRAGMENTS = {"1": "tasks/_task_live.html", "timeline": "tasks/_timeline.html"}
+FRAGMENTS = {"1": "tasks/_task_live.html", "timeline": "tasks/_timeline.html", "git": "tasks/_git_panel.html"}
 
 
 @login_required
@@ -119,6 +123,8 @@ def _render_task(request, task, template="tasks/task_detail.html", status=200, f
         "log_text": "".join(log.text for log in logs),
         "last_seq": logs[-1].seq if logs else 0,
     }
+    if template != FRAGMENTS["1"]:
+        context.update(task_git_panel(task=task, user=request.user))
     if task.is_session and template != FRAGMENTS["1"]:
         context.update(_session_context(request, task), followup=followup)
     return render(request, template, context, status=status)
@@ -206,11 +212,11 @@ def task_artifact(request, task_id: int, name: str):
     return response
 
 
-# Agent sessions -----------------------------------------------------------------------
+# Agent sessions and git decisions ---------------------------------------------------------
 
 
 def _session_verb(request, task_id: int, verb, *, success: str = "", followup: str = "", **fields):
-    """Call a session verb (user=, task=, **fields) on a task the user sees; JSON
+    """Call a task verb (user=, task=, **fields) on a task the user sees; JSON
     callers get {"ok": true} or the refusal, pages a redirect or the task page."""
     task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
     try:
@@ -256,6 +262,64 @@ def task_interrupt(request, task_id: int):
 @require_POST
 def task_end(request, task_id: int):
     return _session_verb(request, task_id, sessions.task_end, success=SESSION_END_ASKED)
+
+
+GIT_VERBS = {
+    "commit": (git.git_commit, ("message",), "Asked {host} to commit."),
+    "merge": (git.git_merge, (), "Asked {host} to merge."),
+    "push": (git.git_push, ("remote",), "Asked {host} to push."),
+    "pull-request": (git.git_pull_request, (), "Asked {host} to open the pull request."),
+    "discard": (git.git_discard, (), "Asked {host} to discard the changes."),
+}
+
+
+@second_factor_required
+@require_POST
+def task_git(request, task_id: int, action: str):
+    """A decision on the task's chain (tasks.git): sent to the host, shown as waiting."""
+    if action not in GIT_VERBS:
+        raise Http404("No such decision.")
+    verb, field_names, success = GIT_VERBS[action]
+    fields = {name: request.POST.get(name, "") for name in field_names}
+    host = (
+        Task.objects.visible_to(request.user).filter(id=task_id).values_list("host__name", flat=True).first()
+    )
+    return _session_verb(request, task_id, verb, success=success.format(host=host), **fields)
+
+
+@second_factor_required
+@require_POST
+def task_continue(request, task_id: int):
+    """A follow-up task in the chain's worktree; its page next."""
+    task = get_object_or_404(Task.objects.visible_to(request.user).select_related("host"), id=task_id)
+    prompt = request.POST.get("prompt", "")
+    try:
+        if _too_many_tasks(request):
+            raise ServiceError(TOO_MANY_TASKS, status=429)
+        new = git.task_continue(
+            user=request.user, task=task, prompt=prompt, executor=request.POST.get("executor")
+        )
+    except ServiceError as exc:
+        if wants_json(request):
+            return JsonResponse({"error": exc.message}, status=exc.status)
+        messages.error(request, exc.message)
+        return _render_task(request, task, status=exc.status)
+    if wants_json(request):
+        return JsonResponse({"ok": True, "task": new.id, "url": reverse("task_detail", args=[new.id])})
+    return redirect("task_detail", task_id=new.id)
+
+
+@login_required
+@require_GET
+def project_repo(request, project_id: int):
+    """A git project's repository: asks its host for the state (at most one request at a
+    time, tasks.git.repo_state_request), shows the last one; `?fragment=1` its live part."""
+    projects = Project.objects.visible_to(request.user).select_related("host")
+    project = get_object_or_404(projects, id=project_id)
+    asked = git.repo_state_request(user=request.user, project=project) if project.is_git else None
+    context = repo_page(project=project, asked=asked)
+    template = "tasks/_repo_live.html" if request.GET.get("fragment") == "1" else "tasks/project_repo.html"
+    return render(request, template, context)
 
 
 # A permission notification's buttons ------------------------------------------------------

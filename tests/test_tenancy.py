@@ -68,6 +68,8 @@ def foreign_ids(kwarg: str, own_team, foreign_team) -> list[int]:
         return []
     if kwarg == "request_id":  # a file request means something only to the host asked (its token)
         return []
+    if kwarg == "action":  # a git decision means something only on its task
+        return []
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}: add it to foreign_ids")
 
 
@@ -98,6 +100,8 @@ def own_ids(kwarg: str, own_team) -> list[int]:
         return [1]
     if kwarg == "request_id":
         return ["0123456789abcdef0123"]
+    if kwarg == "action":
+        return ["commit"]
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}")
 
 
@@ -114,6 +118,10 @@ def test_the_urlconf_has_detail_urls_to_check():
         "task_log",
         "task_cancel",
         "task_rerun",
+        "task_git",
+        "task_continue",
+        "project_repo",
+        "host_git_role",
     } <= names
 
 

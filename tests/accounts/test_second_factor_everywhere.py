@@ -89,6 +89,7 @@ def world(team_a, alice, dana):
         "run": 1,
         "entry_id": 1,
         "request_id": "some-file-request",
+        "action": "commit",
         "permission": permission,
     }
 

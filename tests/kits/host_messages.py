@@ -33,7 +33,8 @@ def payloads(kind: str, project: Project, tasks: list, n: int) -> dict:
                             "timeout": 600},
         "task.permission_closed": {"task_id": task_id, "request_id": "p1", "outcome": "cancelled",
                                    "option_id": None},
+        "git.result": {"request": f"request-{n:08d}", "ok": False, "error": "fatal: not a git repository"},
     }[kind]  # fmt: skip
 
 
-STREAMS = {"hello": "host", "mirror.projects": "mirror", "mirror.batch": "mirror"}
+STREAMS = {"hello": "host", "mirror.projects": "mirror", "mirror.batch": "mirror", "git.result": "git"}

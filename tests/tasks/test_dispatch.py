@@ -34,6 +34,7 @@ async def test_queued_tasks_go_out_in_order_when_the_host_connects(setup):
         "executor": "claude",
         "prompt": "one",
         "target": "",
+        "workspace": "working_copy",
     }
     states = await database_sync_to_async(lambda: set(Task.objects.values_list("state", flat=True)))()
     assert states == {"assigned"}
