@@ -15,7 +15,9 @@ Besides the tasks (docs/protocol.md, "Git"):
 - `changes`: per working-copy task and changed path, the sha256 of the file
   before and after the task (null: absent) and its bytes before when the
   snapshot kept them: what a discard puts back. Kept for the last
-  KEPT_CHANGES working-copy tasks.
+  KEPT_CHANGES working-copy tasks; past KEPT_TEXT bytes of text in all, the
+  older tasks' text goes (a discard then takes the bytes from git, if it has
+  them, or names the files it cannot restore).
 - `git_requests`: git request id -> `running` | `done`, so each runs at most once.
 
 `meta.schema` is the layout's version; a ledger written before it had one
@@ -38,6 +40,7 @@ WORKING_COPY, WORKTREE = "working_copy", "worktree"
 GIT_RUNNING, GIT_DONE = "running", "done"
 SCHEMA = 2
 KEPT_CHANGES = 200  # working-copy tasks whose changes a discard can still put back
+KEPT_TEXT = 64 * 1024 * 1024  # bytes of earlier file text kept in all, newest tasks first
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -202,10 +205,23 @@ class Ledger(SqliteFile):
             self._db.execute("UPDATE workspaces SET recorded = 1 WHERE task_id = ?", (task_id,))
             self._db.execute(_FORGET_RECORDED, (WORKING_COPY, WORKING_COPY, KEPT_CHANGES))
             self._db.execute(_FORGET_CHANGES)
+            self._forget_old_text(task_id)
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def _forget_old_text(self, task_id: int) -> None:
+        sizes = self._db.execute(
+            "SELECT task_id, SUM(LENGTH(before_bytes)) FROM changes WHERE before_bytes IS NOT NULL"
+            " GROUP BY task_id ORDER BY task_id = ? DESC, task_id DESC",
+            (task_id,),
+        ).fetchall()
+        total = 0
+        for older, size in sizes:
+            total += size
+            if total > KEPT_TEXT and older != task_id:
+                self._db.execute("UPDATE changes SET before_bytes = NULL WHERE task_id = ?", (older,))
 
     def changes(self, task_id: int) -> list[Change]:
         rows = self._db.execute(

@@ -54,3 +54,16 @@ def test_only_the_last_working_copy_tasks_keep_their_changes(tmp_path, monkeypat
             ledger.record_changes(task_id, [Change("a.txt", None, "2" * 64)])
         assert [bool(ledger.changes(t)) for t in (1, 2, 3)] == [False, True, True]
         assert [ledger.workspace(t).recorded for t in (1, 2, 3)] == [False, True, True]
+
+
+def test_past_the_text_budget_the_older_tasks_keep_their_hashes_but_not_their_text(tmp_path, monkeypatch):
+    monkeypatch.setattr("hostagent.tasks.ledger.KEPT_TEXT", 10)
+    with Ledger(tmp_path / "tasks.sqlite3") as ledger:
+        for task_id in (1, 2, 3):
+            ledger.set_workspace(Workspace(task_id, "docs", WORKING_COPY))
+            ledger.record_changes(task_id, [Change("a.txt", "1" * 64, "2" * 64, b"abcd")])
+        assert [ledger.changes(t)[0].before_bytes for t in (1, 2, 3)] == [None, b"abcd", b"abcd"]
+        ledger.set_workspace(Workspace(4, "docs", WORKING_COPY))
+        ledger.record_changes(4, [Change("big.txt", "1" * 64, None, b"x" * 50)])  # over alone: kept
+        assert [ledger.changes(t)[0].before_bytes for t in (1, 2, 3, 4)] == [None, None, None, b"x" * 50]
+        assert ledger.changes(1) == [Change("a.txt", "1" * 64, "2" * 64, None)]
