@@ -45,6 +45,7 @@ def task_git_panel(*, task: Task, user: User) -> dict:
         "git_live": live,
         "git_can_decide": can_decide,
         "git_ran_since_commit": outcome.commit and ran_since_commit(root, outcome),
+        "git_commit_title": outcome.commit_message.split("\n", 1)[0],
         "git_decisions": _decisions(task, root, outcome, changed, user) if idle else [],
         "git_can_continue": worktree_open and pending is None and not live,
         "git_message": task.prompt.strip()[:16384],
@@ -73,19 +74,17 @@ def _decisions(task: Task, root: Task, outcome, changed: bool, user: User) -> li
 
 def _worktree_decisions(task: Task, root: Task, outcome, user: User) -> list[Decision]:
     branch, base, host = root.branch, root.base, task.host.name
-    trailer = git_user(user)
-    decisions = [
-        Decision(
-            "commit",
-            "Commit",
+    committed, uncommitted = bool(outcome.commit), ran_since_commit(root, outcome)
+    decisions = []
+    if uncommitted:  # nothing new to commit otherwise
+        trailer = git_user(user)
+        effect = (
             f"Commit every change in the worktree on {branch}, with this message and the line "
-            f"“Requested-by: {trailer['name']} <{trailer['email']}>”. The author is whoever "
-            f"{host}'s git says.",
-            f"Commit on {branch}",
+            f"“Requested-by: {trailer['name']} <{trailer['email']}>”. "
+            f"The author is whoever {host}'s git says."
         )
-    ]
-    committed = bool(outcome.commit)
-    if committed and base and not ran_since_commit(root, outcome):
+        decisions.append(Decision("commit", "Commit", effect, f"Commit on {branch}"))
+    if committed and base and not uncommitted:
         effect = (
             f"Merge {branch} into {base} on {host}. Then its worktree and the branch {branch} are removed."
         )

@@ -239,7 +239,12 @@
         if (connectedBefore) refresh();  // catch up on what happened while away
         connectedBefore = true;
       }
-      if (message.type === "subscribed") document.body.dataset.live = "open";
+      if (message.type === "subscribed") {
+        document.body.dataset.live = "open";
+        // A page waiting for its host (the repository page) may have missed the answer
+        // while it was subscribing: look again once subscribed.
+        if (region && region.dataset.waiting !== undefined) refreshRegion();
+      }
       if (message.type === "host.presence") renderHost(message.host);
       if (message.type === "mirror.changed") onChanged(message);
       if (message.type === "projects.changed" && region && region.dataset.liveProjects !== undefined) refreshRegion();

@@ -111,6 +111,69 @@ window.codexhubSession = function () {
   return { refresh };
 };
 
+// The decide panel of a task's changes (tasks/gitpanel.py): HTML the hub renders,
+// fetched again on each task.changed. Each decision is a <details> sheet whose form
+// goes by fetch; the sheets a person opened and what they typed survive each fetch.
+window.codexhubGitPanel = function () {
+  const region = document.getElementById("git-region");
+  if (!region) return null;
+
+  function remember() {
+    const kept = { open: new Set(), values: new Map() };
+    region.querySelectorAll("details[data-key]").forEach((d) => { if (d.open) kept.open.add(d.dataset.key); });
+    region.querySelectorAll("[data-keep]").forEach((field) => kept.values.set(field.id, field.value));
+    return kept;
+  }
+
+  function restore(kept) {
+    region.querySelectorAll("details[data-key]").forEach((d) => { if (kept.open.has(d.dataset.key)) d.open = true; });
+    region.querySelectorAll("[data-keep]").forEach((field) => {
+      if (kept.values.has(field.id)) field.value = kept.values.get(field.id);
+    });
+  }
+
+  const refresh = window.codexhubSingleFlight(async () => {
+    const response = await fetch(region.dataset.url, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const html = await response.text();
+    const kept = remember();
+    region.innerHTML = html;  // rendered and escaped by the hub
+    restore(kept);
+  }, { minGap: 250 });
+
+  region.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form[data-git]");
+    if (!form) return;
+    event.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    const error = form.querySelector("[data-git-error]");
+    button.disabled = true;
+    error.hidden = true;
+    let answer;
+    try {
+      const response = await fetch(form.action, {
+        method: "POST", body: new FormData(form), credentials: "same-origin", headers: { Accept: "application/json" },
+      });
+      answer = await response.json().catch(() => ({ error: `The hub answered ${response.status}.` }));
+    } catch (e) {
+      answer = { error: "No connection to the hub. Try again." };
+    }
+    button.disabled = false;
+    if (answer.error) {  // nothing was sent: the sheet stays open with what was typed
+      error.textContent = answer.error;
+      error.hidden = false;
+      return;
+    }
+    if (answer.url) { location.assign(answer.url); return; }  // Continue: the new task's page
+    const sheet = form.closest("details");
+    if (sheet) sheet.open = false;
+    form.querySelectorAll("[data-keep]").forEach((field) => { field.value = field.defaultValue; });
+    refresh();
+  });
+
+  return { refresh };
+};
+
 (function () {
   const region = document.getElementById("task-region");
   if (!region) return;
@@ -152,6 +215,7 @@ window.codexhubSession = function () {
   });
 
   const session = window.codexhubSession ? window.codexhubSession() : null;
+  const gitPanel = window.codexhubGitPanel ? window.codexhubGitPanel() : null;
 
   window.codexhubSocket({
     openWhenConnected: false,  // open once subscribed to this task
@@ -164,10 +228,14 @@ window.codexhubSession = function () {
       if (subscribed || (message.type === "hello" && document.body.dataset.live === "open")) {
         pullLog().then(refreshStatus);
         if (session) session.refresh();
+        if (gitPanel) gitPanel.refresh();
       }
       if (message.task !== taskId) return;
       if (message.type === "task.log") pullLog();
-      if (message.type === "task.changed") pullLog().then(refreshStatus);
+      if (message.type === "task.changed") {
+        pullLog().then(refreshStatus);
+        if (gitPanel) gitPanel.refresh();
+      }
       if (session && TIMELINE_EVENTS.has(message.type)) session.refresh();
     },
   });

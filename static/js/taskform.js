@@ -25,8 +25,25 @@
     }
     // A browser task's prompt is only its title (the hub names it after the
     // steps without one): marked optional there, required everywhere else.
+    // Where it runs (a git project): a browser task changes no files, so it runs in the
+    // working copy (the fieldset is disabled, so nothing is sent: the hub's default);
+    // a base branch is asked only for a task on its own branch.
+    const where = form.querySelector("[data-where]");
+    const base = where && where.querySelector("[data-base]");
+    function syncWhere() {
+      if (!where) return;
+      const browser = isBrowser();
+      where.hidden = browser;
+      where.disabled = browser;
+      const chosen = where.querySelector("input[name=workspace]:checked");
+      base.hidden = Boolean(chosen && chosen.value !== "worktree");
+      base.querySelector("input").disabled = base.hidden;  // not sent: the hub would refuse it
+    }
+    if (where) where.addEventListener("change", syncWhere);
+
     function sync() {
       const browser = isBrowser();
+      syncWhere();
       if (stepsField) stepsField.hidden = !browser;
       if (optional) optional.hidden = !browser;
       if (prompt) {

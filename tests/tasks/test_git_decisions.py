@@ -78,7 +78,8 @@ def test_commit_sends_the_message_and_who_asked_then_shows_the_commit(alice_clie
     action.refresh_from_db()
     assert action.state == "succeeded" and action.finished_at is not None
     page = panel(alice_client, task)
-    assert "Waiting for" not in page and "Committed" in page and COMMIT[:8] in page
+    assert "Waiting for" not in page and f"Committed {COMMIT[:8]} Greet the world" in page
+    assert "Commit on" not in page and "Merge into main" in page  # nothing new to commit
     assert GitOutcome.objects.get(task=task).commit == COMMIT
     actions = list(AuditEvent.objects.filter(action__startswith="git.").values_list("action", flat=True))
     assert sorted(actions) == ["git.commit.requested", "git.commit.succeeded"]
@@ -249,7 +250,8 @@ def test_merge_needs_a_commit_with_no_later_run(alice_client, alice, project, ta
     response, sent = decide(alice_client, task, "merge")
     assert response.status_code == 409 and sent == []
     assert response.json()["error"] == f"Commit first: the last run on {task.branch} is not committed."
-    assert "A later run is not committed." in panel(alice_client, task)
+    page = panel(alice_client, task)
+    assert "A later run is not committed." in page and "Commit on" in page and "Merge into" not in page
 
 
 def test_nothing_is_decided_while_a_task_of_the_chain_runs(alice_client, alice, project, task):

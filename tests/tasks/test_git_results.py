@@ -96,3 +96,13 @@ def test_a_link_that_opens_gets_its_assignments_then_its_pending_requests(projec
     messages = link_open_messages(host_id=project.host_id)
     assert [m["type"] for m in messages] == ["task.assign", "git.request"]
     assert messages[0]["task"]["id"] == queued.id and messages[1] == action.params
+
+
+def test_staff_read_the_requests_in_the_admin_and_change_nothing(staff_client, alice, task):
+    action = commit(task, alice)
+    GitStream(task.host_id).result(action.request, ok=False, error="fatal: <i>locked</i>")
+    listing = staff_client.get(reverse("admin:tasks_gitaction_changelist")).content.decode()
+    assert "Commit" in listing and "Failed" in listing
+    page = staff_client.get(reverse("admin:tasks_gitaction_change", args=[action.id])).content.decode()
+    assert "fatal: &lt;i&gt;locked&lt;/i&gt;" in page and 'name="_save"' not in page
+    assert staff_client.post(reverse("admin:tasks_gitaction_delete", args=[action.id])).status_code == 403
