@@ -420,7 +420,7 @@ def git_result_apply(*, host_id: int, result: GitResult) -> None:
     """A host's `git.result`: the request's outcome, the chain's or the project's state, the
     phones told. A request the hub does not know (or another host's), or already has, is ignored."""
     action = (
-        GitAction.objects.select_for_update()
+        GitAction.objects.select_for_update(of=("self",))
         .select_related("task", "project")
         .filter(request=result.request, host_id=host_id)
         .first()
@@ -483,7 +483,8 @@ def git_actions_expire(*, now=None) -> int:
     stale = GitAction.objects.filter(state=GitActionState.PENDING, created_at__lte=deadline)
     for action_id in stale.values_list("id", flat=True):
         with transaction.atomic():
-            action = GitAction.objects.select_for_update().select_related("task").get(id=action_id)
+            locked = GitAction.objects.select_for_update(of=("self",))
+            action = locked.select_related("task").get(id=action_id)
             if action.pending:
                 _finish(action, ok=False, error=HOST_DID_NOT_ANSWER, files=[], result={})
                 expired += 1

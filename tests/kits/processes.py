@@ -196,11 +196,13 @@ def agent_env(**extra: str) -> dict[str, str]:
 class Agent(Process):
     """`python -m hostagent <args>` with its own config file."""
 
-    def __init__(self, config: Path, *args: str, log_dir: Path, stdin: bytes = b""):
+    def __init__(
+        self, config: Path, *args: str, log_dir: Path, stdin: bytes = b"", env: dict[str, str] | None = None
+    ):
         self.config = config
         command = [sys.executable, "-m", "hostagent", *args, "--config", str(config)]
         name = f"agent-{config.parent.name}-{args[0]}-{time.monotonic_ns()}.log"
-        super().__init__(command, agent_env(), log_dir / name, stdin=stdin)
+        super().__init__(command, agent_env(**(env or {})), log_dir / name, stdin=stdin)
 
     def exit_code(self, timeout: float) -> int:
         return self.popen.wait(timeout)
