@@ -143,3 +143,35 @@ def test_commit_push_and_a_pull_request_from_a_phone(world, browser, artifacts):
     shot(page, artifacts, "git-05-pull-request")
     # Main and the working copy never moved.
     assert (world["root"] / "groceries.md").read_text() == NOTES
+
+
+def test_the_repository_page_and_a_discard_in_the_working_copy(world, browser, artifacts):
+    """The Repository card shows the working copy's own uncommitted diff, asked of the host; a
+    task run in the working copy is discarded from the phone and its file is as it was."""
+    wait_mirrored(world)
+    (world["root"] / "groceries.md").write_text(NOTES + "Dates\n")  # edited by hand, not committed
+    (world["root"] / "todo.txt").write_text("Call the bakery\n")
+    page = phone(browser, world)
+    page.goto(f"{world['hub'].url}/projects/")
+    page.get_by_role("link", name="notes").click()
+    page.locator("#repo-card").click()
+    expect(page.locator("#repo-branch")).to_have_text("main", timeout=20_000)
+    expect(page.locator("#repo-upstream")).to_contain_text("origin/main · 0 ahead, 0 behind")
+    expect(page.locator("#repo-dirty")).to_have_text("2 files")
+    diff = page.locator("#repo-diff")
+    expect(diff.locator(".dl.add").filter(has_text="+Dates")).to_be_visible()
+    expect(diff.locator(".dl.add").filter(has_text="+Call the bakery")).to_be_visible()
+    shot(page, artifacts, "git-06-repository")
+
+    open_file(page, world)
+    page.get_by_text("Ask the host to change this file").click()
+    page.get_by_label("What should it do?").fill(PROMPT)
+    page.get_by_label("Run with").select_option(value="bullets")
+    page.get_by_label("In the working copy").check()
+    page.get_by_role("button", name="Send to studio").click()
+    expect(page.locator('body[data-task-state="succeeded"]')).to_have_count(1, timeout=30_000)
+    assert (world["root"] / "groceries.md").read_text().startswith("# Groceries\n- Apples\n")
+    decide(page, "Discard", "Put the files back", "#git-discarded")
+    expect(page.locator("#git-discarded")).to_contain_text("1 file put back")
+    assert (world["root"] / "groceries.md").read_text() == NOTES + "Dates\n"  # the hand edit kept
+    shot(page, artifacts, "git-07-discarded")
