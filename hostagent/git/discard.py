@@ -4,7 +4,8 @@ The task service scans the project before and after a task (hostagent/tasks/chan
 `FileChange` is one changed path with the sha256 of its bytes before and after (None: the file
 did not exist), which is what the scans' `Entry.hash` holds. The bytes from before come from
 the change itself (`before_bytes`, the text the snapshot kept) or else from git: the blob at
-HEAD, or in the index, whose sha256 is the recorded one.
+HEAD, or in the index, whose sha256 is the recorded one (a project that is not a git
+repository has only the kept text).
 
 All or nothing: every file is checked first. A file that changed again since the task (its
 sha256 is no longer `after`) or whose earlier bytes cannot be found is named in the refusal,
@@ -72,6 +73,15 @@ def _from_git(root: str, path: str, want: str) -> bytes | None:
     return None
 
 
+def _repository(root: str) -> str | None:
+    """The project's git top folder, or None when the project is not a repository: then the
+    bytes from before come only from what the task kept."""
+    try:
+        return toplevel(root)
+    except Refused:
+        return None
+
+
 def _blob(root: str, oid: str) -> bytes | None:
     return git_bytes(["cat-file", "blob", oid], root)
 
@@ -83,7 +93,7 @@ def discard_in_working_copy(project_root: str | os.PathLike[str], changes: Itera
     changes = list(changes)
     root = os.path.realpath(project_root)
     targets = [(change, *names.inside(root, change.path)) for change in changes]
-    root = toplevel(root)
+    repo = _repository(root)
     changed, missing, odd = [], [], []
     plan: list[tuple[str, str, bytes | None, int | None]] = []
     for change, rel, full in targets:
@@ -99,8 +109,10 @@ def discard_in_working_copy(project_root: str | os.PathLike[str], changes: Itera
             plan.append((rel, full, None, mode))
             continue
         data = change.before_bytes
-        if data is None or hashlib.sha256(data).hexdigest() != change.before:
-            data = _from_git(root, rel, change.before)
+        if data is not None and hashlib.sha256(data).hexdigest() != change.before:
+            data = None
+        if data is None and repo is not None:
+            data = _from_git(repo, rel, change.before)
         if data is None:
             missing.append(rel)
             continue

@@ -76,3 +76,22 @@ def test_it_refuses_a_symlink_where_the_file_was(project, tmp_path):
     with pytest.raises(gitops.DiscardRefused, match="not regular files"):
         gitops.discard_in_working_copy(project, [change])
     assert outside.read_text() == "secret\n"
+
+
+def test_a_project_that_is_not_a_repository_gets_back_the_text_the_task_kept(tmp_path):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "notes.md").write_text("- one\n")  # the task's edit of "one\n"
+    (folder / "photo.bin").write_bytes(b"\x00new")  # binary: no text was kept
+    changes = [
+        gitops.FileChange("notes.md", _h(b"one\n"), _h(b"- one\n"), before_bytes=b"one\n"),
+        gitops.FileChange("photo.bin", _h(b"\x00old"), _h(b"\x00new")),
+    ]
+
+    with pytest.raises(gitops.DiscardRefused) as refused:
+        gitops.discard_in_working_copy(folder, changes)
+    assert refused.value.files == ["photo.bin"]
+    assert (folder / "notes.md").read_text() == "- one\n"  # all or nothing
+
+    assert gitops.discard_in_working_copy(folder, changes[:1]) == ["notes.md"]
+    assert (folder / "notes.md").read_text() == "one\n"
