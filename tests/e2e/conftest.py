@@ -9,6 +9,8 @@ import pytest
 from django.db import connections
 from playwright.sync_api import sync_playwright
 
+from tests.kits.notes_host import notes_world
+from tests.kits.phone import PHONE
 from tests.kits.processes import Hub, hub_env, hub_with_worker
 
 CHROMIUM = "/usr/bin/chromium"
@@ -20,12 +22,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-}
 EXPECTED_STATUS_LINE = "Failed to load resource: the server responded with a status of 4"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -123,3 +119,11 @@ def off_the_loop(work, *args):
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(run).result()
+
+
+@pytest.fixture
+def world(transactional_db, tmp_path, artifacts):
+    """A hub, a team with one owner, and a host sharing `notes/` (agent not started):
+    tests.kits.notes_host."""
+    with notes_world(tmp_path, artifacts) as world:
+        yield world

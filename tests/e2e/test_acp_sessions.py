@@ -10,15 +10,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tasks.models import PermissionRequest, Task, TaskMessage
-from tests.e2e import test_tasks_live
-from tests.e2e.test_tasks_live import NOTES, open_file, phone, run_agent, wait_mirrored
 from tests.kits.agent_toml import executor_toml
+from tests.kits.notes_host import NOTES, open_file, phone, run_agent, wait_mirrored
 from tests.kits.phone import shot
 from tests.kits.processes import ROOT
 
 pytestmark = pytest.mark.e2e
-
-world = test_tasks_live.world  # the fixture: a hub, a team, a host sharing notes/
 
 ACP_TOML = executor_toml(
     "helper",

@@ -8,9 +8,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tasks.models import Task, TaskArtifact
-from tests.e2e.test_tasks_live import phone, run_agent, world  # noqa: F401 (fixture)
 from tests.kits.agent_toml import executor_toml
 from tests.kits.loopback import LoopbackServer, Reply, Request, html_reply
+from tests.kits.notes_host import phone, run_agent
 from tests.kits.phone import shot
 from tests.kits.processes import wait_until
 

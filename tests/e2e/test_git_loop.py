@@ -15,10 +15,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tasks.models import Task
-from tests.e2e.test_tasks_live import BULLETIZED, NOTES, open_file, phone, wait_mirrored
 from tests.kits.agent_toml import BIN, BULLETS_TOML, task_agent_config
 from tests.kits.common import make_host, make_owner
 from tests.kits.gitrepo import make_repo, sh
+from tests.kits.notes_host import BULLETIZED, NOTES, open_file, phone, wait_mirrored
 from tests.kits.phone import shot
 from tests.kits.processes import Agent, hub_env, hub_with_worker
 

@@ -3,94 +3,31 @@ mirrored from a host, ask for a bulleted list, and watch the host's agent do
 it. Real daphne, Celery worker (with Redis), agent and executor processes."""
 
 import json
-import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from devices.models import Host
-from projects.models import Entry, Project
+from projects.models import Project
 from tasks.models import Task
-from tests.e2e.conftest import PHONE
-from tests.kits.agent_toml import BULLETS_TOML, executor_toml, task_agent_config
+from tests.kits.agent_toml import BULLETS_TOML, executor_toml
 from tests.kits.common import make_host, make_owner
 from tests.kits.loopback import LoopbackServer, Reply, Request, json_reply
-from tests.kits.phone import shot, sign_in
-from tests.kits.processes import Agent, Hub, RedisServer, Worker, hub_env, hub_with_worker, wait_until
+from tests.kits.notes_host import (
+    BULLETED,
+    BULLETIZED,
+    FAST,
+    NOTES,
+    open_file,
+    phone,
+    run_agent,
+    send_task,
+    wait_mirrored,
+)
+from tests.kits.phone import shot
+from tests.kits.processes import Hub, RedisServer, Worker, hub_env
 from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.e2e
-
-NOTES = "# Groceries\n\nApples\nBread\nCoffee\n"
-BULLETED = "# Groceries\n\n- Apples\n- Bread\n- Coffee\n"
-BULLETIZED = "# Groceries\n- Apples\n- Bread\n- Coffee\n"  # tests/bin/bulletize drops blank lines
-FAST = {
-    "HOST_HEARTBEAT_INTERVAL": "0.5",
-    "HOST_HEARTBEAT_TIMEOUT": "2",
-    "TASK_SWEEP_INTERVAL": "0.5",
-    "TASK_ACK_TIMEOUT": "2",
-}
-
-
-@pytest.fixture
-def world(transactional_db, tmp_path, artifacts):
-    """A hub, a team with one owner, and a host sharing `notes/` (agent not started)."""
-    with hub_with_worker(hub_env(**FAST), artifacts) as hub:
-        user, team = make_owner("mia@example.com", "Mia's")
-        host, token = make_host(team, "studio")
-        root = tmp_path / "notes"
-        root.mkdir()
-        (root / "groceries.md").write_text(NOTES)
-        world = {"hub": hub, "user": user, "host": host, "token": token, "root": root, "agents": []}
-        yield world
-        for agent in world["agents"]:
-            agent.stop()
-
-
-def run_agent(world, tmp_path, artifacts, executors: str) -> Agent:
-    config = task_agent_config(
-        tmp_path / "agent" / "agent.toml",
-        hub=world["hub"].url,
-        host=world["host"],
-        token=world["token"],
-        projects={"notes": world["root"]},
-        executors=executors,
-    )
-    agent = Agent(config, "run", log_dir=artifacts)
-    world["agents"].append(agent)
-    return agent
-
-
-def open_file(page: Page, world) -> None:
-    page.goto(f"{world['hub'].url}/projects/")
-    page.get_by_role("link", name="notes").click()
-    page.get_by_role("tree").get_by_role("link", name="groceries.md").click()
-    expect(page.locator("#file-body h1")).to_have_text("Groceries", timeout=10_000)
-    expect(page.locator('body[data-live="open"]')).to_have_count(1, timeout=10_000)
-
-
-def send_task(page: Page, executor: str) -> None:
-    page.get_by_text("Ask the host to change this file").click()
-    page.get_by_label("What should it do?").fill("Turn this into a bulleted list")
-    page.get_by_label("Run with").select_option(value=executor)
-    page.get_by_role("button", name="Send to studio").click()
-    expect(page).to_have_url(re.compile(r"/tasks/\d+/$"))
-
-
-def phone(browser, world) -> Page:
-    page = browser.new_context(**PHONE).new_page()
-    sign_in(page, world["hub"].url, world["user"])
-    return page
-
-
-def wait_mirrored(world) -> None:
-    host_id = world["host"].id
-    wait_until(
-        lambda: Entry.objects.filter(project__host_id=host_id, path="groceries.md").exists()
-        and Host.objects.get(id=host_id).executors,
-        timeout=20,
-        what="the host to share notes and offer its executors",
-    )
 
 
 def check_the_result(page: Page, other: Page, world, artifacts, prefix: str, expected: str) -> None:

@@ -7,6 +7,13 @@ from playwright.sync_api import Page, expect
 
 from tests.kits.common import PASSWORD, fresh_totp_code
 
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+
 
 def shot(page: Page, folder, name: str) -> None:
     """Screenshot the page and check that a phone never scrolls sideways."""
