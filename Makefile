@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+AGENTS := tests/agents
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -21,7 +22,16 @@ constraints: $(BIN)/python
 	{ head -n 2 constraints.txt; $(BIN)/python -m pip freeze | grep -v '^-e'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
-install: $(VENV)/.installed
+# The coding agents the tests run for real, at the versions tests/agents/package-lock.json pins
+# (into tests/agents/node_modules, never globally). Without npm only those tests fail.
+$(AGENTS)/node_modules/.installed: $(AGENTS)/package.json $(AGENTS)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd $(AGENTS) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else \
+		echo "make: npm not found: the tests running the real Codex CLI need it (apt-get install nodejs npm)"; \
+	fi
+
+install: $(VENV)/.installed $(AGENTS)/node_modules/.installed
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -73,4 +83,4 @@ bench: migrate
 	$(BIN)/python bench/idle.py 1000 30
 
 clean:
-	rm -rf $(VENV) var/test_db.sqlite3 test-artifacts
+	rm -rf $(VENV) var/test_db.sqlite3 test-artifacts $(AGENTS)/node_modules
