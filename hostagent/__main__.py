@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "executors",
         help="list the executors this host offers to the hub's tasks",
         description="Executors come from [executors.NAME] in the config file (type command, openai, "
-        "browser or acp), plus codex, claude and aider when they are on PATH "
+        "browser, acp or codex), plus codex, claude and aider when they are on PATH "
         "(unless [tasks] builtins = false).",
     )
     sub.add_parser(
@@ -321,6 +321,8 @@ def cmd_executors(args: argparse.Namespace, path: Path) -> int:
             needs = f"  (sites: {clean(', '.join(executor.allowed_sites))})"
         if executor.kind == "acp":
             needs = f"  (sessions with: {clean(shlex.join(executor.argv))})"
+        if executor.kind == "codex":
+            needs = f"  (threads with: {clean(shlex.join(executor.argv))})"
         print(f"{name}  {clean(executor.label)}  {executor.kind}{needs}")
     return 0
 

@@ -69,6 +69,9 @@ DEFAULT_IDLE_TIMEOUT = 900
 DEFAULT_PERMISSION_TIMEOUT = 600
 MAX_SESSION_WAIT = 86400  # idle_timeout and permission_timeout
 ON_PERMISSION_TIMEOUT = ("reject", "wait")
+# codex app-server's AskForApproval and SandboxMode (docs/protocol.md, "Codex threads")
+APPROVAL_POLICIES = ("untrusted", "on-request", "never")
+SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
 MAX_OUTPUT_CAP = 256 * 1024 * 1024
 
 
@@ -110,6 +113,12 @@ def _base_url(value: object) -> str:
 def _model(value: object) -> str:
     if not isinstance(value, str) or not value or CONTROL.search(value):
         raise Invalid("is required (a model name)")
+    return value
+
+
+def _effort(value: object) -> str:
+    if not isinstance(value, str) or not value or CONTROL.search(value) or len(value) > 32:
+        raise Invalid('must be a reasoning effort the model offers, like "medium"')
     return value
 
 
@@ -157,7 +166,7 @@ class TasksConfig:
 class ExecutorConfig:
     """One `[executors.NAME]` table, as written: None (or []) is a key left out."""
 
-    # "command", "openai", "browser" or "acp" (checked first, by _executor)
+    # "command", "openai", "browser", "acp" or "codex" (checked first, by _executor)
     type: str = setting("command")
     label: str | None = setting(None, checks.text(1, MAX_LABEL))
     # command: "generic" (default), "codex", "claude" or "aider"
@@ -193,7 +202,7 @@ class ExecutorConfig:
             1024, MAX_ARTIFACT, f"must be an integer between 1024 and {MAX_ARTIFACT}", integer=True
         ),
     )
-    # acp only (docs/protocol.md, "Agent sessions (ACP)"): seconds a session waits for a follow-up
+    # acp and codex (docs/protocol.md, "Agent sessions (ACP)"): seconds a session waits for a follow-up
     # (default 900) and a permission request waits (default 600), then "reject" (default) or "wait"
     idle_timeout: int | float | None = setting(None, _seconds(MAX_SESSION_WAIT))
     permission_timeout: int | float | None = setting(None, _seconds(MAX_SESSION_WAIT))
@@ -201,6 +210,13 @@ class ExecutorConfig:
         None, checks.one_of(ON_PERMISSION_TIMEOUT, 'must be "reject" or "wait"')
     )
     terminal: bool | None = setting(None, checks.flag)  # offer the ACP terminal capability; default true
+    # codex only: when codex asks before it acts (default "untrusted": all but known-safe reads),
+    # where its commands may write (default "workspace-write"), and the reasoning effort (model's default)
+    approval_policy: str | None = setting(
+        None, checks.one_of(APPROVAL_POLICIES, f"must be one of {', '.join(APPROVAL_POLICIES)}")
+    )
+    sandbox: str | None = setting(None, checks.one_of(SANDBOXES, f"must be one of {', '.join(SANDBOXES)}"))
+    effort: str | None = setting(None, _effort)
 
 
 _COMMON_KEYS = ("type", "label", "timeout")
@@ -227,6 +243,18 @@ _EXECUTOR_KEYS = {
         "on_permission_timeout",
         "terminal",
     },
+    "codex": {
+        *_COMMON_KEYS,
+        "command",
+        "env",
+        "idle_timeout",
+        "permission_timeout",
+        "on_permission_timeout",
+        "model",
+        "effort",
+        "approval_policy",
+        "sandbox",
+    },
 }
 
 
@@ -234,7 +262,7 @@ def _executor(value: object) -> ExecutorConfig:
     spec = checks.table()(value)
     kind = spec.get("type", "command")
     if kind not in EXECUTOR_TYPES:
-        raise Invalid('.type must be "command" or "openai" or "browser" or "acp"')
+        raise Invalid('.type must be "command" or "openai" or "browser" or "acp" or "codex"')
     unknown = sorted(set(spec) - _EXECUTOR_KEYS[kind])
     if unknown:
         article = "an" if kind[0] in "aeio" else "a"
@@ -284,6 +312,7 @@ def _whole_browser(executor: ExecutorConfig) -> None:
 _WHOLE: dict[str, Callable[[ExecutorConfig], None]] = {
     "command": _whole_command,
     "acp": _whole_acp,
+    "codex": lambda executor: None,  # every key has a default
     "openai": _whole_openai,
     "browser": _whole_browser,
 }

@@ -20,7 +20,7 @@ CAPABILITIES = ("agent", "browser", "shell", "mirror", "git", "gh")
 MAX_EXECUTORS = 32
 EXECUTOR_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 MAX_EXECUTOR_LABEL = 64
-EXECUTOR_KINDS = ("command", "openai", "browser", "acp")
+EXECUTOR_KINDS = ("command", "openai", "browser", "acp", "codex")
 
 # The mirror ------------------------------------------------------------------------------
 

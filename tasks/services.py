@@ -184,7 +184,7 @@ def task_create(
             worktree_of=worktree_of,
             expires_at=timezone.now() + timedelta(seconds=settings.TASK_TTL),
             # The prompt is the session's first turn: it works on it from the start.
-            session_state=SessionState.WORKING if chosen["kind"] == "acp" else "",
+            session_state=SessionState.WORKING if chosen["kind"] in ("acp", "codex") else "",
         )
         audit_record(
             action="task.created",

@@ -97,13 +97,21 @@ class Permissions:
     async def ask(
         self, tool_call: ToolCallUpdate, options: list[PermissionOption]
     ) -> RequestPermissionResponse:
+        option_id = await self.choose(self.timeline.tool_summary(tool_call), options)
+        if option_id is None:
+            return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
+        return RequestPermissionResponse(outcome=AllowedOutcome(outcome="selected", option_id=option_id))
+
+    async def choose(self, summary: dict[str, Any], options: list[PermissionOption]) -> str | None:
+        """Ask the phone (`summary`: the request's title, tool_kind, locations and diffs); the option
+        chosen, the first `reject_once` one after the timeout, or None: cancelled."""
         offered = [o for o in options if _answerable(o.option_id)]
         offered = list({o.option_id: o for o in offered}.values())[:MAX_OPTIONS]
         if not offered:
             self.timeline.notice(
                 "The agent asked for permission without an option to choose: refused.", "error"
             )
-            return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
+            return None
         self.count += 1
         request_id = f"p{self.count}"
         request = _Request({o.option_id: o.kind for o in offered}, asyncio.get_running_loop().create_future())
@@ -113,7 +121,7 @@ class Permissions:
             "task.permission",
             {
                 "request_id": request_id,
-                **self.timeline.tool_summary(tool_call),
+                **summary,
                 "options": [
                     {
                         "option_id": o.option_id,
@@ -133,21 +141,17 @@ class Permissions:
             return self._timed_out(request_id, request)
         finally:
             self.open.pop(request_id, None)
-        if option_id is None:
-            return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
-        self._closed(request_id, "selected", option_id)
-        return RequestPermissionResponse(outcome=AllowedOutcome(outcome="selected", option_id=option_id))
+        if option_id is not None:
+            self._closed(request_id, "selected", option_id)
+        return option_id
 
-    def _timed_out(self, request_id: str, request: _Request) -> RequestPermissionResponse:
+    def _timed_out(self, request_id: str, request: _Request) -> str | None:
         request.answer.cancel()
         reject = next((option for option, kind in request.options.items() if kind == "reject_once"), None)
         self._closed(request_id, "timed_out", reject)
         waited = duration(self.executor.permission_timeout)
-        if reject is None:
-            self.timeline.notice(f"No answer in {waited}: cancelled.")
-            return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
-        self.timeline.notice(f"No answer in {waited}: rejected.")
-        return RequestPermissionResponse(outcome=AllowedOutcome(outcome="selected", option_id=reject))
+        self.timeline.notice(f"No answer in {waited}: {'cancelled' if reject is None else 'rejected'}.")
+        return reject
 
 
 class HostClient:

@@ -205,12 +205,14 @@ class Timeline:
 
     # Streaming text ---------------------------------------------------------------------
 
-    def chunk(self, kind: str, text: str) -> None:
+    def chunk(self, kind: str, text: str, key: str | None = None) -> None:
+        """More of the message or thought being streamed; `key`: the item it belongs to (else a
+        chunk after another item starts the next one)."""
         stream = self.stream
-        if stream is None or stream.kind != kind:
+        if stream is None or stream.kind != kind or (key is not None and stream.key != key):
             self.end_stream()
             self.counts[kind] += 1
-            stream = self.stream = _Stream(kind, f"{kind}:{self.counts[kind]}")
+            stream = self.stream = _Stream(kind, key or f"{kind}:{self.counts[kind]}")
         if len(stream.text) <= MAX_AGENT_TEXT:  # past the cap nothing more can be shown
             stream.text += text
         stream.dirty = True
@@ -234,6 +236,17 @@ class Timeline:
 
     def flush(self) -> None:
         self._send_stream()
+
+    def settle(self, kind: str, key: str, text: str) -> None:
+        """A streamed item's whole text, once the agent says it is done: sent now unless the
+        chunks already said exactly that."""
+        stream = self.stream
+        if stream is not None and stream.key == key:
+            if stream.text != text:
+                stream.text, stream.dirty = text, True
+            self.end_stream()
+        else:
+            self.item(key, kind, {"text": clip(text, MAX_AGENT_TEXT)})
 
     def end_stream(self) -> None:
         if self.stream is not None:

@@ -66,7 +66,7 @@ class TaskError(Exception):
 class Executor:
     name: str
     label: str
-    kind: str  # "command", "openai", "browser" or "acp"
+    kind: str  # "command", "openai", "browser", "acp" or "codex"
     needs_file: bool
     timeout: float  # acp: per turn
     argv: tuple[str, ...] = ()  # command: the template; acp: the agent's argv
@@ -87,6 +87,9 @@ class Executor:
     permission_timeout: float = DEFAULT_PERMISSION_TIMEOUT
     on_permission_timeout: str = "reject"
     terminal: bool = True
+    approval_policy: str = "untrusted"  # codex
+    sandbox: str = "workspace-write"
+    effort: str = ""
 
     def describe(self) -> dict[str, object]:
         """As `hello` offers it."""
@@ -139,6 +142,8 @@ def _from_config(
             on_permission_timeout=spec.on_permission_timeout or "reject",
             terminal=spec.terminal is not False,
         )
+    if spec.type == "codex":
+        return _codex(name, label, timeout, spec)
     template = spec.template or "generic"
     if template == "generic":
         argv = tuple(spec.command or ())
@@ -150,6 +155,29 @@ def _from_config(
         stdin_prompt = builtin.stdin_prompt
     needs_file = bool(spec.needs_file)
     return Executor(name, label, "command", needs_file, timeout, argv, stdin_prompt, tuple(spec.env))
+
+
+CODEX_ENV = ("CODEX_HOME", "OPENAI_API_KEY")  # where codex keeps its config and threads, its key
+CODEX_COMMAND = ("codex", "app-server")
+
+
+def _codex(name: str, label: str, timeout: float, spec: ExecutorConfig) -> Executor:
+    return Executor(
+        name,
+        label,
+        "codex",
+        False,
+        timeout,
+        argv=tuple(spec.command or CODEX_COMMAND),
+        env=tuple(dict.fromkeys((*CODEX_ENV, *spec.env))),
+        model=spec.model or "",
+        idle_timeout=float(spec.idle_timeout or DEFAULT_IDLE_TIMEOUT),
+        permission_timeout=float(spec.permission_timeout or DEFAULT_PERMISSION_TIMEOUT),
+        on_permission_timeout=spec.on_permission_timeout or "reject",
+        approval_policy=spec.approval_policy or "untrusted",
+        sandbox=spec.sandbox or "workspace-write",
+        effort=spec.effort or "",
+    )
 
 
 def offered(cfg: Config, which: Callable[[str], str | None] = shutil.which) -> dict[str, Executor]:

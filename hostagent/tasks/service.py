@@ -25,7 +25,8 @@
   `browser.run_browser`; no project scan (`changes: []`), and `task.finished`
   carries the step results.
 - An `acp` executor's task is a session with a coding agent (docs/protocol.md,
-  "Agent sessions (ACP)"; acp_session): `task.message`, `task.answer`,
+  "Agent sessions (ACP)"; acp_session), a `codex` executor's a Codex thread
+  ("Codex threads"; codex_session): `task.message`, `task.answer`,
   `task.interrupt` and `task.end` go to its session, queued while it waits for
   its slot; for any other task they are ignored.
 
@@ -71,6 +72,7 @@ from protocol.paths import path_error
 
 if TYPE_CHECKING:  # the acp package costs 0.3 s to import: only hosts with a session pay it
     from hostagent.tasks.acp_session import AcpSession
+    from hostagent.tasks.codex_session import CodexSession
 
 log = logging.getLogger("hostagent.tasks")
 
@@ -153,7 +155,7 @@ class _Job:
     target: str
     steps: list[dict[str, Any]] | None = None  # a browser task's
     results: list[dict[str, Any]] = field(default_factory=list)  # what each step that ran gave
-    session: AcpSession | None = None  # an acp executor's
+    session: AcpSession | CodexSession | None = None  # an acp or codex executor's
     workspace: str = WORKING_COPY
     base: str | None = None  # a new worktree's base branch (None: the working copy's)
     worktree_of: int | None = None  # a continuation: the task whose worktree it runs in
@@ -317,7 +319,7 @@ class TaskService:
             await self._finish(task_id, RunResult("cancelled"), state=CANCELLED)
         # running (reported at the next welcome), finished or cancelled: nothing to do
 
-    def _session(self, message: dict[str, Any]) -> AcpSession | None:
+    def _session(self, message: dict[str, Any]) -> AcpSession | CodexSession | None:
         """The session a session message is for, or None (logged) if it is not one this agent holds."""
         task_id = message.get("task_id")
         job = self.jobs.get(task_id) if _is_id(task_id) else None  # type: ignore[arg-type]
@@ -426,6 +428,10 @@ class TaskService:
             from hostagent.tasks.acp_session import AcpSession
 
             job.session = AcpSession(executor, task_id, job.prompt, job.target, self._send, job.cancel)
+        if executor.kind == "codex":
+            from hostagent.tasks.codex_session import CodexSession
+
+            job.session = CodexSession(executor, task_id, job.prompt, job.target, self._send, job.cancel)
         self.jobs[task_id] = job
         job.task = asyncio.create_task(self._run_job(job))
 

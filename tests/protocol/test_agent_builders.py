@@ -47,6 +47,7 @@ def test_hello_with_every_kind_of_executor(tmp_path):
         '[executors.aider]\ncommand = ["aider", "{prompt}"]\nlabel = "Aider édition"\nneeds_file = true\n'
         '[executors.web]\ntype = "browser"\nallowed_sites = ["example.com"]\nchannel = "chrome"\n'
         '[executors.codex]\ntype = "acp"\ncommand = ["codex-acp"]\n'
+        '[executors.threads]\ntype = "codex"\n'
         '[executors.local]\ntype = "openai"\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "m"\n',
     )
     link = HostLink("http://127.0.0.1:1", "t", Outbox(tmp_path / "o.sqlite3"), platform="linux-x86_64")

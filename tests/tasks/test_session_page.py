@@ -12,7 +12,7 @@ from django.utils import timezone
 from tasks.models import PermissionRequest, Task, TaskMessage, TaskState
 from tests.kits.common import page_text
 from tests.kits.sessions import ALLOW, DIFF, REJECT, SessionStream, ask
-from tests.kits.task_stream import make_task
+from tests.kits.task_stream import make_task, offering
 
 pytestmark = pytest.mark.django_db
 
@@ -189,6 +189,17 @@ def test_a_session_task_is_made_from_an_acp_executor(alice_client, alice, projec
     )
     assert command.status_code == 302
     assert Task.objects.order_by("-id").first().session_state == ""
+
+
+def test_a_session_task_is_made_from_a_codex_executor(alice_client, alice, project, dispatched):
+    threads = {"name": "threads", "label": "Codex threads", "kind": "codex", "needs_file": False}
+    offering(project.host, *project.host.executors, threads)
+    response = alice_client.post(
+        reverse("task_new"), {"project": project.id, "executor": "threads", "prompt": "Tidy up"}
+    )
+    assert response.status_code == 302
+    task = Task.objects.get()
+    assert (task.executor, task.session_state, task.is_session) == ("threads", "working", True)
 
 
 def test_a_turn_that_waits_for_an_answer_can_still_be_stopped(alice_client, task):
