@@ -108,6 +108,11 @@ class Host(models.Model):
         """The executors that can work on a file: a browser runs steps, not a prompt on a file."""
         return [executor for executor in self.executors if executor.get("kind") != "browser"]
 
+    @property
+    def executor_environments(self) -> list[dict]:
+        """The executors whose agent said which of their variables pass or which needed ones are unset."""
+        return [executor for executor in self.executors if executor.get("env") or executor.get("env_missing")]
+
 
 class HostStream(models.Model):
     """The last sequence number applied per (host, stream): the hub's half of

@@ -22,6 +22,7 @@ from hostagent.text import clean
 
 if TYPE_CHECKING:
     from hostagent.git import Worktree
+    from hostagent.tasks.executors import Executor
 
 REPLACED = "hostagent: another agent connected with this host's token; this one stops."
 NOT_PAIRED = "hostagent: not paired. Run: python -m hostagent pair --hub URL --name NAME"
@@ -167,9 +168,11 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         # The config folder (token, outbox, index) is never mirrored, even inside a shared folder.
         mirror = Mirror(cfg.projects, index, exclude=[str(path.parent)])
         mirror.attach(link)
+        executors = offered(cfg)
+        _log_problems(executors)
         tasks = TaskService(
             cfg.tasks,
-            offered(cfg),
+            executors,
             cfg.projects,
             ledger,
             exclude=[str(path.parent)],
@@ -196,6 +199,15 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
             print(REPLACED, file=sys.stderr)
             return 4
     return 0
+
+
+def _log_problems(executors: dict[str, Executor]) -> None:
+    """At start, what keeps an executor from working (a needed variable unset, no bubblewrap)."""
+    from hostagent.tasks import environment
+
+    for name, executor in executors.items():
+        for problem in environment.problems(executor, environment.report(executor)):
+            logging.warning("executor %s: %s", name, problem)
 
 
 def cmd_status(args: argparse.Namespace, path: Path) -> int:
@@ -307,6 +319,7 @@ def cmd_project(args: argparse.Namespace, path: Path) -> int:
 
 
 def cmd_executors(args: argparse.Namespace, path: Path) -> int:
+    from hostagent.tasks import environment
     from hostagent.tasks.executors import offered
 
     cfg = _load_or_new(path)
@@ -324,6 +337,8 @@ def cmd_executors(args: argparse.Namespace, path: Path) -> int:
         if executor.kind == "codex":
             needs = f"  (threads with: {clean(shlex.join(executor.argv))})"
         print(f"{name}  {clean(executor.label)}  {executor.kind}{needs}")
+        for line in environment.listing(executor, environment.report(executor)):
+            print(f"  {line}")
     return 0
 
 

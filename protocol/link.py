@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StrictInt, field_validator, model_validator
 
 from protocol import limits
-from protocol.base import Name, ProtocolModel, Sequenced, Token, refuse
+from protocol.base import CutList, Name, ProtocolModel, Sequenced, Token, refuse
 
 SeqNumber = Annotated[StrictInt, Field(gt=0, lt=limits.MAX_SEQ)]
 Position = Annotated[StrictInt, Field(ge=0, lt=limits.MAX_SEQ)]
@@ -61,6 +61,10 @@ class HeartbeatAck(ProtocolModel):
 # hello ------------------------------------------------------------------------------------------
 
 EXECUTOR_NAME_REFUSED = "an executor name is 1-32 of a-z, 0-9, - and _"
+ENV_NAME_REFUSED = "a variable name is 1-64 of A-Z, a-z, 0-9 and _, not starting with a digit"
+EnvNames = Annotated[
+    list[Annotated[str, Token(limits.ENV_NAME, ENV_NAME_REFUSED)]], CutList(limits.MAX_EXECUTOR_ENV)
+]
 
 
 class Executor(ProtocolModel):
@@ -68,6 +72,8 @@ class Executor(ProtocolModel):
     label: Annotated[str, Name(limits.MAX_EXECUTOR_LABEL, "a label", empty=True)] = ""  # "": the name
     kind: Literal[limits.EXECUTOR_KINDS]  # type: ignore[valid-type]
     needs_file: bool = False
+    env: EnvNames = []  # its own variables that pass to it (names, never values)
+    env_missing: EnvNames = []  # it needs one of these and none is set on the host
 
     @model_validator(mode="after")
     def _label_or_name(self) -> "Executor":

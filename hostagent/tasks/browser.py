@@ -40,7 +40,8 @@ from hostagent import api
 from hostagent.config import MAX_ARTIFACT
 from hostagent.tasks.browser_gate import SiteGate
 from hostagent.tasks.browser_steps import quoted, step_label
-from hostagent.tasks.executors import BASE_ENV, Executor, RunResult, seconds
+from hostagent.tasks.environment import BASE_ENV
+from hostagent.tasks.executors import Executor, RunResult, seconds
 from hostagent.tasks.output import TaskLog
 from hostagent.tasks.sites import SCHEME_PORTS, SiteError, SiteList, display, normalize_host
 from protocol.limits import MAX_RESULT_TEXT

@@ -33,9 +33,9 @@ from hostagent.config import (
     ExecutorConfig,
     TasksConfig,
 )
+from hostagent.tasks.environment import BASE_ENV, TEMPLATE_ENV, hello_fields, report
 from hostagent.tasks.output import TaskLog, pump
 
-BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
 TERM_GRACE = 1.0  # seconds between SIGTERM and SIGKILL
 DRAIN_TIMEOUT = 1.0  # reading what is left once the group was killed
 SIGKILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has no SIGKILL
@@ -72,6 +72,7 @@ class Executor:
     argv: tuple[str, ...] = ()  # command: the template; acp: the agent's argv
     stdin_prompt: bool = False  # command: the prompt goes on stdin
     env: tuple[str, ...] = ()  # command and acp: extra variable names for the child
+    template: str = ""  # command: the built-in template it came from ("codex", "claude", "aider")
     base_url: str = ""  # openai
     model: str = ""
     api_key_env: str = ""
@@ -92,8 +93,10 @@ class Executor:
     effort: str = ""
 
     def describe(self) -> dict[str, object]:
-        """As `hello` offers it."""
-        return {"name": self.name, "label": self.label, "kind": self.kind, "needs_file": self.needs_file}
+        """As `hello` offers it, with the names of its own variables that pass and of the needed
+        ones that are unset (never a value)."""
+        described = {"name": self.name, "label": self.label, "kind": self.kind, "needs_file": self.needs_file}
+        return {**described, **hello_fields(report(self))}
 
 
 def _from_config(
@@ -153,8 +156,10 @@ def _from_config(
         program = which(builtin.argv[0]) or builtin.argv[0]
         argv = (program, *builtin.argv[1:])
         stdin_prompt = builtin.stdin_prompt
+    env = tuple(dict.fromkeys((*TEMPLATE_ENV.get(template, ()), *spec.env)))  # the template's, then its own
     needs_file = bool(spec.needs_file)
-    return Executor(name, label, "command", needs_file, timeout, argv, stdin_prompt, tuple(spec.env))
+    built = "" if template == "generic" else template
+    return Executor(name, label, "command", needs_file, timeout, argv, stdin_prompt, env, built)
 
 
 CODEX_ENV = ("CODEX_HOME", "OPENAI_API_KEY")  # where codex keeps its config and threads, its key

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from hostagent.tasks.environment import TEMPLATE_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -14,6 +16,9 @@ def _agent_env(monkeypatch, tmp_path):
         if name.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("CODEXHUB_AGENT_CONFIG", str(tmp_path / "default" / "agent.toml"))
+    # The built-in agents' keys and config folders of whoever runs the tests never reach a test.
+    for name in {name for names in TEMPLATE_ENV.values() for name in names}:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CODEXHUB_AGENT_BACKOFF_BASE", "0.05")
     monkeypatch.setenv("CODEXHUB_AGENT_BACKOFF_CAP", "0.2")
 

@@ -7,7 +7,7 @@ from hostagent import config
 from hostagent.__main__ import main
 from hostagent.config import ConfigError, ExecutorConfig
 from hostagent.tasks.executors import offered
-from tests.kits.agent_tasks import load_config
+from tests.kits.agent_tasks import NO_ENV, load_config
 
 FULL = """
 [executors.codex]
@@ -42,7 +42,13 @@ def test_it_reads_an_acp_executor_and_fills_in_the_defaults(tmp_path):
     )
     executors = offered(cfg, which=lambda _: None)
     codex, gemini = executors["codex"], executors["gemini"]
-    assert codex.describe() == {"name": "codex", "label": "Codex (ACP)", "kind": "acp", "needs_file": False}
+    assert codex.describe() == {
+        "name": "codex",
+        "label": "Codex (ACP)",
+        "kind": "acp",
+        "needs_file": False,
+        **NO_ENV,
+    }
     assert (codex.argv, codex.env, codex.timeout) == (
         ("npx", "-y", "@zed-industries/codex-acp"),
         ("OPENAI_API_KEY",),
@@ -78,6 +84,7 @@ def test_it_lists_acp_executors_with_their_command(tmp_path, capsys, monkeypatch
     assert main(["executors", "--config", str(tmp_path / "cfg" / "agent.toml")]) == 0
     assert capsys.readouterr().out == (
         "codex  Codex (ACP)  acp  (sessions with: npx -y @zed-industries/codex-acp)\n"
+        "  environment: not set: OPENAI_API_KEY\n"
         "gemini  gemini  acp  (sessions with: /usr/local/bin/gemini --experimental-acp)\n"
     )
 

@@ -15,6 +15,7 @@ import pytest
 from hostagent.config import ExecutorConfig
 from tests.kits.agent_tasks import (
     CHROMIUM,
+    NO_ENV,
     Site,
     alive,
     browser_config,
@@ -126,9 +127,13 @@ async def test_it_runs_the_form_flow_and_uploads_the_artifacts(tmp_path, site):
     assert 'step 7 read "#result": ok\n' in text
     assert events(hub, 1)[:2] == [("task.received", 1), ("task.started", 1)]
     assert events(hub, 1)[-1] == ("task.finished", 1)
-    assert {"name": "browser", "label": "Chromium", "kind": "browser", "needs_file": False} in hello[
-        "executors"
-    ]
+    assert {
+        "name": "browser",
+        "label": "Chromium",
+        "kind": "browser",
+        "needs_file": False,
+        **NO_ENV,
+    } in hello["executors"]
     assert "browser" in hello["capabilities"] and "agent" in hello["capabilities"]
     assert elapsed < 15
 

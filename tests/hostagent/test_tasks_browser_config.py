@@ -14,7 +14,7 @@ from hostagent.tasks.browser_steps import step_label, steps_error
 from hostagent.tasks.executors import offered
 from hostagent.tasks.ledger import RECEIVED, Ledger
 from hostagent.tasks.sites import SiteError, SiteList, SitePattern
-from tests.kits.agent_tasks import Site, events, finished, load_config, running_agent
+from tests.kits.agent_tasks import NO_ENV, Site, events, finished, load_config, running_agent
 from tests.kits.fakehub import TOKEN, FakeArtifactApi
 
 FULL = """
@@ -58,6 +58,7 @@ def test_it_reads_a_browser_executor(tmp_path):
         "label": "Chromium",
         "kind": "browser",
         "needs_file": False,
+        **NO_ENV,
     }
     assert (browser.headless, browser.step_timeout, browser.screenshot_max_bytes, browser.timeout) == (
         False,
@@ -156,7 +157,9 @@ async def test_it_offers_the_browser_in_hello(tmp_path):
         pass  # welcomed: it said hello
     hello = [m["payload"] for m in hub.applied_messages if m["type"] == "hello"][0]
     assert hello["capabilities"] == ["agent", "browser"]
-    assert hello["executors"] == [{"name": "b", "label": "Chromium", "kind": "browser", "needs_file": False}]
+    assert hello["executors"] == [
+        {"name": "b", "label": "Chromium", "kind": "browser", "needs_file": False, **NO_ENV}
+    ]
 
 
 async def test_it_reports_a_browser_that_cannot_start(tmp_path):

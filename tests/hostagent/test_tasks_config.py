@@ -5,9 +5,10 @@ import pytest
 from hostagent import config
 from hostagent.__main__ import main
 from hostagent.config import ConfigError, ExecutorConfig, TasksConfig
+from hostagent.tasks.environment import BWRAP_NONE
 from hostagent.tasks.executors import Executor, TaskError, build_argv, child_env, offered, stdin_text
 from hostagent.tasks.ledger import Ledger
-from tests.kits.agent_tasks import load_config
+from tests.kits.agent_tasks import NO_ENV, load_config
 from tests.kits.fakehub import TOKEN, FakePairingApi
 
 FULL = """
@@ -142,12 +143,20 @@ def fake_which(found):
     return lambda program: f"/opt/bin/{program}" if program in found else None
 
 
-def test_it_offers_the_builtins_found_on_path_unless_configured_or_disabled(tmp_path):
+def test_it_offers_the_builtins_found_on_path_unless_configured_or_disabled(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.codex/auth.json: Codex lacks a key
     cfg = load_config(tmp_path, '[executors.claude]\ncommand = ["/my/claude-wrapper"]\n')
     executors = offered(cfg, which=fake_which({"codex", "claude"}))
     assert [e.describe() for e in executors.values()] == [
-        {"name": "claude", "label": "claude", "kind": "command", "needs_file": False},
-        {"name": "codex", "label": "Codex CLI", "kind": "command", "needs_file": False},
+        {"name": "claude", "label": "claude", "kind": "command", "needs_file": False, **NO_ENV},
+        {
+            "name": "codex",
+            "label": "Codex CLI",
+            "kind": "command",
+            "needs_file": False,
+            "env": [],
+            "env_missing": ["OPENAI_API_KEY", "CODEX_API_KEY", "CODEX_HOME"],
+        },
     ]
     assert executors["claude"].argv == ("/my/claude-wrapper",)
     assert executors["codex"].argv == ("/opt/bin/codex", "exec", "-") and executors["codex"].stdin_prompt
@@ -160,11 +169,17 @@ def test_it_offers_the_builtins_found_on_path_unless_configured_or_disabled(tmp_
 
 def test_it_lists_the_executors_on_the_command_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("MY_API_KEY", "never printed")
+    monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex"))
     load_config(tmp_path, FULL)
     assert main(["executors", "--config", str(tmp_path / "cfg" / "agent.toml")]) == 0
     assert capsys.readouterr().out == (
         "bullets  Bulletize  command  (needs a target file)\n"
+        "  environment: passes MY_API_KEY\n"
         "codex  Codex (work)  command\n"
+        "  environment: passes CODEX_HOME; not set: OPENAI_API_KEY, CODEX_API_KEY, OPENAI_BASE_URL\n"
+        f"  problem: {BWRAP_NONE}\n"  # Linux, and no codex on PATH to bundle one
         "local  Local model  openai  (needs a target file)\n"
     )
     assert main(["executors", "--config", str(tmp_path / "none" / "agent.toml")]) == 0

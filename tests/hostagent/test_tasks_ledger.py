@@ -10,6 +10,7 @@ from hostagent import config
 from hostagent.tasks.ledger import CANCELLED, FINISHED, RECEIVED, RUNNING, Ledger
 from tests.kits.agent_tasks import (
     ARGV_DUMP,
+    NO_ENV,
     PY,
     Agent,
     applied,
@@ -188,8 +189,15 @@ async def test_the_agent_kills_a_running_task_on_sigterm_and_reports_it_at_the_n
         )
         executors = [e for e in hello["payload"]["executors"] if e["name"] in ("dump", "quick")]
         assert executors == [
-            {"name": "dump", "label": "dump", "kind": "command", "needs_file": False},
-            {"name": "quick", "label": "quick", "kind": "command", "needs_file": False},
+            {
+                "name": "dump",
+                "label": "dump",
+                "kind": "command",
+                "needs_file": False,
+                "env": ["ARGV_DUMP_MODE"],
+                "env_missing": [],
+            },
+            {"name": "quick", "label": "quick", "kind": "command", "needs_file": False, **NO_ENV},
         ]
         assert hello["payload"]["capabilities"][0] == "agent"
         task = {"id": 1, "project": "docs", "executor": "dump", "prompt": "sleep", "target": ""}

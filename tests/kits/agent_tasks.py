@@ -32,6 +32,7 @@ ARGV_DUMP = str(BIN / "argv-dump")
 BULLETIZE = str(BIN / "bulletize")
 ACP_AGENT = str(BIN / "acp_agent.py")
 PY = sys.executable  # the fake CLIs run with it: no dependence on a python3 on the child's PATH
+NO_ENV = {"env": [], "env_missing": []}  # hello's executor that passes none of its own variables, lacks none
 
 
 def toml_list(items: list[str]) -> str:

@@ -59,6 +59,30 @@ def test_hello_with_every_kind_of_executor(tmp_path):
     link.outbox.close()
 
 
+def test_hello_names_the_variables_an_executor_gets_and_lacks_within_what_the_hub_takes(
+    tmp_path, monkeypatch
+):
+    many = [f"MY_VARIABLE_{n}" for n in range(40)] + ["V" * 65]  # the config takes these; the hub not all
+    for name in many:
+        monkeypatch.setenv(name, "secret value")
+    for name in ("OPENAI_API_KEY", "CODEX_API_KEY", "CODEX_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = load_config(
+        tmp_path,
+        '[executors.codex]\ntemplate = "codex"\n'
+        f'[executors.many]\ncommand = ["x"]\nenv = {json.dumps(many)}\n',
+    )
+    link = HostLink("http://127.0.0.1:1", "t", Outbox(tmp_path / "o.sqlite3"), platform="linux-x86_64")
+    link.executors = [executor.describe() for executor in offered(cfg, which=lambda _: None).values()]
+    payload = link.hello_payload()
+    assert read_back(Hello, payload) == payload
+    codex, spread = payload["executors"]
+    assert codex["env_missing"] == ["OPENAI_API_KEY", "CODEX_API_KEY", "CODEX_HOME"]
+    assert spread["env"] == many[:32] and "secret value" not in json.dumps(payload)
+    link.outbox.close()
+
+
 async def test_the_mirror_sends_projects_and_batches_the_hub_takes(tmp_path):
     root = tmp_path / "proj"
     write(root, "readme.md", "# Héllo\n")

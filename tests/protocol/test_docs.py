@@ -78,6 +78,7 @@ STATED = [
     (limits.MAX_SIZE, "below\n2^{log2}"),
     (limits.MAX_EXECUTORS, "At most {n}; `name`"),
     (limits.MAX_EXECUTOR_LABEL, "`label` is at most\n{n} characters"),
+    (limits.MAX_EXECUTOR_ENV, "a list of at most {n} names"),
     (limits.MAX_AGENT_VERSION, "`agent_version` at most {n} characters"),
     (limits.MAX_PLATFORM, "`platform` at most {n}"),
     (limits.MAX_CAPABILITIES, "`capabilities` at most {n}"),

@@ -5,7 +5,14 @@ import pytest
 from protocol.link import Envelope, Hello
 from tests.kits.protocol_checks import refused
 
-CLAUDE = {"name": "claude", "label": "Claude Code", "kind": "command", "needs_file": False}
+CLAUDE = {
+    "name": "claude",
+    "label": "Claude Code",
+    "kind": "command",
+    "needs_file": False,
+    "env": [],
+    "env_missing": [],
+}
 
 
 def test_an_empty_hello_takes_its_defaults():
@@ -23,6 +30,19 @@ def test_a_full_hello():
         }
     )
     assert hello.executors[0].model_dump() == CLAUDE
+
+
+def test_an_executor_says_which_variables_pass_and_which_it_lacks_by_name_a_long_list_cut():
+    names = [f"KEY_{n}" for n in range(40)]
+    executor = Hello.model_validate({"executors": [{**CLAUDE, "env": names, "env_missing": None}]}).executors[
+        0
+    ]
+    assert (executor.env, executor.env_missing) == (names[:32], [])
+    codex = {"name": "codex", "kind": "command", "env_missing": ["OPENAI_API_KEY", "CODEX_HOME"]}
+    assert Hello.model_validate({"executors": [codex]}).executors[0].env_missing == [
+        "OPENAI_API_KEY",
+        "CODEX_HOME",
+    ]
 
 
 def test_an_executor_without_a_label_is_labelled_by_its_name():
@@ -54,6 +74,14 @@ def test_an_executor_without_a_label_is_labelled_by_its_name():
         ({"executors": [{**CLAUDE, "needs_file": "yes"}]}, "executors.0.needs_file: must be true or false"),
         ({"executors": [CLAUDE] * 33}, "executors: must have at most 32 items"),
         ({"executors": ["claude"]}, "executors.0: must be an object"),
+        # A name, never a value: an agent that put a key there is refused, and nothing of it kept.
+        (
+            {"executors": [{**CLAUDE, "env": ["OPENAI_API_KEY=sk-1"]}]},
+            "executors.0.env.0: a variable name is",
+        ),
+        ({"executors": [{**CLAUDE, "env_missing": ["1KEY"]}]}, "executors.0.env_missing.0: a variable name"),
+        ({"executors": [{**CLAUDE, "env_missing": ["K" * 65]}]}, "executors.0.env_missing.0: a variable"),
+        ({"executors": [{**CLAUDE, "env": "OPENAI_API_KEY"}]}, "executors.0.env: must be a list"),
     ],
 )
 def test_a_bad_hello_is_refused_naming_the_field(payload, said):
