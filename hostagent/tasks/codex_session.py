@@ -32,6 +32,7 @@ from hostagent import __version__
 from hostagent.tasks.acp_client import Permissions, duration
 from hostagent.tasks.acp_files import display_path
 from hostagent.tasks.acp_timeline import Send, Timeline, clip, clip_tail
+from hostagent.tasks.changes import unified_diff
 from hostagent.tasks.codex_rpc import METHOD_NOT_FOUND, Refuse, Rpc, RpcClosed, RpcError
 from hostagent.tasks.executors import (
     SIGKILL,
@@ -473,6 +474,9 @@ class CodexSession:
             if name != "broken":
                 stop.cancel()
         await drain(proc, stderr)
+        transport = getattr(proc, "_transport", None)  # its pipes, whoever else held them: closed now
+        if transport is not None:
+            transport.close()
         await task_log.flush(final=True)
         await self.timeline.close()
 
@@ -599,7 +603,7 @@ class CodexSession:
             "locations": [clip(p, MAX_LOCATION) for p in paths],
             "text": "Declined." if item.get("status") == "declined" else "",
             "diffs": [
-                {"path": clip(p, MAX_LOCATION), "diff": str(c.get("diff") or "")}
+                {"path": clip(p, MAX_LOCATION), "diff": change_diff(p, c)}
                 for p, c in zip(paths, changes, strict=True)
             ],
         }
@@ -650,6 +654,19 @@ def _options(available: Any) -> list[PermissionOption]:
         for name, (label, kind) in DECISIONS.items()
         if name in names
     ]
+
+
+def change_diff(path: str, change: dict[str, Any]) -> str:
+    """A unified diff of one of codex's changes: an update's hunks get their headers, an added or
+    deleted file's text (what codex sends for those) becomes its diff."""
+    text, kind = str(change.get("diff") or ""), need_text(change, "kind", "type")
+    if kind == "add":
+        return unified_diff(path, "", text)
+    if kind == "delete":
+        return unified_diff(path, text, "")
+    if text.startswith("@@"):
+        return f"--- a/{path}\n+++ b/{path}\n{text}"
+    return text
 
 
 def need_text(data: Any, *path: str) -> str:

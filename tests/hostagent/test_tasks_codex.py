@@ -20,6 +20,7 @@ from tests.kits.responses_api import (
     CODEX_VERSION,
     HOLD,
     ResponsesApi,
+    apply_patch,
     codex_project,
     exec_command,
     message,
@@ -115,6 +116,35 @@ async def test_an_allowed_command_runs_and_shows_its_output(tmp_path, monkeypatc
     }
     assert items["agent:1.msg_1"]["text"] == "Wrote note.txt."
     assert "wrote it" in outputs(api.requests()[1])["call_1"]
+
+
+ADD_MILK = "*** Update File: notes.md\n@@\n Eggs\n Bread\n+Milk\n"
+MILK_DIFF = "--- a/notes.md\n+++ b/notes.md\n@@ -2 +2,2 @@\n Bread\n+Milk\n"
+
+
+async def test_an_allowed_edit_shows_its_diff_before_and_after(tmp_path, monkeypatch):
+    with ResponsesApi([[apply_patch(ADD_MILK)], [message("Added milk.")]]) as api:
+        cfg, root = codex_project(tmp_path, monkeypatch, api)
+        async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
+            await agent.assign(1, "docs", "codex", "Add milk to the list")
+            asked = await permission(hub, 1, timeout=20)
+            assert (root / "notes.md").read_text() == "Eggs\nBread\n"
+            await agent.tell("task.answer", 1, request_id="p1", option_id="acceptForSession")
+            await turn_count(hub, 1, "waiting", 1, timeout=20)
+            await agent.tell("task.end", 1)
+            done = await finished(hub, 1)
+
+    assert (root / "notes.md").read_text() == "Eggs\nBread\nMilk\n"
+    assert done["outcome"] == "succeeded"
+    assert (asked["title"], asked["tool_kind"], asked["locations"]) == ("Edit notes.md", "edit", ["notes.md"])
+    assert asked["diffs"] == [{"path": "notes.md", "diff": MILK_DIFF}]
+    assert [o["option_id"] for o in asked["options"]] == ["accept", "acceptForSession", "decline", "cancel"]
+    edit = timeline(hub, 1)["tool:1.call_1"]
+    assert (edit["title"], edit["status"], edit["diffs"]) == (
+        "Edit notes.md",
+        "completed",
+        [{"path": "notes.md", "diff": MILK_DIFF}],
+    )
 
 
 async def test_a_declined_command_writes_nothing(tmp_path, monkeypatch):

@@ -61,6 +61,12 @@ def exec_command(cmd: str, call_id: str = "call_1") -> dict[str, Any]:
     }
 
 
+def apply_patch(patch: str, call_id: str = "call_1") -> dict[str, Any]:
+    """An edit as codex's models make it: its shell tool running apply_patch (codex applies the
+    patch itself, as a file change)."""
+    return exec_command(f"apply_patch <<'EOF'\n*** Begin Patch\n{patch}*** End Patch\nEOF", call_id)
+
+
 def sse(events: list[dict[str, Any]]) -> bytes:
     return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
 
