@@ -11,6 +11,13 @@ running turn (`session/cancel`), `task.end` cancels it and ends the session,
 `task.cancel` kills everything. However it ends, open permission requests
 close, terminals and the agent's whole group are killed, and the last of its
 stderr is sent before the service reports `task.finished`.
+
+A session the user ends, or that idles out, reads as its last turn ended:
+succeeded after `end_turn`; failed when the agent answered the prompt with an
+error, refused it or stopped at a limit; cancelled when the user interrupted
+it. The error says which ("the last turn was refused by the agent"), and a
+turn that stops for any reason but `end_turn` or `cancelled` leaves a notice
+on the timeline.
 """
 
 from __future__ import annotations
@@ -76,7 +83,7 @@ class AcpSession:
         self.followups: dict[int, str] = {}
         self.delivered: set[int] = set()
         self.turn_running = False
-        self.turn_error: str | None = None  # the last turn's, if it failed
+        self.last_turn = RunResult("succeeded")  # the session's outcome if it ends while waiting
         self.conn: acp.ClientSideConnection | None = None
         self.client: HostClient | None = None
         self.session_id = ""
@@ -236,19 +243,22 @@ class AcpSession:
         except ConnectionError:
             return await self._died("during a turn")
         except RequestError as exc:  # the agent failed this turn; the session may go on
-            self.turn_error = f"the agent failed a turn: {exc}"
+            self.last_turn = RunResult("failed", error=f"the last turn failed: {exc}")
             self.client.timeline.notice(f"The agent reported an error: {exc}", "error")
             self.client.timeline.turn("waiting")
             return None
         except Exception as exc:
             return RunResult("failed", error=f"the agent broke the protocol: {_summary(exc)}")
-        self.turn_error = None
         return None
 
     def _turn_over(self, work: asyncio.Future[Any]) -> None:
-        """Report the turn's end (raises what the prompt raised)."""
-        stop_reason = work.result().stop_reason
+        """Report the turn's end and keep how it ended (raises what the prompt raised)."""
+        stop_reason = str(work.result().stop_reason)
         assert self.client is not None
+        self.last_turn = turn_outcome(stop_reason)
+        notice = STOP_NOTICES.get(stop_reason, f"The turn stopped: {stop_reason}.")
+        if stop_reason not in ("end_turn", "cancelled"):
+            self.client.timeline.notice(notice, "error")
         self.client.timeline.turn("waiting", stop_reason=stop_reason)
 
     async def _cancel_turn(self) -> None:
@@ -274,16 +284,14 @@ class AcpSession:
             if how == "cancelled":
                 raise _Over(RunResult("cancelled"))
             if how == "ended":
-                raise _Over(RunResult("succeeded"))
+                raise _Over(self.last_turn)
             if how == "exited":
                 raise _Over(await self._died("while waiting"))
             if how == "timeout":
                 self._idle_notice()
-                if self.turn_error:
-                    raise _Over(RunResult("failed", error=self.turn_error))
-                raise _Over(RunResult("succeeded"))
+                raise _Over(self.last_turn)
         if self.ended.is_set() or self.cancel.is_set():  # those come first: queued follow-ups are dropped
-            raise _Over(RunResult("succeeded" if not self.cancel.is_set() else "cancelled"))
+            raise _Over(self.last_turn if not self.cancel.is_set() else RunResult("cancelled"))
         message_id = min(self.followups)
         return message_id, self.followups.pop(message_id)
 
@@ -342,6 +350,29 @@ class AcpSession:
         await drain(proc, stderr)
         await task_log.flush(final=True)
         await timeline.close()
+
+
+# What the timeline says of a turn that stopped short (ACP's stop reasons; others are named as sent).
+STOP_NOTICES = {
+    "refusal": "The agent refused this turn.",
+    "max_tokens": "The turn stopped at the model's token limit.",
+    "max_turn_requests": "The turn stopped at the agent's limit of model requests.",
+}
+
+
+def turn_outcome(stop_reason: str) -> RunResult:
+    """The session's outcome if this turn is its last."""
+    if stop_reason == "end_turn":
+        return RunResult("succeeded")
+    if stop_reason == "cancelled":
+        return RunResult("cancelled", error="the last turn was interrupted")
+    if stop_reason == "refusal":
+        return RunResult("failed", error="the last turn was refused by the agent")
+    if stop_reason == "max_tokens":
+        return RunResult("failed", error="the last turn stopped at the model's token limit")
+    if stop_reason == "max_turn_requests":
+        return RunResult("failed", error="the last turn stopped at the agent's limit of model requests")
+    return RunResult("failed", error=f"the last turn stopped: {stop_reason[:64]}")
 
 
 def _can_close(init: InitializeResponse) -> bool:

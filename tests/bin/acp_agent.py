@@ -14,6 +14,8 @@ library, over stdio. Each prompt is a script, one directive per line, run in ord
   run CMD ARGS...       terminal/create, wait for its exit, its output as a tool call
   run-in DIR CMD ...    the same with DIR as the command's cwd
   hold PATH             wait until PATH exists; session/cancel ends the wait and the turn
+  stop REASON           end the turn at once with that stop reason (refusal, max_tokens, ...)
+  fail TEXT             answer the prompt with a JSON-RPC error saying TEXT
   die N                 "dying on purpose" on stderr, then exit N at once
 
 PATH and DIR are relative to the session's folder unless they start with /. A line that is
@@ -107,8 +109,11 @@ class ScriptedAgent:
             line = line.strip()
             if not line or line.startswith("Target file:"):
                 continue
-            if self.cancelled.is_set() or await self.directive(line) is False:
+            done = await self.directive(line)
+            if self.cancelled.is_set() or done is False:
                 return PromptResponse(stop_reason="cancelled")
+            if isinstance(done, PromptResponse):
+                return done
         return PromptResponse(stop_reason="cancelled" if self.cancelled.is_set() else "end_turn")
 
     async def directive(self, line):
@@ -262,6 +267,12 @@ class ScriptedAgent:
             if self.cancelled.is_set():
                 return False
             await asyncio.sleep(0.02)
+
+    async def do_stop(self, reason):
+        return PromptResponse(stop_reason=reason)
+
+    async def do_fail(self, text):
+        raise RequestError(-32603, text)
 
     async def do_die(self, code):
         sys.stderr.write("dying on purpose\n")

@@ -197,7 +197,7 @@ async def test_an_interrupt_closes_an_open_permission_request_cancelled(tmp_path
         await agent.tell("task.end", 1)
         done = await finished(hub, 1)
     assert (root / "notes.md").read_text() == NOTES
-    assert done["outcome"] == "succeeded"
+    assert (done["outcome"], done["error"]) == ("cancelled", "the last turn was interrupted")
     closed = applied(hub, "task.permission_closed", 1)
     assert closed == [{"task_id": 1, "request_id": "p1", "outcome": "cancelled", "option_id": None}]
     assert turns(hub, 1)[-1] == ("waiting", None, "cancelled")
