@@ -1,0 +1,91 @@
+"""A Codex thread end to end on a phone: a real hub, a real host agent running the pinned
+Codex CLI (`codex app-server`) against a scripted Responses API on loopback. The phone sees
+the thread's timeline, answers codex's approval, and codex edits the file."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tasks.models import PermissionRequest, Task
+from tests.kits.agent_toml import task_agent_config
+from tests.kits.notes_host import NOTES, open_file, phone, wait_mirrored
+from tests.kits.phone import shot
+from tests.kits.processes import Agent
+from tests.kits.responses_api import (
+    CODEX,
+    ResponsesApi,
+    apply_patch,
+    codex_home,
+    codex_toml,
+    message,
+    reasoning,
+)
+
+pytestmark = pytest.mark.e2e
+
+ADD_MILK = "*** Update File: groceries.md\n@@\n Bread\n Coffee\n+Milk\n"
+
+
+def run_codex_agent(world, tmp_path, artifacts, api: ResponsesApi) -> Agent:
+    config = task_agent_config(
+        tmp_path / "agent" / "agent.toml",
+        hub=world["hub"].url,
+        host=world["host"],
+        token=world["token"],
+        projects={"notes": world["root"]},
+        executors=codex_toml(idle_timeout=120, permission_timeout=120),
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"CODEX_HOME": str(codex_home(tmp_path, api)), "HOME": str(home)}
+    agent = Agent(config, "run", log_dir=artifacts, env=env)
+    world["agents"].append(agent)
+    return agent
+
+
+def no_horizontal_scroll(page: Page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_codex_thread_edits_the_file_after_the_phone_allows_it(world, browser, tmp_path, artifacts):
+    assert CODEX.exists(), "run make install (it needs npm)"
+    script = [[reasoning("The list needs milk."), apply_patch(ADD_MILK)], [message("Added **milk**.")]]
+    with ResponsesApi(script) as api:
+        run_codex_agent(world, tmp_path, artifacts, api)
+        wait_mirrored(world)
+        page = phone(browser, world)
+        open_file(page, world)
+        page.get_by_text("Ask the host to change this file").click()
+        page.get_by_label("What should it do?").fill("Add milk to the list")
+        page.get_by_label("Run with").select_option(value="codex")
+        page.get_by_role("button", name="Send to studio").click()
+        expect(page).to_have_url(re.compile(r"/tasks/\d+/$"))
+
+        timeline = page.locator("#timeline")
+        card = page.locator("[id^=permission-]")
+        expect(card).to_contain_text("Edit groceries.md", timeout=30_000)
+        expect(card).to_contain_text("+Milk")
+        expect(timeline.locator('[data-kind="thought"]')).to_contain_text("The list needs milk.")
+        expect(page.locator("#session-state")).to_have_text("Waiting for your answer")
+        no_horizontal_scroll(page)
+        shot(page, artifacts, "codex-01-approval")
+        assert (world["root"] / "groceries.md").read_text() == NOTES
+
+        card.get_by_role("button", name="Allow", exact=True).click()
+        expect(timeline.locator('[data-kind="agent"]').last).to_contain_text("Added milk.", timeout=30_000)
+        expect(page.locator("#session-state")).to_have_text("Waiting for your message")
+        expect(timeline.locator('[data-kind="tool"]').filter(has_text="Edit groceries.md")).to_contain_text(
+            "Completed"
+        )
+        expect(timeline).to_contain_text("Tokens: 300 this turn (240 in, 60 out)")  # two model calls
+        assert (world["root"] / "groceries.md").read_text() == NOTES + "Milk\n"
+        no_horizontal_scroll(page)
+        shot(page, artifacts, "codex-02-edited")
+
+        page.get_by_role("button", name="End session").click()
+        expect(page.locator('body[data-task-state="succeeded"]')).to_have_count(1, timeout=20_000)
+        shot(page, artifacts, "codex-03-ended")
+    task = Task.objects.get()
+    assert (task.state, task.file_changes.get().path) == ("succeeded", "groceries.md")
+    assert PermissionRequest.objects.get().option_id == "accept"
