@@ -375,6 +375,7 @@ class CodexSession:
                 self.wake.set()
                 return
             self.delivered.add(message_id)
+            self.timeline.turn("working", message_id)  # the running turn carries it: the hub's record
             self.timeline.user(text, message_id)
 
     async def _interrupt_turn(self) -> None:

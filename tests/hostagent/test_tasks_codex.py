@@ -230,7 +230,8 @@ async def test_a_follow_up_during_a_turn_steers_it(tmp_path, monkeypatch):
             await agent.tell("task.end", 1)
             await finished(hub, 1)
 
-    assert turns(hub, 1) == [("working", None, None), ("waiting", None, "end_turn")]  # one turn
+    # One turn, which says it carries the follow-up (so the hub counts it delivered).
+    assert turns(hub, 1) == [("working", None, None), ("working", 3, None), ("waiting", None, "end_turn")]
     assert ("user", "Also say so") in said(api.requests()[1])
     assert timeline(hub, 1)["user:3"] == {"kind": "user", "text": "Also say so", "message_id": 3}
 
