@@ -532,8 +532,9 @@ class CodexSession:
                 and params.get("threadId") == self.thread_id
             ):
                 self.turn_done.set_result(turn)
-        elif method == "error" and not params.get("willRetry"):
-            self.timeline.notice(f"codex: {need_text(params, 'error', 'message') or 'an error'}", "error")
+        elif method == "error":  # the turn's failure says it on the timeline
+            retry = " (retrying)" if params.get("willRetry") else ""
+            self._log(f"codex: error{retry}: {need_text(params, 'error', 'message')}")
         elif method in ("warning", "configWarning"):
             text = need_text(params, "message") or need_text(params, "summary")
             self._log(f"codex: {text}")

@@ -19,6 +19,8 @@ from tests.kits.fakehub import wait_for
 from tests.kits.responses_api import (
     CODEX_VERSION,
     HOLD,
+    REFUSE,
+    REFUSED,
     ResponsesApi,
     apply_patch,
     codex_project,
@@ -214,6 +216,23 @@ async def test_stop_turn_interrupts_it_and_the_outcome_says_so(tmp_path, monkeyp
 
     assert turns(hub, 1) == [("working", None, None), ("waiting", None, "cancelled")]
     assert (done["outcome"], done["error"]) == ("cancelled", "the last turn was interrupted")
+
+
+async def test_a_thread_whose_last_turn_failed_does_not_read_succeeded(tmp_path, monkeypatch):
+    with ResponsesApi([REFUSE]) as api:
+        cfg, root = codex_project(tmp_path, monkeypatch, api)
+        async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
+            await agent.assign(1, "docs", "codex", "Hello")
+            await turn_count(hub, 1, "waiting", 1, timeout=20)
+            await agent.tell("task.end", 1)
+            done = await finished(hub, 1)
+
+    assert turns(hub, 1) == [("working", None, None), ("waiting", None, None)]
+    assert done["outcome"] == "failed"
+    assert done["error"] == f"the last turn failed: {REFUSED}"
+    notices = [item for item in timeline(hub, 1).values() if item["kind"] == "notice"]
+    assert notices == [{"kind": "notice", "text": f"The turn failed: {REFUSED}", "level": "error"}]
+    assert f"codex: error: {REFUSED}" in log_text(hub, 1)
 
 
 async def test_a_follow_up_during_a_turn_steers_it(tmp_path, monkeypatch):

@@ -8,8 +8,9 @@ pinned Codex CLI itself (tests/agents, installed by `make install`).
         api.requests()  # the JSON bodies codex sent, in order
 
 Each request to /v1/responses takes the next turn of the script: a list of output
-items (`message`, `reasoning`, `exec_command`), or `HOLD`, which keeps the request
-open until the server stops (a turn still running when the test interrupts it).
+items (`message`, `reasoning`, `exec_command`, `apply_patch`), `HOLD`, which keeps the
+request open until the server stops (a turn still running when the test interrupts it), or
+`REFUSE`, answered 400 with an OpenAI error.
 A request past the end of the script is answered with a message saying so.
 """
 
@@ -27,6 +28,8 @@ CODEX = ROOT / "tests" / "agents" / "node_modules" / ".bin" / "codex"
 CODEX_VERSION = "0.171.0"
 MODEL = "tiny"
 HOLD: list[dict[str, Any]] = []  # a turn the server never answers (compared by identity)
+REFUSE: list[dict[str, Any]] = []  # a turn the server answers 400 (the model refuses the request)
+REFUSED = "The model `tiny` does not exist."
 OUT_OF_SCRIPT = "(the test's model server has no more replies)"
 
 
@@ -124,6 +127,9 @@ class ResponsesApi(LoopbackServer):
         if turn is HOLD:
             self.released.wait()
             return Reply(503)
+        if turn is REFUSE:
+            error = {"message": REFUSED, "type": "invalid_request_error", "code": "model_not_found"}
+            return json_reply({"error": error}, 400)
         body = sse(_events(f"resp_{number}", turn))
         return Reply(200, body, {"Content-Type": "text/event-stream"})
 
