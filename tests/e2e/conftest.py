@@ -2,15 +2,16 @@
 against a live daphne (and, with Redis, a Celery worker) on loopback."""
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
-from django.db import connections
 from playwright.sync_api import sync_playwright
 
+from tests.kits.desktop import NotificationDaemon
 from tests.kits.notes_host import notes_world
-from tests.kits.phone import PHONE
+from tests.kits.phone import PHONE, off_the_loop  # noqa: F401 (the e2e tests import it from here)
 from tests.kits.processes import Hub, hub_env, hub_with_worker
 
 CHROMIUM = "/usr/bin/chromium"
@@ -105,25 +106,33 @@ def phones(browser):
     phones.close()
 
 
-def off_the_loop(work, *args):
-    """work(*args) on a thread of its own: the mirror's apply rings the channel
-    layer through async_to_sync, which refuses Playwright's thread. The thread's
-    database connection is closed after it, not left for the garbage collector
-    while the test database is being dropped."""
-
-    def run():
-        try:
-            return work(*args)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(run).result()
-
-
 @pytest.fixture
 def world(transactional_db, tmp_path, artifacts):
     """A hub, a team with one owner, and a host sharing `notes/` (agent not started):
     tests.kits.notes_host."""
     with notes_world(tmp_path, artifacts) as world:
         yield world
+
+
+@pytest.fixture
+def daemon():
+    if not shutil.which("dbus-daemon"):
+        pytest.fail("dbus-daemon is missing: apt-get install -y dbus-daemon")
+    with tempfile.TemporaryDirectory(prefix="bus-") as folder:  # short: a socket path has 108 bytes
+        daemon = NotificationDaemon(Path(folder))
+        yield daemon
+        daemon.stop()
+
+
+@pytest.fixture
+def desktop(browser, daemon, tmp_path):
+    """A phone-sized Chromium with a profile of its own, on the daemon's bus."""
+    context = browser.browser_type.launch_persistent_context(
+        str(tmp_path / "profile"),
+        executable_path=CHROMIUM,
+        args=CHROMIUM_ARGS,
+        env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": daemon.address},
+        **PHONE,
+    )
+    yield context
+    context.close()

@@ -16,14 +16,8 @@ from push_notifications.models import WebPushDevice
 from accounts.models import Membership, Role, Team, User
 from notifications.services import Notice, notice_push
 from tests.e2e.conftest import PHONE, off_the_loop
-from tests.e2e.test_push_worker import (  # noqa: F401 (daemon and desktop are fixtures)
-    asking_pia,
-    daemon,
-    desktop,
-    push,
-    signed_in_phone,
-)
 from tests.kits.common import make_user
+from tests.kits.desktop import asking_pia, push, signed_in_phone
 from tests.kits.phone import shot, sign_in
 from tests.kits.processes import hub_env, hub_with_worker
 from tests.notifications.pushservice import PushService

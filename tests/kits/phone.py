@@ -2,7 +2,9 @@
 when the page scrolls sideways."""
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
+from django.db import connections
 from playwright.sync_api import Page, expect
 
 from tests.kits.common import PASSWORD, fresh_totp_code
@@ -30,3 +32,19 @@ def sign_in(page: Page, hub_url: str, user) -> None:
     page.get_by_label("Code").fill(fresh_totp_code(user))
     page.get_by_role("button", name="Verify").click()
     expect(page).to_have_url(re.compile(r"/hosts/$"))
+
+
+def off_the_loop(work, *args):
+    """work(*args) on a thread of its own: the mirror's apply rings the channel
+    layer through async_to_sync, which refuses Playwright's thread. The thread's
+    database connection is closed after it, not left for the garbage collector
+    while the test database is being dropped."""
+
+    def run():
+        try:
+            return work(*args)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()
