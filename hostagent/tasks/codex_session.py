@@ -21,7 +21,6 @@ import contextlib
 import logging
 import os
 import re
-import shlex
 import signal
 from collections.abc import Awaitable
 from typing import Any, Literal
@@ -30,10 +29,9 @@ from acp.schema import PermissionOption
 
 from hostagent import __version__
 from hostagent.tasks.acp_client import Permissions, duration
-from hostagent.tasks.acp_files import display_path
-from hostagent.tasks.acp_timeline import Send, Timeline, clip, clip_tail
-from hostagent.tasks.changes import unified_diff
+from hostagent.tasks.acp_timeline import Send, Timeline
 from hostagent.tasks.codex_rpc import METHOD_NOT_FOUND, Refuse, Rpc, RpcClosed, RpcError
+from hostagent.tasks.codex_timeline import Malformed, ThreadTimeline, need, need_text
 from hostagent.tasks.executors import (
     SIGKILL,
     TERM_GRACE,
@@ -48,14 +46,6 @@ from hostagent.tasks.executors import (
     spawn,
 )
 from hostagent.tasks.output import TaskLog, pump
-from protocol.limits import (
-    ITEM_KEY,
-    MAX_LOCATION,
-    MAX_PLAN_CONTENT,
-    MAX_PLAN_ENTRIES,
-    MAX_TITLE,
-    MAX_TOOL_TEXT,
-)
 
 log = logging.getLogger("hostagent.tasks.codex")
 
@@ -63,7 +53,6 @@ log = logging.getLogger("hostagent.tasks.codex")
 TESTED_VERSIONS = ("0.171",)
 END_GRACE = 2.0  # seconds an interrupted turn may take to end before the thread ends anyway
 EXIT_GRACE = 1.0
-OUTPUT_EVERY = 0.5  # seconds between re-sends of a running command's output
 
 # codex's approval decisions, as the phone offers them (a timeout takes the first reject_once).
 OptionKind = Literal["allow_once", "allow_always", "reject_once", "reject_always"]
@@ -73,13 +62,6 @@ DECISIONS: dict[str, tuple[str, OptionKind]] = {
     "decline": ("Decline", "reject_once"),
     "cancel": ("Decline and stop the turn", "reject_once"),
 }
-TOOL_STATUS = {
-    "inProgress": "in_progress",
-    "completed": "completed",
-    "failed": "failed",
-    "declined": "failed",
-}
-PLAN_STATUS = {"pending": "pending", "inProgress": "in_progress", "completed": "completed"}
 STOP_REASON = {"completed": "end_turn", "interrupted": "cancelled"}
 APPROVALS = ("item/commandExecution/requestApproval", "item/fileChange/requestApproval")
 USER_AGENT = re.compile(r"[^/\s]+/(\d+\.\d+\.\S+)")
@@ -89,40 +71,6 @@ class _Over(Exception):
     def __init__(self, result: RunResult):
         super().__init__(result.error or result.outcome)
         self.result = result
-
-
-class Malformed(Exception):
-    """A message from codex lacks what the agent needs."""
-
-
-def need(data: Any, *path: str, kind: type = str) -> Any:
-    """data[path...] of type `kind`; raises Malformed naming what is missing."""
-    value = data
-    for name in path:
-        value = value.get(name) if isinstance(value, dict) else None
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise Malformed(f"{'.'.join(path)} is not a {kind.__name__}")
-    return value
-
-
-def item_key(prefix: str, item_id: str) -> str:
-    key = f"{prefix}:{item_id}"
-    if ITEM_KEY.fullmatch(key):
-        return key
-    import hashlib
-
-    return f"{prefix}:h" + hashlib.sha256(item_id.encode("utf-8", "replace")).hexdigest()[:32]
-
-
-def shown_command(command: str) -> str:
-    """`printf hi > x` for codex's `/bin/bash -lc 'printf hi > x'`."""
-    try:
-        argv = shlex.split(command)
-    except ValueError:
-        return command
-    if len(argv) == 3 and os.path.basename(argv[0]) in ("bash", "sh", "zsh") and argv[1] in ("-lc", "-c"):
-        return argv[2]
-    return command
 
 
 def check_version(user_agent: str) -> str | None:
@@ -157,16 +105,13 @@ class CodexSession:
         self.rpc: Rpc | None = None
         self.timeline: Timeline | None = None
         self.permissions: Permissions | None = None
+        self.view: ThreadTimeline | None = None
         self.root = ""
         self.thread_id = ""
         self.turn_id = ""  # the running turn's, once turn/start answered
         self.turn_running = False
         self.turn_done: asyncio.Future[dict[str, Any]] | None = None
         self.last_turn: dict[str, Any] | None = None  # how the last turn ended
-        self.tools: dict[str, dict[str, Any]] = {}  # command and file-change items, by timeline key
-        self.turn_count = 0
-        self.usage: dict[str, Any] | None = None  # the thread's token usage so far
-        self.usage_before: dict[str, Any] | None = None  # as it was when the turn started
         self.problem: str | None = None  # a malformed message: the task fails with it
         self.task_log: TaskLog | None = None
         self._stops: dict[str, asyncio.Future[Any]] = {}
@@ -216,6 +161,7 @@ class CodexSession:
         self.task_log = task_log
         self.timeline = Timeline(self.task_id, root, self.send)
         self.permissions = Permissions(self.executor, self.timeline)
+        self.view = ThreadTimeline(self.timeline, root, self._log)
         self.rpc = Rpc(proc.stdin, proc.stdout, self._notified, self._asked)
         self._stops = {
             "cancelled": asyncio.ensure_future(self.cancel.wait()),
@@ -290,15 +236,14 @@ class CodexSession:
 
     async def _turn(self, text: str, shown: str, message_id: int | None) -> RunResult | None:
         """One turn; None when it ended and the thread goes on."""
-        assert self.timeline is not None and self.permissions is not None
+        assert self.timeline is not None and self.permissions is not None and self.view is not None
         if message_id is not None:
             self.delivered.add(message_id)
         self.timeline.turn("working", message_id)
         self.timeline.user(shown, message_id)
         self.turn_done = asyncio.get_running_loop().create_future()
         self.turn_running, self.turn_id = True, ""
-        self.turn_count += 1
-        self.usage_before = self.usage
+        self.view.turn_started()
         params: dict[str, Any] = {"threadId": self.thread_id, "input": [{"type": "text", "text": text}]}
         if self.executor.effort:
             params["effort"] = self.executor.effort
@@ -338,24 +283,10 @@ class CodexSession:
         if status == "failed":
             message = need_text(turn, "error", "message") or "no reason given"
             self.timeline.notice(f"The turn failed: {message}", "error")
-        self._usage_notice()
+        assert self.view is not None
+        self.view.usage_notice()
         self.timeline.turn("waiting", stop_reason=STOP_REASON.get(str(status)))
         return None
-
-    def _usage_notice(self) -> None:
-        assert self.timeline is not None
-        if self.usage is None:
-            return
-        total = self.usage.get("total") or {}
-        before = (self.usage_before or {}).get("total") or {}
-
-        def turn_tokens(name: str) -> int:
-            return int(total.get(name) or 0) - int(before.get(name) or 0)
-
-        self.timeline.notice(
-            f"Tokens: {turn_tokens('totalTokens'):,} this turn ({turn_tokens('inputTokens'):,} in, "
-            f"{turn_tokens('outputTokens'):,} out), {int(total.get('totalTokens') or 0):,} in the thread."
-        )
 
     async def _steer(self) -> None:
         """The waiting follow-ups join the running turn, in message id order."""
@@ -481,10 +412,6 @@ class CodexSession:
         await task_log.flush(final=True)
         await self.timeline.close()
 
-    def _key(self, prefix: str, item_id: str) -> str:
-        """An item's timeline key: its id within its turn (a local model may reuse ids across turns)."""
-        return item_key(prefix, f"{self.turn_count}.{item_id}")
-
     def _log(self, line: str) -> None:
         if self.task_log is not None:
             self.task_log.feed(f"{line}\n".encode("utf-8", "replace"))
@@ -495,8 +422,12 @@ class CodexSession:
         """A notification, in codex's order. A malformed one fails the task (`problem`)."""
         if self.problem is not None:
             return
+        assert self.view is not None
         try:
-            self._notification(method, params)
+            if method == "turn/completed":
+                self._turn_completed(params)
+            else:
+                self.view.notification(method, params)
         except Malformed as exc:
             self.problem = f"{method}: {exc}"
             log.warning("task %d: %s", self.task_id, self.problem)
@@ -504,143 +435,19 @@ class CodexSession:
             if not self.rpc.broken.done():
                 self.rpc.broken.set_result(self.problem)
 
-    def _notification(self, method: str, params: dict[str, Any]) -> None:
-        assert self.timeline is not None
-        if method in ("item/started", "item/completed"):
-            item = params.get("item")
-            if not isinstance(item, dict):
-                raise Malformed("item is not an object")
-            self._item(item, done=method == "item/completed")
-        elif method == "item/agentMessage/delta":
-            self.timeline.chunk("agent", need(params, "delta"), self._key("agent", need(params, "itemId")))
-        elif method == "item/reasoning/summaryTextDelta":
-            self.timeline.chunk(
-                "thought", need(params, "delta"), self._key("thought", need(params, "itemId"))
-            )
-        elif method == "item/commandExecution/outputDelta":
-            self._output(need(params, "itemId"), need(params, "delta"))
-        elif method == "turn/plan/updated":
-            self._plan(need(params, "plan", kind=list))
-        elif method == "thread/tokenUsage/updated":
-            self.usage = need(params, "tokenUsage", kind=dict)
-        elif method == "turn/completed":
-            turn = need(params, "turn", kind=dict)
-            need(turn, "status")
-            if (
-                self.turn_done is not None
-                and not self.turn_done.done()
-                and params.get("threadId") == self.thread_id
-            ):
-                self.turn_done.set_result(turn)
-        elif method == "error":  # the turn's failure says it on the timeline
-            retry = " (retrying)" if params.get("willRetry") else ""
-            self._log(f"codex: error{retry}: {need_text(params, 'error', 'message')}")
-        elif method in ("warning", "configWarning"):
-            text = need_text(params, "message") or need_text(params, "summary")
-            self._log(f"codex: {text}")
-
-    def _item(self, item: dict[str, Any], done: bool) -> None:
-        assert self.timeline is not None
-        kind, item_id = need(item, "type"), need(item, "id")
-        if kind == "agentMessage" and done:
-            self.timeline.settle("agent", self._key("agent", item_id), need(item, "text"))
-        elif kind == "reasoning" and done:
-            summary = [part for part in item.get("summary") or [] if isinstance(part, str)]
-            if summary:
-                self.timeline.settle("thought", self._key("thought", item_id), "\n\n".join(summary))
-        elif kind in ("commandExecution", "fileChange"):
-            if kind == "commandExecution":
-                need(item, "command")
-            else:
-                need(item, "changes", kind=list)
-            key = self._key("tool", item_id)
-            state = self.tools.setdefault(key, {"output": ""})
-            state.update(item=item)
-            if isinstance(item.get("aggregatedOutput"), str):
-                state["output"] = item["aggregatedOutput"]
-            self._post_tool(key)
-
-    def _output(self, item_id: str, delta: str) -> None:
-        key = self._key("tool", item_id)
-        state = self.tools.get(key)
-        if state is None:
-            return
-        state["output"] = clip_tail(state["output"] + delta, MAX_TOOL_TEXT)
-        now = asyncio.get_running_loop().time()
-        if now - state.get("sent_at", 0.0) >= OUTPUT_EVERY:
-            self._post_tool(key)
-
-    def _post_tool(self, key: str) -> None:
-        assert self.timeline is not None
-        state = self.tools[key]
-        state["sent_at"] = asyncio.get_running_loop().time()
-        self.timeline.item(key, "tool", self._tool_data(state))
-
-    def _tool_data(self, state: dict[str, Any]) -> dict[str, Any]:
-        item = state["item"]
-        status = TOOL_STATUS.get(str(item.get("status")), "pending")
-        if item["type"] == "commandExecution":
-            command = shown_command(need(item, "command"))
-            text = state["output"]
-            if isinstance(item.get("exitCode"), int):
-                text = f"{text.rstrip(chr(10))}\nexit code {item['exitCode']}".lstrip("\n")
-            if item.get("status") == "declined":
-                text = "Declined."
-            text = clip_tail(text, MAX_TOOL_TEXT)
-            return {
-                "title": clip(command, MAX_TITLE),
-                "tool_kind": "execute",
-                "status": status,
-                "locations": [],
-                "text": text,
-                "diffs": [],
-            }
-        changes = [c for c in item["changes"] if isinstance(c, dict) and isinstance(c.get("path"), str)]
-        paths = [display_path(self.root, c["path"]) for c in changes]
-        kinds = {need_text(c, "kind", "type") for c in changes}
-        return {
-            "title": clip(("Delete " if kinds == {"delete"} else "Edit ") + ", ".join(paths), MAX_TITLE),
-            "tool_kind": "delete" if kinds == {"delete"} else "edit",
-            "status": status,
-            "locations": [clip(p, MAX_LOCATION) for p in paths],
-            "text": "Declined." if item.get("status") == "declined" else "",
-            "diffs": [
-                {"path": clip(p, MAX_LOCATION), "diff": change_diff(p, c)}
-                for p, c in zip(paths, changes, strict=True)
-            ],
-        }
-
-    def _plan(self, plan: list[Any]) -> None:
-        assert self.timeline is not None
-        entries = [
-            {
-                "content": clip(need(step, "step"), MAX_PLAN_CONTENT),
-                "status": PLAN_STATUS.get(str(step.get("status")), "pending"),
-                "priority": "medium",
-            }
-            for step in plan[:MAX_PLAN_ENTRIES]
-        ]
-        self.timeline.item("plan", "plan", {"entries": entries})
+    def _turn_completed(self, params: dict[str, Any]) -> None:
+        turn = need(params, "turn", kind=dict)
+        need(turn, "status")
+        done = self.turn_done
+        if done is not None and not done.done() and params.get("threadId") == self.thread_id:
+            done.set_result(turn)
 
     async def _asked(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """A request from codex: an approval for the phone; anything else is refused."""
         if method not in APPROVALS:
             raise Refuse(METHOD_NOT_FOUND, f"codexhub does not handle {method[:64]}")
-        assert self.permissions is not None and self.timeline is not None
-        item_id = params.get("itemId")
-        known = self.tools.get(self._key("tool", item_id)) if isinstance(item_id, str) else None
-        if method == APPROVALS[0]:
-            command = params.get("command") if isinstance(params.get("command"), str) else None
-            title = f"Run {shown_command(command)}" if command else "Run a command"
-            summary = {"title": clip(title, MAX_TITLE), "tool_kind": "execute", "locations": [], "diffs": []}
-        elif known is not None:
-            data = self._tool_data(known)
-            summary = {key: data[key] for key in ("title", "tool_kind", "locations", "diffs")}
-        else:
-            summary = {"title": "Edit files", "tool_kind": "edit", "locations": [], "diffs": []}
-        reason = params.get("reason")
-        if isinstance(reason, str) and reason:
-            summary["title"] = clip(f"{summary['title']} ({reason})", MAX_TITLE)
+        assert self.permissions is not None and self.view is not None
+        summary = self.view.approval(method, params)
         choice = await self.permissions.choose(summary, _options(params.get("availableDecisions")))
         return {"decision": choice or "cancel"}
 
@@ -656,24 +463,3 @@ def _options(available: Any) -> list[PermissionOption]:
         for name, (label, kind) in DECISIONS.items()
         if name in names
     ]
-
-
-def change_diff(path: str, change: dict[str, Any]) -> str:
-    """A unified diff of one of codex's changes: an update's hunks get their headers, an added or
-    deleted file's text (what codex sends for those) becomes its diff."""
-    text, kind = str(change.get("diff") or ""), need_text(change, "kind", "type")
-    if kind == "add":
-        return unified_diff(path, "", text)
-    if kind == "delete":
-        return unified_diff(path, text, "")
-    if text.startswith("@@"):
-        return f"--- a/{path}\n+++ b/{path}\n{text}"
-    return text
-
-
-def need_text(data: Any, *path: str) -> str:
-    """data[path...] if it is a string, else ""."""
-    value = data
-    for name in path:
-        value = value.get(name) if isinstance(value, dict) else None
-    return value if isinstance(value, str) else ""

@@ -4,6 +4,7 @@ message from codex whose method is <method> (or the answer to the host's request
 
 - `garbage`: a line that is not JSON instead of it;
 - `no-thread-id`: the message without result.thread.id (for thread/start);
+- `no-item-id`: the message without params.item.id (for item/started);
 - `request`: first a request of a method the host does not handle (`item/tool/call`); the
   host's answer to it is written to $CODEX_FAULT_LOG;
 - `exit`: "codex crashed" on stderr, and exit code 3 (codex killed with it);
@@ -52,6 +53,9 @@ for line in child.stdout:
             line = b"this is not json\n"
         elif FAULT == "no-thread-id":
             del message["result"]["thread"]["id"]
+            line = json.dumps(message).encode() + b"\n"
+        elif FAULT == "no-item-id":
+            del message["params"]["item"]["id"]
             line = json.dumps(message).encode() + b"\n"
         elif FAULT == "request":
             request = {"id": INJECTED_ID, "method": "item/tool/call", "params": {"tool": "x"}}

@@ -26,6 +26,7 @@ def faulty_codex(tmp_path, monkeypatch, api, fault):
             "codex broke the protocol: it sent a line that is not JSON: 'this is not json'",
         ),
         ("no-thread-id:thread/start", "codex broke the protocol: thread.id is not a str"),
+        ("no-item-id:item/started", "codex broke the protocol: item/started: id is not a str"),
         ("huge:turn/started", "codex broke the protocol: it sent a message longer than 16 MiB"),
         ("exit:item/started", "codex exited with code 3 during a turn"),
     ],
