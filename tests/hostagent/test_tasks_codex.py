@@ -3,11 +3,15 @@ pinned in tests/agents) against a scripted Responses API on loopback, driven thr
 agent's TaskService and a FakeHub."""
 
 import json
+import os
+
+import psutil
 
 from hostagent.tasks import codex_session
 from tests.kits.agent_tasks import (
     applied,
     finished,
+    group_alive,
     log_text,
     permission,
     running_agent,
@@ -268,3 +272,40 @@ async def test_a_codex_version_it_was_not_tested_with_fails_the_task_naming_it(t
     assert "(0.170.x)" in done["error"]
     assert api.requests() == []  # no thread was started
     assert json.dumps(timeline(hub, 1)) == "{}"
+
+
+async def test_an_approval_nobody_answers_is_declined_after_the_permission_timeout(tmp_path, monkeypatch):
+    script = [[exec_command("printf hi > note.txt")], [message("I left it.")]]
+    with ResponsesApi(script) as api:
+        cfg, root = codex_project(tmp_path, monkeypatch, api, permission_timeout=1)
+        async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
+            await agent.assign(1, "docs", "codex", "Write hi to note.txt")
+            asked = await permission(hub, 1, timeout=20)
+            await turn_count(hub, 1, "waiting", 1, timeout=20)
+            await agent.tell("task.end", 1)
+            await finished(hub, 1)
+
+    assert not (root / "note.txt").exists()
+    assert (asked["on_timeout"], asked["timeout"]) == ("reject", 1)
+    closed = applied(hub, "task.permission_closed", 1)
+    assert closed == [{"task_id": 1, "request_id": "p1", "outcome": "timed_out", "option_id": "decline"}]
+    items = timeline(hub, 1)
+    assert items["notice:1"]["text"] == "No answer in 1 s: rejected."
+    assert items["tool:1.call_1"]["text"] == "Declined."
+
+
+async def test_a_cancelled_task_kills_codex_at_once(tmp_path, monkeypatch):
+    with ResponsesApi([HOLD]) as api:
+        cfg, root = codex_project(tmp_path, monkeypatch, api)
+        async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
+            await agent.assign(1, "docs", "codex", "Think for a long time")
+            await wait_for(lambda: api.requests(), 20, "codex to ask the model")
+            codex = next(
+                p for p in psutil.Process().children(recursive=True) if "codex" in " ".join(p.cmdline())
+            )
+            group = os.getpgid(codex.pid)
+            await agent.cancel(1)
+            done = await finished(hub, 1)
+            assert group_alive(group) == []
+
+    assert (done["outcome"], done["error"]) == ("cancelled", None)
