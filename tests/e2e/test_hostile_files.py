@@ -6,9 +6,8 @@ from playwright.sync_api import expect
 from projects.models import Project
 from tests.e2e.conftest import PHONE, off_the_loop
 from tests.kits.common import make_host, make_owner
-from tests.kits.mirror_stream import Stream, file_change
+from tests.kits.mirror_stream import HOSTILE_MARKDOWN, Stream, file_change
 from tests.kits.phone import shot, sign_in
-from tests.projects.test_pages import HOSTILE_MARKDOWN
 
 pytestmark = pytest.mark.e2e
 

@@ -92,3 +92,39 @@ def ringing():
 
 def to_host(sent: list[tuple[str, dict]], host_id: int) -> list[dict]:
     return [message for group, message in sent if group == f"host.{host_id}"]
+
+
+# A permission request as it reaches the phones, and a phone subscribed to them.
+
+ACP = {"name": "codex", "label": "Codex", "kind": "acp", "needs_file": False}
+OPTIONS = [
+    {"option_id": "allow", "name": "Allow once", "kind": "allow_once"},
+    {"option_id": "always", "name": "Always allow", "kind": "allow_always"},
+    {"option_id": "reject", "name": "Reject", "kind": "reject_once"},
+]
+
+
+def waiting_session(team, user) -> Task:
+    """`user`'s running session on the project "notes" of a new host "studio" of `team`."""
+    host, _ = make_host(team, "studio")
+    project = shared_project(offering(host, ACP), name="notes")
+    return make_task(
+        project,
+        user,
+        executor="codex",
+        prompt="Add a line to the notes",
+        state=TaskState.RUNNING,
+        session_state="waiting",
+    )
+
+
+def asking(task, options=OPTIONS, request_id="p1") -> PermissionRequest:
+    """The agent of `task` asks to edit notes.md."""
+    return PermissionRequest.objects.create(
+        task=task, request_id=request_id, title="Edit notes.md", tool_kind="edit", options=options
+    )
+
+
+def subscribed(user, push_service):
+    """A Web Push device of `user`, subscribed at the local push service."""
+    return push_service.device_for(user)

@@ -4,6 +4,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from codexhub.asgi import application
+from tests.kits.common import login
 
 OUR_ORIGIN = b"http://testserver"
 
@@ -22,3 +23,10 @@ async def open_socket(headers):
     communicator = WebsocketCommunicator(application, "/ws/ui/", headers=headers)
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code
+
+
+def subscribe_headers(user):
+    """The headers of a page socket opened by `user`'s signed-in browser."""
+    client = login(Client(), user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    return [(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", cookie)]

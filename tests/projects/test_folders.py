@@ -11,7 +11,7 @@ from projects import services
 from projects.models import Project
 from tests.kits.common import login, make_host, page_text
 from tests.kits.mirror_stream import Stream, delete, dir_change, file_change
-from tests.projects.test_pages import subscribe_headers
+from tests.kits.ui_socket import subscribe_headers
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,7 @@ import pytest
 from django.urls import reverse
 
 from projects.paths import path_visible
-from tests.kits.mirror_stream import dir_change, file_change
-from tests.projects.test_render_limits import mirrored
+from tests.kits.mirror_stream import dir_change, file_change, mirrored
 
 pytestmark = pytest.mark.django_db
 

@@ -2,27 +2,15 @@
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 from django.urls import reverse
 
 from codexhub.asgi import application
 from projects.models import Project
 from tests.kits.common import login, make_host, page_text
-from tests.kits.mirror_stream import Stream, dir_change, file_change
+from tests.kits.mirror_stream import HOSTILE_MARKDOWN, Stream, dir_change, file_change
+from tests.kits.ui_socket import subscribe_headers
 
 pytestmark = pytest.mark.django_db
-
-HOSTILE_MARKDOWN = """# Title
-
-<script>window.__pwned = 1</script>
-<img src=x onerror="window.__pwned = 1">
-<iframe src="https://evil.example"></iframe>
-<svg><script>window.__pwned = 1</script></svg>
-
-[click](javascript:window.__pwned=1) [data](data:text/html;base64,PHNjcmlwdD4=) [fine](https://example.com)
-
-![img](data:image/svg+xml;base64,PHN2Zz4=)
-"""
 
 
 @pytest.fixture
@@ -105,12 +93,6 @@ def test_another_teams_project_is_404(client, charlie, project):
     login(client, charlie)
     assert client.get(reverse("project_detail", args=[project.id])).status_code == 404
     assert client.get(file_url(project, "app.py")).status_code == 404
-
-
-def subscribe_headers(user):
-    client = login(Client(), user)
-    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    return [(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", cookie)]
 
 
 @pytest.mark.django_db(transaction=True)

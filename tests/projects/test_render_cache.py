@@ -10,9 +10,8 @@ from django.urls import reverse
 
 from projects import render
 from tests.kits.common import login
-from tests.kits.mirror_stream import file_change
+from tests.kits.mirror_stream import file_change, mirrored
 from tests.kits.render_budget import counting_renders, step_clock
-from tests.projects.test_render_limits import mirrored
 
 pytestmark = pytest.mark.django_db
 

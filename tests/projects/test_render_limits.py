@@ -8,22 +8,12 @@ import pytest
 from django.urls import reverse
 
 from projects import render
-from projects.models import Project
-from tests.kits.common import make_host
-from tests.kits.mirror_stream import Stream, file_change
+from tests.kits.mirror_stream import file_change, mirrored
 from tests.kits.render_budget import SHAPES, step_clock
 
 pytestmark = pytest.mark.django_db
 
 LIMIT = render.MARKDOWN_MAX_BYTES
-
-
-def mirrored(team, *changes) -> Project:
-    host, _ = make_host(team, "Build box")
-    stream = Stream(host.id)
-    stream.projects("docs")
-    stream.batch("docs", *changes, reset=True)
-    return Project.objects.get(name="docs")
 
 
 def file_body(client, project, path) -> str:

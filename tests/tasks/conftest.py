@@ -1,7 +1,7 @@
 import pytest
 
 from tasks import services
-from tests.kits.sessions import make_session, session_project
+from tests.kits.sessions import make_session, session_project, waiting_session
 
 
 @pytest.fixture(autouse=True)
@@ -26,3 +26,9 @@ def project(team_a):
 def task(project, alice):
     """Alice's session on it, waiting for a message (its first turn done)."""
     return make_session(project, alice)
+
+
+@pytest.fixture
+def session(team_a, alice):
+    """Alice's running session on team A's host "studio", waiting for her (tests.kits.sessions)."""
+    return waiting_session(team_a, alice)

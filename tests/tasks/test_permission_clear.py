@@ -10,8 +10,7 @@ from notifications.models import InboxEntry
 from tasks import notify, sessions
 from tasks.jobs import clear_permission_job
 from tasks.services import end_session
-from tests.kits.sessions import SessionStream
-from tests.tasks.test_permission_push import asking, session, subscribed  # noqa: F401 (session is a fixture)
+from tests.kits.sessions import SessionStream, asking, subscribed
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,6 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from push_notifications.models import WebPushDevice
 
 from accounts.models import Membership, Role
 from codexhub.errors import ServiceError
@@ -19,41 +18,10 @@ from notifications import services
 from notifications.models import Preference
 from tasks import notify
 from tasks.models import PermissionRequest, TaskState
-from tests.kits.common import login, make_host
-from tests.kits.task_stream import make_task, offering, shared_project
+from tests.kits.common import login
+from tests.kits.sessions import OPTIONS, asking, subscribed
 
 pytestmark = pytest.mark.django_db
-
-ACP = {"name": "codex", "label": "Codex", "kind": "acp", "needs_file": False}
-OPTIONS = [
-    {"option_id": "allow", "name": "Allow once", "kind": "allow_once"},
-    {"option_id": "always", "name": "Always allow", "kind": "allow_always"},
-    {"option_id": "reject", "name": "Reject", "kind": "reject_once"},
-]
-
-
-@pytest.fixture
-def session(team_a, alice):
-    host, _ = make_host(team_a, "studio")
-    project = shared_project(offering(host, ACP), name="notes")
-    return make_task(
-        project,
-        alice,
-        executor="codex",
-        prompt="Add a line to the notes",
-        state=TaskState.RUNNING,
-        session_state="waiting",
-    )
-
-
-def asking(task, options=OPTIONS, request_id="p1") -> PermissionRequest:
-    return PermissionRequest.objects.create(
-        task=task, request_id=request_id, title="Edit notes.md", tool_kind="edit", options=options
-    )
-
-
-def subscribed(user, push_service) -> WebPushDevice:
-    return push_service.device_for(user)
 
 
 def answer(client: Client, token: str):

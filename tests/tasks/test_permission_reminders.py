@@ -15,7 +15,7 @@ from notifications.models import InboxEntry, TeamReminder
 from tasks.housekeeping import housekeeping
 from tasks.models import PermissionRequest
 from tests.kits.common import login
-from tests.tasks.test_permission_push import asking, session, subscribed  # noqa: F401 (session is a fixture)
+from tests.kits.sessions import asking, subscribed
 
 pytestmark = pytest.mark.django_db
 
