@@ -2,8 +2,8 @@
 "Codex threads"), on the same timeline, turns and permission requests as an ACP session.
 
 codex runs as the executor's argv (default `codex app-server`) in the task's root, in its
-own process group, with the executor's environment allowlist (CODEX_HOME and
-OPENAI_API_KEY by default); its stderr is the task log. After `initialize` (codex's
+own process group, with the executor's environment allowlist (Codex's own variables by
+default, environment.TEMPLATE_ENV); its stderr is the task log. After `initialize` (codex's
 version must be one this agent was tested with, else the task fails naming it) and
 `thread/start`, the prompt is the first `turn/start`. A follow-up during a turn steers it
 (`turn/steer`), between turns it starts the next one; `task.interrupt` is

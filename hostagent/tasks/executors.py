@@ -162,7 +162,7 @@ def _from_config(
     return Executor(name, label, "command", needs_file, timeout, argv, stdin_prompt, env, built)
 
 
-CODEX_ENV = ("CODEX_HOME", "OPENAI_API_KEY")  # where codex keeps its config and threads, its key
+CODEX_ENV = TEMPLATE_ENV["codex"]  # its keys, base URL and the folder of its config and threads
 CODEX_COMMAND = ("codex", "app-server")
 
 

@@ -35,7 +35,7 @@ def test_it_reads_a_codex_executor_and_fills_in_the_defaults(tmp_path):
         "codex",
         "Codex at work",
         ("/opt/codex/bin/codex", "app-server"),
-        ("CODEX_HOME", "OPENAI_API_KEY", "HTTPS_PROXY"),
+        ("OPENAI_API_KEY", "CODEX_API_KEY", "CODEX_HOME", "OPENAI_BASE_URL", "HTTPS_PROXY"),
     )
     assert (work.model, work.effort, work.approval_policy, work.sandbox) == (
         "gpt-5.5",
@@ -53,7 +53,7 @@ def test_it_reads_a_codex_executor_and_fills_in_the_defaults(tmp_path):
         "codex",
         "codex",
         ("codex", "app-server"),
-        ("CODEX_HOME", "OPENAI_API_KEY"),
+        ("OPENAI_API_KEY", "CODEX_API_KEY", "CODEX_HOME", "OPENAI_BASE_URL"),
         False,
     )
     assert (codex.model, codex.effort, codex.approval_policy, codex.sandbox) == (

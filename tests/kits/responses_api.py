@@ -177,7 +177,8 @@ def codex_project(tmp_path: Path, monkeypatch: Any, api: ResponsesApi, **keys: A
     monkeypatch.setenv("CODEX_HOME", str(codex_home(tmp_path, api)))
     (tmp_path / "home").mkdir()
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the login shell codex runs reads no profile of ours
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    for name in ("OPENAI_API_KEY", "CODEX_API_KEY", "OPENAI_BASE_URL"):  # nothing of the machine's
+        monkeypatch.delenv(name, raising=False)
     root = tmp_path / "proj"
     root.mkdir()
     (root / "notes.md").write_text("Eggs\nBread\n")
