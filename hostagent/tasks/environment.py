@@ -97,8 +97,8 @@ BWRAP_NONE = (
 
 @dataclass(frozen=True)
 class EnvReport:
-    passed: tuple[str, ...]  # the executor's own variables that are set (the base ones not counted)
-    unset: tuple[str, ...]  # the executor's own variables that are not set
+    passed: tuple[str, ...]  # the executor's own variables that are set (not empty; base ones not counted)
+    unset: tuple[str, ...]  # the executor's own variables that are not set, or empty
     missing: tuple[str, ...]  # one of these is needed and none is set (nor a sign-in file)
     sign_in: str  # what else would do, when `missing`
     notes: tuple[str, ...]  # other things the user should fix (bubblewrap)
@@ -136,8 +136,8 @@ def report(
     if bwrap:
         notes.append(bwrap)
     return EnvReport(
-        passed=tuple(name for name in own if name in environ),
-        unset=tuple(name for name in own if name not in environ),
+        passed=tuple(name for name in own if environ.get(name)),
+        unset=tuple(name for name in own if not environ.get(name)),  # an empty value is as good as none
         missing=missing,
         sign_in=needs.sign_in if needs is not None and missing else "",
         notes=tuple(notes),

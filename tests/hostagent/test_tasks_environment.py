@@ -80,7 +80,7 @@ def test_a_builtin_needs_a_key_a_config_folder_or_its_sign_in_file(tmp_path):
     (home / ".env").write_text("OPENAI_API_KEY=sk\n")  # aider reads ~/.env
     assert [report(e, bare, **LINUX).missing for e in (codex, claude, aider)] == [(), (), ()]
     generic = offered(load_config(tmp_path, '[executors.mine]\ncommand = ["/bin/true"]\nenv = ["A", "B"]\n'))
-    mine = report(generic["mine"], {"A": "1"}, **LINUX)
+    mine = report(generic["mine"], {"A": "1", "B": ""}, **LINUX)  # empty reads as not set
     assert (mine.passed, mine.unset, mine.missing, mine.notes) == (("A",), ("B",), (), ())
 
 
