@@ -1,12 +1,14 @@
 """What the task page shows, ready for a template: an agent session's timeline.
 Everything a host sent stays text for the template to escape, except diffs,
-escaped by tasks.diffview, and agent Markdown, sanitized by projects.render."""
+escaped by tasks.diffview, agent Markdown, sanitized by projects.render, and
+tool output, its colours turned into classes and the rest escaped by tasks.ansi."""
 
 import heapq
 from datetime import timedelta
 from types import SimpleNamespace
 
 from projects.render import markdown_render_many
+from tasks import ansi
 from tasks.diffview import FileDiff, file_diffs
 
 
@@ -75,6 +77,7 @@ def _item_entry(item) -> dict:
         entry["icon"], entry["label"] = TOOL_KINDS.get(item.data.get("tool_kind"), TOOL_KINDS["other"])
         entry["status"] = TOOL_STATUSES.get(item.data.get("status"), "")
         entry["diffs"] = _diffs(item.data.get("diffs", []))
+        entry["output_html"] = ansi.render(str(item.data.get("text") or ""))[0]  # colours as classes
     elif item.kind == "plan":
         entry["entries"] = [
             {**e, "mark": PLAN_MARKS[e["status"]][0], "status_words": PLAN_MARKS[e["status"]][1]}

@@ -16,7 +16,7 @@ from codexhub.errors import ServiceError
 from codexhub.http import wants_json
 from devices.services import hosts_for_team
 from projects.models import Project
-from tasks import git, notify, selectors, services, sessions
+from tasks import ansi, git, notify, selectors, services, sessions
 from tasks.diffview import file_diffs
 from tasks.gitpanel import repo_page, task_git_panel
 from tasks.models import PermissionRequest, Task, TaskState
@@ -116,11 +116,13 @@ def _render_task(request, task, template="tasks/task_detail.html", status=200, f
         {"n": index + 1, "step": step, "what": step_label(step), "result": results.get(index)}
         for index, step in enumerate(task.steps)
     ]
+    log_html, carry = ansi.render_all([log.text for log in logs])
     context = {
         "task": task,
         "steps": steps,
         "changes": changes,
-        "log_text": "".join(log.text for log in logs),
+        "log_html": log_html,
+        "log_carry": carry.token(),  # what the page sends back for the pieces after last_seq
         "last_seq": logs[-1].seq if logs else 0,
     }
     if template != FRAGMENTS["1"]:
@@ -161,11 +163,18 @@ def _session_status(task, pending: bool) -> tuple[str, str]:
 @login_required
 @require_GET
 def task_log(request, task_id: int):
-    """Log pieces after `after`: the page asks again on every event and reconnect."""
+    """Log pieces after `after`, as HTML (colours as classes), each rendered after what came before:
+    `carry` is what the page was handed with the piece at `after`. The page asks again on every
+    event and reconnect."""
     task = get_object_or_404(Task.objects.visible_to(request.user), id=task_id)
     after = _int(request.GET.get("after")) or 0
-    chunks = [{"seq": log.seq, "text": log.text} for log in selectors.task_log_after(task=task, after=after)]
-    return JsonResponse({"state": task.state, "finished": task.finished, "chunks": chunks})
+    carry = ansi.Carry.from_token(request.GET.get("carry", ""))
+    chunks = []
+    for log in selectors.task_log_after(task=task, after=after):
+        html, carry = ansi.render(log.text, carry)
+        chunks.append({"seq": log.seq, "html": html})
+    state = {"state": task.state, "finished": task.finished, "chunks": chunks, "carry": carry.token()}
+    return JsonResponse(state)
 
 
 @second_factor_required

@@ -182,6 +182,7 @@ window.codexhubGitPanel = function () {
   const log = document.getElementById("task-log");
   const empty = document.getElementById("log-empty");
   let lastSeq = Number(region.dataset.lastSeq || 0);
+  let carry = region.dataset.logCarry || "";  // colours in force at lastSeq, for the hub's renderer
 
   function stateOf(root) {
     const status = root.querySelector("[data-state]");
@@ -192,15 +193,18 @@ window.codexhubGitPanel = function () {
   const pullLog = window.codexhubSingleFlight(async () => {
     let more = true;
     while (more) {
-      const response = await fetch(`${logUrl}?after=${lastSeq}`, { credentials: "same-origin" });
+      const query = new URLSearchParams({ after: String(lastSeq), carry });
+      const response = await fetch(`${logUrl}?${query}`, { credentials: "same-origin" });
       if (!response.ok) return;
       const data = await response.json();
       const follow = log.scrollTop + log.clientHeight >= log.scrollHeight - 24;
+      // Pulls run one at a time (single flight): the chunks follow lastSeq, each rendered after the
+      // one before it. HTML the hub rendered and escaped: colours as classes, nothing else.
       for (const chunk of data.chunks) {
-        if (chunk.seq <= lastSeq) continue;
-        log.append(document.createTextNode(chunk.text));  // text, never HTML
+        log.insertAdjacentHTML("beforeend", chunk.html);
         lastSeq = chunk.seq;
       }
+      if (data.chunks.length) carry = data.carry;
       if (lastSeq > 0) empty.hidden = true;
       if (follow) log.scrollTop = log.scrollHeight;
       more = data.chunks.length >= 500;  // a full page: there may be more

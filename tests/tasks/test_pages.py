@@ -47,7 +47,8 @@ def test_the_log_endpoint_gives_pieces_after_a_number(alice_client, alice, proje
     assert data == {
         "state": "running",
         "finished": False,
-        "chunks": [{"seq": 4, "text": "4\n"}, {"seq": 5, "text": "5\n"}],
+        "chunks": [{"seq": 4, "html": "4\n"}, {"seq": 5, "html": "5\n"}],
+        "carry": "",
     }
     assert (
         alice_client.get(reverse("task_log", args=[task.id]), {"after": "x"}).json()["chunks"][0]["seq"] == 1

@@ -1,0 +1,197 @@
+"""Terminal output as HTML: agents' ANSI colours become classes (static/css/ansi.css), every
+other escape sequence and control character goes, and the text stays escaped.
+
+ansi2html does the converting. Around it, this module makes the output safe and lets a log be
+rendered piece by piece as it arrives: a `Carry` holds what one piece hands the next, the
+colour codes still in force and an escape sequence cut at the piece's end, so a piece renders
+the same alone as inside the whole log. Links (OSC 8) are dropped: a host never gets to put
+a URL on the page. Cursor moves, erases and the like are dropped too; a carriage return
+starts a new line (a progress bar shows its steps).
+
+The stylesheet is generated: `python -m tasks.ansi > static/css/ansi.css`.
+"""
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+
+from ansi2html import Ansi2HTMLConverter
+from ansi2html.style import get_styles
+from django.utils.safestring import SafeString, mark_safe
+
+SGR = re.compile(r"\x1b\[([0-9;:]*)m")
+OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")  # titles, links: never shown
+CSI_OTHER = re.compile(r"\x1b\[[0-?]*[ -/]*[@-ln-~]")  # cursor moves, erases, modes: not colour
+ESCAPE_OTHER = re.compile(r"\x1b(?:[()*+#%][0-~]|[^\[\]])")  # charsets, keypad, save/restore...
+# An escape sequence the piece's end cut short, or a \r that may be half of \r\n: the next piece
+# completes it.
+PARTIAL = re.compile(r"(?:\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*\x1b?|[()*+#%])?|\r)\Z")
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # all but tab and newline (\x1b included)
+MAX_TAIL = 256
+MAX_CODES = 32  # colour sequences carried; more since the last reset keep the newest
+MAX_TOKEN = 4096
+
+
+@dataclass(frozen=True)
+class Carry:
+    """What a piece hands the next: the colour sequences in force and a cut-off escape sequence."""
+
+    sgr: str = ""
+    tail: str = ""
+
+    def token(self) -> str:
+        """For the page to send back with its next request (opaque to it)."""
+        if not self.sgr and not self.tail:
+            return ""
+        data = json.dumps([self.sgr, self.tail]).encode("utf-8")
+        return base64.urlsafe_b64encode(data).decode("ascii")
+
+    @classmethod
+    def from_token(cls, token: str) -> "Carry":
+        """The carry a token stands for; one that is not ours is no carry at all."""
+        if not token or len(token) > MAX_TOKEN:
+            return cls()
+        try:
+            sgr, tail = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+        except (ValueError, TypeError, binascii.Error, UnicodeError):
+            return cls()
+        if not isinstance(sgr, str) or not isinstance(tail, str):
+            return cls()
+        if SGR.sub("", sgr) or len(SGR.findall(sgr)) > MAX_CODES:
+            sgr = ""
+        if len(tail) > MAX_TAIL or not PARTIAL.fullmatch(tail):
+            tail = ""
+        return cls(sgr, tail)
+
+
+def render(text: str, carry: Carry | None = None) -> tuple[SafeString, Carry]:
+    """`text` (terminal output) as HTML after `carry`, and what it hands the next piece."""
+    carry = carry or Carry()
+    text = carry.tail + text
+    cut = PARTIAL.search(text)
+    tail = text[cut.start() :] if cut else ""
+    text = text[: cut.start()] if cut else text
+    if len(tail) > MAX_TAIL:
+        tail = ""
+    text = _plain_escapes(text)
+    html = Ansi2HTMLConverter(inline=False, escaped=True).convert(carry.sgr + text, full=False)
+    return mark_safe(CONTROLS.sub("", html)), Carry(_in_force(carry.sgr + text), tail)  # noqa: S308
+
+
+def render_all(pieces: list[str]) -> tuple[SafeString, Carry]:
+    """The pieces of a log, in order, as one HTML text, and what the next piece gets."""
+    carry, parts = Carry(), []
+    for piece in pieces:
+        html, carry = render(piece, carry)
+        parts.append(html)
+    return mark_safe("".join(parts)), carry  # noqa: S308 (each part rendered and escaped above)
+
+
+def _plain_escapes(text: str) -> str:
+    """Only colour sequences left, lines ending in \\n, no other control character but tabs."""
+    text = OSC.sub("", text)
+    text = CSI_OTHER.sub("", text)
+    text = ESCAPE_OTHER.sub("", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return re.sub(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]", "", text)
+
+
+def _in_force(text: str) -> str:
+    """The colour sequences of `text` still in force at its end: those since the last reset."""
+    codes = [match.group(0) for match in SGR.finditer(text)]
+    for index in range(len(codes) - 1, -1, -1):
+        params = codes[index][2:-1].split(";")
+        if params[0] in ("", "0"):
+            codes = codes[index + 1 :] if all(p in ("", "0") for p in params) else codes[index:]
+            break
+    return "".join(codes[-MAX_CODES:])
+
+
+def stylesheet() -> str:
+    """static/css/ansi.css: ansi2html's classes under `.ansi`; the 16 base colours follow the theme."""
+    rules = [
+        "/* Generated by `python -m tasks.ansi` from ansi2html's styles; do not edit. */",
+        ".ansi .inv_foreground { color: var(--surface-2); }",
+        ".ansi .inv_background { background-color: var(--text); }",
+    ]
+    for rule in get_styles(dark_bg=False, line_wrap=True, scheme="xterm"):
+        name = rule.klass.lstrip(".")
+        if re.fullmatch(r"(ansi|inv)(\d+|38-\d+|48-\d+)", name) and not _themed(name):
+            rules.append(f".ansi {rule}")
+    return "\n".join([*rules, *THEMED]) + "\n"
+
+
+def _themed(name: str) -> bool:
+    """The 16 base colours, which static/css/ansi.css sets per light and dark theme instead."""
+    number = re.fullmatch(r"(?:ansi|inv)(\d+)", name)
+    if number:
+        return 30 <= int(number.group(1)) <= 47 or 90 <= int(number.group(1)) <= 107
+    return bool(re.fullmatch(r"(?:ansi|inv)(?:38|48)-(\d|1[0-5])", name))
+
+
+# The 16 base colours, readable on the log's background in both themes (Tailwind-like tones).
+PALETTE = {
+    "light": [
+        "#1f2328",
+        "#c9252d",
+        "#1a7f37",
+        "#9a6700",
+        "#0b5fcc",
+        "#8e3fb8",
+        "#0e7490",
+        "#6e7781",
+        "#57606a",
+        "#e5534b",
+        "#2da44e",
+        "#bf8700",
+        "#2f81f7",
+        "#a475f9",
+        "#1ba3b8",
+        "#8c959f",
+    ],
+    "dark": [
+        "#8b949e",
+        "#ff7b72",
+        "#7ee787",
+        "#e3b341",
+        "#79c0ff",
+        "#d2a8ff",
+        "#56d4dd",
+        "#c9d1d9",
+        "#a5adb8",
+        "#ffa198",
+        "#aff5b4",
+        "#f8e3a1",
+        "#a5d6ff",
+        "#e2c5ff",
+        "#b3f0ff",
+        "#f0f6fc",
+    ],
+}
+
+
+def _palette_rules(colours: list[str]) -> list[str]:
+    rules = []
+    for index, colour in enumerate(colours):
+        fg, bg = (30 + index, 40 + index) if index < 8 else (82 + index, 92 + index)
+        rules += [
+            f".ansi .ansi{fg}, .ansi .ansi38-{index} {{ color: {colour}; }}",
+            f".ansi .ansi{bg}, .ansi .ansi48-{index} {{ background-color: {colour}; }}",
+            f".ansi .inv{fg}, .ansi .inv38-{index} {{ background-color: {colour}; }}",
+            f".ansi .inv{bg}, .ansi .inv48-{index} {{ color: {colour}; }}",
+        ]
+    return rules
+
+
+THEMED = [
+    *_palette_rules(PALETTE["light"]),
+    "@media (prefers-color-scheme: dark) {",
+    *(f"  {rule}" for rule in _palette_rules(PALETTE["dark"])),
+    "}",
+]
+
+
+if __name__ == "__main__":
+    print(stylesheet(), end="")
