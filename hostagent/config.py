@@ -72,6 +72,7 @@ ON_PERMISSION_TIMEOUT = ("reject", "wait")
 # codex app-server's AskForApproval and SandboxMode (docs/protocol.md, "Codex threads")
 APPROVAL_POLICIES = ("untrusted", "on-request", "never")
 SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
+OUTPUTS = ("plain", "codex-jsonl", "claude-stream-json")  # a command's stdout (tasks/cli_output.py)
 MAX_OUTPUT_CAP = 256 * 1024 * 1024
 
 
@@ -175,6 +176,8 @@ class ExecutorConfig:
     command: list[str] | None = setting(None, _argv)
     # generic only: "prompt" or "none"
     stdin: str | None = setting(None, checks.one_of(("prompt", "none"), 'must be "prompt" or "none"'))
+    # generic only: its stdout as "plain" text (default) or a format shown on the timeline
+    output: str | None = setting(None, checks.one_of(OUTPUTS, f"must be one of {', '.join(OUTPUTS)}"))
     needs_file: bool | None = setting(None, checks.flag)  # command only
     timeout: int | float | None = setting(None, _seconds(MAX_TIMEOUT))
     # command and acp: extra variables for the child
@@ -221,7 +224,7 @@ class ExecutorConfig:
 
 _COMMON_KEYS = ("type", "label", "timeout")
 _EXECUTOR_KEYS = {
-    "command": {*_COMMON_KEYS, "template", "command", "stdin", "needs_file", "env"},
+    "command": {*_COMMON_KEYS, "template", "command", "stdin", "output", "needs_file", "env"},
     "openai": {*_COMMON_KEYS, "base_url", "model", "api_key_env"},
     "browser": {
         *_COMMON_KEYS,
@@ -278,6 +281,8 @@ def _whole_command(executor: ExecutorConfig) -> None:
             raise Invalid('.command is required, like ["/usr/local/bin/tool", "{file}"]')
     elif executor.command is not None or executor.stdin is not None:
         raise Invalid(': command and stdin are only for template = "generic"')
+    elif executor.output is not None:
+        raise Invalid(': output is only for template = "generic" (a built-in one declares its own)')
 
 
 def _whole_acp(executor: ExecutorConfig) -> None:

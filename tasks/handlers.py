@@ -135,7 +135,7 @@ def _session_task(host_id: int, task_id: int) -> Task:
 
 @handles(protocol_sessions.TaskItem)
 def task_item_apply(*, host_id: int, message: protocol_sessions.TaskItem) -> None:
-    task = _session_task(host_id, message.task_id)
+    task = host_task(host_id, message.task_id)  # a session's, or a command's structured output
     key, kind, data = message.key, message.kind, message.data.model_dump()
     if task.finished:
         return

@@ -19,7 +19,7 @@ import contextlib
 import os
 import shutil
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,12 +47,21 @@ class Builtin:
     label: str
     argv: tuple[str, ...]
     stdin_prompt: bool
+    output: str = ""  # what its stdout is: one of OUTPUT_FORMATS, "" plain text
 
+
+OUTPUT_FORMATS = ("codex-jsonl", "claude-stream-json")  # cli_output reads these onto the timeline
 
 BUILTINS = {
-    # `codex exec -` and `claude -p` read the prompt on stdin, which is closed after it.
-    "codex": Builtin("Codex CLI", ("codex", "exec", "-"), True),
-    "claude": Builtin("Claude Code", ("claude", "-p"), True),
+    # `codex exec -` and `claude -p` read the prompt on stdin, which is closed after it; both print
+    # their events as JSON lines on stdout (progress on stderr, the task log).
+    "codex": Builtin("Codex CLI", ("codex", "exec", "--json", "-"), True, "codex-jsonl"),
+    "claude": Builtin(
+        "Claude Code",
+        ("claude", "-p", "--output-format", "stream-json", "--verbose"),  # stream-json needs --verbose
+        True,
+        "claude-stream-json",
+    ),
     # aider takes the prompt glued to its option, so it is that option's value whatever it starts with.
     "aider": Builtin("Aider", ("aider", "--yes", "--message={prompt}", "--", "{file}"), False),
 }
@@ -73,6 +82,7 @@ class Executor:
     stdin_prompt: bool = False  # command: the prompt goes on stdin
     env: tuple[str, ...] = ()  # command and acp: extra variable names for the child
     template: str = ""  # command: the built-in template it came from ("codex", "claude", "aider")
+    output: str = ""  # command: its stdout's structured format (OUTPUT_FORMATS), "" plain text
     base_url: str = ""  # openai
     model: str = ""
     api_key_env: str = ""
@@ -151,15 +161,17 @@ def _from_config(
     if template == "generic":
         argv = tuple(spec.command or ())
         stdin_prompt = spec.stdin == "prompt"
+        output = spec.output if spec.output in OUTPUT_FORMATS else ""
     else:
         builtin = BUILTINS[template]
         program = which(builtin.argv[0]) or builtin.argv[0]
         argv = (program, *builtin.argv[1:])
         stdin_prompt = builtin.stdin_prompt
+        output = builtin.output
     env = tuple(dict.fromkeys((*TEMPLATE_ENV.get(template, ()), *spec.env)))  # the template's, then its own
     needs_file = bool(spec.needs_file)
     built = "" if template == "generic" else template
-    return Executor(name, label, "command", needs_file, timeout, argv, stdin_prompt, env, built)
+    return Executor(name, label, "command", needs_file, timeout, argv, stdin_prompt, env, built, output)
 
 
 CODEX_ENV = TEMPLATE_ENV["codex"]  # its keys, base URL and the folder of its config and threads
@@ -306,9 +318,20 @@ async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> None:
         stdin.close()  # `codex exec -` waits for EOF
 
 
+StdoutReader = Callable[[asyncio.StreamReader], Awaitable[None]]
+
+
 async def run_command(
-    executor: Executor, root: str, prompt: str, target: str, log: TaskLog, cancel: asyncio.Event
+    executor: Executor,
+    root: str,
+    prompt: str,
+    target: str,
+    log: TaskLog,
+    cancel: asyncio.Event,
+    stdout: StdoutReader | None = None,
 ) -> RunResult:
+    """Run the command; its output is the task log, or with `stdout` (a structured format's
+    reader) only its stderr is."""
     try:
         argv = build_argv(executor, prompt, target)
     except TaskError as exc:
@@ -316,12 +339,13 @@ async def run_command(
     data = stdin_text(executor, prompt, target)
     stdin = asyncio.subprocess.PIPE if data is not None else asyncio.subprocess.DEVNULL
     env = child_env(executor)
+    stderr = asyncio.subprocess.STDOUT if stdout is None else asyncio.subprocess.PIPE
     try:
-        proc = await spawn(argv, cwd=root, env=env, stdin=stdin, stderr=asyncio.subprocess.STDOUT)
+        proc = await spawn(argv, cwd=root, env=env, stdin=stdin, stderr=stderr)
     except SpawnError as exc:
         return RunResult("failed", error=str(exc))
     assert proc.stdout is not None
-    reader = asyncio.create_task(pump(proc.stdout, log))
+    reader = asyncio.create_task(_read_output(proc, log, stdout))
     exited, cancelled = asyncio.create_task(exited_code(proc)), asyncio.create_task(cancel.wait())
     helpers: list[asyncio.Task[Any]] = [exited, cancelled]
     if data is not None:
@@ -346,6 +370,15 @@ async def run_command(
         await drain(proc, reader)
         await log.flush(final=True)
     return result
+
+
+async def _read_output(proc: asyncio.subprocess.Process, log: TaskLog, stdout: StdoutReader | None) -> None:
+    assert proc.stdout is not None
+    if stdout is None:
+        await pump(proc.stdout, log)
+        return
+    assert proc.stderr is not None
+    await asyncio.gather(stdout(proc.stdout), pump(proc.stderr, log))
 
 
 async def drain(proc: asyncio.subprocess.Process, reader: asyncio.Task[None]) -> None:

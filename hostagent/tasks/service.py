@@ -577,6 +577,8 @@ class TaskService:
             return RunResult("cancelled"), []
         if job.session is not None:
             result = await job.session.run(root, task_log)
+        elif job.executor.output:
+            result = await self._run_structured(job, root, task_log)
         else:
             run = run_openai if job.executor.kind == "openai" else run_command
             result = await run(job.executor, root, job.prompt, job.target, task_log, job.cancel)
@@ -589,6 +591,19 @@ class TaskService:
         if total > len(changes):
             await task_log.note(f"[{total} files changed; the task lists the first {len(changes)}]\n")
         return result, changes
+
+    async def _run_structured(self, job: _Job, root: str, task_log: TaskLog) -> RunResult:
+        """A command whose stdout is a structured format: its events on the timeline, its stderr the log."""
+        from hostagent.tasks.cli_output import StructuredOutput  # the acp package: only for such tasks
+
+        output = StructuredOutput(job.executor.output, job.id, root, self._send, task_log)
+        output.prompt(job.prompt)
+        try:
+            return await run_command(
+                job.executor, root, job.prompt, job.target, task_log, job.cancel, stdout=output.read
+            )
+        finally:
+            await output.close()
 
     async def _finish(
         self,

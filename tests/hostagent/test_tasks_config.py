@@ -104,6 +104,11 @@ def test_it_keeps_tasks_and_executors_when_a_command_saves_the_file(tmp_path, ca
         ('[executors.x]\ntemplate = "bash"', "executors.x.template must be one of generic, codex"),
         ('[executors.x]\ntemplate = "codex"\ncommand = ["/x"]', "executors.x: command and stdin are only"),
         ('[executors.x]\ncommand = ["/x"]\nstdin = "file"', 'executors.x.stdin must be "prompt" or "none"'),
+        (
+            '[executors.x]\ncommand = ["/x"]\noutput = "json"',
+            "executors.x.output must be one of plain, codex-jsonl",
+        ),
+        ('[executors.x]\ntemplate = "claude"\noutput = "plain"', "executors.x: output is only for template"),
         ('[executors.x]\ncommand = ["/x"]\nneeds_file = 1', "executors.x.needs_file must be true or false"),
         ('[executors.x]\ncommand = ["/x"]\ntimeout = 0', "executors.x.timeout must be a number of seconds"),
         (
@@ -159,7 +164,11 @@ def test_it_offers_the_builtins_found_on_path_unless_configured_or_disabled(tmp_
         },
     ]
     assert executors["claude"].argv == ("/my/claude-wrapper",)
-    assert executors["codex"].argv == ("/opt/bin/codex", "exec", "-") and executors["codex"].stdin_prompt
+    assert (
+        executors["codex"].argv == ("/opt/bin/codex", "exec", "--json", "-")
+        and executors["codex"].stdin_prompt
+    )
+    assert (executors["codex"].output, executors["claude"].output) == ("codex-jsonl", "")
     assert executors["codex"].timeout == 1800
     aider = offered(load_config(tmp_path, ""), which=fake_which({"aider"}))["aider"]
     assert aider.argv == ("/opt/bin/aider", "--yes", "--message={prompt}", "--", "{file}")

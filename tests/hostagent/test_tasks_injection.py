@@ -93,7 +93,7 @@ async def test_it_glues_the_prompt_to_aiders_message_option(tmp_path, monkeypatc
 async def test_it_sends_the_prompt_on_stdin_for_codex(tmp_path, monkeypatch, prompt):
     _, done, dump = await run_one(tmp_path, monkeypatch, "codex", prompt, target="notes/plan.md")
     assert done["outcome"] == "succeeded"
-    assert dump["argv"] == ["exec", "-"]
+    assert dump["argv"] == ["exec", "--json", "-"]  # its stdout a JSON line with no event type: logged
     assert dump["stdin"] == f"{prompt}\n\nTarget file: ./notes/plan.md"
 
 

@@ -158,12 +158,14 @@ def test_another_hosts_task_is_refused(task, team_a):
     assert not TaskItem.objects.exists() and not PermissionRequest.objects.exists()
 
 
-def test_a_task_that_is_not_a_session_is_refused(project, alice, stream):
-    task = make_task(project, alice, state=TaskState.RUNNING)
-    result = stream.item(task.id, "agent:1", "agent", text="hi")
+def test_a_command_task_keeps_entries_but_no_turns_or_permission_requests(project, alice, stream):
+    task = make_task(project, alice, state=TaskState.RUNNING)  # its stdout a structured format
+    assert stream.item(task.id, "agent:1", "agent", text="hi").outcome == APPLIED
+    assert item_of(task, "agent:1").data == {"text": "hi"}
+    result = stream.permission(task.id)
     assert result.outcome == REJECTED and "not an agent session" in result.error
-    assert stream.permission(task.id).outcome == REJECTED
-    assert not TaskItem.objects.exists() and not PermissionRequest.objects.exists()
+    assert stream.turn(task.id, "working").outcome == REJECTED
+    assert not PermissionRequest.objects.exists()
 
 
 def test_a_finished_task_ignores_late_entries(task, stream):
