@@ -178,6 +178,10 @@ class UIConsumer(DirectDispatch, AsyncJsonWebsocketConsumer):
     async def projects_changed(self, event):
         await self.send_json({"type": "projects.changed"})
 
+    async def codex_threads(self, event):
+        """A host answered with its Codex threads: its threads page fetches them."""
+        await self.send_json({"type": "codex.threads", "host": event["host"]})
+
     @classmethod
     async def decode_json(cls, text_data):
         try:

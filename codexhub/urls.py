@@ -8,6 +8,7 @@ from devices import api as device_api
 from devices import views as device_views
 from projects import image_views as raw_views
 from tasks import api as task_api
+from tasks import thread_views
 from tasks import views as task_views
 
 # Staff reach the admin through the hub's sign-in and second factor.
@@ -42,6 +43,8 @@ urlpatterns = [
     path("api/host/files/<str:request_id>/refused", raw_views.file_refused, name="api_file_refused"),
     path("api/push/answer/", task_views.api_permission_answer, name="api_permission_answer"),
     path("projects/<int:project_id>/repo/", task_views.project_repo, name="project_repo"),
+    path("hosts/<int:host_id>/codex/", thread_views.host_codex_threads, name="host_codex_threads"),
+    path("hosts/<int:host_id>/codex/resume/", thread_views.host_codex_resume, name="host_codex_resume"),
     path("projects/", include("projects.urls")),
     path("tasks/", include("tasks.urls")),
     path("", include("notifications.urls")),

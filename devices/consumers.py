@@ -279,6 +279,11 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
     async def task_end(self, event):
         await self._send(type="task.end", task_id=event["task_id"])
 
+    async def codex_threads(self, event):
+        """A page asks for the host's Codex threads (tasks.threads), built through
+        protocol.codex.CodexThreadsRequest: sent as is."""
+        await self._send(**event)
+
     async def git_request(self, event):
         """A phone's git decision (tasks.git), built through protocol.git.GitRequest: sent as is."""
         await self._send(**event)

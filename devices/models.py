@@ -109,6 +109,11 @@ class Host(models.Model):
         return [executor for executor in self.executors if executor.get("kind") != "browser"]
 
     @property
+    def offers_codex(self) -> bool:
+        """Whether it offers a `codex` executor (its Codex threads can be listed)."""
+        return any(executor.get("kind") == "codex" for executor in self.executors)
+
+    @property
     def executor_environments(self) -> list[dict]:
         """The executors whose agent said which of their variables pass or which needed ones are unset."""
         return [executor for executor in self.executors if executor.get("env") or executor.get("env_missing")]

@@ -123,3 +123,10 @@ ON_TIMEOUT = ("reject", "wait")
 TURN_STATES = ("working", "waiting")
 STOP_REASONS = ("end_turn", "max_tokens", "max_turn_requests", "refusal", "cancelled")
 CLOSE_OUTCOMES = ("selected", "timed_out", "cancelled")
+
+# Codex threads -----------------------------------------------------------------------------
+
+THREAD_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # codex's are UUIDv7
+MAX_CODEX_THREADS = 50  # threads a host lists, newest first
+MAX_THREAD_PREVIEW = 500  # characters of a thread's first message the hub keeps
+MAX_THREAD_SOURCE = 32

@@ -137,6 +137,9 @@ def _steps(value: list[Any]) -> list[Any]:
 
 # Hub to agent ------------------------------------------------------------------------------------
 
+THREAD_REFUSED = "a thread id is 1-64 of A-Z, a-z, 0-9, '.', '_', ':' and '-'"
+ThreadId = Annotated[str, Token(limits.THREAD_ID, THREAD_REFUSED)]
+
 
 class Assignment(ProtocolModel):
     id: Id
@@ -151,6 +154,8 @@ class Assignment(ProtocolModel):
     workspace: Literal[limits.WORKSPACES] = "working_copy"  # type: ignore[valid-type]
     base: Branch | None = None
     worktree_of: Id | None = None
+    # A codex task that continues this Codex thread (docs/protocol.md, "Codex threads").
+    resume_thread: ThreadId | None = None
 
 
 class TaskAssign(ProtocolModel):

@@ -8,6 +8,7 @@ from codexhub.events import group_send_on_commit
 from codexhub.jobs import job_on_commit
 from devices.handlers import InvalidMessage, handles
 from devices.services import current_batch, host_group
+from protocol import codex as protocol_codex
 from protocol import git as protocol_git
 from protocol import limits
 from protocol import sessions as protocol_sessions
@@ -29,6 +30,7 @@ from tasks.models import (
 )
 from tasks.services import end_session, record_end, task_audit, task_group, tell_phones
 from tasks.sessions import tell_permission, tell_timeline
+from tasks.threads import codex_threads_apply
 
 OUTCOMES = {"succeeded": TaskState.SUCCEEDED, "failed": TaskState.FAILED, "cancelled": TaskState.CANCELLED}
 MAX_PERMISSIONS = 500
@@ -228,3 +230,21 @@ def _notify_turn_end(task: Task) -> None:
 @handles(protocol_git.GitResult)
 def git_result_received(*, host_id: int, message: protocol_git.GitResult) -> None:
     git_result_apply(host_id=host_id, result=message)
+
+
+# Codex threads ----------------------------------------------------------------------------
+
+
+@handles(protocol_codex.TaskThread)
+def task_thread_apply(*, host_id: int, message: protocol_codex.TaskThread) -> None:
+    task = _session_task(host_id, message.task_id)
+    if task.finished or task.thread_id == message.thread_id:
+        return
+    task.thread_id = message.thread_id
+    task.save(update_fields=["thread_id"])
+    tell_phones(task)
+
+
+@handles(protocol_codex.CodexThreads)
+def codex_threads_received(*, host_id: int, message: protocol_codex.CodexThreads) -> None:
+    codex_threads_apply(host_id=host_id, result=message)

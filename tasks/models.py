@@ -90,6 +90,13 @@ class Task(models.Model):
     branch = models.CharField(max_length=200, blank=True)
     base = models.CharField(max_length=200, blank=True)  # the branch it started from, as reported
     base_commit = models.CharField(max_length=64, blank=True)
+    # Codex threads (docs/protocol.md, "Codex threads"): the thread it runs, as the host reported
+    # it; the one it was asked to continue, and the task that ran that thread before (if one did).
+    thread_id = models.CharField(max_length=64, blank=True)
+    resume_thread = models.CharField(max_length=64, blank=True)
+    resumed_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resumptions"
+    )
 
     objects = TaskQuerySet.as_manager()
 
@@ -134,6 +141,11 @@ class Task(models.Model):
     def worktree_task_id(self) -> int:
         """The task whose worktree (and branch) this one runs in: itself, or the one it continues."""
         return self.worktree_of_id or self.id
+
+    @property
+    def can_resume(self) -> bool:
+        """A finished task whose Codex thread a new task may continue (tasks.threads)."""
+        return self.finished and bool(self.thread_id)
 
     @property
     def is_session(self) -> bool:
@@ -434,3 +446,39 @@ class RepoSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"repository of project {self.project_id}"
+
+
+# Codex threads (docs/protocol.md, "The host's threads") ----------------------------------
+
+
+class CodexThreadList(models.Model):
+    """One `codex.threads` the hub sent a host, and the threads it answered with (newest
+    first, as the protocol's CodexThread dumps them). The latest answered one is what the
+    host's Codex threads page shows, and the only threads a person may resume from it."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="codex_thread_lists")
+    executor = models.CharField(max_length=32)
+    request = models.CharField(max_length=64, unique=True)  # secrets.token_urlsafe(24)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    threads = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["host", "-id"], name="codex_threads_host_recent")]
+
+    def __str__(self) -> str:
+        return f"codex threads {self.request} of host {self.host_id}"
+
+    @property
+    def pending(self) -> bool:
+        return self.finished_at is None
+
+    def thread(self, thread_id: str) -> dict | None:
+        return next((t for t in self.threads if t.get("id") == thread_id), None)

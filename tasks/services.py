@@ -54,6 +54,7 @@ QUEUE_FULL = "This host already has {count} tasks waiting. Wait for some to run,
 ALREADY_FINISHED = "This task already finished."
 NO_SUCH_PROJECT = "No such project."
 PROJECT_GONE = "The project is gone: the task cannot run again."
+NOT_CODEX_RESUME = "{label} is not Codex: it cannot continue a Codex thread."
 
 
 def task_group(task_id: int) -> str:
@@ -143,11 +144,14 @@ def task_create(
     workspace: str = "",
     base_branch: str = "",
     worktree_of: Task | None = None,
+    resume_thread: str = "",
+    resumed_from: Task | None = None,
 ) -> Task:
     """Commit a queued task and dispatch it (dispatch_on_commit). Where it runs
     (`workspace`, `base_branch`; `worktree_of`: the first task of the chain whose
-    worktree it continues in) is checked by tasks.git.task_workspace. Raises
-    ServiceError (404 for another team's or no project)."""
+    worktree it continues in) is checked by tasks.git.task_workspace; `resume_thread`: the
+    Codex thread a codex executor continues (tasks.threads). Raises ServiceError (404 for
+    another team's or no project)."""
     from tasks.git import task_workspace
 
     project = _project(user, project_id)
@@ -162,6 +166,8 @@ def task_create(
     workspace, base_branch = task_workspace(
         project=project, executor_kind=chosen["kind"], workspace=workspace, base_branch=base_branch
     )
+    if resume_thread and chosen["kind"] != "codex":
+        raise ServiceError(NOT_CODEX_RESUME.format(label=chosen["label"]))
     if chosen.get("needs_file") and not target:
         raise ServiceError(TARGET_NEEDED.format(label=chosen["label"]))
     waiting = Task.objects.filter(host=host, state=TaskState.QUEUED).count()
@@ -182,6 +188,8 @@ def task_create(
             workspace=workspace,
             base_branch=base_branch,
             worktree_of=worktree_of,
+            resume_thread=resume_thread,
+            resumed_from=resumed_from,
             expires_at=timezone.now() + timedelta(seconds=settings.TASK_TTL),
             # The prompt is the session's first turn: it works on it from the start.
             session_state=SessionState.WORKING if chosen["kind"] in ("acp", "codex") else "",

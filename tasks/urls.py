@@ -20,4 +20,5 @@ urlpatterns = [
     path("<int:task_id>/end/", views.task_end, name="task_end"),
     path("<int:task_id>/git/<str:action>/", views.task_git, name="task_git"),
     path("<int:task_id>/continue/", views.task_continue, name="task_continue"),
+    path("<int:task_id>/resume/", views.task_resume, name="task_resume"),
 ]

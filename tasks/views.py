@@ -16,7 +16,7 @@ from codexhub.errors import ServiceError
 from codexhub.http import wants_json
 from devices.services import hosts_for_team
 from projects.models import Project
-from tasks import ansi, git, notify, selectors, services, sessions
+from tasks import ansi, git, notify, selectors, services, sessions, threads
 from tasks.diffview import file_diffs
 from tasks.gitpanel import repo_page, task_git_panel
 from tasks.models import PermissionRequest, Task, TaskState
@@ -328,6 +328,21 @@ def project_repo(request, project_id: int):
     asked = git.repo_state_request(user=request.user, project=project) if project.is_git else None
     context = repo_page(project=project, asked=asked)
     template = "tasks/_repo_live.html" if request.GET.get("fragment") == "1" else "tasks/project_repo.html"
+@second_factor_required
+@require_POST
+def task_resume(request, task_id: int):
+    """A new task continuing this finished task's Codex thread (tasks.threads); its page next."""
+    task = get_object_or_404(Task.objects.visible_to(request.user).select_related("host"), id=task_id)
+    try:
+        if _too_many_tasks(request):
+            raise ServiceError(TOO_MANY_TASKS, status=429)
+        new = threads.thread_resume(user=request.user, task=task, prompt=request.POST.get("prompt", ""))
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return _render_task(request, task, status=exc.status)
+    return redirect("task_detail", task_id=new.id)
+
+
     return render(request, template, context)
 
 

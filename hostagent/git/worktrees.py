@@ -61,6 +61,11 @@ def branch_exists(root: str, branch: str) -> bool:
     return result.returncode == 0
 
 
+def project_worktrees(data_dir: Path, root: str) -> Path:
+    """The folder under `data_dir` the worktrees of the repository whose top level is `root` go in."""
+    return _project_folder(data_dir, root)
+
+
 def _project_folder(data_dir: Path, root: str) -> Path:
     name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(root))[:40] or "project"
     digest = hashlib.sha256(root.encode("utf-8", "surrogateescape")).hexdigest()[:12]

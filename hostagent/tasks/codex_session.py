@@ -28,6 +28,7 @@ from typing import Any, Literal
 from acp.schema import PermissionOption
 
 from hostagent import __version__
+from hostagent.mirror.scan import is_within
 from hostagent.tasks.acp_client import Permissions, duration
 from hostagent.tasks.acp_timeline import Send, Timeline
 from hostagent.tasks.codex_rpc import METHOD_NOT_FOUND, Refuse, Rpc, RpcClosed, RpcError
@@ -65,6 +66,7 @@ DECISIONS: dict[str, tuple[str, OptionKind]] = {
 STOP_REASON = {"completed": "end_turn", "interrupted": "cancelled"}
 APPROVALS = ("item/commandExecution/requestApproval", "item/fileChange/requestApproval")
 USER_AGENT = re.compile(r"[^/\s]+/(\d+\.\d+\.\S+)")
+NOT_IN_PROJECT = "thread {thread} ran in {cwd}, which is not inside project {project!r} on this host"
 
 
 class _Over(Exception):
@@ -90,9 +92,24 @@ def check_version(user_agent: str) -> str | None:
 
 class CodexSession:
     def __init__(
-        self, executor: Executor, task_id: int, prompt: str, target: str, send: Send, cancel: asyncio.Event
+        self,
+        executor: Executor,
+        task_id: int,
+        prompt: str,
+        target: str,
+        send: Send,
+        cancel: asyncio.Event,
+        *,
+        resume: str | None = None,
+        places: tuple[str, ...] = (),
+        project: str = "",
     ):
+        """`resume`: the id of a thread to continue instead of starting one; it must have run in
+        one of `places` (project `project`'s folder or its task worktrees, real paths)."""
         self.executor = executor
+        self.resume = resume
+        self.places = places
+        self.project = project
         self.task_id = task_id
         self.prompt = prompt
         self.target = target
@@ -193,9 +210,13 @@ class CodexSession:
         }
         if self.executor.model:
             params["model"] = self.executor.model
-        started = await self._call("thread/start", params)
+        if self.resume is None:
+            started = await self._call("thread/start", params)
+        else:
+            started = await self._resume(params)
         self.thread_id = self._need(started, "thread", "id")
-        self._log(f"codex thread {self.thread_id}")
+        self._log(f"codex thread {self.thread_id}{' (resumed)' if self.resume else ''}")
+        await self.send("task.thread", {"task_id": self.task_id, "thread_id": self.thread_id})
         text = self.prompt
         if self.target:
             text += f"\n\nTarget file: {os.path.join(self.root, self.target)}"
@@ -205,14 +226,29 @@ class CodexSession:
             result = await self._turn(followup, followup, message_id)
         return result
 
+    async def _resume(self, params: dict[str, Any]) -> Any:
+        """thread/resume of a thread that ran in one of `places`, in this task's root; a thread
+        codex cannot find or resume, or one of another folder, fails the task."""
+        assert self.resume is not None
+        thread = self.resume
+        read = await self._call("thread/read", {"threadId": thread}, f"codex cannot resume thread {thread}")
+        cwd = self._need(read, "thread", "cwd")
+        real = os.path.realpath(cwd) if os.path.isabs(cwd) else ""
+        if not any(real and is_within(real, place) for place in self.places):
+            error = NOT_IN_PROJECT.format(thread=thread, cwd=cwd[:300], project=self.project)
+            raise _Over(RunResult("failed", error=error))
+        resume = {**params, "threadId": thread, "excludeTurns": True}
+        return await self._call("thread/resume", resume, f"codex cannot resume thread {thread}")
+
     def _need(self, data: Any, *path: str, kind: type = str) -> Any:
         try:
             return need(data, *path, kind=kind)
         except Malformed as exc:
             raise _Over(RunResult("failed", error=f"codex broke the protocol: {exc}")) from None
 
-    async def _call(self, method: str, params: dict[str, Any]) -> Any:
-        """A request whose failure ends the thread with a clear error."""
+    async def _call(self, method: str, params: dict[str, Any], refused: str = "") -> Any:
+        """A request whose failure ends the thread with a clear error (`refused`: how codex's
+        error is introduced, by default "codex refused <method>")."""
         assert self.rpc is not None
         work = asyncio.ensure_future(self.rpc.request(method, params))
         how = await self._wait(work, self.executor.timeout, ("cancelled", "exited", "ended", "broken"))
@@ -220,7 +256,8 @@ class CodexSession:
             try:
                 return work.result()
             except RpcError as exc:
-                raise _Over(RunResult("failed", error=f"codex refused {method}: {exc}")) from None
+                said = refused or f"codex refused {method}"
+                raise _Over(RunResult("failed", error=f"{said}: {exc}")) from None
             except RpcClosed:
                 raise _Over(await self._died(f"during {method}")) from None
         work.cancel()

@@ -82,7 +82,16 @@ INTERRUPTED = "interrupted: the agent stopped during the task"
 NOT_A_REPOSITORY = "project {project!r} is not a git repository, so the task cannot run in a worktree"
 NO_WORKTREE = "the worktree of task {task_id} is gone (merged or discarded): start a new task"
 WORKTREE_FAILED = "could not make the task's worktree: {error}"
-ASSIGNMENT_KEYS = ("project", "executor", "prompt", "target", "workspace", "base", "worktree_of")
+ASSIGNMENT_KEYS = (
+    "project",
+    "executor",
+    "prompt",
+    "target",
+    "workspace",
+    "base",
+    "worktree_of",
+    "resume_thread",
+)
 
 
 class InvalidReport(RuntimeError):
@@ -187,6 +196,17 @@ def _workspace_error(assignment: dict[str, Any]) -> str | None:
     return None
 
 
+def _resume_error(thread: object, executor: Executor) -> str | None:
+    """Why the assignment's `resume_thread` cannot be, or None."""
+    if thread is None:
+        return None
+    if executor.kind != "codex":
+        return f"executor {executor.name!r} is not a codex executor: it cannot resume a Codex thread"
+    if not isinstance(thread, str) or not limits.THREAD_ID.fullmatch(thread):
+        return "resume_thread is not a Codex thread id"
+    return None
+
+
 class TaskService:
     def __init__(
         self,
@@ -215,6 +235,7 @@ class TaskService:
         self.worktree_locks: dict[int, asyncio.Lock] = {}
         self.worktrees = worktrees if worktrees is not None else ledger.path.parent / WORKTREES_NAME
         self.jobs: dict[int, _Job] = {}
+        self.threads: Any = None  # a codex_threads.ThreadLister, when the host offers codex
 
     # Wiring --------------------------------------------------------------------
 
@@ -229,6 +250,12 @@ class TaskService:
             "task.interrupt": self.on_interrupt,
             "task.end": self.on_end,
         }
+        if any(executor.kind == "codex" for executor in self.executors.values()):
+            from hostagent.tasks.codex_threads import ThreadLister, thread_places
+
+            self.threads = ThreadLister(self.executors, thread_places(self.projects, self.worktrees))
+            self.threads.link = link
+            handlers["codex.threads"] = self.threads.on_request
         link.extend(handlers, after_welcome=self.on_welcome)
         if self.executors and "agent" not in link.capabilities:
             link.capabilities.insert(0, "agent")
@@ -249,6 +276,8 @@ class TaskService:
             elif job.task is not None:
                 job.task.cancel()
         await asyncio.gather(*(job.task for job in jobs if job.task is not None), return_exceptions=True)
+        if self.threads is not None:
+            await self.threads.stop()
 
     async def idle(self) -> None:
         """Wait until no task waits or runs (for tests)."""
@@ -400,7 +429,7 @@ class TaskService:
             return steps_error(assignment.get("steps"), SiteList(executor.allowed_sites))
         if assignment.get("steps"):
             return f"executor {name!r} takes a prompt, not browser steps"
-        return None
+        return _resume_error(assignment.get("resume_thread"), executor)
 
     async def _accept(self, task_id: int, assignment: dict[str, Any]) -> None:
         error = self._check(assignment)
@@ -430,8 +459,20 @@ class TaskService:
             job.session = AcpSession(executor, task_id, job.prompt, job.target, self._send, job.cancel)
         if executor.kind == "codex":
             from hostagent.tasks.codex_session import CodexSession
+            from hostagent.tasks.codex_threads import thread_places
 
-            job.session = CodexSession(executor, task_id, job.prompt, job.target, self._send, job.cancel)
+            places = thread_places({job.project: self.projects[job.project]}, self.worktrees)[job.project]
+            job.session = CodexSession(
+                executor,
+                task_id,
+                job.prompt,
+                job.target,
+                self._send,
+                job.cancel,
+                resume=assignment.get("resume_thread"),
+                places=tuple(places),
+                project=job.project,
+            )
         self.jobs[task_id] = job
         job.task = asyncio.create_task(self._run_job(job))
 

@@ -237,6 +237,7 @@
       if (message.type === "hello") {
         (message.hosts || []).forEach(renderHost);
         if (connectedBefore) refresh();  // catch up on what happened while away
+        else if (region && region.dataset.liveCodex !== undefined && region.dataset.waiting !== undefined) refreshRegion();
         connectedBefore = true;
       }
       if (message.type === "subscribed") {
@@ -249,6 +250,7 @@
       if (message.type === "mirror.changed") onChanged(message);
       if (message.type === "projects.changed" && region && region.dataset.liveProjects !== undefined) refreshRegion();
       if (message.type === "task.changed" && region && region.dataset.liveTasks !== undefined) refreshRegion();
+      if (message.type === "codex.threads" && region && region.dataset.liveCodex === String(message.host)) refreshRegion();
     },
   });
 })();

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol import files, git, limits, link, mirror, sequenced, sessions, tasks
+from protocol import codex, files, git, limits, link, mirror, sequenced, sessions, tasks
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 BEGIN = "<!-- limits: generated from protocol/limits.py by `python -m tests.protocol.test_docs` -->"
@@ -39,7 +39,7 @@ SECTIONS = {
     tasks.FileChange: ["Tasks (stream `tasks`)"],
     tasks.StepResult: ["Browser tasks"],
     tasks.BrowserStep: ["Browser tasks"],
-    tasks.Assignment: ["Tasks (stream `tasks`)", "Browser tasks", "Git (stream `git`)"],
+    tasks.Assignment: ["Tasks (stream `tasks`)", "Browser tasks", "Git (stream `git`)", "Resuming a thread"],
     tasks.TaskAssign: ["Tasks (stream `tasks`)"],
     tasks.TaskCancel: ["Tasks (stream `tasks`)"],
     sessions.TaskItem: ["Agent sessions (ACP)"],
@@ -63,6 +63,10 @@ SECTIONS = {
     git.GitResult: ["Git (stream `git`)"],
     git.RepoState: ["Git (stream `git`)"],
     git.DirtyFile: ["Git (stream `git`)"],
+    codex.TaskThread: ["Resuming a thread"],
+    codex.CodexThreadsRequest: ["The host's threads"],
+    codex.CodexThreads: ["The host's threads"],
+    codex.CodexThread: ["The host's threads"],
 }
 
 # What the prose says of a number, as it says it.
@@ -124,6 +128,8 @@ STATED = [
     (limits.MAX_REPO_DIFF, "at\n  most {kib} KiB the hub keeps"),
     (limits.MAX_BRANCHES, "at most {n} `branches`"),
     (limits.MAX_REMOTES, "and {n} `remotes`"),
+    (limits.MAX_CODEX_THREADS, "At most {n} threads, newest first"),
+    (limits.MAX_THREAD_PREVIEW, "4,096 and {n} characters"),
 ]
 
 
@@ -201,7 +207,7 @@ def test_the_choices_the_doc_lists_are_the_protocols():
     ):
         for value in values:
             assert f"`{value}`" in text or f'"{value}"' in text, value
-    for pattern in (limits.EXECUTOR_NAME, limits.ITEM_KEY, limits.REQUEST_ID):
+    for pattern in (limits.EXECUTOR_NAME, limits.ITEM_KEY, limits.REQUEST_ID, limits.THREAD_ID):
         assert f"`^{pattern.pattern}$`" in text
 
 
