@@ -103,9 +103,19 @@ def task_detail(request, task_id: int):
     tasks = Task.objects.visible_to(request.user).select_related("host", "project", "created_by")
     task = get_object_or_404(tasks, id=task_id)
     template = FRAGMENTS.get(request.GET.get("fragment", ""), "tasks/task_detail.html")
-    if template == FRAGMENTS["timeline"] and not task.is_session:
-        raise Http404("Only an agent session has a timeline.")
+    if template == FRAGMENTS["timeline"] and not _timeline(task):
+        raise Http404("This task has no timeline.")
     return _render_task(request, task, template)
+
+
+def _timeline(task) -> str:
+    """Whether the page shows a conversation: "shown" for a session, or a command task once its
+    structured output (a template's JSON events) sent entries; "hidden" for a running command task
+    until entries come (its output may be plain text); "" for none (a browser task, a finished
+    task without entries)."""
+    if task.is_session or task.items.exists():
+        return "shown"
+    return "hidden" if not task.finished and not task.steps else ""
 
 
 def _render_task(request, task, template="tasks/task_detail.html", status=200, followup=""):
@@ -127,8 +137,9 @@ def _render_task(request, task, template="tasks/task_detail.html", status=200, f
     }
     if template != FRAGMENTS["1"]:
         context.update(task_git_panel(task=task, user=request.user))
-    if task.is_session and template != FRAGMENTS["1"]:
-        context.update(_session_context(request, task), followup=followup)
+    timeline = _timeline(task) if template != FRAGMENTS["1"] else ""
+    if timeline:
+        context.update(_session_context(request, task), followup=followup, timeline=timeline)
     return render(request, template, context, status=status)
 
 

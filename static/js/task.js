@@ -5,8 +5,9 @@
 
 const TIMELINE_EVENTS = new Set(["task.item", "task.permission", "task.turn", "task.changed"]);
 
-// An agent session: the timeline is HTML the hub renders (and escapes), fetched
-// again on each event, at most every 250 ms; answers and follow-ups go by fetch.
+// An agent session, or a command task's structured output: the timeline is HTML the hub
+// renders (and escapes), fetched again on each event, at most every 250 ms; answers and
+// follow-ups go by fetch.
 window.codexhubSession = function () {
   const timeline = document.getElementById("timeline");
   if (!timeline) return null;
@@ -31,6 +32,9 @@ window.codexhubSession = function () {
   function showComposer() {
     const body = timeline.querySelector(".timeline-body");
     if (composer && body) composer.hidden = body.dataset.sessionOpen !== "1";
+    // A running command task's conversation waits hidden until its structured output sent entries.
+    const conversation = document.getElementById("conversation");
+    if (conversation && body && body.dataset.entries !== "0") conversation.hidden = false;
   }
 
   const refresh = window.codexhubSingleFlight(async () => {
