@@ -7,7 +7,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts.decorators import second_factor_required
@@ -329,6 +329,25 @@ def task_continue(request, task_id: int):
     return redirect("task_detail", task_id=new.id)
 
 
+@second_factor_required
+@require_http_methods(["GET", "POST"])
+def task_resume(request, task_id: int):
+    """What to tell the thread next (GET); a new task continuing this finished task's Codex
+    thread (tasks.threads), its page next (POST)."""
+    task = get_object_or_404(Task.objects.visible_to(request.user).select_related("host"), id=task_id)
+    prompt, error, status = request.POST.get("prompt", ""), "", 200
+    if request.method == "POST":
+        try:
+            if _too_many_tasks(request):
+                raise ServiceError(TOO_MANY_TASKS, status=429)
+            new = threads.thread_resume(user=request.user, task=task, prompt=prompt)
+            return redirect("task_detail", task_id=new.id)
+        except ServiceError as exc:
+            error, status = exc.message, exc.status
+    context = {"task": task, "prompt": prompt, "error": error}
+    return render(request, "tasks/task_resume.html", context, status=status)
+
+
 @login_required
 @require_GET
 def project_repo(request, project_id: int):
@@ -339,21 +358,6 @@ def project_repo(request, project_id: int):
     asked = git.repo_state_request(user=request.user, project=project) if project.is_git else None
     context = repo_page(project=project, asked=asked)
     template = "tasks/_repo_live.html" if request.GET.get("fragment") == "1" else "tasks/project_repo.html"
-@second_factor_required
-@require_POST
-def task_resume(request, task_id: int):
-    """A new task continuing this finished task's Codex thread (tasks.threads); its page next."""
-    task = get_object_or_404(Task.objects.visible_to(request.user).select_related("host"), id=task_id)
-    try:
-        if _too_many_tasks(request):
-            raise ServiceError(TOO_MANY_TASKS, status=429)
-        new = threads.thread_resume(user=request.user, task=task, prompt=request.POST.get("prompt", ""))
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-        return _render_task(request, task, status=exc.status)
-    return redirect("task_detail", task_id=new.id)
-
-
     return render(request, template, context)
 
 

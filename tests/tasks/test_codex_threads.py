@@ -94,7 +94,9 @@ def resume(client, task, prompt="Now add bread"):
 def test_resume_starts_a_task_that_continues_the_thread(alice_client, project, alice, dispatched):
     task = codex_task(project, alice)
     page = page_text(alice_client.get(reverse("task_detail", args=[task.id])))
-    assert "Resume this Codex thread" in page
+    assert f'href="{reverse("task_resume", args=[task.id])}"' in page
+    form = page_text(alice_client.get(reverse("task_resume", args=[task.id])))
+    assert "What should Codex do next?" in form and "Tidy the README" in form
     response = resume(alice_client, task)
     new = Task.objects.exclude(id=task.id).get()
     assert response.status_code == 302 and response["Location"] == reverse("task_detail", args=[new.id])
