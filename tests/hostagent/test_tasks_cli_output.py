@@ -231,3 +231,93 @@ async def test_lines_that_are_no_event_go_to_the_log_and_the_rest_still_shows(tm
     for kept in (events[0], events[1], events[2], events[4], long_line):
         assert f"{kept}\n" in log
     assert "session.configured" not in log
+
+
+# Lines written after codex-rs/exec/src/exec_events.rs (0.171), for the items the scripted model
+# cannot make codex emit here: a file change, an MCP tool call, a web search, the to-do list.
+CODEX_ITEMS = [
+    {
+        "type": "item.completed",
+        "item": {
+            "id": "item_1",
+            "type": "todo_list",
+            "items": [{"text": "Read the list", "completed": True}, {"text": "Add milk", "completed": False}],
+        },
+    },
+    {
+        "type": "item.completed",
+        "item": {
+            "id": "item_2",
+            "type": "file_change",
+            "status": "completed",
+            "changes": [
+                {"path": "{root}/notes.md", "kind": "update"},
+                {"path": "{root}/milk.md", "kind": "add"},
+            ],
+        },
+    },
+    {
+        "type": "item.started",
+        "item": {
+            "id": "item_3",
+            "type": "mcp_tool_call",
+            "server": "docs",
+            "tool": "search",
+            "arguments": {"q": "milk"},
+            "result": None,
+            "error": None,
+            "status": "in_progress",
+        },
+    },
+    {
+        "type": "item.completed",
+        "item": {
+            "id": "item_3",
+            "type": "mcp_tool_call",
+            "server": "docs",
+            "tool": "search",
+            "arguments": {"q": "milk"},
+            "result": {"content": [{"type": "text", "text": "2 hits"}], "structured_content": None},
+            "error": None,
+            "status": "completed",
+        },
+    },
+    {"type": "item.completed", "item": {"id": "item_4", "type": "web_search", "query": "milk prices"}},
+    {"type": "item.completed", "item": {"id": "item_5", "type": "collab_tool_call", "tool": "wait"}},
+]
+
+
+async def test_codex_file_changes_tool_calls_searches_and_the_todo_list(tmp_path):
+    root = tmp_path / "proj"
+    root.mkdir()
+    lines = tmp_path / "out.jsonl"
+    lines.write_text(jsonl(CODEX_ITEMS, root))
+    printer = fake_cli(tmp_path / "bin", "printer", lines)
+    toml = executor_toml("p", template="generic", command=[str(printer)], output="codex-jsonl")
+    cfg = load_config(tmp_path, "[tasks]\nbuiltins = false\n" + toml)
+    async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
+        await agent.assign(1, "docs", "p", "Go")
+        await finished(hub, 1)
+
+    items = timeline(hub, 1)
+    assert list(items) == ["user:prompt", "plan", "tool:item_2", "tool:item_3", "tool:item_4"]
+    assert [(e["content"], e["status"]) for e in items["plan"]["entries"]] == [
+        ("Read the list", "completed"),
+        ("Add milk", "pending"),
+    ]
+    edit = items["tool:item_2"]
+    assert (edit["title"], edit["tool_kind"], edit["status"]) == (
+        "Edit notes.md, milk.md",
+        "edit",
+        "completed",
+    )
+    assert edit["locations"] == ["notes.md", "milk.md"]
+    assert {k: items["tool:item_3"][k] for k in ("title", "status", "text")} == {
+        "title": "docs: search",
+        "status": "completed",
+        "text": "2 hits",
+    }
+    assert (items["tool:item_4"]["title"], items["tool:item_4"]["tool_kind"]) == (
+        "Search the web: milk prices",
+        "search",
+    )
