@@ -1,0 +1,109 @@
+"""Codex threads resumed from a phone: a real hub, a real host agent running the pinned Codex
+CLI against a scripted Responses API. A finished thread is resumed from its task page after
+the agent restarted, then found on the host's Codex threads page and continued again; each
+time the model gets the thread's whole history."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tasks.models import Task
+from tests.kits.agent_toml import task_agent_config
+from tests.kits.notes_host import open_file, phone, wait_mirrored
+from tests.kits.phone import shot
+from tests.kits.processes import Agent
+from tests.kits.responses_api import CODEX, ResponsesApi, codex_home, codex_toml, message
+
+pytestmark = pytest.mark.e2e
+
+
+def start_agent(world, tmp_path, artifacts, api: ResponsesApi) -> Agent:
+    config = task_agent_config(
+        tmp_path / "agent" / "agent.toml",
+        hub=world["hub"].url,
+        host=world["host"],
+        token=world["token"],
+        projects={"notes": world["root"]},
+        executors=codex_toml(idle_timeout=120),
+    )
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = {"CODEX_HOME": str(codex_home(tmp_path, api)), "HOME": str(home)}
+    agent = Agent(config, "run", log_dir=artifacts, env=env)
+    world["agents"].append(agent)
+    return agent
+
+
+def said(request) -> list[str]:
+    """The user and assistant texts the model got, without codex's own context."""
+    return [
+        part["text"]
+        for item in request["input"]
+        if item.get("type") == "message" and item.get("role") in ("user", "assistant")
+        for part in item["content"]
+        if not part["text"].startswith("<")
+    ]
+
+
+def test_a_thread_is_resumed_after_a_restart_and_from_the_hosts_threads(world, browser, tmp_path, artifacts):
+    assert CODEX.exists(), "run make install (it needs npm)"
+    script = [[message("Bread and coffee.")], [message("Milk is **added**.")], [message("Eggs too.")]]
+    with ResponsesApi(script) as api:
+        agent = start_agent(world, tmp_path, artifacts, api)
+        wait_mirrored(world)
+        page = phone(browser, world)
+        open_file(page, world)
+        page.get_by_text("Ask the host to change this file").click()
+        page.get_by_label("What should it do?").fill("What is on the list?")
+        page.get_by_label("Run with").select_option(value="codex")
+        page.get_by_role("button", name="Send to studio").click()
+        expect(page).to_have_url(re.compile(r"/tasks/\d+/$"))
+        timeline = page.locator("#timeline")
+        expect(timeline.locator('[data-kind="agent"]').last).to_contain_text(
+            "Bread and coffee.", timeout=30_000
+        )
+        page.get_by_role("button", name="End session").click()
+        expect(page.locator('body[data-task-state="succeeded"]')).to_have_count(1, timeout=20_000)
+        first = Task.objects.get()
+        assert first.thread_id
+
+        agent.stop()  # the agent restarts: the thread lives on in codex's own store
+        start_agent(world, tmp_path, artifacts, api)
+        page.reload()
+        expect(page.locator("#task-thread")).to_contain_text(first.thread_id[:8])
+        page.get_by_role("link", name="Resume this Codex thread").click()
+        page.get_by_label("What should Codex do next?").fill("Add milk")
+        shot(page, artifacts, "resume-01-task-page")
+        page.get_by_role("button", name="Resume", exact=True).click()
+        expect(page).to_have_url(re.compile(r"/tasks/\d+/$"))
+        expect(page.locator("#timeline [data-kind=agent]").last).to_contain_text(
+            "Milk is added.", timeout=30_000
+        )
+        expect(page.locator("#task-thread")).to_contain_text(f"task {first.id}")
+        shot(page, artifacts, "resume-02-resumed")
+        page.get_by_role("button", name="End session").click()
+        expect(page.locator('body[data-task-state="succeeded"]')).to_have_count(1, timeout=20_000)
+
+        page.goto(f"{world['hub'].url}/hosts/{world['host'].id}/codex/")
+        row = page.locator(f'#codex-threads li[data-thread="{first.thread_id}"]')
+        expect(row).to_contain_text("What is on the list?", timeout=30_000)
+        expect(row).to_contain_text("notes")
+        shot(page, artifacts, "resume-03-host-threads")
+        row.locator("summary").click()
+        row.get_by_label("What should Codex do next?").fill("And eggs")
+        shot(page, artifacts, "resume-04-host-thread-form")
+        row.get_by_role("button", name="Resume").click()
+        expect(page).to_have_url(re.compile(r"/tasks/\d+/$"))
+        expect(page.locator("#timeline [data-kind=agent]").last).to_contain_text("Eggs too.", timeout=30_000)
+        page.get_by_role("button", name="End session").click()
+        expect(page.locator('body[data-task-state="succeeded"]')).to_have_count(1, timeout=20_000)
+
+    second, third = api.requests()[1:]
+    asked, answered, followed = said(second)[-3:]
+    assert asked.startswith("What is on the list?\n\nTarget file: ") and asked.endswith("/groceries.md")
+    assert (answered, followed) == ("Bread and coffee.", "Add milk")
+    assert said(third)[-3:] == ["Add milk", "Milk is **added**.", "And eggs"]
+    tasks = list(Task.objects.order_by("id"))
+    assert [t.thread_id for t in tasks] == [first.thread_id] * 3
+    assert [t.resumed_from_id for t in tasks] == [None, first.id, tasks[1].id]
