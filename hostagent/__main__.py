@@ -120,6 +120,8 @@ async def _serve(link: object, mirror: object = None, tasks: object = None, git:
     try:
         if mirror is not None:
             await mirror.start()
+        if tasks is not None:
+            await tasks.learn_models()  # before the first hello, which lists them
         await link.run()
     finally:
         if tasks is not None:

@@ -21,6 +21,11 @@ MAX_EXECUTORS = 32
 EXECUTOR_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 MAX_EXECUTOR_LABEL = 64
 EXECUTOR_KINDS = ("command", "openai", "browser", "acp", "codex")
+MAX_MODELS = 50  # models a codex executor offers (its `model/list`)
+MAX_MODEL_ID = 100
+MAX_MODEL_LABEL = 100
+EFFORT = re.compile(r"[a-z]{1,16}")  # a reasoning effort: low, medium, high, ...
+MAX_EFFORTS = 10
 MAX_EXECUTOR_ENV = 32  # variable names in an executor's `env` and `env_missing` (more are cut)
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 

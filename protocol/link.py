@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StrictInt, field_validator, model_validator
 
 from protocol import limits
-from protocol.base import CutList, Name, ProtocolModel, Sequenced, Token, refuse
+from protocol.base import CutList, Display, Name, ProtocolModel, Sequenced, Token, refuse
 
 SeqNumber = Annotated[StrictInt, Field(gt=0, lt=limits.MAX_SEQ)]
 Position = Annotated[StrictInt, Field(ge=0, lt=limits.MAX_SEQ)]
@@ -67,6 +67,20 @@ EnvNames = Annotated[
 ]
 
 
+EFFORT_REFUSED = "a reasoning effort is 1-16 of a-z"
+Effort = Annotated[str, Token(limits.EFFORT, EFFORT_REFUSED)]
+ModelId = Annotated[str, Name(limits.MAX_MODEL_ID, "a model id")]
+
+
+class Model(ProtocolModel):
+    """A model a codex executor offers, with the reasoning efforts it takes."""
+
+    id: ModelId
+    label: Annotated[str, Display(limits.MAX_MODEL_LABEL, null=True)] = ""  # "": the id
+    efforts: Annotated[list[Effort], CutList(limits.MAX_EFFORTS)] = []
+    default_effort: Effort | None = None
+
+
 class Executor(ProtocolModel):
     name: Annotated[str, Token(limits.EXECUTOR_NAME, EXECUTOR_NAME_REFUSED)]
     label: Annotated[str, Name(limits.MAX_EXECUTOR_LABEL, "a label", empty=True)] = ""  # "": the name
@@ -74,6 +88,7 @@ class Executor(ProtocolModel):
     needs_file: bool = False
     env: EnvNames = []  # its own variables that pass to it (names, never values)
     env_missing: EnvNames = []  # it needs one of these and none is set on the host
+    models: Annotated[list[Model], CutList(limits.MAX_MODELS)] = []  # a codex executor's; [] unknown
 
     @model_validator(mode="after")
     def _label_or_name(self) -> "Executor":

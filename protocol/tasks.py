@@ -10,6 +10,7 @@ from pydantic import AfterValidator, Field, StrictInt, ValidationError, model_va
 from protocol import limits
 from protocol.base import Display, Id, MirrorPath, ProtocolModel, Sequenced, Token, refuse
 from protocol.git import Branch, Commit
+from protocol.link import Effort, ModelId
 from protocol.steps import SHOWN, STEP_FIELDS, quoted
 
 # Browser steps ----------------------------------------------------------------------------------
@@ -156,6 +157,9 @@ class Assignment(ProtocolModel):
     worktree_of: Id | None = None
     # A codex task that continues this Codex thread (docs/protocol.md, "Codex threads").
     resume_thread: ThreadId | None = None
+    # A codex task's model and reasoning effort, among those its executor offers (null: its own).
+    model: ModelId | None = None
+    effort: Effort | None = None
 
 
 class TaskAssign(ProtocolModel):

@@ -3,37 +3,24 @@ and the hub's `codex.threads`, answered with the recent threads of a codex execu
 
 A thread belongs to a shared project when its folder (`cwd`, symlinks resolved) is inside the
 project's folder or inside the folder of the project's task worktrees; only those can be
-resumed. The list comes from `thread/list` through a short-lived `codex app-server` started
-in an empty temporary folder (codex lists its whole store, whatever the folder), with the
-executor's argv and environment, in its own process group, killed after LIST_TIMEOUT.
+resumed. The list comes from `thread/list` through a short-lived `codex app-server`
+(hostagent/tasks/codex_app.py; codex lists its whole store, whatever the folder), stopped
+after LIST_TIMEOUT.
 Answers go out on stream `codex`, built through protocol.codex.CodexThreads.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from hostagent import __version__
 from hostagent.git.worktrees import project_worktrees
 from hostagent.mirror.scan import is_within
-from hostagent.tasks.codex_rpc import METHOD_NOT_FOUND, Refuse, Rpc, RpcClosed, RpcError
-from hostagent.tasks.executors import (
-    SIGKILL,
-    TERM_GRACE,
-    Executor,
-    SpawnError,
-    child_env,
-    exited_code,
-    kill_group,
-    spawn,
-)
+from hostagent.tasks.codex_app import CodexUnavailable, ask_codex
+from hostagent.tasks.executors import Executor
 from protocol import limits
 
 log = logging.getLogger("hostagent.tasks.codex")
@@ -93,71 +80,16 @@ def _thread(raw: Any, places: Places) -> dict[str, Any] | None:
 
 async def list_threads(executor: Executor, places: Places) -> list[dict[str, Any]]:
     """The executor's codex's recent threads, newest first. Raises ThreadsError."""
-    with tempfile.TemporaryDirectory(prefix="codexhub-threads-") as folder:
-        pipe = asyncio.subprocess.PIPE
-        try:
-            proc = await spawn(
-                list(executor.argv),
-                cwd=folder,
-                env=child_env(executor),
-                stdin=pipe,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-        except SpawnError as exc:
-            raise ThreadsError(str(exc)) from None
-        assert proc.stdin is not None and proc.stdout is not None
-        rpc = Rpc(proc.stdin, proc.stdout, _ignore, _refuse)
-        try:
-            listed = await asyncio.wait_for(_ask(rpc), LIST_TIMEOUT)
-        except TimeoutError:
-            raise ThreadsError(f"codex did not list its threads within {LIST_TIMEOUT:g} s") from None
-        finally:
-            await _stop(proc, rpc)
-    threads = (_thread(raw, places) for raw in listed)
-    return [thread for thread in threads if thread is not None][: limits.MAX_CODEX_THREADS]
-
-
-async def _ask(rpc: Rpc) -> list[Any]:
-    from hostagent.tasks.codex_session import check_version
-
+    params = {"limit": limits.MAX_CODEX_THREADS, "sortKey": "updated_at", "sourceKinds": SOURCE_KINDS}
     try:
-        init = await rpc.request("initialize", {"clientInfo": {"name": "codexhub", "version": __version__}})
-        agent = init.get("userAgent") if isinstance(init, dict) else None
-        error = check_version(agent if isinstance(agent, str) else "")
-        if error is not None:
-            raise ThreadsError(error)
-        await rpc.notify("initialized")
-        params = {"limit": limits.MAX_CODEX_THREADS, "sortKey": "updated_at", "sourceKinds": SOURCE_KINDS}
-        result = await rpc.request("thread/list", params)
-    except RpcError as exc:
-        raise ThreadsError(f"codex refused to list its threads: {exc}") from None
-    except RpcClosed as exc:
-        raise ThreadsError(f"codex broke the protocol: {exc}") from None
+        result = await ask_codex(executor, "thread/list", params, timeout=LIST_TIMEOUT)
+    except CodexUnavailable as exc:
+        raise ThreadsError(str(exc)) from None
     data = result.get("data") if isinstance(result, dict) else None
     if not isinstance(data, list):
         raise ThreadsError("codex broke the protocol: thread/list's answer has no data list")
-    return data
-
-
-async def _stop(proc: asyncio.subprocess.Process, rpc: Rpc) -> None:
-    await rpc.close()  # codex exits at the end of its input
-    exited = asyncio.ensure_future(exited_code(proc))
-    for sig in (signal.SIGTERM, SIGKILL):
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(exited), TERM_GRACE)
-        kill_group(proc, sig)
-    exited.cancel()
-    transport = getattr(proc, "_transport", None)
-    if transport is not None:
-        transport.close()
-
-
-def _ignore(method: str, params: dict[str, Any]) -> None:
-    return None
-
-
-async def _refuse(method: str, params: dict[str, Any]) -> dict[str, Any]:
-    raise Refuse(METHOD_NOT_FOUND, f"codexhub does not handle {method[:64]}")
+    threads = (_thread(raw, places) for raw in data)
+    return [thread for thread in threads if thread is not None][: limits.MAX_CODEX_THREADS]
 
 
 class ThreadLister:

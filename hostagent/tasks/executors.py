@@ -101,11 +101,20 @@ class Executor:
     approval_policy: str = "untrusted"  # codex
     sandbox: str = "workspace-write"
     effort: str = ""
+    # codex: the models its Codex offers (hostagent/tasks/codex_models.py), as hello lists them
+    models: tuple[dict[str, Any], ...] = ()
 
     def describe(self) -> dict[str, object]:
         """As `hello` offers it, with the names of its own variables that pass and of the needed
         ones that are unset (never a value)."""
-        described = {"name": self.name, "label": self.label, "kind": self.kind, "needs_file": self.needs_file}
+        described: dict[str, object] = {
+            "name": self.name,
+            "label": self.label,
+            "kind": self.kind,
+            "needs_file": self.needs_file,
+        }
+        if self.kind == "codex":
+            described["models"] = [dict(model) for model in self.models]
         return {**described, **hello_fields(report(self))}
 
 

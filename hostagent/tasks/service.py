@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable
@@ -91,6 +92,8 @@ ASSIGNMENT_KEYS = (
     "base",
     "worktree_of",
     "resume_thread",
+    "model",
+    "effort",
 )
 
 
@@ -207,6 +210,28 @@ def _resume_error(thread: object, executor: Executor) -> str | None:
     return None
 
 
+def _model_error(assignment: dict[str, Any], executor: Executor) -> str | None:
+    """Why the assignment's `model` and `effort` cannot be, or None: a codex executor's only, a
+    model among those its Codex listed, an effort that model takes."""
+    model, effort = assignment.get("model"), assignment.get("effort")
+    if model is None and effort is None:
+        return None
+    if executor.kind != "codex":
+        return f"executor {executor.name!r} is not a codex executor: it takes no model or effort"
+    offered = {m["id"]: m for m in executor.models}
+    if model is not None and model not in offered:
+        names = ", ".join(offered) or "none listed"
+        return f"model {str(model)[:100]!r} is not one this host's Codex offers ({names})"
+    efforts = (
+        offered[model]["efforts"]
+        if model is not None
+        else sorted({e for m in executor.models for e in m["efforts"]})
+    )
+    if effort is not None and effort not in efforts:
+        return f"reasoning effort {str(effort)[:16]!r} is not one of {', '.join(efforts) or 'none'}"
+    return None
+
+
 class TaskService:
     def __init__(
         self,
@@ -238,6 +263,16 @@ class TaskService:
         self.threads: Any = None  # a codex_threads.ThreadLister, when the host offers codex
 
     # Wiring --------------------------------------------------------------------
+
+    async def learn_models(self) -> None:
+        """Ask each codex executor's Codex which models it offers, for hello (codex_models)."""
+        if not any(executor.kind == "codex" for executor in self.executors.values()):
+            return
+        from hostagent.tasks.codex_models import with_models
+
+        self.executors = await with_models(self.executors)
+        if self.link is not None:
+            self.link.executors = [executor.describe() for executor in self.executors.values()]
 
     def attach(self, link: HostLink) -> None:
         """Hook into `link`: task.assign, task.cancel and the sessions' messages, and the ledger's
@@ -429,7 +464,7 @@ class TaskService:
             return steps_error(assignment.get("steps"), SiteList(executor.allowed_sites))
         if assignment.get("steps"):
             return f"executor {name!r} takes a prompt, not browser steps"
-        return _resume_error(assignment.get("resume_thread"), executor)
+        return _resume_error(assignment.get("resume_thread"), executor) or _model_error(assignment, executor)
 
     async def _accept(self, task_id: int, assignment: dict[str, Any]) -> None:
         error = self._check(assignment)
@@ -462,8 +497,9 @@ class TaskService:
             from hostagent.tasks.codex_threads import thread_places
 
             places = thread_places({job.project: self.projects[job.project]}, self.worktrees)[job.project]
+            chosen = {k: assignment[k] for k in ("model", "effort") if assignment.get(k) is not None}
             job.session = CodexSession(
-                executor,
+                dataclasses.replace(executor, **chosen),
                 task_id,
                 job.prompt,
                 job.target,

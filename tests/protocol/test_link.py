@@ -12,6 +12,7 @@ CLAUDE = {
     "needs_file": False,
     "env": [],
     "env_missing": [],
+    "models": [],
 }
 
 
@@ -109,3 +110,27 @@ def test_a_bad_envelope_is_refused(frame):
 def test_an_envelope_keeps_its_payload_as_sent():
     deep = {"a": [[[[{"b": None}]]]]}
     assert Envelope.model_validate({"type": "x", "stream": "y", "seq": 1, "payload": deep}).payload == deep
+
+
+def test_a_codex_executor_lists_its_models_and_their_efforts():
+    model = {"id": "gpt-5.5", "label": "GPT-5.5", "efforts": ["low", "high"], "default_effort": "low"}
+    codex = {"name": "codex", "kind": "codex", "models": [model, {"id": "tiny", "label": None}]}
+    [executor] = Hello.model_validate({"executors": [codex]}).executors
+    assert [m.model_dump() for m in executor.models] == [
+        model,
+        {"id": "tiny", "label": "", "efforts": [], "default_effort": None},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model", "said"),
+    [
+        ({"id": ""}, "a model id is 1-100 characters"),
+        ({"id": "gpt\x1b[2J"}, "a model id must not contain control characters"),
+        ({"id": "gpt", "efforts": ["HIGH"]}, "a reasoning effort is 1-16 of a-z"),
+        ({"id": "gpt", "default_effort": "--x"}, "a reasoning effort is 1-16 of a-z"),
+    ],
+)
+def test_a_model_the_phone_could_not_offer_is_refused(model, said):
+    payload = {"executors": [{"name": "codex", "kind": "codex", "models": [model]}]}
+    assert said in refused(Hello, payload)
