@@ -109,6 +109,26 @@ class Host(models.Model):
         return [executor for executor in self.executors if executor.get("kind") != "browser"]
 
     @property
+    def offered_models(self) -> list[dict]:
+        """The models its codex executors offer, each with the executor's name, for the task form."""
+        return [
+            {"executor": executor["name"], "id": model["id"], "label": model.get("label") or model["id"]}
+            for executor in self.executors
+            if executor.get("kind") == "codex"
+            for model in executor.get("models") or []
+        ]
+
+    @property
+    def offered_efforts(self) -> list[dict]:
+        """Each reasoning effort those models take, with the ids of the models taking it."""
+        takers: dict[str, list[str]] = {}
+        for executor in self.executors:
+            for model in executor.get("models") or [] if executor.get("kind") == "codex" else []:
+                for effort in model.get("efforts") or []:
+                    takers.setdefault(effort, []).append(model["id"])
+        return [{"name": name, "models": " ".join(ids)} for name, ids in takers.items()]
+
+    @property
     def offers_codex(self) -> bool:
         """Whether it offers a `codex` executor (its Codex threads can be listed)."""
         return any(executor.get("kind") == "codex" for executor in self.executors)

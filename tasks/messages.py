@@ -19,6 +19,10 @@ def assignment(task: Task) -> dict:
         message["base"] = task.base_branch
     if task.worktree_of_id:
         message["worktree_of"] = task.worktree_of_id
+    if task.model:
+        message["model"] = task.model
+    if task.effort:
+        message["effort"] = task.effort
     if task.resume_thread:
         message["resume_thread"] = task.resume_thread
     return message

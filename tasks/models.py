@@ -94,6 +94,9 @@ class Task(models.Model):
     # it; the one it was asked to continue, and the task that ran that thread before (if one did).
     thread_id = models.CharField(max_length=64, blank=True)
     resume_thread = models.CharField(max_length=64, blank=True)
+    # A codex task's model and reasoning effort, among those its host's Codex offers ("": its own).
+    model = models.CharField(max_length=100, blank=True)
+    effort = models.CharField(max_length=16, blank=True)
     resumed_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resumptions"
     )

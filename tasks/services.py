@@ -53,6 +53,9 @@ TARGET_NEEDED = "{label} works on one file: choose the file first."
 QUEUE_FULL = "This host already has {count} tasks waiting. Wait for some to run, or cancel some."
 ALREADY_FINISHED = "This task already finished."
 NO_SUCH_PROJECT = "No such project."
+NO_MODELS = "{label} offers no choice of model: send the task without one."
+MODEL_NOT_OFFERED = "{label} does not offer the model {model!r}: choose one of the list."
+EFFORT_NOT_OFFERED = "The reasoning effort {effort!r} is not one this model offers ({efforts})."
 PROJECT_GONE = "The project is gone: the task cannot run again."
 NOT_CODEX_RESUME = "{label} is not Codex: it cannot continue a Codex thread."
 
@@ -124,6 +127,22 @@ def _steps(chosen: dict, raw: str | list) -> list[dict]:
         raise ServiceError(str(exc)) from None
 
 
+def _check_model(chosen: dict, model: str, effort: str) -> None:
+    """A model and effort only for a codex executor, among those its host's Codex offers."""
+    if not (model or effort):
+        return
+    offered = {m["id"]: m for m in chosen.get("models") or []}
+    if chosen["kind"] != "codex" or not offered:
+        raise ServiceError(NO_MODELS.format(label=chosen["label"]))
+    if model and model not in offered:
+        raise ServiceError(MODEL_NOT_OFFERED.format(label=chosen["label"], model=model[:100]))
+    takes = [offered[model]] if model else list(offered.values())
+    efforts = sorted({e for m in takes for e in m["efforts"]})
+    if effort and effort not in efforts:
+        listed = ", ".join(efforts) or "none"
+        raise ServiceError(EFFORT_NOT_OFFERED.format(effort=effort[:16], efforts=listed))
+
+
 def _project(user: User, project_id: int) -> Project:
     visible = Project.objects.visible_to(user).select_related("host", "host__team")
     project = visible.filter(id=project_id).first()
@@ -146,6 +165,8 @@ def task_create(
     worktree_of: Task | None = None,
     resume_thread: str = "",
     resumed_from: Task | None = None,
+    model: str = "",
+    effort: str = "",
 ) -> Task:
     """Commit a queued task and dispatch it (dispatch_on_commit). Where it runs
     (`workspace`, `base_branch`; `worktree_of`: the first task of the chain whose
@@ -170,6 +191,7 @@ def task_create(
         raise ServiceError(NOT_CODEX_RESUME.format(label=chosen["label"]))
     if chosen.get("needs_file") and not target:
         raise ServiceError(TARGET_NEEDED.format(label=chosen["label"]))
+    _check_model(chosen, model, effort)
     waiting = Task.objects.filter(host=host, state=TaskState.QUEUED).count()
     if waiting >= settings.TASK_QUEUE_PER_HOST:
         raise ServiceError(QUEUE_FULL.format(count=waiting), status=429)
@@ -190,6 +212,8 @@ def task_create(
             worktree_of=worktree_of,
             resume_thread=resume_thread,
             resumed_from=resumed_from,
+            model=model,
+            effort=effort,
             expires_at=timezone.now() + timedelta(seconds=settings.TASK_TTL),
             # The prompt is the session's first turn: it works on it from the start.
             session_state=SessionState.WORKING if chosen["kind"] in ("acp", "codex") else "",
@@ -207,6 +231,8 @@ def task_create(
             workspace=workspace,
             base=base_branch,
             worktree_of=worktree_of.id if worktree_of else None,
+            model=model,
+            effort=effort,
         )
         tell_phones(task)
         dispatch_on_commit(host.id)
@@ -242,6 +268,8 @@ def task_rerun(*, user: User, task: Task) -> Task:
         target=task.target,
         steps=task.steps,
         rerun_of=task,
+        model=task.model,
+        effort=task.effort,
         workspace=task.workspace,  # a continuation runs again on a new branch, from its chain's base
         base_branch=(task.worktree_of or task).base_branch,
     )

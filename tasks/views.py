@@ -72,6 +72,8 @@ def task_new(request):
         "steps": source.get("steps", ""),
         "workspace": source.get("workspace", ""),
         "base_branch": source.get("base_branch", ""),
+        "model": source.get("model", ""),
+        "effort": source.get("effort", ""),
     }
     if request.method != "POST":
         return _render_new(request, project, form)

@@ -41,9 +41,38 @@
     }
     if (where) where.addEventListener("change", syncWhere);
 
+    // A codex executor's model and effort: only its models, and the efforts the chosen model
+    // takes; hidden (and not sent) for any other executor.
+    const modelField = form.querySelector("[data-model-field]");
+    function syncModel() {
+      if (!modelField) return;
+      const model = modelField.querySelector("select[name=model]");
+      const effort = modelField.querySelector("select[name=effort]");
+      const executor = select.value;
+      let any = false;
+      for (const option of model.options) {
+        const mine = option.dataset.executor === "*" || option.dataset.executor === executor;
+        option.hidden = !mine;
+        option.disabled = !mine;
+        any = any || (mine && option.value !== "");
+      }
+      if (model.selectedOptions[0] && model.selectedOptions[0].disabled) model.value = "";
+      for (const option of effort.options) {
+        const takers = option.dataset.models.split(" ");
+        const fits = option.dataset.models === "*" || (model.value ? takers.includes(model.value) : true);
+        option.hidden = !fits;
+        option.disabled = !fits;
+      }
+      if (effort.selectedOptions[0] && effort.selectedOptions[0].disabled) effort.value = "";
+      modelField.hidden = !any;
+      model.disabled = effort.disabled = !any;
+    }
+    if (modelField) modelField.addEventListener("change", syncModel);
+
     function sync() {
       const browser = isBrowser();
       syncWhere();
+      syncModel();
       if (stepsField) stepsField.hidden = !browser;
       if (optional) optional.hidden = !browser;
       if (prompt) {

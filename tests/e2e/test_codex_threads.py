@@ -89,3 +89,26 @@ def test_a_codex_thread_edits_the_file_after_the_phone_allows_it(world, browser,
     task = Task.objects.get()
     assert (task.state, task.file_changes.get().path) == ("succeeded", "groceries.md")
     assert PermissionRequest.objects.get().option_id == "accept"
+
+
+def test_the_phone_picks_a_model_and_effort_the_hosts_codex_offers(world, browser, tmp_path, artifacts):
+    with ResponsesApi([[message("Done.")]]) as api:
+        run_codex_agent(world, tmp_path, artifacts, api)
+        wait_mirrored(world)
+        page = phone(browser, world)
+        page.goto(f"{world['hub'].url}/tasks/new/?project={world['host'].projects.get().id}")
+        page.get_by_label("What should it do?").fill("Say done")
+        page.get_by_label("Run with").select_option(value="codex")
+        model = page.get_by_label("Model")
+        expect(model).to_be_visible()
+        listed = [v for v in model.locator("option").evaluate_all("(os) => os.map((o) => o.value)") if v]
+        assert listed, "the host's Codex listed no model"
+        model.select_option(value=listed[0])
+        page.get_by_label("Reasoning effort").select_option(value="high")
+        no_horizontal_scroll(page)
+        shot(page, artifacts, "codex-04-model")
+        page.get_by_role("button", name="Send to studio").click()
+        expect(page.locator("#task-model")).to_contain_text(f"{listed[0]} · high effort")
+        expect(page.locator("#timeline [data-kind='agent']")).to_contain_text("Done.", timeout=30_000)
+        [request] = api.requests()
+    assert (request["model"], request["reasoning"]["effort"]) == (listed[0], "high")

@@ -34,7 +34,15 @@ def payloads(kind: str, project: Project, tasks: list, n: int) -> dict:
         "task.permission_closed": {"task_id": task_id, "request_id": "p1", "outcome": "cancelled",
                                    "option_id": None},
         "git.result": {"request": f"request-{n:08d}", "ok": False, "error": "fatal: not a git repository"},
+        "task.thread": {"task_id": task_id, "thread_id": f"01a24ce8-9eb6-7943-aa24-0f2a475f{n:04d}"},
+        "codex.threads": {"request": f"request-{n:08d}", "ok": False, "error": "codex is not installed"},
     }[kind]  # fmt: skip
 
 
-STREAMS = {"hello": "host", "mirror.projects": "mirror", "mirror.batch": "mirror", "git.result": "git"}
+STREAMS = {
+    "hello": "host",
+    "mirror.projects": "mirror",
+    "mirror.batch": "mirror",
+    "git.result": "git",
+    "codex.threads": "codex",
+}
