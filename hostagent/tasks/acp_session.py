@@ -47,6 +47,8 @@ from hostagent.tasks.executors import (
     child_env,
     drain,
     exited_code,
+    first_of,
+    how_it_died,
     kill_group,
     seconds,
     spawn,
@@ -302,28 +304,11 @@ class AcpSession:
 
     async def _wait(self, work: asyncio.Future[Any], timeout: float | None, stops: tuple[str, ...]) -> str:
         """Wait for `work` or one of `stops`: "done", a stop's name, or "timeout". task.cancel wins."""
-        watched = [work, *(self._stops[name] for name in stops)]
-        await asyncio.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        if "cancelled" in stops and self._stops["cancelled"].done():
-            return "cancelled"
-        if work.done():
-            return "done"
-        for name in stops:
-            if self._stops[name].done():
-                return name
-        return "timeout"
+        return await first_of(work, {name: self._stops[name] for name in stops}, timeout)
 
     async def _died(self, when: str) -> RunResult:
         """How the agent's end reads: its exit code, a signal, or a broken protocol."""
-        exited = self._stops["exited"]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(exited), EXIT_GRACE)
-        if not exited.done():
-            return RunResult("failed", error=f"the agent broke the protocol: it closed its output {when}")
-        code = exited.result()
-        if code < 0:
-            return RunResult("failed", error=f"the agent was killed by signal {-code} {when}")
-        return RunResult("failed", code, f"the agent exited with code {code} {when}")
+        return await how_it_died(self._stops["exited"], "the agent", when, EXIT_GRACE)
 
     async def _shutdown(
         self,

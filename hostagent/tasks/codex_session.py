@@ -42,6 +42,8 @@ from hostagent.tasks.executors import (
     child_env,
     drain,
     exited_code,
+    first_of,
+    how_it_died,
     kill_group,
     seconds,
     spawn,
@@ -396,16 +398,7 @@ class CodexSession:
 
     async def _wait(self, work: asyncio.Future[Any], timeout: float | None, stops: tuple[str, ...]) -> str:
         """Wait for `work` or one of `stops`: "done", a stop's name, or "timeout". task.cancel wins."""
-        watched = [work, *(self._stops[name] for name in stops)]
-        await asyncio.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        if "cancelled" in stops and self._stops["cancelled"].done():
-            return "cancelled"
-        if work.done():
-            return "done"
-        for name in stops:
-            if self._stops[name].done():
-                return name
-        return "timeout"
+        return await first_of(work, {name: self._stops[name] for name in stops}, timeout)
 
     async def _died(self, when: str) -> RunResult:
         """How codex's end reads: a broken protocol, its exit code or a signal."""
@@ -415,15 +408,7 @@ class CodexSession:
             return RunResult("failed", error=f"codex broke the protocol: {self.problem}")
         if broken and broken != "it closed its output":
             return RunResult("failed", error=f"codex broke the protocol: {broken}")
-        exited = self._stops["exited"]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(exited), EXIT_GRACE)
-        if not exited.done():
-            return RunResult("failed", error=f"codex broke the protocol: it closed its output {when}")
-        code = exited.result()
-        if code < 0:
-            return RunResult("failed", error=f"codex was killed by signal {-code} {when}")
-        return RunResult("failed", code, f"codex exited with code {code} {when}")
+        return await how_it_died(self._stops["exited"], "codex", when, EXIT_GRACE)
 
     async def _shutdown(
         self, proc: asyncio.subprocess.Process, stderr: asyncio.Task[None], task_log: TaskLog

@@ -317,6 +317,32 @@ async def exited_code(proc: asyncio.subprocess.Process) -> int:
     return proc.returncode
 
 
+async def first_of(
+    work: asyncio.Future[Any], stops: Mapping[str, asyncio.Future[Any]], timeout: float | None
+) -> str:
+    """Wait for `work` or one of `stops` (a session's: "cancelled", "exited", "ended", ...): "done",
+    the first stop's name, or "timeout". "cancelled" (task.cancel) wins over everything."""
+    await asyncio.wait([work, *stops.values()], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    if "cancelled" in stops and stops["cancelled"].done():
+        return "cancelled"
+    if work.done():
+        return "done"
+    return next((name for name, stop in stops.items() if stop.done()), "timeout")
+
+
+async def how_it_died(exited: asyncio.Future[int], who: str, when: str, grace: float) -> RunResult:
+    """How a session's agent process ended `when` ("during a turn"): its exit code, a signal, or
+    (still running `grace` seconds after closing its output) a broken protocol."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(exited), grace)
+    if not exited.done():
+        return RunResult("failed", error=f"{who} broke the protocol: it closed its output {when}")
+    code = exited.result()
+    if code < 0:
+        return RunResult("failed", error=f"{who} was killed by signal {-code} {when}")
+    return RunResult("failed", code, f"{who} exited with code {code} {when}")
+
+
 async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> None:
     try:
         stdin.write(data)
