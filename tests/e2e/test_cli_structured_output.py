@@ -3,17 +3,14 @@ Codex CLI against a scripted Responses API on loopback. The task is no session, 
 shows what codex did in the conversation view as it arrives (reasoning folded, the command with
 its output, the answer once, the token count), with no follow-up box; its stderr stays folded."""
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
 from tasks.models import Task
-from tests.kits.agent_toml import executor_toml, task_agent_config
-from tests.kits.notes_host import NOTES, open_file, phone, wait_mirrored
+from tests.kits.agent_toml import executor_toml
+from tests.kits.notes_host import NOTES, open_file, phone, run_agent, send_task, wait_mirrored
 from tests.kits.phone import shot
-from tests.kits.processes import Agent
-from tests.kits.responses_api import CODEX, ResponsesApi, codex_home, exec_command, message, reasoning
+from tests.kits.responses_api import CODEX, ResponsesApi, codex_env, exec_command, message, reasoning
 
 pytestmark = pytest.mark.e2e
 
@@ -39,26 +36,11 @@ def test_a_codex_exec_task_shows_its_events_as_a_conversation(world, browser, tm
             env=["CODEX_HOME"],
             timeout=60,
         )
-        config = task_agent_config(
-            tmp_path / "agent" / "agent.toml",
-            hub=world["hub"].url,
-            host=world["host"],
-            token=world["token"],
-            projects={"notes": world["root"]},
-            executors=toml,
-        )
-        home = tmp_path / "home"
-        home.mkdir()
-        env = {"CODEX_HOME": str(codex_home(tmp_path, api)), "HOME": str(home)}
-        world["agents"].append(Agent(config, "run", log_dir=artifacts, env=env))
+        run_agent(world, tmp_path, artifacts, toml, env=codex_env(tmp_path, api))
         wait_mirrored(world)
         page = phone(browser, world)
         open_file(page, world)
-        page.get_by_text("Ask the host to change this file").click()
-        page.get_by_label("What should it do?").fill("How many items are on the list?")
-        page.get_by_label("Run with").select_option(value="cx")
-        page.get_by_role("button", name="Send to studio").click()
-        expect(page).to_have_url(re.compile(r"/tasks/\d+/$"))
+        send_task(page, "cx", "How many items are on the list?")
 
         conversation = page.locator("#conversation")
         expect(conversation).to_be_visible(timeout=30_000)  # hidden until the first entries came

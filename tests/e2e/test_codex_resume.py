@@ -9,30 +9,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tasks.models import Task
-from tests.kits.agent_toml import task_agent_config
-from tests.kits.notes_host import open_file, phone, wait_mirrored
+from tests.kits.notes_host import open_file, phone, run_agent, send_task, wait_mirrored
 from tests.kits.phone import shot
-from tests.kits.processes import Agent
-from tests.kits.responses_api import CODEX, ResponsesApi, codex_home, codex_toml, message
+from tests.kits.responses_api import CODEX, ResponsesApi, codex_env, codex_toml, message
 
 pytestmark = pytest.mark.e2e
 
-
-def start_agent(world, tmp_path, artifacts, api: ResponsesApi) -> Agent:
-    config = task_agent_config(
-        tmp_path / "agent" / "agent.toml",
-        hub=world["hub"].url,
-        host=world["host"],
-        token=world["token"],
-        projects={"notes": world["root"]},
-        executors=codex_toml(idle_timeout=120),
-    )
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    env = {"CODEX_HOME": str(codex_home(tmp_path, api)), "HOME": str(home)}
-    agent = Agent(config, "run", log_dir=artifacts, env=env)
-    world["agents"].append(agent)
-    return agent
+CODEX_TOML = codex_toml(idle_timeout=120)
 
 
 def said(request) -> list[str]:
@@ -50,15 +33,11 @@ def test_a_thread_is_resumed_after_a_restart_and_from_the_hosts_threads(world, b
     assert CODEX.exists(), "run make install (it needs npm)"
     script = [[message("Bread and coffee.")], [message("Milk is **added**.")], [message("Eggs too.")]]
     with ResponsesApi(script) as api:
-        agent = start_agent(world, tmp_path, artifacts, api)
+        agent = run_agent(world, tmp_path, artifacts, CODEX_TOML, env=codex_env(tmp_path, api))
         wait_mirrored(world)
         page = phone(browser, world)
         open_file(page, world)
-        page.get_by_text("Ask the host to change this file").click()
-        page.get_by_label("What should it do?").fill("What is on the list?")
-        page.get_by_label("Run with").select_option(value="codex")
-        page.get_by_role("button", name="Send to studio").click()
-        expect(page).to_have_url(re.compile(r"/tasks/\d+/$"))
+        send_task(page, "codex", "What is on the list?")
         timeline = page.locator("#timeline")
         expect(timeline.locator('[data-kind="agent"]').last).to_contain_text(
             "Bread and coffee.", timeout=30_000
@@ -69,7 +48,7 @@ def test_a_thread_is_resumed_after_a_restart_and_from_the_hosts_threads(world, b
         assert first.thread_id
 
         agent.stop()  # the agent restarts: the thread lives on in codex's own store
-        start_agent(world, tmp_path, artifacts, api)
+        run_agent(world, tmp_path, artifacts, CODEX_TOML, env=codex_env(tmp_path, api))
         page.reload()
         expect(page.locator("#task-thread")).to_contain_text(first.thread_id[:8])
         page.get_by_role("link", name="Resume this Codex thread").click()

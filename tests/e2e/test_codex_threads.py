@@ -2,21 +2,17 @@
 Codex CLI (`codex app-server`) against a scripted Responses API on loopback. The phone sees
 the thread's timeline, answers codex's approval, and codex edits the file."""
 
-import re
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from tasks.models import PermissionRequest, Task
-from tests.kits.agent_toml import task_agent_config
-from tests.kits.notes_host import NOTES, open_file, phone, wait_mirrored
+from tests.kits.notes_host import NOTES, open_file, phone, run_agent, send_task, wait_mirrored
 from tests.kits.phone import shot
-from tests.kits.processes import Agent
 from tests.kits.responses_api import (
     CODEX,
     ResponsesApi,
     apply_patch,
-    codex_home,
+    codex_env,
     codex_toml,
     message,
     reasoning,
@@ -24,24 +20,8 @@ from tests.kits.responses_api import (
 
 pytestmark = pytest.mark.e2e
 
+CODEX_TOML = codex_toml(idle_timeout=120, permission_timeout=120)
 ADD_MILK = "*** Update File: groceries.md\n@@\n Bread\n Coffee\n+Milk\n"
-
-
-def run_codex_agent(world, tmp_path, artifacts, api: ResponsesApi) -> Agent:
-    config = task_agent_config(
-        tmp_path / "agent" / "agent.toml",
-        hub=world["hub"].url,
-        host=world["host"],
-        token=world["token"],
-        projects={"notes": world["root"]},
-        executors=codex_toml(idle_timeout=120, permission_timeout=120),
-    )
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {"CODEX_HOME": str(codex_home(tmp_path, api)), "HOME": str(home)}
-    agent = Agent(config, "run", log_dir=artifacts, env=env)
-    world["agents"].append(agent)
-    return agent
 
 
 def no_horizontal_scroll(page: Page) -> None:
@@ -52,15 +32,11 @@ def test_a_codex_thread_edits_the_file_after_the_phone_allows_it(world, browser,
     assert CODEX.exists(), "run make install (it needs npm)"
     script = [[reasoning("The list needs milk."), apply_patch(ADD_MILK)], [message("Added **milk**.")]]
     with ResponsesApi(script) as api:
-        run_codex_agent(world, tmp_path, artifacts, api)
+        run_agent(world, tmp_path, artifacts, CODEX_TOML, env=codex_env(tmp_path, api))
         wait_mirrored(world)
         page = phone(browser, world)
         open_file(page, world)
-        page.get_by_text("Ask the host to change this file").click()
-        page.get_by_label("What should it do?").fill("Add milk to the list")
-        page.get_by_label("Run with").select_option(value="codex")
-        page.get_by_role("button", name="Send to studio").click()
-        expect(page).to_have_url(re.compile(r"/tasks/\d+/$"))
+        send_task(page, "codex", "Add milk to the list")
 
         timeline = page.locator("#timeline")
         card = page.locator("[id^=permission-]")
@@ -93,7 +69,7 @@ def test_a_codex_thread_edits_the_file_after_the_phone_allows_it(world, browser,
 
 def test_the_phone_picks_a_model_and_effort_the_hosts_codex_offers(world, browser, tmp_path, artifacts):
     with ResponsesApi([[message("Done.")]]) as api:
-        run_codex_agent(world, tmp_path, artifacts, api)
+        run_agent(world, tmp_path, artifacts, CODEX_TOML, env=codex_env(tmp_path, api))
         wait_mirrored(world)
         page = phone(browser, world)
         page.goto(f"{world['hub'].url}/tasks/new/?project={world['host'].projects.get().id}")

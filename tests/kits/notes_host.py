@@ -42,7 +42,9 @@ def notes_world(tmp_path, artifacts):
                 agent.stop()
 
 
-def run_agent(world, tmp_path, artifacts, executors: str) -> Agent:
+def run_agent(world, tmp_path, artifacts, executors: str, env: dict[str, str] | None = None) -> Agent:
+    """The host agent of `world`, offering `executors` (agent.toml's text), with `env` added to
+    a workstation's environment."""
     config = task_agent_config(
         tmp_path / "agent" / "agent.toml",
         hub=world["hub"].url,
@@ -51,7 +53,7 @@ def run_agent(world, tmp_path, artifacts, executors: str) -> Agent:
         projects={"notes": world["root"]},
         executors=executors,
     )
-    agent = Agent(config, "run", log_dir=artifacts)
+    agent = Agent(config, "run", log_dir=artifacts, env=env)
     world["agents"].append(agent)
     return agent
 
@@ -64,9 +66,10 @@ def open_file(page: Page, world) -> None:
     expect(page.locator('body[data-live="open"]')).to_have_count(1, timeout=10_000)
 
 
-def send_task(page: Page, executor: str) -> None:
+def send_task(page: Page, executor: str, prompt: str = "Turn this into a bulleted list") -> None:
+    """From the file page open on the phone: the task form, filled and sent; its page next."""
     page.get_by_text("Ask the host to change this file").click()
-    page.get_by_label("What should it do?").fill("Turn this into a bulleted list")
+    page.get_by_label("What should it do?").fill(prompt)
     page.get_by_label("Run with").select_option(value=executor)
     page.get_by_role("button", name="Send to studio").click()
     expect(page).to_have_url(re.compile(r"/tasks/\d+/$"))

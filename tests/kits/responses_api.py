@@ -155,6 +155,14 @@ def codex_home(folder: Path, api: ResponsesApi) -> Path:
     return home
 
 
+def codex_env(tmp_path: Path, api: ResponsesApi) -> dict[str, str]:
+    """What a host agent process needs for its codex to talk to `api` only: CODEX_HOME, and a
+    HOME of its own (codex's login shell reads no profile of ours)."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {"CODEX_HOME": str(codex_home(tmp_path, api)), "HOME": str(home)}
+
+
 def codex_toml(**keys: Any) -> str:
     """A `codex` executor named `codex` running the pinned CLI (`keys` over the defaults)."""
     from tests.kits.agent_toml import executor_toml
