@@ -6,10 +6,9 @@ Real daphne, Celery worker, agent and a shell printing the colours."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.kits.agent_toml import executor_toml, task_agent_config
-from tests.kits.notes_host import phone, wait_mirrored
+from tests.kits.agent_toml import executor_toml
+from tests.kits.notes_host import phone, run_agent, wait_mirrored
 from tests.kits.phone import shot
-from tests.kits.processes import Agent
 from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.e2e
@@ -37,18 +36,10 @@ def colours_toml(go) -> str:
 
 def test_colours_in_the_task_log_live_and_after_a_reload(world, browser, tmp_path, artifacts):
     go = tmp_path / "go"
-    config = task_agent_config(
-        tmp_path / "agent" / "agent.toml",
-        hub=world["hub"].url,
-        host=world["host"],
-        token=world["token"],
-        projects={"notes": world["root"]},
-        executors=colours_toml(go),
-    )
     home = tmp_path / "home"  # no ~/.codex: Codex has no key, no config, no sign-in
     home.mkdir()
     env = {"HOME": str(home), "TEST_REPORT_TOKEN": "secret-value", "OPENAI_API_KEY": "", "CODEX_HOME": ""}
-    world["agents"].append(Agent(config, "run", log_dir=artifacts, env=env))
+    run_agent(world, tmp_path, artifacts, colours_toml(go), env=env)
     wait_mirrored(world)
     project = world["host"].projects.get(name="notes")
     task = make_task(
