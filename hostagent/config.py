@@ -35,6 +35,7 @@ MIRROR_NAME = "mirror.sqlite3"
 LEDGER_NAME = "tasks.sqlite3"
 MAX_PROJECT_NAME = limits.MAX_PROJECT_NAME
 MAX_PROJECTS = limits.MAX_PROJECTS  # the hub refuses a longer mirror.projects list
+MAX_MANAGE_ROOTS = limits.MAX_MANAGE_ROOTS
 _CONTROL = CONTROL  # C0, DEL, C1 and the bidi controls, as the hub refuses them
 
 
@@ -359,6 +360,31 @@ def _tasks(value: object) -> TasksConfig:
     return checks.build(TasksConfig, checks.table()(value))
 
 
+def _roots(value: object) -> list[str]:
+    roots = checks.strings(value)
+    if len(roots) > MAX_MANAGE_ROOTS:
+        raise Invalid(f"must hold at most {MAX_MANAGE_ROOTS} folders")
+    for root in roots:
+        folder = os.path.expanduser(root)
+        if not os.path.isabs(folder) or _CONTROL.search(root):
+            raise Invalid(f": {ascii(root)} is not an absolute path (or ~/...)")
+    return roots
+
+
+@dataclass
+class ManageConfig:
+    """`[manage]`: whether the phone may manage this host (docs/protocol.md, "Managing a host")."""
+
+    # the team's owners and admins may add and remove shared folders and restart the agent
+    allow: bool = setting(False, checks.flag)
+    # the folders under which the phone may pick a new shared folder, like ["~/code"]
+    roots: list[str] = setting(check=_roots, factory=list)
+
+
+def _manage(value: object) -> ManageConfig:
+    return checks.build(ManageConfig, checks.table()(value))
+
+
 @dataclass
 class Config:
     hub: str = setting("", checks.string())
@@ -369,6 +395,7 @@ class Config:
     projects: dict[str, str] = setting(check=_projects, factory=dict)
     tasks: TasksConfig = setting(check=_tasks, factory=TasksConfig)
     executors: dict[str, ExecutorConfig] = setting(check=_executors, factory=dict)
+    manage: ManageConfig = setting(check=_manage, factory=ManageConfig)
 
     @property
     def paired(self) -> bool:
@@ -464,6 +491,8 @@ def plain(config: Config) -> dict[str, Any]:
         data["tasks"] = dataclasses.asdict(config.tasks)
     if config.executors:
         data["executors"] = {name: _plain_executor(spec) for name, spec in config.executors.items()}
+    if config.manage != ManageConfig():
+        data["manage"] = dataclasses.asdict(config.manage)
     return data
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from protocol.base import Sequenced
 
-MODULES = ("link", "mirror", "tasks", "sessions", "git", "codex")
+MODULES = ("link", "mirror", "tasks", "sessions", "git", "codex", "manage")
 
 
 @functools.cache

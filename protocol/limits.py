@@ -16,7 +16,7 @@ MAX_ID = 2**63  # task and message ids, exclusive
 MAX_AGENT_VERSION = 32
 MAX_PLATFORM = 64
 MAX_CAPABILITIES = 16
-CAPABILITIES = ("agent", "browser", "shell", "mirror", "git", "gh")
+CAPABILITIES = ("agent", "browser", "shell", "mirror", "git", "gh", "manage")
 MAX_EXECUTORS = 32
 EXECUTOR_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 MAX_EXECUTOR_LABEL = 64
@@ -96,6 +96,15 @@ MAX_REPO_DIFF = 256 * 1024  # characters of a working copy's uncommitted diff th
 MAX_BRANCH = 200
 MAX_BRANCHES = 200  # local branches a repository state lists (the base branches offered)
 MAX_REMOTES = 20
+
+# Managing a host from the phone ------------------------------------------------------------
+
+MANAGE_ACTIONS = ("folders", "add_project", "remove_project", "restart")
+MANAGE_REQUEST = FETCH_REQUEST
+MAX_MANAGE_ROOTS = 20  # folders under which the host lets the phone pick a new shared folder
+MAX_MANAGE_DEPTH = 3  # levels below a root the folder list goes
+MAX_MANAGE_FOLDERS = 500  # folders one list holds (more: `truncated`)
+MAX_MANAGE_ERROR = 500  # characters of a refusal the hub keeps
 
 # Agent sessions --------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ Besides the tasks (docs/protocol.md, "Git"):
   older tasks' text goes (a discard then takes the bytes from git, if it has
   them, or names the files it cannot restore).
 - `git_requests`: git request id -> `running` | `done`, so each runs at most once.
+- `manage_requests`: the same for the phone's `host.manage` requests (hostagent/manage.py).
 
 `meta.schema` is the layout's version; a ledger written before it had one
 (the tasks table only) gains the new tables when opened.
@@ -38,7 +39,7 @@ from hostagent.sqlite import SqliteFile, connect_private
 RECEIVED, RUNNING, FINISHED, CANCELLED = "received", "running", "finished", "cancelled"
 WORKING_COPY, WORKTREE = "working_copy", "worktree"
 GIT_RUNNING, GIT_DONE = "running", "done"
-SCHEMA = 2
+SCHEMA = 3
 KEPT_CHANGES = 200  # working-copy tasks whose changes a discard can still put back
 KEPT_TEXT = 64 * 1024 * 1024  # bytes of earlier file text kept in all, newest tasks first
 
@@ -57,9 +58,10 @@ CREATE TABLE IF NOT EXISTS changes (
     PRIMARY KEY (task_id, path)
 );
 CREATE TABLE IF NOT EXISTS git_requests (request TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS manage_requests (request TEXT PRIMARY KEY, state TEXT NOT NULL);
 """
 
-_TABLES = ("tasks", "workspaces", "changes", "git_requests")
+_TABLES = ("tasks", "workspaces", "changes", "git_requests", "manage_requests")
 # Only the last KEPT_CHANGES recorded working-copy tasks keep their changes.
 _FORGET_RECORDED = """
 UPDATE workspaces SET recorded = 0 WHERE kind = ? AND recorded = 1 AND task_id NOT IN (
@@ -247,6 +249,28 @@ class Ledger(SqliteFile):
     def git_requests_running(self) -> list[str]:
         rows = self._db.execute(
             "SELECT request FROM git_requests WHERE state = ? ORDER BY request", (GIT_RUNNING,)
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    # Requests to manage the host -----------------------------------------------------------------
+
+    def manage_request_state(self, request: str) -> str | None:
+        row = self._db.execute("SELECT state FROM manage_requests WHERE request = ?", (request,)).fetchone()
+        return row[0] if row else None
+
+    def manage_request_start(self, request: str) -> bool:
+        """Record `request` as running; False if the ledger knows it (never run twice)."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO manage_requests VALUES (?, ?)", (request, GIT_RUNNING)
+        )
+        return cursor.rowcount == 1
+
+    def manage_request_done(self, request: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO manage_requests VALUES (?, ?)", (request, GIT_DONE))
+
+    def manage_requests_running(self) -> list[str]:
+        rows = self._db.execute(
+            "SELECT request FROM manage_requests WHERE state = ? ORDER BY request", (GIT_RUNNING,)
         ).fetchall()
         return [row[0] for row in rows]
 

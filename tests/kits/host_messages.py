@@ -36,6 +36,7 @@ def payloads(kind: str, project: Project, tasks: list, n: int) -> dict:
         "git.result": {"request": f"request-{n:08d}", "ok": False, "error": "fatal: not a git repository"},
         "task.thread": {"task_id": task_id, "thread_id": f"01a24ce8-9eb6-7943-aa24-0f2a475f{n:04d}"},
         "codex.threads": {"request": f"request-{n:08d}", "ok": False, "error": "codex is not installed"},
+        "host.manage_result": {"request": f"request-{n:08d}", "ok": False, "error": "management is off"},
     }[kind]  # fmt: skip
 
 
@@ -45,4 +46,5 @@ STREAMS = {
     "mirror.batch": "mirror",
     "git.result": "git",
     "codex.threads": "codex",
+    "host.manage_result": "manage",
 }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol import codex, files, git, limits, link, mirror, sequenced, sessions, tasks
+from protocol import codex, files, git, limits, link, manage, mirror, sequenced, sessions, tasks
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 BEGIN = "<!-- limits: generated from protocol/limits.py by `python -m tests.protocol.test_docs` -->"
@@ -74,6 +74,9 @@ SECTIONS = {
     codex.CodexThreadsRequest: ["The host's threads"],
     codex.CodexThreads: ["The host's threads"],
     codex.CodexThread: ["The host's threads"],
+    manage.ManageRequest: ["Managing a host (stream `manage`)"],
+    manage.ManageResult: ["Managing a host (stream `manage`)"],
+    manage.Folder: ["Managing a host (stream `manage`)"],
 }
 
 # What the prose says of a number, as it says it.
@@ -141,6 +144,10 @@ STATED = [
     (limits.MAX_REMOTES, "and {n} `remotes`"),
     (limits.MAX_CODEX_THREADS, "At most {n} threads, newest first"),
     (limits.MAX_THREAD_PREVIEW, "4,096 and {n} characters"),
+    (limits.MAX_MANAGE_DEPTH, "at most {n} levels\n  below each root"),
+    (limits.MAX_MANAGE_FOLDERS, "at most {n} in all"),
+    (limits.MAX_MANAGE_ROOTS, "at most {n} `roots`"),
+    (limits.MAX_MANAGE_ERROR, "`error` is kept to {n} characters; a request"),
 ]
 
 
