@@ -6,6 +6,7 @@ from tasks.git import git_resends
 from tasks.models import FINISHED_STATES, LIVE_STATES
 from tasks.selectors import tasks_for_team
 from tasks.services import link_assignments
+from tasks.threads import codex_threads_resends
 
 
 def task_overview(*, team_id: int) -> dict:
@@ -20,5 +21,6 @@ def task_overview(*, team_id: int) -> dict:
 def register() -> None:
     on_link_open(link_assignments)  # a host that links again gets the work it missed
     on_link_open(git_resends)  # ... and the git decisions it has not answered
+    on_link_open(codex_threads_resends)  # ... and the thread lists a page waits for
     on_host_list(task_overview)
     on_home(first_run_checklist)  # the first-run checklist, while a step remains

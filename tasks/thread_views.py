@@ -26,15 +26,21 @@ def _host(request, host_id: int) -> Host:
 @login_required
 @require_GET
 def host_codex_threads(request, host_id: int):
-    """`?fragment=1`: the live part, fetched again when the host's answer arrives."""
+    """`?executor=NAME`: that codex's threads (the host's first codex otherwise);
+    `?fragment=1`: the live part, fetched again when the host's answer arrives."""
     host = _host(request, host_id)
-    asked = threads.codex_threads_request(user=request.user, host=host)
+    executor = request.GET.get("executor", "")
+    try:
+        asked = threads.codex_threads_request(user=request.user, host=host, executor=executor)
+    except ServiceError as exc:
+        return render(request, PAGE, _context(host, None, "", error=exc.message), status=exc.status)
     template = LIVE if request.GET.get("fragment") == "1" else PAGE
-    return render(request, template, _context(host, asked))
+    return render(request, template, _context(host, asked, asked.executor if asked else ""))
 
 
-def _context(host: Host, asked: CodexThreadList | None, **extra) -> dict:
-    answered = CodexThreadList.objects.filter(host=host, finished_at__isnull=False).order_by("-id").first()
+def _context(host: Host, asked: CodexThreadList | None, executor: str, **extra) -> dict:
+    lists = CodexThreadList.objects.filter(host=host, executor=executor, finished_at__isnull=False)
+    answered = lists.order_by("-id").first()
     projects = dict(Project.objects.filter(host=host, removed_at__isnull=True).values_list("name", "id"))
     rows = [
         {**thread, "project_id": projects.get(thread.get("project") or ""), "updated": _moment(thread)}
@@ -42,7 +48,9 @@ def _context(host: Host, asked: CodexThreadList | None, **extra) -> dict:
     ]
     return {
         "host": host,
-        "offers_codex": threads.codex_executor(host) is not None,
+        "codexes": threads.codex_executors(host),
+        "executor": executor,
+        "offers_codex": bool(threads.codex_executors(host)),
         "waiting": asked is not None and asked.pending,
         "answered": answered,
         "threads": rows,
@@ -61,11 +69,16 @@ def host_codex_resume(request, host_id: int):
     """Resume one of the listed threads as a task of its project; its page next."""
     host = _host(request, host_id)
     thread_id, prompt = request.POST.get("thread", ""), request.POST.get("prompt", "")
+    executor = request.POST.get("executor", "")
     try:
         if _too_many_tasks(request):
             raise ServiceError(TOO_MANY_TASKS, status=429)
-        task = threads.host_thread_resume(user=request.user, host=host, thread_id=thread_id, prompt=prompt)
+        task = threads.host_thread_resume(
+            user=request.user, host=host, thread_id=thread_id, prompt=prompt, executor=executor
+        )
     except ServiceError as exc:
-        context = _context(host, None, error=exc.message, error_thread=thread_id, prompt=prompt)
+        known = {e["name"] for e in threads.codex_executors(host)}
+        shown = executor if executor in known else ""
+        context = _context(host, None, shown, error=exc.message, error_thread=thread_id, prompt=prompt)
         return render(request, PAGE, context, status=exc.status)
     return redirect("task_detail", task_id=task.id)

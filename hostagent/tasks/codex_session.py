@@ -322,6 +322,8 @@ class CodexSession:
         if status == "failed":
             message = need_text(turn, "error", "message") or "no reason given"
             self.timeline.notice(f"The turn failed: {message}", "error")
+        elif status == "interrupted":
+            self.timeline.notice("The turn was stopped.")
         assert self.view is not None
         self.view.usage_notice()
         self.timeline.turn("waiting", stop_reason=STOP_REASON.get(str(status)))

@@ -142,6 +142,8 @@ class ThreadTimeline:
         def spent(name: str) -> int:
             return int(total.get(name) or 0) - int(before.get(name) or 0)
 
+        if not spent("totalTokens"):  # an interrupted turn the model never answered
+            return
         self.timeline.notice(
             f"Tokens: {spent('totalTokens'):,} this turn ({spent('inputTokens'):,} in, "
             f"{spent('outputTokens'):,} out), {int(total.get('totalTokens') or 0):,} in the thread."

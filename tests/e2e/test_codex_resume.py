@@ -9,13 +9,16 @@ import pytest
 from playwright.sync_api import expect
 
 from tasks.models import Task
+from tests.kits.agent_toml import executor_toml
 from tests.kits.notes_host import open_file, phone, run_agent, send_task, wait_mirrored
 from tests.kits.phone import shot
 from tests.kits.responses_api import CODEX, ResponsesApi, codex_env, codex_toml, message
 
 pytestmark = pytest.mark.e2e
 
-CODEX_TOML = codex_toml(idle_timeout=120)
+CODEX_TOML = codex_toml(idle_timeout=120) + executor_toml(  # a second codex: its own threads
+    "codex-b", type="codex", label="Codex B", command=[str(CODEX), "app-server"], timeout=30
+)
 
 
 def said(request) -> list[str]:
@@ -65,6 +68,8 @@ def test_a_thread_is_resumed_after_a_restart_and_from_the_hosts_threads(world, b
         expect(page.locator('body[data-task-state="succeeded"]')).to_have_count(1, timeout=20_000)
 
         page.goto(f"{world['hub'].url}/hosts/{world['host'].id}/codex/")
+        expect(page.locator("#codex-executors a[aria-current=page]")).to_have_text("Codex")
+        expect(page.locator("#codex-executors a")).to_have_text(["Codex", "Codex B"])
         row = page.locator(f'#codex-threads li[data-thread="{first.thread_id}"]')
         expect(row).to_contain_text("What is on the list?", timeout=30_000)
         expect(row).to_contain_text("notes")

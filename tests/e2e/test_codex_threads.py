@@ -5,15 +5,17 @@ the thread's timeline, answers codex's approval, and codex edits the file."""
 import pytest
 from playwright.sync_api import Page, expect
 
-from tasks.models import PermissionRequest, Task
+from tasks.models import PermissionRequest, Task, TaskMessage
 from tests.kits.notes_host import NOTES, open_file, phone, run_agent, send_task, wait_mirrored
 from tests.kits.phone import shot
 from tests.kits.responses_api import (
     CODEX,
+    HOLD,
     ResponsesApi,
     apply_patch,
     codex_env,
     codex_toml,
+    exec_command,
     message,
     reasoning,
 )
@@ -88,3 +90,55 @@ def test_the_phone_picks_a_model_and_effort_the_hosts_codex_offers(world, browse
         expect(page.locator("#timeline [data-kind='agent']")).to_contain_text("Done.", timeout=30_000)
         [request] = api.requests()
     assert (request["model"], request["reasoning"]["effort"]) == (listed[0], "high")
+
+
+def test_a_message_sent_during_a_turn_steers_it_and_stop_turn_interrupts(world, browser, tmp_path, artifacts):
+    script = [[exec_command("printf hi > note.txt")], [message("Done, and noted.")], HOLD]
+    with ResponsesApi(script) as api:
+        run_agent(world, tmp_path, artifacts, CODEX_TOML, env=codex_env(tmp_path, api))
+        wait_mirrored(world)
+        page = phone(browser, world)
+        open_file(page, world)
+        send_task(page, "codex", "Write hi to note.txt")
+        timeline = page.locator("#timeline")
+        card = page.locator("[id^=permission-]")
+        expect(card).to_contain_text("Run printf hi > note.txt", timeout=30_000)
+
+        # Sent while the turn runs: codex takes it into the same turn (a steer), not the next one.
+        page.locator("#followup textarea").fill("Also say so")
+        page.locator("#followup").get_by_role("button", name="Send").click()
+        steer = timeline.locator('[data-kind="user"]').filter(has_text="Also say so")
+        expect(steer).to_have_count(1)
+        expect(steer).not_to_contain_text("Waiting for the agent", timeout=20_000)
+        shot(page, artifacts, "codex-05-steered")
+        card.get_by_role("button", name="Allow", exact=True).click()
+        expect(timeline.locator('[data-kind="agent"]').last).to_contain_text(
+            "Done, and noted.", timeout=30_000
+        )
+        expect(page.locator("#session-state")).to_have_text("Waiting for your message")
+        assert (world["root"] / "note.txt").read_text() == "hi"
+        assert TaskMessage.objects.get().delivered_at is not None
+
+        # The next turn hangs on the model: Stop turn interrupts it and the thread waits again.
+        page.locator("#followup textarea").fill("Now think for a long time")
+        page.locator("#followup").get_by_role("button", name="Send").click()
+        expect(page.locator("#session-state")).to_have_text("Working…", timeout=20_000)
+        page.get_by_role("button", name="Stop turn").click()
+        expect(page.locator("#session-state")).to_have_text("Waiting for your message", timeout=20_000)
+        expect(timeline.locator('[data-kind="notice"]').last).to_have_text("The turn was stopped.")
+        no_horizontal_scroll(page)
+        shot(page, artifacts, "codex-06-interrupted")
+        page.get_by_role("button", name="End session").click()
+        expect(page.locator('body[data-task-state="cancelled"]')).to_have_count(1, timeout=20_000)
+        expect(page.locator("main")).to_contain_text("the last turn was interrupted")
+        shot(page, artifacts, "codex-07-ended-interrupted")
+
+        steered = api.requests()[1]
+    user_texts = [
+        part["text"]
+        for item in steered["input"]
+        if item.get("type") == "message" and item.get("role") == "user"
+        for part in item["content"]
+    ]
+    assert "Also say so" in user_texts
+    assert len(api.requests()) == 3  # the steer added no turn of its own

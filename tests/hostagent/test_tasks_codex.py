@@ -31,6 +31,7 @@ from tests.kits.responses_api import (
     exec_command,
     message,
     reasoning,
+    update_plan,
 )
 
 
@@ -74,6 +75,34 @@ async def test_a_thread_answers_and_ends_when_the_user_ends_it(tmp_path, monkeyp
     assert turns(hub, 1) == [("working", None, None), ("waiting", None, "end_turn")]
     assert said(api.requests()[0])[-1] == ("user", "What is on the list?")
     assert "codex thread " in log_text(hub, 1)
+
+
+async def test_the_plan_codex_makes_shows_as_a_checklist_that_it_updates(tmp_path, monkeypatch):
+    first = [("Read the list", "completed"), ("Add milk", "in_progress"), ("Check the spelling", "pending")]
+    second = [("Read the list", "completed"), ("Add milk", "completed"), ("Check the spelling", "completed")]
+    script = [[update_plan(first, "call_p1")], [update_plan(second, "call_p2")], [message("All done.")]]
+    with ResponsesApi(script) as api:
+        cfg, root = codex_project(tmp_path, monkeypatch, api)
+        with (tmp_path / "codex-home" / "config.toml").open("a") as config:
+            config.write("[tools.update_plan]\nenabled = true\n")  # codex offers it to known models only
+        async with running_agent(tmp_path, cfg, {"docs": root}) as (hub, agent):
+            await agent.assign(1, "docs", "codex", "Add milk, with a plan")
+            await wait_for(lambda: "plan" in timeline(hub, 1), 20, "the first plan")
+            seen_first = timeline(hub, 1)["plan"]
+            await turn_count(hub, 1, "waiting", 1, timeout=20)
+            await agent.tell("task.end", 1)
+            await finished(hub, 1)
+
+    def checklist(item):
+        return [(entry["content"], entry["status"]) for entry in item["entries"]]
+
+    assert checklist(seen_first) in (first, second)  # the first update, unless the second overtook it
+    items = timeline(hub, 1)
+    assert items["plan"]["kind"] == "plan"
+    assert checklist(items["plan"]) == second  # one checklist, updated in place
+    assert [key for key in items if key.startswith("plan")] == ["plan"]
+    assert items["agent:1.msg_1"]["text"] == "All done."
+    assert len(api.requests()) == 3
 
 
 async def test_an_allowed_command_runs_and_shows_its_output(tmp_path, monkeypatch):
@@ -220,6 +249,8 @@ async def test_stop_turn_interrupts_it_and_the_outcome_says_so(tmp_path, monkeyp
 
     assert turns(hub, 1) == [("working", None, None), ("waiting", None, "cancelled")]
     assert (done["outcome"], done["error"]) == ("cancelled", "the last turn was interrupted")
+    notices = [item["text"] for item in timeline(hub, 1).values() if item["kind"] == "notice"]
+    assert notices == ["The turn was stopped."]  # and no "Tokens: 0 this turn"
 
 
 async def test_a_thread_whose_last_turn_failed_does_not_read_succeeded(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ pinned Codex CLI itself (tests/agents, installed by `make install`).
         api.requests()  # the JSON bodies codex sent, in order
 
 Each request to /v1/responses takes the next turn of the script: a list of output
-items (`message`, `reasoning`, `exec_command`, `apply_patch`), `HOLD`, which keeps the
+items (`message`, `reasoning`, `exec_command`, `apply_patch`, `update_plan`), `HOLD`, which keeps the
 request open until the server stops (a turn still running when the test interrupts it), or
 `REFUSE`, answered 400 with an OpenAI error.
 A request past the end of the script is answered with a message saying so.
@@ -61,6 +61,18 @@ def exec_command(cmd: str, call_id: str = "call_1") -> dict[str, Any]:
         "call_id": call_id,
         "name": "exec_command",
         "arguments": json.dumps({"cmd": cmd}),
+    }
+
+
+def update_plan(steps: list[tuple[str, str]], call_id: str = "call_plan") -> dict[str, Any]:
+    """A call of codex's plan tool: (step, status) pairs, status pending, in_progress or completed."""
+    plan = [{"step": step, "status": status} for step, status in steps]
+    return {
+        "type": "function_call",
+        "id": f"fc_{call_id}",
+        "call_id": call_id,
+        "name": "update_plan",
+        "arguments": json.dumps({"explanation": "The plan", "plan": plan}),
     }
 
 

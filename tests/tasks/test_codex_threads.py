@@ -4,6 +4,8 @@ on stream `codex`) with a thread resumed as a task of its project. Hostile: anot
 task or host (404), a thread the host did not list or of no shared project (refused, nothing
 started)."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -246,3 +248,67 @@ def test_an_answer_for_another_host_or_a_second_time_changes_nothing(project, te
     CodexStream(host.id).threads(listing.request, [thread(DESK_THREAD, "/x", "docs")])
     listing.refresh_from_db()
     assert (listing.ok, listing.error, listing.threads) == (False, "codex 0.172.0 is not a version...", [])
+
+
+CODEX_TWO = {"name": "codex-work", "label": "Codex (work)", "kind": "codex", "needs_file": False}
+
+
+def test_each_codex_of_the_host_lists_its_own_threads(alice_client, project, alice, dispatched):
+    host = offering(project.host, CODEX, CODEX_TWO)
+    online(host)
+    with ringing() as sent:
+        page = page_text(open_threads(alice_client, host, executor="codex-work"))
+    [asked] = to_host(sent, host.id)
+    assert asked["executor"] == "codex-work"
+    assert 'href="?executor=codex"' in page and 'href="?executor=codex-work" aria-current="page"' in page
+    answered(host, [thread(DESK_THREAD, "/home/a/docs", "docs")])  # the first codex's list
+    CodexStream(host.id).threads(asked["request"], [thread(THREAD, "/home/a/docs", "docs", "Work thread")])
+    page = page_text(open_threads(alice_client, host, executor="codex-work", fragment="1"))
+    assert "Work thread" in page and DESK_THREAD not in page
+    assert 'name="executor" value="codex-work"' in page
+
+    resume = reverse("host_codex_resume", args=[host.id])
+    refused = alice_client.post(resume, {"thread": DESK_THREAD, "prompt": "Go", "executor": "codex-work"})
+    assert refused.status_code == 404 and Task.objects.count() == 0  # listed by the other codex only
+    alice_client.post(resume, {"thread": THREAD, "prompt": "Go", "executor": "codex-work"})
+    assert Task.objects.get().executor == "codex-work"
+
+
+@pytest.mark.parametrize("name", ["nope", "claude", "codex\x00", "x" * 300])
+def test_a_codex_the_host_does_not_offer_is_not_found_and_nothing_is_asked(alice_client, project, name):
+    host = project.host
+    online(host)
+    with ringing() as sent:
+        response = open_threads(alice_client, host, executor=name)
+    assert response.status_code == 404 and "offers no Codex executor named" in page_text(response)
+    assert to_host(sent, host.id) == [] and CodexThreadList.objects.count() == 0
+    answered(host, [thread(DESK_THREAD, "/home/a/docs", "docs")])
+    resumed = alice_client.post(
+        reverse("host_codex_resume", args=[host.id]),
+        {"thread": DESK_THREAD, "prompt": "Go", "executor": name},
+    )
+    assert resumed.status_code == 404 and Task.objects.count() == 0
+
+
+def test_an_offline_host_is_asked_when_its_link_opens_again(alice_client, project, time_machine):
+    from devices.hooks import link_open_messages
+    from tasks.threads import LIST_RESEND
+
+    host = project.host
+    with ringing() as sent:
+        page = page_text(open_threads(alice_client, host))
+    assert to_host(sent, host.id) == []
+    assert "Studio is offline: it is asked for its threads when it is back." in page
+    listing = CodexThreadList.objects.get()
+    assert listing.pending
+
+    asked = {"type": "codex.threads", "request": listing.request, "executor": "codex"}
+    assert asked in link_open_messages(host_id=host.id)
+    CodexStream(host.id).threads(listing.request, [thread(DESK_THREAD, "/home/a/docs", "docs")])
+    assert asked not in link_open_messages(host_id=host.id)  # answered: not asked again
+
+    later = CodexThreadList.objects.create(
+        team_id=host.team_id, host=host, executor="codex", request="s" * 32
+    )
+    time_machine.move_to(later.created_at + timedelta(seconds=LIST_RESEND + 1))
+    assert [m for m in link_open_messages(host_id=host.id) if m["request"] == later.request] == []
