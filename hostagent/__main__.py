@@ -1,8 +1,10 @@
-"""The command line: pair, run, status, unpair, project, executors, worktrees. `main(argv)` returns
+"""The command line: pair, run, status, unpair, project, executors, worktrees, service. `main(argv)` returns
 the exit code.
 
 Exit codes: 0 done, 1 failed (pairing denied, expired, not trusted...), 2 not
-paired or bad usage, 3 this host was revoked, 4 another agent took over.
+paired or bad usage, 3 this host was revoked, 4 another agent took over, 5 the
+hub refuses this agent's protocol version (update the agent; restarting it
+as it is cannot help).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hostagent import __version__, api, config
+from hostagent.service import FINAL_EXITS
 from hostagent.text import clean
 
 if TYPE_CHECKING:
@@ -32,6 +35,12 @@ PROJECT_HELP = (
     "at its next start (restart `python -m hostagent run`)."
 )
 
+SERVICE_HELP = (
+    "A systemd user unit on Linux, a launchd agent on macOS, running `run` with this config. It "
+    "restarts after a failure, not after a revocation, another agent taking over, a refused "
+    "protocol version or a missing pairing."
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -44,7 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     pair.add_argument("--hub", required=True, help="the hub's URL, e.g. https://hub.example.com")
     pair.add_argument("--name", required=True, help="this machine's name on the hub")
     pair.add_argument("--yes", action="store_true", help="trust the approving account without asking")
-    sub.add_parser("run", help="connect to the hub and serve it until stopped")
+    run = sub.add_parser("run", help="connect to the hub and serve it until stopped")
+    run.add_argument(
+        "--service",
+        action="store_true",
+        help="under a service manager that restarts any non-zero exit (launchd): exit 0 when "
+        "stopping for good (not paired, revoked, replaced, protocol refused)",
+    )
     sub.add_parser("status", help="show the pairing and the number of unsent messages")
     sub.add_parser("unpair", help="revoke this host on the hub and forget its token")
     project = sub.add_parser(
@@ -73,7 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
         "Stale ones are marked: their folder is gone (git worktree prune forgets it) or this host's "
         "task ledger knows no such task.",
     )
-    commands = [c for name, c in sub.choices.items() if name != "project"] + list(psub.choices.values())
+    service = sub.add_parser(
+        "service",
+        help="keep the agent running as a service (install, uninstall, status)",
+        description=SERVICE_HELP,
+    )
+    ssub = service.add_subparsers(dest="service_command", required=True, metavar="ACTION")
+    ssub.add_parser("install", help="install and start the service", description=SERVICE_HELP)
+    ssub.add_parser("uninstall", help="stop and remove the service")
+    ssub.add_parser("status", help="say whether the service runs")
+    nested = ("project", "service")
+    commands = [c for name, c in sub.choices.items() if name not in nested]
+    commands += [*psub.choices.values(), *ssub.choices.values()]
     for command in commands:
         command.add_argument("--config", metavar="PATH", help="config file (default: platform config dir)")
     return parser
@@ -376,6 +402,12 @@ def _stale(tree: Worktree, known: set[int]) -> str:
     return ""
 
 
+def cmd_service(args: argparse.Namespace, path: Path) -> int:
+    from hostagent import service
+
+    return service.command(args.service_command, path)
+
+
 COMMANDS = {
     "pair": cmd_pair,
     "run": cmd_run,
@@ -384,13 +416,17 @@ COMMANDS = {
     "project": cmd_project,
     "executors": cmd_executors,
     "worktrees": cmd_worktrees,
+    "service": cmd_service,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     path = config.config_path(args.config)
-    return COMMANDS[args.command](args, path)
+    code = COMMANDS[args.command](args, path)
+    if args.command == "run" and args.service and code in FINAL_EXITS:
+        return 0  # launchd restarts any other exit (hostagent/service.py)
+    return code
 
 
 if __name__ == "__main__":
