@@ -3,7 +3,9 @@ CLI against a scripted Responses API. A finished thread is resumed from its task
 the agent restarted, then found on the host's Codex threads page and continued again; each
 time the model gets the thread's whole history."""
 
+import os
 import re
+import subprocess
 
 import pytest
 from playwright.sync_api import expect
@@ -91,3 +93,41 @@ def test_a_thread_is_resumed_after_a_restart_and_from_the_hosts_threads(world, b
     tasks = list(Task.objects.order_by("id"))
     assert [t.thread_id for t in tasks] == [first.thread_id] * 3
     assert [t.resumed_from_id for t in tasks] == [None, first.id, tasks[1].id]
+
+
+def test_a_thread_started_at_the_desk_is_listed_and_continued_from_the_phone(
+    world, browser, tmp_path, artifacts
+):
+    script = [[message("Desk answer.")], [message("Carried on.")]]
+    with ResponsesApi(script) as api:
+        env = codex_env(tmp_path, api)
+        desk = subprocess.run(  # the user at the desk, in the shared folder, with the same codex
+            [str(CODEX), "exec", "--skip-git-repo-check", "Desk question"],
+            cwd=world["root"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert desk.returncode == 0, desk.stderr[-2000:]
+        run_agent(world, tmp_path, artifacts, CODEX_TOML, env=env)
+        wait_mirrored(world)
+        page = phone(browser, world)
+        page.goto(f"{world['hub'].url}/hosts/{world['host'].id}/codex/")
+        row = page.locator("#codex-threads li").filter(has_text="Desk question")
+        expect(row).to_contain_text("exec", timeout=30_000)
+        expect(row.get_by_role("link", name="notes")).to_be_visible()
+        shot(page, artifacts, "desk-01-listed")
+        row.locator("summary").click()
+        row.get_by_label("What should Codex do next?").fill("Carry on")
+        row.get_by_role("button", name="Resume").click()
+        expect(page.locator("#timeline [data-kind=agent]").last).to_contain_text(
+            "Carried on.", timeout=30_000
+        )
+        shot(page, artifacts, "desk-02-continued")
+        page.get_by_role("button", name="End session").click()
+        expect(page.locator('body[data-task-state="succeeded"]')).to_have_count(1, timeout=20_000)
+
+    assert said(api.requests()[1])[-3:] == ["Desk question", "Desk answer.", "Carry on"]
+    task = Task.objects.get()
+    assert task.resume_thread == task.thread_id and task.resumed_from is None
