@@ -66,6 +66,8 @@ def _decisions(task: Task, root: Task, outcome, changed: bool, user: User) -> li
         return [Decision("discard", "Discard", effect, "Put the files back", danger=True)]
     if outcome.merged:
         into = outcome.merged_into
+        if outcome.pushed_branch == into and outcome.pushed_at and outcome.pushed_at >= outcome.merged_at:
+            return []  # the merge is pushed: nothing left to decide
         return [Decision("push", "Push", f"Push {into} to the remote.", f"Push {into}")]
     if not root.branch or outcome.discarded:
         return []

@@ -114,8 +114,12 @@ def test_push_sends_the_task_branch_before_a_merge_and_the_base_after(alice_clie
     assert f"Pushed {task.branch} to upstream" in panel(alice_client, task)
     decide(alice_client, task, "merge")
     answer(task, commit=MERGED, merge="merge")
+    assert "Push main" in panel(alice_client, task)
     _, sent = decide(alice_client, task, "push")
     assert sent[0]["branch"] == "main" and "remote" not in sent[0]
+    answer(task)
+    page = panel(alice_client, task)
+    assert "Pushed main" in page and "Push main" not in page  # nothing left to decide
 
 
 def test_a_pull_request_needs_gh_and_the_pushed_branch(alice_client, task):
