@@ -287,7 +287,8 @@ NO_USER_BUS = (
     "systemctl --user cannot reach your user's service manager. That happens without a login "
     "session (su, sudo, a container, some ssh setups). Log in as this user (ssh user@host, not su), "
     "or let the manager run without a login: sudo loginctl enable-linger {user}, then log in again "
-    "and retry; check with: systemctl --user status"
+    "and retry (with linger on, export XDG_RUNTIME_DIR=/run/user/$(id -u) may be all that is "
+    "missing); check with: systemctl --user status"
 )
 
 
@@ -362,6 +363,9 @@ def systemd_uninstall(env: Mapping[str, str]) -> int:
         return _fail(f"stopped and disabled the service, but cannot remove {unit}: {exc}")
     systemctl("--user", "daemon-reload")
     print(f"Stopped and disabled {UNIT}, removed {unit}.")
+    drop_ins = unit.with_name(f"{UNIT}.d")
+    if drop_ins.is_dir():
+        print(f"Your own settings in {drop_ins} (systemctl --user edit) are kept: remove them if unneeded.")
     return 0
 
 

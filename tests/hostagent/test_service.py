@@ -378,6 +378,19 @@ def test_it_uninstalls(fakes, paired, capsys):
     assert (fakes.read()["enabled"], fakes.read()["active"]) == (False, False)
 
 
+def test_uninstall_says_that_the_users_drop_ins_are_kept(fakes, paired, capsys):
+    assert install(fakes, paired) == 0
+    drop_ins = fakes.home / ".config" / "systemd" / "user" / f"{UNIT}.d"
+    drop_ins.mkdir()
+    (drop_ins / "override.conf").write_text("[Service]\nEnvironment=OPENAI_API_KEY=sk-test\n")
+    capsys.readouterr()
+    assert service.command("uninstall", paired, platform="linux", env=fakes.env()) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"Your own settings in {drop_ins} (systemctl --user edit) are kept: remove them if unneeded."
+    )
+    assert (drop_ins / "override.conf").is_file()
+
+
 def test_uninstall_keeps_the_unit_when_systemctl_fails(fakes, paired, capsys):
     assert install(fakes, paired) == 0
     fakes.set(fail={"systemctl": "all"})
