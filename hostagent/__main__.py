@@ -25,14 +25,13 @@ from hostagent.text import clean
 
 if TYPE_CHECKING:
     from hostagent.git import Worktree
-    from hostagent.tasks.executors import Executor
 
 REPLACED = "hostagent: another agent connected with this host's token; this one stops."
 NOT_PAIRED = "hostagent: not paired. Run: python -m hostagent pair --hub URL --name NAME"
 PROJECT_HELP = (
     "Shared folders are mirrored to the hub (files, folders and symlinks; .gitignore'd files and .git "
-    "are never sent). They are kept in the config file; a running agent picks up changes to the list "
-    "at its next start (restart `python -m hostagent run`)."
+    "are never sent). They are kept in the config file, which a running agent watches: an added folder "
+    "is shared and a removed one stops being shared at once, without a restart."
 )
 
 SERVICE_HELP = (
@@ -125,13 +124,17 @@ def cmd_pair(args: argparse.Namespace, path: Path) -> int:
     return pair(args.hub, args.name, path, yes=args.yes, config_hint=hint)
 
 
-async def _serve(link: object, mirror: object = None, tasks: object = None, git: object = None) -> None:
+async def _serve(
+    link: object, mirror: object = None, tasks: object = None, git: object = None, live: object = None
+) -> None:
     from hostagent.git.service import GitService
     from hostagent.link import HostLink
+    from hostagent.liveconfig import LiveConfig
     from hostagent.mirror.sync import Mirror
     from hostagent.tasks.service import TaskService
 
     assert isinstance(link, HostLink)
+    assert live is None or isinstance(live, LiveConfig)
     assert mirror is None or isinstance(mirror, Mirror)
     assert tasks is None or isinstance(tasks, TaskService)
     assert git is None or isinstance(git, GitService)
@@ -148,8 +151,12 @@ async def _serve(link: object, mirror: object = None, tasks: object = None, git:
             await mirror.start()
         if tasks is not None:
             await tasks.learn_models()  # before the first hello, which lists them
+        if live is not None:
+            await live.start()  # edits of agent.toml apply from now on
         await link.run()
     finally:
+        if live is not None:
+            await live.stop()
         if tasks is not None:
             await tasks.stop()  # kills the running tasks' process groups
         if git is not None:
@@ -165,6 +172,7 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
     from hostagent.git.service import GitService
     from hostagent.git.worktrees import worktrees_dir
     from hostagent.link import HostLink, HostRevoked, LinkReplaced, backoff_from_env
+    from hostagent.liveconfig import LiveConfig, log_problems
     from hostagent.mirror.index import Index
     from hostagent.mirror.sync import Mirror
     from hostagent.outbox import Outbox
@@ -197,7 +205,7 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         mirror = Mirror(cfg.projects, index, exclude=[str(path.parent)])
         mirror.attach(link)
         executors = offered(cfg)
-        _log_problems(executors)
+        log_problems(executors)
         tasks = TaskService(
             cfg.tasks,
             executors,
@@ -213,9 +221,12 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         git = GitService(cfg.projects, ledger, tasks=tasks)
         git.attach(link)
         # The images a README shows, sent when the hub asks (only what the mirror shares).
-        FileServer(cfg.projects, exclude=[str(path.parent)], hub=hub, token=cfg.token).attach(link)
+        files = FileServer(cfg.projects, exclude=[str(path.parent)], hub=hub, token=cfg.token)
+        files.attach(link)
+        # Edits of agent.toml (projects, executors) apply while the agent runs.
+        live = LiveConfig(path, cfg, link=link, mirror=mirror, tasks=tasks, git=git, files=files)
         try:
-            asyncio.run(_serve(link, mirror, tasks, git))
+            asyncio.run(_serve(link, mirror, tasks, git, live))
         except HostRevoked:
             print(
                 "hostagent: this host was revoked or its token is no longer valid. "
@@ -227,15 +238,6 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
             print(REPLACED, file=sys.stderr)
             return 4
     return 0
-
-
-def _log_problems(executors: dict[str, Executor]) -> None:
-    """At start, what keeps an executor from working (a needed variable unset, no bubblewrap)."""
-    from hostagent.tasks import environment
-
-    for name, executor in executors.items():
-        for problem in environment.problems(executor, environment.report(executor)):
-            logging.warning("executor %s: %s", name, problem)
 
 
 def cmd_status(args: argparse.Namespace, path: Path) -> int:
@@ -320,7 +322,7 @@ def cmd_project(args: argparse.Namespace, path: Path) -> int:
         del cfg.projects[args.name]
         if not _save(path, cfg):
             return 1
-        print(f"Removed project {clean(args.name)!r}. A running agent stops sharing it at its next start.")
+        print(f"Removed project {clean(args.name)!r}. A running agent stops sharing it at once.")
         return 0
     folder = os.path.realpath(os.path.expanduser(args.folder))
     if not os.path.isdir(folder):
@@ -342,7 +344,7 @@ def cmd_project(args: argparse.Namespace, path: Path) -> int:
     if not _save(path, cfg):
         return 1
     print(f"Added project {clean(name)!r}: {clean(folder)}")
-    print("A running agent shares it from its next start (restart python -m hostagent run).")
+    print("A running agent shares it at once.")
     return 0
 
 

@@ -44,11 +44,21 @@ class FileServer:
     def __init__(
         self, projects: dict[str, str], *, exclude: Iterable[str] = (), hub: str = "", token: str = ""
     ) -> None:
-        exclude = list(exclude)
-        self.scanners = {name: Scanner(root, exclude) for name, root in projects.items()}
+        self.exclude = list(exclude)
+        self.scanners = {name: Scanner(root, self.exclude) for name, root in projects.items()}
         self.hub = hub
         self.token = token
         self.limit = asyncio.Semaphore(PARALLEL)
+
+    def set_projects(self, projects: dict[str, str]) -> None:
+        """Send files of `projects` from now on (a live config edit)."""
+        old = self.scanners
+        self.scanners = {
+            name: old[name]
+            if name in old and old[name].configured_root == root
+            else Scanner(root, self.exclude)
+            for name, root in projects.items()
+        }
 
     def attach(self, link: HostLink) -> None:
         link.extend({"file.fetch": self.on_fetch}, after_welcome=_nothing)

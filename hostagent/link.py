@@ -151,6 +151,7 @@ class HostLink:
         self._stop = asyncio.Event()
         self._heartbeat: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
+        self.hello_sent: dict[str, Any] | None = None  # the last hello queued on this connection
 
     # Lifecycle -----------------------------------------------------------------
 
@@ -312,6 +313,26 @@ class HostLink:
             registry.handlers[type_] = _ignoring_link(handler)
         self.registry = registry
 
+    def offer(self, capability: str, on: bool = True) -> None:
+        """Say (or, with `on` false, stop saying) in hello that this agent has `capability`;
+        "agent" goes first."""
+        if not on:
+            if capability in self.capabilities:
+                self.capabilities.remove(capability)
+        elif capability not in self.capabilities:
+            self.capabilities.insert(0 if capability == "agent" else len(self.capabilities), capability)
+
+    async def send_hello_if_changed(self) -> bool:
+        """Send hello again if it would now say something else than the one sent after this
+        connection's welcome (a live config edit changed the executors or capabilities). Before a
+        welcome there is nothing to do: the welcome sends the new one. Returns whether it sent."""
+        payload = self.hello_payload()
+        if not self.welcomed or payload == self.hello_sent:
+            return False
+        self.hello_sent = payload
+        await self.send("host", "hello", payload)
+        return True
+
     def hello_payload(self) -> dict[str, Any]:
         return {
             "agent_version": self.agent_version,
@@ -358,7 +379,8 @@ async def on_welcome(link: HostLink, message: dict[str, Any]) -> None:
         link.start_heartbeat(max(MIN_HEARTBEAT, float(interval)))
     else:
         link.start_heartbeat(DEFAULT_HEARTBEAT)
-    link.outbox.append("host", "hello", link.hello_payload())
+    link.hello_sent = link.hello_payload()
+    link.outbox.append("host", "hello", link.hello_sent)
     await link.resend(link.outbox.pending())
 
 

@@ -104,11 +104,17 @@ class GitService:
 
     def attach(self, link: HostLink) -> None:
         link.extend({"git.request": self.on_request}, after_welcome=self.on_welcome)
-        if self.projects and "git" not in link.capabilities:
-            link.capabilities.append("git")
-        if self.projects and gh.gh_installed() and "gh" not in link.capabilities:
-            link.capabilities.append("gh")
         self.link = link
+        self._offer()
+
+    def set_projects(self, projects: dict[str, str]) -> None:
+        """Take requests for `projects` from now on (a live config edit); the caller sends hello."""
+        self.projects = dict(projects)
+        self._offer()
+
+    def _offer(self) -> None:
+        self.link.offer("git", bool(self.projects))
+        self.link.offer("gh", bool(self.projects) and gh.gh_installed())
 
     async def idle(self) -> None:
         """Wait until no request is in hand (for tests)."""

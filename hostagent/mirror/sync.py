@@ -6,6 +6,10 @@
   full snapshot whose first batch says `reset: true`.
 - Watch events re-scan only the touched paths and queue the difference.
 - `mirror.resync` from the hub forgets the project's index and sends a snapshot.
+- `set_projects` (a live edit of agent.toml, hostagent/liveconfig.py) stops
+  watching a removed project and forgets its index, watches a new one and sends
+  it as a snapshot, and tells the hub the new list; an unchanged project is left
+  alone.
 
 Scans and file reads run in worker threads; queueing (outbox, then index)
 runs on the loop. One lock per project keeps a scan and its queueing from
@@ -68,8 +72,8 @@ class Mirror:
         batch_limit: int = MAX_BATCH,
         watch: bool = True,
     ):
-        exclude = list(exclude)
-        self.projects = {name: _Project(name, root, exclude) for name, root in projects.items()}
+        self.exclude = list(exclude)
+        self.projects = {name: _Project(name, root, self.exclude) for name, root in projects.items()}
         self.index = index
         self.batch_limit = batch_limit
         self.watch = watch
@@ -84,17 +88,57 @@ class Mirror:
         """Hook into `link`: welcome starts a sync, and mirror.resync is handled."""
         link.extend({"mirror.resync": self.on_resync}, after_welcome=self.on_welcome)
         link.restorers[STREAM] = restore_batch  # the outbox keeps file text by reference
-        if self.projects and "mirror" not in link.capabilities:
-            link.capabilities.append("mirror")
+        link.offer("mirror", bool(self.projects))
         self.link = link
 
     async def start(self) -> None:
         """Start watching; call once the loop runs."""
         if self.watch and self.projects:
-            roots = {name: p.scanner.root for name, p in self.projects.items()}
-            folders = {name: p.scanner.folders for name, p in self.projects.items()}
-            self.watcher = Watcher(roots, self.on_touched, folders=folders)
-            await asyncio.to_thread(self.watcher.start_in, asyncio.get_running_loop())
+            await self._start_watcher()
+
+    async def _start_watcher(self) -> None:
+        roots = {name: p.scanner.root for name, p in self.projects.items()}
+        folders = {name: p.scanner.folders for name, p in self.projects.items()}
+        self.watcher = Watcher(roots, self.on_touched, folders=folders)
+        await asyncio.to_thread(self.watcher.start_in, asyncio.get_running_loop())
+
+    async def set_projects(self, projects: dict[str, str]) -> None:
+        """Share `projects` (name -> folder) from now on. A project that is gone, or whose folder
+        changed, stops being watched and its index is forgotten (adding it again sends a fresh
+        snapshot); a new one is watched and sent whole. The hub hears `mirror.projects` only when
+        the list differs; an unchanged project is neither rescanned nor sent. Before a welcome
+        only the list changes: the welcome sends it and syncs."""
+        listed = self._listing()
+        gone = [name for name, project in self.projects.items() if projects.get(name) != project.root]
+        for name in gone:
+            project = self.projects.pop(name)
+            if self.watcher is not None:
+                self.watcher.forget_pending(name)
+                await asyncio.to_thread(self.watcher.unwatch, name)
+            async with project.lock:  # a sync in flight stops at its next batch
+                self.index.forget(name)
+        added = [name for name in projects if name not in self.projects]
+        kept = self.projects
+        self.projects = {
+            name: kept[name] if name in kept else _Project(name, root, self.exclude)
+            for name, root in projects.items()
+        }
+        if self.watch and added:
+            if self.watcher is None:
+                await self._start_watcher()
+            else:
+                for name in added:
+                    project = self.projects[name]
+                    await asyncio.to_thread(
+                        self.watcher.watch, name, project.scanner.root, project.scanner.folders
+                    )
+        self.link.offer("mirror", bool(self.projects))
+        if not self.link.welcomed:
+            return
+        if self._listing() != listed:
+            await self.link.send(STREAM, "mirror.projects", {"projects": self._listing()})
+        for name in added:
+            self._spawn(self.sync_project(name))
 
     async def stop(self) -> None:
         if self.watcher is not None:
@@ -123,9 +167,12 @@ class Mirror:
 
     # Hub messages ----------------------------------------------------------------
 
+    def _listing(self) -> list[dict[str, Any]]:
+        """The projects as `mirror.projects` lists them."""
+        return [{"name": name, "git": _is_git_top(p.scanner.root)} for name, p in self.projects.items()]
+
     async def on_welcome(self) -> None:
-        projects = [{"name": name, "git": _is_git_top(p.scanner.root)} for name, p in self.projects.items()]
-        await self.link.send(STREAM, "mirror.projects", {"projects": projects})
+        await self.link.send(STREAM, "mirror.projects", {"projects": self._listing()})
         self._spawn(self.sync_all())
 
     async def on_resync(self, message: dict[str, Any]) -> None:
@@ -144,7 +191,9 @@ class Mirror:
 
     async def sync_project(self, name: str, reset: bool = False) -> None:
         """Queue what differs between the project and the index (everything, with reset, if new)."""
-        project = self.projects[name]
+        project = self.projects.get(name)
+        if project is None:
+            return  # no longer shared
         async with project.lock:
             if reset:
                 self.index.forget(name)
@@ -154,7 +203,7 @@ class Mirror:
             except RootMissing as exc:
                 log.warning("not syncing project %r: %s", name, exc)
                 return
-            await self._queue(name, work, full)
+            await self._queue(project, work, full)
             project.synced = True
         if project.waiting:
             await self.sync_touched(name)
@@ -169,7 +218,9 @@ class Mirror:
             self._spawn(self.sync_touched(name))
 
     async def sync_touched(self, name: str) -> None:
-        project = self.projects[name]
+        project = self.projects.get(name)
+        if project is None:
+            return  # no longer shared
         async with project.lock:
             scopes = normalize_scopes(project.waiting)
             project.waiting = set()
@@ -180,7 +231,7 @@ class Mirror:
             except RootMissing as exc:
                 log.warning("not syncing project %r: %s", name, exc)
                 return
-            await self._queue(name, work, False)
+            await self._queue(project, work, False)
 
     def _plan(self, project: _Project, scopes: list[Scope], full: bool) -> Diff:
         """In a worker thread: scan, then compare with the index."""
@@ -189,8 +240,10 @@ class Mirror:
         result = project.scanner.scan(scopes)
         return diff(result.entries, self.index.rows(project.name, result.covered))
 
-    async def _queue(self, name: str, work: Diff, reset: bool) -> int:
-        """Queue `work` as batches; each goes to the outbox, then into the index. Returns the count."""
+    async def _queue(self, project: _Project, work: Diff, reset: bool) -> int:
+        """Queue `work` as batches; each goes to the outbox, then into the index. Returns the count.
+        Stops early once the project is no longer shared."""
+        name = project.name
         builder = BatchBuilder(name, work, reset=reset, limit=self.batch_limit)
         count = 0
         # The next batch is read while this one is appended (an fsync) and sent.
@@ -198,7 +251,7 @@ class Mirror:
         try:
             while True:
                 payload = await building
-                if payload is None:
+                if payload is None or self.projects.get(name) is not project:
                     return count
                 building = asyncio.ensure_future(asyncio.to_thread(builder.next_batch))
                 await self.link.send(STREAM, "mirror.batch", payload)

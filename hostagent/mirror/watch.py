@@ -36,7 +36,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
+from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from hostagent.mirror.paths import is_git_name
 from hostagent.mirror.scan import Scope
@@ -131,13 +131,14 @@ class Watcher:
         folders: Mapping[str, Folders] | None = None,
     ):
         self.roots = roots
-        self.folders = folders or {}
+        self.folders = dict(folders or {})
         self.pruners: dict[str, Pruner] = {}  # name -> inotify.Pruner, on Linux with `folders`
         self.flush = flush
         self.quiet = quiet
         self.max_delay = max_delay
         self.loop: asyncio.AbstractEventLoop | None = None
         self.observer: BaseObserver | None = None  # Observer is the platform's subclass
+        self.watches: dict[str, tuple[ObservedWatch, _Handler]] = {}
         self._pending: dict[str, set[Scope]] = {}
         self._first: dict[str, float] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -152,22 +153,66 @@ class Watcher:
         self.loop = loop
         observer: BaseObserver
         if self.folders and sys.platform.startswith("linux"):
-            from hostagent.mirror.inotify import PrunedObserver, Pruner
+            from hostagent.mirror.inotify import PrunedObserver
 
             observer = PrunedObserver()
-            for name, root in self.roots.items():
-                if name in self.folders:
-                    self.pruners[name] = observer.pruners[root] = Pruner(root, self.folders[name])
         else:
             observer = Observer()
         observer.daemon = True
         observer.start()
         self.observer = observer
         for name, root in self.roots.items():
-            try:  # on a running observer, schedule starts the emitter: errors surface here
-                observer.schedule(_Handler(self, name, root), root, recursive=True, event_filter=_EVENTS)
-            except OSError as exc:
-                log.warning("cannot watch project %r at %s: %s", name, ascii(root)[:300], exc)
+            self._schedule(name, root)
+
+    def _schedule(self, name: str, root: str) -> None:
+        assert self.observer is not None
+        pruners = getattr(self.observer, "pruners", None)  # a PrunedObserver's (Linux only)
+        if pruners is not None and name in self.folders:
+            from hostagent.mirror.inotify import Pruner
+
+            self.pruners[name] = pruners[root] = Pruner(root, self.folders[name])
+        handler = _Handler(self, name, root)
+        try:  # on a running observer, schedule starts the emitter: errors surface here
+            watch = self.observer.schedule(handler, root, recursive=True, event_filter=_EVENTS)
+            self.watches[name] = (watch, handler)
+        except OSError as exc:
+            log.warning("cannot watch project %r at %s: %s", name, ascii(root)[:300], exc)
+
+    def watch(self, name: str, root: str, folders: Folders | None = None) -> None:
+        """Watch one more project on the running observer (a worker thread: it walks the tree)."""
+        self.roots[name] = root
+        if folders is not None:
+            self.folders[name] = folders
+        if self.observer is not None:
+            self._schedule(name, root)
+
+    def unwatch(self, name: str) -> None:
+        """Stop watching a project (a worker thread: the emitter thread is joined)."""
+        root = self.roots.pop(name, None)
+        self.folders.pop(name, None)
+        self.pruners.pop(name, None)
+        scheduled = self.watches.pop(name, None)
+        if self.observer is None or scheduled is None:
+            return
+        watch, handler = scheduled
+        if root in self.roots.values():  # another project shares the folder: keep its watch
+            self.observer.remove_handler_for_watch(handler, watch)
+            return
+        try:
+            self.observer.unschedule(watch)
+        except (KeyError, OSError):  # its folder was already gone
+            pass
+        pruners = getattr(self.observer, "pruners", None)
+        if pruners is not None:
+            pruners.pop(root, None)
+
+    def forget_pending(self, name: str) -> None:
+        """Drop the project's changes not yet flushed (on the loop)."""
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        self._pending.pop(name, None)
+        self._first.pop(name, None)
 
     def refresh(self, name: str, rel: str) -> None:
         """The ignore rules of folder `rel` changed: watch what is now shared (observer thread)."""

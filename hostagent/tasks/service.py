@@ -30,6 +30,10 @@
   `task.interrupt` and `task.end` go to its session, queued while it waits for
   its slot; for any other task they are ignored.
 
+- A live edit of agent.toml (hostagent/liveconfig.py) calls `set_projects` and
+  `set_executors`: a task already accepted keeps the executor it was accepted
+  with; one still waiting for its slot whose project is no longer shared fails.
+
 Everything goes out with `link.send` on stream `tasks` (outbox-backed, sequenced).
 """
 
@@ -83,6 +87,7 @@ INTERRUPTED = "interrupted: the agent stopped during the task"
 NOT_A_REPOSITORY = "project {project!r} is not a git repository, so the task cannot run in a worktree"
 NO_WORKTREE = "the worktree of task {task_id} is gone (merged or discarded): start a new task"
 WORKTREE_FAILED = "could not make the task's worktree: {error}"
+NO_LONGER_SHARED = "project {project!r} is no longer shared by this host"
 ASSIGNMENT_KEYS = (
     "project",
     "executor",
@@ -274,6 +279,42 @@ class TaskService:
         if self.link is not None:
             self.link.executors = [executor.describe() for executor in self.executors.values()]
 
+    async def set_executors(self, executors: dict[str, Executor]) -> None:
+        """Offer `executors` from now on (a live config edit); the caller sends hello. A codex
+        executor that did not change keeps the models it listed; a new or changed one is asked."""
+        ask = {}
+        kept = {}
+        for name, executor in executors.items():
+            old = self.executors.get(name)
+            if old is not None and dataclasses.replace(executor, models=old.models) == old:
+                kept[name] = old
+            elif executor.kind == "codex":
+                ask[name] = executor
+            else:
+                kept[name] = executor
+        if ask:
+            from hostagent.tasks.codex_models import with_models
+
+            kept.update(await with_models(ask))
+        self.executors = dict(sorted(kept.items()))
+        if self.threads is not None:
+            self.threads.executors = self.executors
+        self._offer()
+
+    def set_projects(self, projects: dict[str, str]) -> None:
+        """Take tasks for `projects` from now on (a live config edit); running tasks go on."""
+        self.projects = dict(projects)
+        if self.threads is not None:
+            from hostagent.tasks.codex_threads import thread_places
+
+            self.threads.places = thread_places(self.projects, self.worktrees)
+
+    def _offer(self) -> None:
+        """What hello says of this service: the executors, and the capabilities they make."""
+        self.link.offer("agent", bool(self.executors))
+        self.link.offer("browser", any(executor.kind == "browser" for executor in self.executors.values()))
+        self.link.executors = [executor.describe() for executor in self.executors.values()]
+
     def attach(self, link: HostLink) -> None:
         """Hook into `link`: task.assign, task.cancel and the sessions' messages, and the ledger's
         report after each welcome."""
@@ -284,21 +325,11 @@ class TaskService:
             "task.answer": self.on_answer,
             "task.interrupt": self.on_interrupt,
             "task.end": self.on_end,
+            "codex.threads": self.on_threads,
         }
-        if any(executor.kind == "codex" for executor in self.executors.values()):
-            from hostagent.tasks.codex_threads import ThreadLister, thread_places
-
-            self.threads = ThreadLister(self.executors, thread_places(self.projects, self.worktrees))
-            self.threads.link = link
-            handlers["codex.threads"] = self.threads.on_request
         link.extend(handlers, after_welcome=self.on_welcome)
-        if self.executors and "agent" not in link.capabilities:
-            link.capabilities.insert(0, "agent")
-        browsers = any(executor.kind == "browser" for executor in self.executors.values())
-        if browsers and "browser" not in link.capabilities:
-            link.capabilities.append("browser")
-        link.executors = [executor.describe() for executor in self.executors.values()]
         self.link = link
+        self._offer()
 
     async def stop(self) -> None:
         """Kill the running tasks' groups (they finish failed: interrupted); waiting ones stay for
@@ -355,6 +386,15 @@ class TaskService:
         await self._send("task.received", {"task_id": task_id})
         self.ledger.mark_acked(task_id)
         await self._accept(task_id, assignment)
+
+    async def on_threads(self, message: dict[str, Any]) -> None:
+        """The hub asks for a codex executor's threads (the lister, and its imports, on the first ask)."""
+        if self.threads is None:
+            from hostagent.tasks.codex_threads import ThreadLister, thread_places
+
+            self.threads = ThreadLister(self.executors, thread_places(self.projects, self.worktrees))
+            self.threads.link = self.link
+        await self.threads.on_request(message)
 
     async def on_cancel(self, message: dict[str, Any]) -> None:
         task_id = message.get("task_id")
@@ -583,6 +623,8 @@ class TaskService:
     async def _prepare(self, job: _Job) -> dict[str, Any]:
         """Make or find the job's workspace and record it; `task.started`'s payload. Raises
         _NoWorkspace with the reason the task fails."""
+        if job.project not in self.projects:  # removed from agent.toml while the task waited
+            raise _NoWorkspace(NO_LONGER_SHARED.format(project=job.project))
         project_root = os.path.realpath(self.projects[job.project])
         if job.workspace != WORKTREE:
             job.root = project_root

@@ -99,6 +99,23 @@ def test_it_runs_this_agent_with_the_absolute_config_and_the_callers_path(tmp_pa
         assert what.env["PYTHONPATH"] == str(ROOT)
 
 
+def test_it_runs_the_console_script_beside_the_python_of_a_tool_install(tmp_path, monkeypatch):
+    # pipx and uv tool: ~/.local/bin/codexhub-agent links to the tool venv's script, whose python
+    # is a symlink that only by its own path finds the venv: neither is resolved.
+    bin_dir = tmp_path / "venvs" / "codexhub-agent" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").symlink_to(sys.executable)
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    assert service.program() == [str(bin_dir / "python"), "-m", "hostagent"]
+    script = bin_dir / "codexhub-agent"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    assert service.program() == [str(script)]
+    what = service.launch(tmp_path / "agent.toml", {"PATH": "/usr/bin"})
+    assert what.argv == [str(script), "run", "--config", str(tmp_path / "agent.toml")]
+    assert "PYTHONPATH" not in what.env
+
+
 def test_it_spells_a_program_path_as_systemd_reads_it_back(tmp_path):
     # A space, a specifier and a variable in the program's path: verify finds the program
     # executable only if the unit spells it so that systemd reads it back unchanged.
