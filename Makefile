@@ -6,7 +6,7 @@ AGENTS := tests/agents
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run worker beat test lint e2e migrate superuser bench constraints clean
+.PHONY: install agent run worker beat test lint e2e migrate superuser bench constraints clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,25 @@ $(AGENTS)/node_modules/.installed: $(AGENTS)/package.json $(AGENTS)/package-lock
 
 install: $(VENV)/.installed $(AGENTS)/node_modules/.installed
 
+# The host agent's wheel (agent/pyproject.toml), which the hub serves at /agent/<wheel> for
+# `pipx install` on a workstation; rebuilt when hostagent/ or protocol/ change. Built with the
+# backend requirements.txt installs, so nothing is downloaded.
+AGENT_WHEEL_DIR ?= agent/dist
+AGENT_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' hostagent/__init__.py)
+AGENT_WHEEL := $(AGENT_WHEEL_DIR)/codexhub_agent-$(AGENT_VERSION)-py3-none-any.whl
+AGENT_SOURCES := $(shell find hostagent protocol -name __pycache__ -prune -o \( -type d -o -name '*.py' \) -print)
+
+$(AGENT_WHEEL): $(AGENT_SOURCES) agent/pyproject.toml agent/hatch_build.py $(VENV)/.installed
+	rm -f $(AGENT_WHEEL_DIR)/codexhub_agent-*.whl
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(AGENT_WHEEL_DIR) ./agent
+
+agent: $(AGENT_WHEEL)
+
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py vapid_keys
 
-run: migrate
+run: migrate agent
 	@echo ""
 	@echo "  codexhub is starting at http://$(HOST):$(PORT)/"
 	@echo "  Open it and create the first account, or make an admin with: make superuser"
@@ -63,7 +77,7 @@ lint: install
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 
-test: lint
+test: lint agent
 	$(BIN)/python -m pytest
 
 e2e: install
@@ -83,4 +97,4 @@ bench: migrate
 	$(BIN)/python bench/idle.py 1000 30
 
 clean:
-	rm -rf $(VENV) var/test_db.sqlite3 test-artifacts $(AGENTS)/node_modules
+	rm -rf $(VENV) var/test_db.sqlite3 test-artifacts $(AGENTS)/node_modules agent/dist

@@ -267,6 +267,8 @@ PAIRING_TTL = env_int("PAIRING_TTL", 600)  # seconds a pairing request, and an u
 PAIRING_INTERVAL = env_int("PAIRING_INTERVAL", 5)  # RFC 8628 poll interval
 PAIRING_PENDING_PER_IP = env_int("PAIRING_PENDING_PER_IP", 5)
 PAIRING_PENDING_GLOBAL = env_int("PAIRING_PENDING_GLOBAL", 1000)
+# The agent wheels `make agent` builds; the hub serves its own version's at /agent/<wheel>.
+AGENT_WHEEL_DIR = Path(env_str("AGENT_WHEEL_DIR", str(BASE_DIR / "agent" / "dist"))).resolve()
 HOST_HEARTBEAT_INTERVAL = env_float("HOST_HEARTBEAT_INTERVAL", 20)
 HOST_HEARTBEAT_TIMEOUT = env_float("HOST_HEARTBEAT_TIMEOUT", 3 * HOST_HEARTBEAT_INTERVAL)
 # Database threads applying host messages, each for its share of the hosts (their

@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("hosts/", include("devices.urls")),
     path("pair/", device_views.pair, name="pair"),
+    path("agent/<str:filename>", device_views.agent_wheel, name="agent_wheel"),
     path("api/pairing/", device_api.pairing_start, name="api_pairing_start"),
     path("api/pairing/token/", device_api.pairing_token, name="api_pairing_token"),
     path("api/pairing/confirm/", device_api.pairing_confirm, name="api_pairing_confirm"),

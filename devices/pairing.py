@@ -27,12 +27,12 @@ DEVICE_CODE_LENGTH = 43
 
 PAIRING_CODE_INVALID = "That is not a valid code. Codes look like WDJB-MJHT."
 PAIRING_CODE_UNKNOWN = "No pairing request with this code. Check the code on the host."
-PAIRING_CODE_EXPIRED = "This code has expired: run `python -m hostagent pair` on the host again."
+PAIRING_CODE_EXPIRED = "This code has expired: run `codexhub-agent pair` on the host again."
 PAIRING_CODE_USED = "This code was already used."
 PAIRING_NOT_MANAGER = "Only the team's owners and admins can add hosts to it."
 PAIRING_NO_MANAGED_TEAM = "Only a team's owners and admins can add hosts; ask one of them."
 PAIRING_LIMIT_IP = "Too many pairing requests from this address are waiting. Finish or let them expire."
-PAIRING_REQUEST_EXPIRED = "The pairing request expired. Run `hostagent pair` again."
+PAIRING_REQUEST_EXPIRED = "The pairing request expired. Run `codexhub-agent pair` again."
 PAIRING_LIMIT_GLOBAL = "Too many pairing requests are waiting on this hub. Try again later."
 
 
@@ -260,5 +260,5 @@ def _unconfirmed_host(token: str) -> Host:
     assert host.token_issued_at is not None  # an unconfirmed host holds the token it was issued
     deadline = host.token_issued_at + timedelta(seconds=settings.PAIRING_TTL)
     if deadline <= timezone.now():
-        raise ServiceError("Too late to confirm: run `hostagent pair` again.", 410, code="expired_token")
+        raise ServiceError("Too late to confirm: run `codexhub-agent pair` again.", 410, code="expired_token")
     return host

@@ -2,8 +2,9 @@ import ipaddress
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpResponseNotFound
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_ratelimit.core import get_usage, is_ratelimited
 
 from accounts.decorators import second_factor_required
@@ -13,7 +14,7 @@ from accounts.services import membership_get, otp_is_enrolled
 from accounts.teams import current_membership
 from codexhub.errors import ServiceError
 from codexhub.http import client_ip
-from devices import hooks, pairing, services
+from devices import agent_dist, hooks, pairing, services
 from devices.forms import ApproveForm, ApproveRoleForm, GitRoleForm, RenameForm, RevokeForm, UserCodeForm
 from devices.models import Host
 
@@ -47,12 +48,24 @@ def host_list(request):
         "hosts": hosts,
         "pending_hosts": pending,
         "otp_enrolled": otp_is_enrolled(user=request.user),
-        "hub_url": request.build_absolute_uri("/").rstrip("/"),
+        **_agent_install(request),
         "hub_is_loopback": is_loopback(request.get_host()),
         **(hooks.host_list_context(team_id=membership.team_id) if membership else {}),
         **hooks.home_context(user=request.user, team_id=membership.team_id if membership else None),
     }
     return render(request, "devices/host_list.html", context)
+
+
+def _agent_install(request) -> dict:
+    """The Pair card's lines: install this hub's agent, then pair it with this hub."""
+    hub = agent_dist.hub_url(request)
+    return {
+        "hub_url": hub,
+        "install_command": agent_dist.install_command(hub),
+        "uv_install_command": agent_dist.uv_install_command(hub),
+        "pair_command": agent_dist.pair_command(hub),
+        "agent_wheel_missing": agent_dist.wheel_file() is None,
+    }
 
 
 @login_required
@@ -230,3 +243,18 @@ def _reject_foreign_team(request):
     membership = membership_get(user=request.user, team_id=team_id)  # 404 for other tenants
     if not can_manage(membership):
         raise ServiceError(pairing.PAIRING_NOT_MANAGER, 403)
+
+
+@require_safe
+def agent_wheel(request, filename: str):
+    """The agent's wheel, for pipx on a workstation: public code, so no sign-in. Only the wheel
+    of this hub's own version exists; the name is compared, never used as a path."""
+    if filename != agent_dist.wheel_name():
+        url = agent_dist.wheel_url(agent_dist.hub_url(request))
+        message = agent_dist.WHEEL_OTHER_VERSION.format(version=agent_dist.AGENT_VERSION, url=url)
+        return HttpResponseNotFound(message, content_type="text/plain; charset=utf-8")
+    path = agent_dist.wheel_file()
+    if path is None:
+        return HttpResponseNotFound(agent_dist.WHEEL_MISSING, content_type="text/plain; charset=utf-8")
+    wheel = path.open("rb")
+    return FileResponse(wheel, as_attachment=True, filename=filename, content_type="application/zip")

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hostagent import __version__, api, config
+from hostagent import __version__, api, config, invocation
 from hostagent.service import FINAL_EXITS
 from hostagent.text import clean
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from hostagent.git import Worktree
 
 REPLACED = "hostagent: another agent connected with this host's token; this one stops."
-NOT_PAIRED = "hostagent: not paired. Run: python -m hostagent pair --hub URL --name NAME"
+NOT_PAIRED = "hostagent: not paired. Run: {command} pair --hub URL --name NAME"
 PROJECT_HELP = (
     "Shared folders are mirrored to the hub (files, folders and symlinks; .gitignore'd files and .git "
     "are never sent). They are kept in the config file, which a running agent watches: an added folder "
@@ -43,10 +43,10 @@ SERVICE_HELP = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m hostagent",
+        prog=invocation.command(),
         description="codexhub host agent: pairs this machine with a hub and runs its tasks.",
     )
-    parser.add_argument("--version", action="version", version=f"hostagent {__version__}")
+    parser.add_argument("--version", action="version", version=f"codexhub-agent {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     pair = sub.add_parser("pair", help="pair this machine with a hub")
     pair.add_argument("--hub", required=True, help="the hub's URL, e.g. https://hub.example.com")
@@ -112,7 +112,7 @@ def _load(path: Path) -> config.Config | None:
         print(f"hostagent: {exc}", file=sys.stderr)
         return None
     if loaded is None or not loaded.paired:
-        print(NOT_PAIRED, file=sys.stderr)
+        print(NOT_PAIRED.format(command=invocation.command()), file=sys.stderr)
         return None
     return loaded
 
@@ -230,7 +230,7 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         except HostRevoked:
             print(
                 "hostagent: this host was revoked or its token is no longer valid. "
-                f'Pair it again: python -m hostagent pair --hub {hub} --name "{clean(cfg.name)}"',
+                f'Pair it again: {invocation.command()} pair --hub {hub} --name "{clean(cfg.name)}"',
                 file=sys.stderr,
             )
             return 3
@@ -311,7 +311,7 @@ def cmd_project(args: argparse.Namespace, path: Path) -> int:
         return 2
     if args.project_command == "list":
         if not cfg.projects:
-            print("No shared projects. Add one with: python -m hostagent project add PATH")
+            print(f"No shared projects. Add one with: {invocation.command()} project add PATH")
         for name, folder in cfg.projects.items():
             print(f"{clean(name)}  {clean(folder)}")
         return 0

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from hostagent import __version__, api, config
+from hostagent import __version__, api, config, invocation
 from hostagent.text import clean
 
 DEFAULT_INTERVAL = 5.0
@@ -216,5 +216,6 @@ def pair(
     except OSError as exc:
         print(f"hostagent: confirmed, but cannot write {path}: {exc}", file=err)
         return 1
-    print(f"Paired as host {host_id}. Start the agent with: python -m hostagent run{config_hint}", file=out)
+    run = f"{invocation.command()} run{config_hint}"
+    print(f"Paired as host {host_id}. Start the agent with: {run}", file=out)
     return 0

@@ -10,6 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from push_notifications.models import WebPushDevice
 
 from accounts.models import Membership
+from devices import agent_dist
 from devices.models import Host
 from notifications.models import InboxEntry
 from projects.models import Project
@@ -70,6 +71,8 @@ def foreign_ids(kwarg: str, own_team, foreign_team) -> list[int]:
         return []
     if kwarg == "action":  # a git decision means something only on its task
         return []
+    if kwarg == "filename":  # the agent's wheel: public code, the same for every team
+        return []
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}: add it to foreign_ids")
 
 
@@ -102,6 +105,8 @@ def own_ids(kwarg: str, own_team) -> list[int]:
         return ["0123456789abcdef0123"]
     if kwarg == "action":
         return ["commit"]
+    if kwarg == "filename":
+        return [agent_dist.wheel_name()]
     raise AssertionError(f"test_tenancy does not know URL kwarg {kwarg!r}")
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hostagent import invocation
 from protocol import limits
 
 if TYPE_CHECKING:
@@ -203,7 +204,7 @@ def problems(executor: Executor, env: EnvReport) -> list[str]:
         files = either(["~/" + path for path in needs.home_files])
         found.append(
             f"needs one of {either(env.missing)}, and none is set (nor is there {files}): "
-            f"set one in the environment that starts `python -m hostagent run`, {env.sign_in}"
+            f"set one in the environment that starts `{invocation.command()} run`, {env.sign_in}"
         )
     found.extend(env.notes)
     return found

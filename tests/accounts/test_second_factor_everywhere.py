@@ -17,6 +17,7 @@ from push_notifications.models import APNSDevice
 from accounts import services
 from accounts.middleware import SECOND_FACTOR_SETUP
 from codexhub.asgi import application
+from devices import agent_dist
 from tasks.models import PermissionRequest, TaskArtifact, TaskLog
 from tasks.notify import answer_token
 from tests.kits.common import login, make_host, make_user, page_text
@@ -90,6 +91,7 @@ def world(team_a, alice, dana):
         "entry_id": 1,
         "request_id": "some-file-request",
         "action": "commit",
+        "filename": agent_dist.wheel_name(),
         "permission": permission,
     }
 

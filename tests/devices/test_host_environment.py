@@ -50,7 +50,7 @@ def test_the_host_page_shows_what_passes_and_what_is_missing_per_executor(alice_
     assert "Claude Code Passes ANTHROPIC_API_KEY." in body
     assert (
         "Codex CLI Needs one of OPENAI_API_KEY, CODEX_API_KEY, CODEX_HOME, and none is set on the host. "
-        "Set one in the environment that starts python -m hostagent run (or sign the tool in on the host), "
+        "Set one in the environment that starts codexhub-agent run (or sign the tool in on the host), "
         "then restart the agent."
     ) in body
     assert "Local model" in body and "Local model Passes" not in body  # nothing to say of it

@@ -26,7 +26,7 @@ def test_the_hosts_page_lists_the_current_teams_active_hosts(alice_client, host,
     assert "Charlie's box" not in body
     assert "Old laptop" not in body
     assert "Offline" in body
-    assert "python -m hostagent pair --hub http://testserver" in body
+    assert 'codexhub-agent pair --hub http://testserver --name "My laptop"' in body
 
 
 def test_the_hosts_page_counts_each_hosts_projects(alice_client, host):

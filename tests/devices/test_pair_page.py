@@ -88,7 +88,7 @@ def test_an_expired_code_says_to_pair_again(alice_client, pairing):
         login(alice_client, Membership.objects.get(role=Role.OWNER).user)
         response = alice_client.get(reverse("pair"), {"code": pairing.user_code_display})
     assert response.status_code == 404
-    assert "expired: run `python -m hostagent pair`" in page_text(response)
+    assert "expired: run `codexhub-agent pair`" in page_text(response)
 
 
 def test_a_used_code_is_refused_and_no_second_host_appears(alice_client, alice, team_a, pairing):

@@ -32,7 +32,7 @@ def test_it_prints_its_version(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0
-    assert capsys.readouterr().out == f"hostagent {__version__}\n"
+    assert capsys.readouterr().out == f"codexhub-agent {__version__}\n"
 
 
 def test_it_shows_status_without_the_token(config_path, capsys):

@@ -41,7 +41,7 @@ def test_a_newcomer_sees_what_is_left_each_with_its_link(newcomer):
     assert "Get started" in body and "1 of 6 done" in body
     assert "Start with a team" not in body  # the checklist leads to the team: no second card for it
     assert f'<a href="{reverse("team_list")}">Create a team</a>' in body
-    assert f'<a href="{reverse("host_list")}#pair-command">Pair a host</a>' in body
+    assert f'<a href="{reverse("host_list")}#pair-a-host">Pair a host</a>' in body
     assert f'<a href="{reverse("project_list")}">Share a project</a>' in body
     assert f'<a href="{reverse("notification_settings")}">Turn on notifications</a>' in body
     assert ticked(client) == dict.fromkeys(STEPS, False) | {"two-factor": True}
