@@ -109,6 +109,10 @@ def third_party_imports(source: str) -> set[str]:
     return {name for name in found if name not in sys.stdlib_module_names and name not in PACKAGES}
 
 
+def requires(distribution: str) -> list[str]:
+    return [r for r in importlib.metadata.requires(distribution) or [] if "extra ==" not in r]
+
+
 def test_every_library_the_agent_imports_is_one_it_asks_for(wheel):
     with zipfile.ZipFile(wheel) as archive:
         modules = set()
@@ -116,6 +120,8 @@ def test_every_library_the_agent_imports_is_one_it_asks_for(wheel):
             if name.endswith(".py"):
                 modules |= third_party_imports(archive.read(name).decode())
     declared = {canonical(r.split("==")[0]) for r in metadata(wheel).get_all("Requires-Dist")}
+    # What a declared library itself pins exactly comes with it (pydantic brings pydantic-core).
+    declared |= {canonical(re.split(r"[ ;<>=!~\[]", r)[0]) for d in set(declared) for r in requires(d)}
     distributions = importlib.metadata.packages_distributions()
     for module in sorted(modules):
         owners = {canonical(d) for d in distributions.get(module, [])}
