@@ -15,7 +15,7 @@ from codexhub.events import group_send_on_commit
 from devices.handlers import InvalidMessage, handles
 from devices.models import Host, HostState
 from devices.services import current_batch, host_group
-from projects.models import Change, ChangeOp, Entry, EntryKind, Project
+from projects.models import Change, ChangeOp, Entry, EntryKind, FileFetch, Project
 from projects.paths import InvalidPath, mirror_path, path_hash
 from protocol.mirror import Change as MirrorChange
 from protocol.mirror import MirrorBatch, MirrorProjects
@@ -43,11 +43,21 @@ def mirror_projects_apply(*, host_id: int, message: MirrorProjects) -> None:
         Project.objects.update_or_create(
             host_id=host_id, name=name, defaults={"removed_at": None, "is_git": is_git[name]}
         )
-    Project.objects.filter(host_id=host_id, removed_at__isnull=True).exclude(name__in=names).update(
-        removed_at=now
-    )
+    gone = Project.objects.filter(host_id=host_id, removed_at__isnull=True).exclude(name__in=names)
+    removed = list(gone.values_list("id", flat=True))
+    gone.update(removed_at=now)
+    _drop_mirror(removed)
     current_batch().forget("projects")
     _notify_team(host_id)
+
+
+def _drop_mirror(project_ids: list[int]) -> None:
+    """A project its host no longer shares leaves none of its files on the hub (each a single
+    DELETE: nothing refers to them). Shared again, it comes back as a whole snapshot."""
+    if project_ids:
+        Entry.objects.filter(project_id__in=project_ids).delete()
+        Change.objects.filter(project_id__in=project_ids).delete()
+        FileFetch.objects.filter(project_id__in=project_ids).delete()
 
 
 @handles(MirrorBatch)

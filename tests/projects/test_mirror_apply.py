@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from devices import link as host_link
 from devices import services as device_services
 from projects import services
-from projects.models import Change, Entry, Project
+from projects.models import Change, Entry, FileFetch, Project
 from tests.kits.common import make_host
 from tests.kits.mirror_stream import Stream, delete, dir_change, file_change
 
@@ -40,6 +40,25 @@ def test_it_creates_and_removes_projects(host, stream):
     }
     stream.projects("site")
     assert Project.objects.get(name="docs").removed_at is not None
+
+
+def test_a_project_no_longer_shared_leaves_none_of_its_files_and_comes_back_whole(stream):
+    stream.projects("docs", "site")
+    stream.batch("docs", dir_change("notes"), file_change("notes/a.md", "secret plans\n"), reset=True)
+    stream.batch("site", file_change("index.md"), reset=True)
+    docs = Project.objects.get(name="docs")
+    FileFetch.objects.create(project=docs, path="logo.png", path_hash="0" * 64, request="r1", data=b"png")
+    with CaptureQueriesContext(connection) as queries:
+        stream.projects("site")
+    deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
+    assert len(deletes) == 3  # one statement per table, whatever the number of files
+    assert not Entry.objects.filter(project=docs).exists()
+    assert not Change.objects.filter(project=docs).exists()
+    assert not FileFetch.objects.filter(project=docs).exists()
+    assert paths("site") == ["index.md"]  # the other project keeps its files
+    stream.projects("docs", "site")
+    stream.batch("docs", file_change("notes/a.md", "secret plans\n"), reset=True)
+    assert paths() == ["notes/a.md"] and Project.objects.get(name="docs").removed_at is None
 
 
 def test_it_applies_upserts_and_deletes(stream):
