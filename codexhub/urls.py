@@ -7,6 +7,7 @@ from codexhub.admin import HubAdminSite
 from devices import api as device_api
 from devices import views as device_views
 from projects import image_views as raw_views
+from projects import manage_views
 from tasks import api as task_api
 from tasks import thread_views
 from tasks import views as task_views
@@ -46,6 +47,11 @@ urlpatterns = [
     path("projects/<int:project_id>/repo/", task_views.project_repo, name="project_repo"),
     path("hosts/<int:host_id>/codex/", thread_views.host_codex_threads, name="host_codex_threads"),
     path("hosts/<int:host_id>/codex/resume/", thread_views.host_codex_resume, name="host_codex_resume"),
+    path("hosts/<int:host_id>/manage/", manage_views.host_manage, name="host_manage"),
+    path("hosts/<int:host_id>/manage/folders/", manage_views.host_folders, name="host_folders"),
+    path("hosts/<int:host_id>/manage/add/", manage_views.host_folder_add, name="host_folder_add"),
+    path("hosts/<int:host_id>/manage/remove/", manage_views.host_project_remove, name="host_project_remove"),
+    path("hosts/<int:host_id>/manage/restart/", manage_views.host_restart, name="host_restart"),
     path("projects/", include("projects.urls")),
     path("tasks/", include("tasks.urls")),
     path("", include("notifications.urls")),

@@ -287,3 +287,8 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
     async def git_request(self, event):
         """A phone's git decision (tasks.git), built through protocol.git.GitRequest: sent as is."""
         await self._send(**event)
+
+    async def host_manage(self, event):
+        """The phone manages the host (projects.manage), built through protocol.manage.ManageRequest:
+        sent as is."""
+        await self._send(**event)

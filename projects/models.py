@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.db import models
 
+from accounts.models import Team
 from accounts.validators import validate_no_control_characters
 from devices.models import Host, HostState
 
@@ -124,3 +126,69 @@ class FileFetch(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+# Managing a host from the phone (docs/protocol.md, "Managing a host") ------------------------------
+
+
+class ManageActionKind(models.TextChoices):
+    FOLDERS = "folders", "List its folders"
+    ADD_PROJECT = "add_project", "Share a folder"
+    REMOVE_PROJECT = "remove_project", "Stop sharing a project"
+    RESTART = "restart", "Restart the agent"
+
+
+class ManageActionState(models.TextChoices):
+    PENDING = "pending", "Waiting for the host"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ManageAction(models.Model):
+    """One `host.manage` the hub sent a host and what its `host.manage_result` said. Sent again
+    on every link open while pending; a host has at most one change and one folder list pending."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="manage_actions")
+    action = models.CharField(max_length=16, choices=ManageActionKind.choices)
+    request = models.CharField(max_length=64, unique=True)  # secrets.token_urlsafe(24)
+    params = models.JSONField(default=dict)  # the host.manage as sent
+    state = models.CharField(
+        max_length=16, choices=ManageActionState.choices, default=ManageActionState.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)  # the host's own words
+    result = models.JSONField(default=dict, blank=True)  # the host.manage_result
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(action__in=ManageActionKind.values), name="manage_action_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state__in=ManageActionState.values), name="manage_action_state_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["host"],
+                condition=models.Q(state="pending") & ~models.Q(action="folders"),
+                name="manage_action_one_change_pending",
+            ),
+            models.UniqueConstraint(
+                fields=["host"],
+                condition=models.Q(state="pending", action="folders"),
+                name="manage_action_one_list_pending",
+            ),
+        ]
+        indexes = [models.Index(fields=["host", "state"], name="manage_action_host_state")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.request} ({self.state})"
+
+    @property
+    def pending(self) -> bool:
+        return self.state == ManageActionState.PENDING

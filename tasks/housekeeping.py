@@ -1,6 +1,6 @@
 """The sweep that keeps no task stuck: expiry, queueing again what a host never
 acked, dispatching, failing tasks whose host was lost, pruning old logs, telling of quiet hosts,
-failing git requests no host answered.
+failing git requests and requests to manage a host that no host answered.
 Run by Celery beat (tasks.jobs) or the in-process beat (tasks.beat)."""
 
 import logging
@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from devices.models import Host, HostState
 from projects.images import fetch_prune
+from projects.manage import manage_actions_expire
 from tasks.git import git_actions_expire
 from tasks.models import FINISHED_STATES, Task, TaskLog, TaskState
 from tasks.notify import permission_reminders
@@ -34,6 +35,7 @@ class Swept:
     reminded: int = 0
     fetches_pruned: int = 0
     git_expired: int = 0
+    manage_expired: int = 0
 
 
 def housekeeping() -> Swept:
@@ -60,6 +62,7 @@ def housekeeping() -> Swept:
     swept.reminded = permission_reminders()
     swept.fetches_pruned = fetch_prune(now=now)
     swept.git_expired = git_actions_expire(now=now)
+    swept.manage_expired = manage_actions_expire(now=now)
     if any(vars(swept).values()):
         logger.info("task housekeeping: %s", swept)
     return swept

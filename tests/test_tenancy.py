@@ -127,6 +127,11 @@ def test_the_urlconf_has_detail_urls_to_check():
         "task_continue",
         "project_repo",
         "host_git_role",
+        "host_manage",
+        "host_folders",
+        "host_folder_add",
+        "host_project_remove",
+        "host_restart",
     } <= names
 
 

@@ -134,6 +134,7 @@ def test_every_signed_in_page_sends_a_session_without_a_factor_to_setup(dana_cli
     names = {name for name, _ in urls}
     assert {"home", "host_list", "project_detail", "file_detail", "task_detail", "task_log"} <= names
     assert {"task_artifact", "api_push_register", "api_permission_answer", "invitation_accept"} <= names
+    assert {"host_manage", "host_folders", "host_folder_add", "host_project_remove", "host_restart"} <= names
     for name, url in urls:
         response = dana_client.get(url)
         if url.startswith("/api/"):
