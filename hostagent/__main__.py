@@ -366,6 +366,10 @@ def cmd_executors(args: argparse.Namespace, path: Path) -> int:
             needs = f"  (sessions with: {clean(shlex.join(executor.argv))})"
         if executor.kind == "codex":
             needs = f"  (threads with: {clean(shlex.join(executor.argv))})"
+        if executor.kind == "computer":
+            from hostagent.tasks.computer import summary
+
+            needs = f"  ({clean(summary(executor))})"
         print(f"{name}  {clean(executor.label)}  {executor.kind}{needs}")
         for line in environment.listing(executor, environment.report(executor)):
             print(f"  {line}")

@@ -74,6 +74,11 @@ ON_PERMISSION_TIMEOUT = ("reject", "wait")
 APPROVAL_POLICIES = ("untrusted", "on-request", "never")
 SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
 OUTPUTS = ("plain", "codex-jsonl", "claude-stream-json")  # a command's stdout (tasks/cli_output.py)
+COMPUTER_ACTIONS = limits.COMPUTER_ACTIONS
+MAX_COMPUTER_ACTIONS = limits.MAX_COMPUTER_ACTIONS
+DEFAULT_MAX_ACTIONS = limits.MAX_STEPS
+X_DISPLAY = re.compile(r":\d{1,4}(\.\d{1,2})?")  # a local X11 display: `:0`, `:99.0`
+MAX_WINDOWS = 100
 MAX_OUTPUT_CAP = 256 * 1024 * 1024
 
 
@@ -144,6 +149,34 @@ def _sites(value: object) -> list[str]:
     return sites
 
 
+def _display(value: object) -> str:
+    if not isinstance(value, str) or not X_DISPLAY.fullmatch(value):
+        raise Invalid('must be a local X11 display, like ":0" or ":99"')
+    return value
+
+
+def _actions(value: object) -> list[str]:
+    actions = checks.strings(value)
+    unknown = [action for action in actions if action not in COMPUTER_ACTIONS]
+    if not actions or unknown:
+        raise Invalid(f"must hold some of {', '.join(COMPUTER_ACTIONS)}")
+    return list(dict.fromkeys(actions))
+
+
+def _windows(what: str) -> checks.Check:
+    def check(value: object) -> list[str]:
+        names = checks.strings(value)
+        if not 1 <= len(names) <= MAX_WINDOWS:
+            raise Invalid(f"must hold 1-{MAX_WINDOWS} {what}")
+        for name in names:
+            if not 0 < len(name) <= limits.MAX_WINDOW_TITLE or CONTROL.search(name):
+                limit = limits.MAX_WINDOW_TITLE
+                raise Invalid(f": {ascii(name)[:60]} is not 1-{limit} characters without control characters")
+        return names
+
+    return check
+
+
 def _between(low: int, high: int, *, integer: bool = False) -> checks.Check:
     """[tasks] style: a wrong type and a wrong value say different things."""
     kind = "an integer" if integer else "a number"
@@ -168,7 +201,7 @@ class TasksConfig:
 class ExecutorConfig:
     """One `[executors.NAME]` table, as written: None (or []) is a key left out."""
 
-    # "command", "openai", "browser", "acp" or "codex" (checked first, by _executor)
+    # "command", "openai", "browser", "acp", "codex" or "computer" (checked first, by _executor)
     type: str = setting("command")
     label: str | None = setting(None, checks.text(1, MAX_LABEL))
     # command: "generic" (default), "codex", "claude" or "aider"
@@ -198,7 +231,23 @@ class ExecutorConfig:
     allowed_sites: list[str] | None = setting(None, _sites)
     # the only folder downloads may go to; none: downloads refused
     downloads_dir: str | None = setting(None, checks.absolute_path("a folder"))
-    # seconds per step unless the step says `timeout`
+    # computer only (docs/protocol.md, "Computer tasks"): the X11 display (default: the agent's
+    # $DISPLAY; macOS: the main display), the actions it may take (default all), the windows it may
+    # act on (titles, `*` matching any text; WM_CLASS names; default any), actions per task
+    display: str | None = setting(None, _display)
+    actions: list[str] | None = setting(None, _actions)
+    allowed_titles: list[str] | None = setting(None, _windows("window titles"))
+    allowed_classes: list[str] | None = setting(None, _windows("window classes"))
+    max_actions: int | None = setting(
+        None,
+        checks.number(
+            1,
+            MAX_COMPUTER_ACTIONS,
+            f"must be an integer between 1 and {MAX_COMPUTER_ACTIONS}",
+            integer=True,
+        ),
+    )
+    # browser and computer: seconds per step unless the step says `timeout`
     step_timeout: int | float | None = setting(None, _seconds(MAX_STEP_TIMEOUT))
     screenshot_max_bytes: int | None = setting(
         None,
@@ -238,6 +287,16 @@ _EXECUTOR_KEYS = {
         "step_timeout",
         "screenshot_max_bytes",
     },
+    "computer": {
+        *_COMMON_KEYS,
+        "display",
+        "actions",
+        "allowed_titles",
+        "allowed_classes",
+        "max_actions",
+        "step_timeout",
+        "screenshot_max_bytes",
+    },
     "acp": {
         *_COMMON_KEYS,
         "command",
@@ -266,7 +325,7 @@ def _executor(value: object) -> ExecutorConfig:
     spec = checks.table()(value)
     kind = spec.get("type", "command")
     if kind not in EXECUTOR_TYPES:
-        raise Invalid('.type must be "command" or "openai" or "browser" or "acp" or "codex"')
+        raise Invalid('.type must be "command" or "openai" or "browser" or "acp" or "codex" or "computer"')
     unknown = sorted(set(spec) - _EXECUTOR_KEYS[kind])
     if unknown:
         article = "an" if kind[0] in "aeio" else "a"
@@ -321,6 +380,7 @@ _WHOLE: dict[str, Callable[[ExecutorConfig], None]] = {
     "codex": lambda executor: None,  # every key has a default
     "openai": _whole_openai,
     "browser": _whole_browser,
+    "computer": lambda executor: None,  # off unless configured; every key has a default
 }
 
 

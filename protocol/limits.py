@@ -20,7 +20,7 @@ CAPABILITIES = ("agent", "browser", "shell", "mirror", "git", "gh", "manage")
 MAX_EXECUTORS = 32
 EXECUTOR_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 MAX_EXECUTOR_LABEL = 64
-EXECUTOR_KINDS = ("command", "openai", "browser", "acp", "codex")
+EXECUTOR_KINDS = ("command", "openai", "browser", "acp", "codex", "computer")
 MAX_MODELS = 50  # models a codex executor offers (its `model/list`)
 MAX_MODEL_ID = 100
 MAX_MODEL_LABEL = 100
@@ -76,6 +76,20 @@ MAX_STEP_ACTION = 16  # characters of a result's action the hub keeps
 MAX_STEP_ERROR = 300  # characters of a result's error the hub keeps
 MAX_ARTIFACT = 5 * 1024 * 1024
 ARTIFACT_NAME = re.compile(r"step-\d{1,2}\.(png|pdf)")
+
+# Computer tasks (docs/protocol.md, "Computer tasks") ----------------------------------------
+
+COMPUTER_ACTIONS = ("screenshot", "move", "click", "type", "key", "scroll", "drag", "wait", "focus")
+MAX_COORDINATE = 32767  # X11's own limit; the agent also checks against its screen
+MOUSE_BUTTONS = ("left", "middle", "right")
+MAX_CLICKS = 3  # a click's `count`: single, double, triple
+SCROLL_DIRECTIONS = ("up", "down", "left", "right")
+MAX_SCROLL = 50  # notches of one scroll
+MAX_TYPE_TEXT = 2000  # characters one `type` step types
+MAX_KEYS = 64  # characters of a key combination (`ctrl+shift+t`)
+MAX_WAIT = MAX_STEP_TIMEOUT  # seconds a `wait` step waits
+MAX_WINDOW_TITLE = 200
+MAX_COMPUTER_ACTIONS = 1000  # actions per task an executor may allow (`max_actions`)
 
 # Git (task branches, review, commit, merge, push) -----------------------------------------
 

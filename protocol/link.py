@@ -3,7 +3,7 @@ envelope, what the hub answers, heartbeats, and `hello`."""
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictInt, field_validator, model_validator
+from pydantic import AfterValidator, Field, StrictInt, field_validator, model_validator
 
 from protocol import limits
 from protocol.base import CutList, Display, Name, ProtocolModel, Sequenced, Token, refuse
@@ -72,6 +72,14 @@ Effort = Annotated[str, Token(limits.EFFORT, EFFORT_REFUSED)]
 ModelId = Annotated[str, Name(limits.MAX_MODEL_ID, "a model id")]
 
 
+MAX_ACTION_NAMES = 32
+ActionName = Annotated[str, Field(max_length=limits.MAX_STEP_ACTION)]
+
+
+def _known_actions(actions: list[str]) -> list[str]:
+    return [action for action in actions if action in limits.COMPUTER_ACTIONS]
+
+
 class Model(ProtocolModel):
     """A model a codex executor offers, with the reasoning efforts it takes."""
 
@@ -89,6 +97,9 @@ class Executor(ProtocolModel):
     env: EnvNames = []  # its own variables that pass to it (names, never values)
     env_missing: EnvNames = []  # it needs one of these and none is set on the host
     models: Annotated[list[Model], CutList(limits.MAX_MODELS)] = []  # a codex executor's; [] unknown
+    # a computer executor's actions (docs/protocol.md, "Computer tasks"); one this hub does not know
+    # is left out, so a newer agent's hello still passes
+    actions: Annotated[list[ActionName], CutList(MAX_ACTION_NAMES), AfterValidator(_known_actions)] = []
 
     @model_validator(mode="after")
     def _label_or_name(self) -> "Executor":

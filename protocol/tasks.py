@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, StrictInt, ValidationError, model_va
 
 from protocol import limits
 from protocol.base import Display, Id, MirrorPath, ProtocolModel, Sequenced, Token, refuse
+from protocol.computer import steps_refused
 from protocol.git import Branch, Commit
 from protocol.link import Effort, ModelId
 from protocol.steps import SHOWN, STEP_FIELDS, quoted
@@ -149,6 +150,8 @@ class Assignment(ProtocolModel):
     prompt: Annotated[str, Field(min_length=1, max_length=limits.MAX_PROMPT)]
     target: str = ""  # "" or a mirror path
     steps: Annotated[list[dict[str, Any]], AfterValidator(_steps)] | None = None  # a browser task's
+    # A computer task's steps (docs/protocol.md, "Computer tasks").
+    computer_steps: Annotated[list[dict[str, Any]], AfterValidator(steps_refused)] | None = None
     # Where it runs (docs/protocol.md, "Git"): the project's working copy, or a branch of its own
     # in a worktree, from `base` (null: the working copy's branch), or in the worktree of the
     # earlier task `worktree_of` (a continuation).

@@ -8,6 +8,8 @@
 - `browser`: the `browser` executor (Playwright steps in the host's Chrome or Chromium), with
   `browser_steps` (checking a task's steps), `sites` (the allow-list) and `browser_gate` (the
   filtering proxy the browser goes out through).
+- `computer`: the `computer` executor (steps on the host's desktop: screenshots, pointer, keys),
+  with `desktop` (one X11 display through mss, python-xlib and xdotool).
 - `acp_session`: the `acp` executor (a session with a coding agent over the Agent Client
   Protocol), with `acp_client` (what the agent may ask of the host: permissions, files,
   terminals), `acp_timeline` (its updates as `task.item`s), `acp_files` (the project-root

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from hostagent.config import (
+    COMPUTER_ACTIONS,
     DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_ACTIONS,
     DEFAULT_PERMISSION_TIMEOUT,
     DEFAULT_SCREENSHOT_MAX,
     DEFAULT_STEP_TIMEOUT,
@@ -75,7 +77,7 @@ class TaskError(Exception):
 class Executor:
     name: str
     label: str
-    kind: str  # "command", "openai", "browser", "acp" or "codex"
+    kind: str  # "command", "openai", "browser", "acp", "codex" or "computer"
     needs_file: bool
     timeout: float  # acp: per turn
     argv: tuple[str, ...] = ()  # command: the template; acp: the agent's argv
@@ -103,6 +105,11 @@ class Executor:
     effort: str = ""
     # codex: the models its Codex offers (hostagent/tasks/codex_models.py), as hello lists them
     models: tuple[dict[str, Any], ...] = ()
+    display: str = ""  # computer: the X11 display ("": the agent's $DISPLAY)
+    actions: tuple[str, ...] = ()
+    allowed_titles: tuple[str, ...] = ()  # () and (): any window
+    allowed_classes: tuple[str, ...] = ()
+    max_actions: int = DEFAULT_MAX_ACTIONS
 
     def describe(self) -> dict[str, object]:
         """As `hello` offers it, with the names of its own variables that pass and of the needed
@@ -115,6 +122,8 @@ class Executor:
         }
         if self.kind == "codex":
             described["models"] = [dict(model) for model in self.models]
+        if self.kind == "computer":
+            described["actions"] = list(self.actions)
         return {**described, **hello_fields(report(self))}
 
 
@@ -147,6 +156,21 @@ def _from_config(
             profile_dir=spec.profile_dir or "",
             allowed_sites=tuple(spec.allowed_sites or ()),
             downloads_dir=spec.downloads_dir or "",
+            step_timeout=float(spec.step_timeout or DEFAULT_STEP_TIMEOUT),
+            screenshot_max_bytes=spec.screenshot_max_bytes or DEFAULT_SCREENSHOT_MAX,
+        )
+    if spec.type == "computer":
+        return Executor(
+            name,
+            label,
+            "computer",
+            False,
+            timeout,
+            display=spec.display or "",
+            actions=tuple(spec.actions or COMPUTER_ACTIONS),
+            allowed_titles=tuple(spec.allowed_titles or ()),
+            allowed_classes=tuple(spec.allowed_classes or ()),
+            max_actions=spec.max_actions or DEFAULT_MAX_ACTIONS,
             step_timeout=float(spec.step_timeout or DEFAULT_STEP_TIMEOUT),
             screenshot_max_bytes=spec.screenshot_max_bytes or DEFAULT_SCREENSHOT_MAX,
         )

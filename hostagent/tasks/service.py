@@ -23,7 +23,9 @@
 - A `browser` executor's task carries `steps` (docs/protocol.md, "Browser
   tasks"): checked here like the rest of the assignment, then run by
   `browser.run_browser`; no project scan (`changes: []`), and `task.finished`
-  carries the step results.
+  carries the step results. A `computer` executor's task carries `computer_steps`
+  (docs/protocol.md, "Computer tasks"), run by `computer.run_computer` the same way,
+  one task at a time per display.
 - An `acp` executor's task is a session with a coding agent (docs/protocol.md,
   "Agent sessions (ACP)"; acp_session), a `codex` executor's a Codex thread
   ("Codex threads"; codex_session): `task.message`, `task.answer`,
@@ -170,7 +172,7 @@ class _Job:
     executor: Executor
     prompt: str
     target: str
-    steps: list[dict[str, Any]] | None = None  # a browser task's
+    steps: list[dict[str, Any]] | None = None  # a browser or a computer task's
     results: list[dict[str, Any]] = field(default_factory=list)  # what each step that ran gave
     session: AcpSession | CodexSession | None = None  # an acp or codex executor's
     workspace: str = WORKING_COPY
@@ -182,6 +184,27 @@ class _Job:
     started: bool = False  # the ledger says running: never waiting again
     stopping: bool = False  # the agent shuts down
     task: asyncio.Task[None] | None = None
+
+
+def _computer_error(assignment: dict[str, Any], executor: Executor) -> str | None:
+    """Why a computer task cannot run (its steps are checked before any input), or None."""
+    if assignment.get("workspace") == WORKTREE:
+        return "a computer task uses no project files, so it cannot run in a worktree"
+    if assignment.get("steps"):
+        return f"executor {executor.name!r} takes computer steps, not browser steps"
+    from hostagent.tasks.computer import steps_error  # pydantic: on the first computer task
+
+    return steps_error(executor, assignment.get("computer_steps"))
+
+
+def _job_steps(assignment: dict[str, Any], executor: Executor) -> list[dict[str, Any]] | None:
+    if executor.kind == "browser":
+        steps: list[dict[str, Any]] | None = assignment.get("steps")
+        return steps
+    if executor.kind == "computer":
+        steps = assignment.get("computer_steps")
+        return steps
+    return None
 
 
 class _NoWorkspace(Exception):
@@ -263,6 +286,7 @@ class TaskService:
         self.slots = asyncio.Semaphore(config_tasks.concurrency)
         self.locks: dict[str, asyncio.Lock] = {}
         self.worktree_locks: dict[int, asyncio.Lock] = {}
+        self.display_locks: dict[str, asyncio.Lock] = {}  # computer tasks: one at a time per display
         self.worktrees = worktrees if worktrees is not None else ledger.path.parent / WORKTREES_NAME
         self.jobs: dict[int, _Job] = {}
         self.threads: Any = None  # a codex_threads.ThreadLister, when the host offers codex
@@ -379,8 +403,9 @@ class TaskService:
             return
         assert isinstance(task_id, int)
         assignment = {key: task.get(key) for key in ASSIGNMENT_KEYS}
-        if "steps" in task:
-            assignment["steps"] = task["steps"]
+        for key in ("steps", "computer_steps"):  # a browser or a computer task's
+            if key in task:
+                assignment[key] = task[key]
         if not self.ledger.add(task_id, RECEIVED, assignment):
             return  # a copy of one we have: started at most once
         await self._send("task.received", {"task_id": task_id})
@@ -502,8 +527,12 @@ class TaskService:
             from hostagent.tasks.browser_steps import steps_error  # pydantic: on the first browser task
 
             return steps_error(assignment.get("steps"), SiteList(executor.allowed_sites))
+        if executor.kind == "computer":
+            return _computer_error(assignment, executor)
         if assignment.get("steps"):
             return f"executor {name!r} takes a prompt, not browser steps"
+        if assignment.get("computer_steps"):
+            return f"executor {name!r} takes a prompt, not computer steps"
         return _resume_error(assignment.get("resume_thread"), executor) or _model_error(assignment, executor)
 
     async def _accept(self, task_id: int, assignment: dict[str, Any]) -> None:
@@ -523,7 +552,7 @@ class TaskService:
             executor,
             assignment["prompt"],
             assignment["target"],
-            steps=assignment.get("steps") if executor.kind == "browser" else None,
+            steps=_job_steps(assignment, executor),
             workspace=workspace,
             base=assignment.get("base"),
             worktree_of=assignment.get("worktree_of"),
@@ -680,6 +709,15 @@ class TaskService:
         return Workspace(job.id, job.project, WORKTREE, job.worktree_of, tree.branch, base, base_commit)
 
     async def _run(self, job: _Job, task_log: TaskLog) -> tuple[RunResult, list[dict[str, Any]]]:
+        if job.steps is not None and job.executor.kind == "computer":  # a desktop: no project scan
+            from hostagent.tasks.computer import display_of, run_computer
+
+            upload = hub_uploader(self.hub, self.token, job.id)
+            lock = self.display_locks.setdefault(display_of(job.executor), asyncio.Lock())
+            result = await run_computer(
+                job.executor, job.steps, task_log, job.cancel, upload, job.results, display_lock=lock
+            )
+            return result, []
         if job.steps is not None:  # a browser drives web sites: nothing in the project to compare
             upload = hub_uploader(self.hub, self.token, job.id)
             return await run_browser(job.executor, job.steps, task_log, job.cancel, upload, job.results), []

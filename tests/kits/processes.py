@@ -70,12 +70,14 @@ class Process:
     # stops them after each test, even when a fixture failed half-way.
     running: set["Process"] = set()
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, stdin: bytes = b""):
+    def __init__(
+        self, args: list[str], env: dict[str, str], log_path: Path, stdin: bytes = b"", cwd: Path = ROOT
+    ):
         self.log_path = log_path
         self.log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.popen = subprocess.Popen(
             args,
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdin=subprocess.PIPE,
             stdout=self.log,

@@ -42,8 +42,10 @@ def read_back(model, payload: dict) -> dict:
 
 
 def hello_as_kept(payload: dict) -> dict:
-    """hello as the hub keeps it: an executor that is not codex's lists no models."""
-    return {**payload, "executors": [{"models": [], **executor} for executor in payload["executors"]]}
+    """hello as the hub keeps it: an executor that is not codex's lists no models, one that is not
+    a computer no actions."""
+    kept = [{"models": [], "actions": [], **executor} for executor in payload["executors"]]
+    return {**payload, "executors": kept}
 
 
 def test_hello_with_every_kind_of_executor(tmp_path):
@@ -53,7 +55,8 @@ def test_hello_with_every_kind_of_executor(tmp_path):
         '[executors.web]\ntype = "browser"\nallowed_sites = ["example.com"]\nchannel = "chrome"\n'
         '[executors.codex]\ntype = "acp"\ncommand = ["codex-acp"]\n'
         '[executors.threads]\ntype = "codex"\n'
-        '[executors.local]\ntype = "openai"\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "m"\n',
+        '[executors.local]\ntype = "openai"\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "m"\n'
+        '[executors.desk]\ntype = "computer"\nactions = ["screenshot", "click"]\n',
     )
     link = HostLink("http://127.0.0.1:1", "t", Outbox(tmp_path / "o.sqlite3"), platform="linux-x86_64")
     link.capabilities = ["agent", "browser", "mirror"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol import codex, files, git, limits, link, manage, mirror, sequenced, sessions, tasks
+from protocol import codex, computer, files, git, limits, link, manage, mirror, sequenced, sessions, tasks
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 BEGIN = "<!-- limits: generated from protocol/limits.py by `python -m tests.protocol.test_docs` -->"
@@ -40,12 +40,14 @@ SECTIONS = {
     tasks.FileChange: ["Tasks (stream `tasks`)"],
     tasks.StepResult: ["Browser tasks"],
     tasks.BrowserStep: ["Browser tasks"],
+    computer.ComputerStep: ["Computer tasks"],
     tasks.Assignment: [
         "Tasks (stream `tasks`)",
         "Browser tasks",
         "Git (stream `git`)",
         "Resuming a thread",
         "Codex threads",
+        "Computer tasks",
     ],
     tasks.TaskAssign: ["Tasks (stream `tasks`)"],
     tasks.TaskCancel: ["Tasks (stream `tasks`)"],
@@ -147,6 +149,13 @@ STATED = [
     (limits.MAX_MANAGE_DEPTH, "at most {n} levels\n  below each root"),
     (limits.MAX_MANAGE_FOLDERS, "at most {n} in all"),
     (limits.MAX_MANAGE_ROOTS, "at most {n} `roots`"),
+    (limits.MAX_TYPE_TEXT, "`text`: 1-{n:,} characters, tabs"),
+    (limits.MAX_COORDINATE, "integers 0-{n} and inside the screen"),
+    (limits.MAX_CLICKS, "`count` (1-{n})"),
+    (limits.MAX_SCROLL, "(1-{n} notches, default 3)"),
+    (limits.MAX_KEYS, "at most {n} characters. Any other name"),
+    (limits.MAX_WAIT, "`seconds` (0.1-{n})"),
+    (limits.MAX_WINDOW_TITLE, "`title` (1-{n} characters)"),
     (limits.MAX_MANAGE_ERROR, "`error` is kept to {n} characters; a request"),
 ]
 
@@ -222,6 +231,9 @@ def test_the_choices_the_doc_lists_are_the_protocols():
         limits.STOP_REASONS,
         limits.CLOSE_OUTCOMES,
         tuple(tasks.STEP_FIELDS),
+        tuple(computer.STEP_FIELDS),
+        limits.MOUSE_BUTTONS,
+        limits.SCROLL_DIRECTIONS,
     ):
         for value in values:
             assert f"`{value}`" in text or f'"{value}"' in text, value

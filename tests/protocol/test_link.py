@@ -13,6 +13,7 @@ CLAUDE = {
     "env": [],
     "env_missing": [],
     "models": [],
+    "actions": [],
 }
 
 
