@@ -173,6 +173,7 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
     from hostagent.git.worktrees import worktrees_dir
     from hostagent.link import HostLink, HostRevoked, LinkReplaced, backoff_from_env
     from hostagent.liveconfig import LiveConfig, log_problems
+    from hostagent.manage import ManageService, reexec
     from hostagent.mirror.index import Index
     from hostagent.mirror.sync import Mirror
     from hostagent.outbox import Outbox
@@ -223,8 +224,14 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         # The images a README shows, sent when the hub asks (only what the mirror shares).
         files = FileServer(cfg.projects, exclude=[str(path.parent)], hub=hub, token=cfg.token)
         files.attach(link)
+        # The phone adds and removes shared folders and restarts the agent, if agent.toml allows it.
+        manage = ManageService(path, ledger, allowed=cfg.manage.allow)
+        manage.attach(link)
         # Edits of agent.toml (projects, executors) apply while the agent runs.
-        live = LiveConfig(path, cfg, link=link, mirror=mirror, tasks=tasks, git=git, files=files)
+        live = LiveConfig(
+            path, cfg, link=link, mirror=mirror, tasks=tasks, git=git, files=files, manage=manage
+        )
+        manage.reload = live.reload  # what it writes in agent.toml applies before it answers
         try:
             asyncio.run(_serve(link, mirror, tasks, git, live))
         except HostRevoked:
@@ -237,6 +244,8 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         except LinkReplaced:
             print(REPLACED, file=sys.stderr)
             return 4
+    if manage.restart_requested:
+        reexec()  # everything above is closed: the agent starts again in this process
     return 0
 
 

@@ -12,6 +12,7 @@ for QUIET seconds.
   is neither rescanned nor sent;
 - executors (their tables and [tasks]): the task service offers the new ones and the hub hears
   them in a new `hello`; a task already accepted keeps the executor it was accepted with;
+- [manage] allow: `hello` offers managing the host from the phone, or stops offering it;
 - a file that does not parse or fails its checks is logged and changes nothing: the agent goes
   on with the config it has, and the next good edit applies;
 - the pairing (hub, token, host id, name) and [tasks] concurrency wait for a restart, which the
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from hostagent.fileserve import FileServer
     from hostagent.git.service import GitService
     from hostagent.link import HostLink
+    from hostagent.manage import ManageService
     from hostagent.mirror.sync import Mirror
     from hostagent.tasks.executors import Executor
     from hostagent.tasks.service import TaskService
@@ -104,6 +106,7 @@ class LiveConfig:
         tasks: TaskService,
         git: GitService,
         files: FileServer,
+        manage: ManageService | None = None,
         which: Callable[[str], str | None] = shutil.which,
     ):
         self.path = path
@@ -114,6 +117,7 @@ class LiveConfig:
         self.tasks = tasks
         self.git = git
         self.files = files
+        self.manage = manage
         self.which = which
         self.reloads = 0  # reloads that applied a changed file (for tests and the bench)
         self._lock = asyncio.Lock()
@@ -169,6 +173,8 @@ class LiveConfig:
                 self._log_executors(before, after)
                 log_problems({name: after[name] for name in after if after[name] != before.get(name)})
                 done.executors = True
+        if self.manage is not None:
+            self.manage.set_allowed(new.manage.allow)  # [manage] allow: hello's `manage`
         await self.link.send_hello_if_changed()
         self.current = new
         if done.projects or done.executors or done.restart:

@@ -113,9 +113,14 @@ class ManageService:
     def attach(self, link: HostLink) -> None:
         # Attached even when not allowed: a request then gets a clear refusal.
         link.extend({"host.manage": self.on_request}, after_welcome=self.on_welcome)
-        if self.allowed and "manage" not in link.capabilities:
-            link.capabilities.append("manage")
         self.link = link
+        self.set_allowed(self.allowed)
+
+    def set_allowed(self, allowed: bool) -> None:
+        """Offer managing this host in `hello`, or stop offering it (a live edit of [manage])."""
+        self.allowed = allowed
+        if self.link is not None:
+            self.link.offer("manage", allowed)
 
     async def idle(self) -> None:
         """Wait until no request is in hand (for tests)."""
