@@ -51,7 +51,7 @@ def first_run_steps(*, user: User, team_id: int | None) -> list[Step]:
         Step(
             "host",
             "Pair a host",
-            "Run the agent's pair command on your workstation and approve its code.",
+            "Install the agent on your workstation, pair it with this hub and approve its code.",
             reverse("host_list") + "#pair-a-host",
             paired,
         ),
