@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hostagent import config
+from hostagent import config, invocation
 from hostagent.text import clean
 
 UNIT = "codexhub-agent.service"
@@ -255,7 +255,8 @@ class Manager:
 
 
 def _me() -> str:
-    return SCRIPT if program()[0].endswith(SCRIPT) else "python -m hostagent"
+    """The command the person typed (their hints name it), not the one the service will run."""
+    return invocation.command()
 
 
 def _fail(message: str) -> int:
