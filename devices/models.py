@@ -105,8 +105,9 @@ class Host(models.Model):
 
     @property
     def file_executors(self) -> list[dict]:
-        """The executors that can work on a file: a browser runs steps, not a prompt on a file."""
-        return [executor for executor in self.executors if executor.get("kind") != "browser"]
+        """The executors that can work on a file: a browser or a computer runs steps, not a prompt."""
+        steps = ("browser", "computer")
+        return [executor for executor in self.executors if executor.get("kind") not in steps]
 
     @property
     def offered_models(self) -> list[dict]:

@@ -54,6 +54,9 @@ HOST_DID_NOT_ANSWER = "the host did not answer"
 NOT_GIT = "{project} is not a git repository: its tasks run in the working copy."
 WORKSPACE_UNKNOWN = "Choose where it runs: on its own branch or in the working copy."
 BROWSER_IN_WORKTREE = "A browser task changes no files: it runs in the working copy."
+COMPUTER_IN_WORKTREE = (
+    "A desktop task runs on the host's screen, not in a branch: it runs in the working copy."
+)
 BASE_ONLY_FOR_WORKTREE = "A base branch is only for a task on its own branch."
 NOT_A_BRANCH = "{name} is not a branch name: {why}"
 
@@ -96,7 +99,7 @@ def task_workspace(
     """(workspace, base branch) of a new task: by default its own branch for a coding task
     on a git repository, else the working copy. Raises ServiceError (400)."""
     if not workspace:
-        in_worktree = project.is_git and executor_kind != "browser"
+        in_worktree = project.is_git and executor_kind not in ("browser", "computer")
         workspace = Workspace.WORKTREE if in_worktree else Workspace.WORKING_COPY
     if workspace not in Workspace.values:
         raise ServiceError(WORKSPACE_UNKNOWN)
@@ -104,6 +107,8 @@ def task_workspace(
         raise ServiceError(NOT_GIT.format(project=project.name))
     if workspace == Workspace.WORKTREE and executor_kind == "browser":
         raise ServiceError(BROWSER_IN_WORKTREE)
+    if workspace == Workspace.WORKTREE and executor_kind == "computer":
+        raise ServiceError(COMPUTER_IN_WORKTREE)
     if base_branch and workspace != Workspace.WORKTREE:
         raise ServiceError(BASE_ONLY_FOR_WORKTREE)
     if base_branch and (why := branch_error(base_branch)):

@@ -13,8 +13,8 @@ def assignment(task: Task) -> dict:
         "target": task.target,
         "workspace": task.workspace,
     }
-    if task.steps:
-        message["steps"] = task.steps
+    if task.steps:  # a computer task's steps are of another kind than a browser's
+        message["computer_steps" if task.executor_kind == "computer" else "steps"] = task.steps
     if task.base_branch:
         message["base"] = task.base_branch
     if task.worktree_of_id:

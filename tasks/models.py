@@ -57,9 +57,12 @@ class Task(models.Model):
     rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     executor = models.CharField(max_length=32)
     executor_label = models.CharField(max_length=64, blank=True)
+    # Its executor's kind when it was sent ("browser", "computer", ...; "" for older tasks): what
+    # its steps are and how the task page names them.
+    executor_kind = models.CharField(max_length=16, blank=True)
     target = models.TextField(blank=True)
     prompt = models.TextField()
-    # Browser tasks: the steps sent, and what each one that ran gave back.
+    # Browser and computer tasks: the steps sent, and what each one that ran gave back.
     steps = models.JSONField(default=list, blank=True)
     step_results = models.JSONField(default=list, blank=True)
     state = models.CharField(max_length=16, choices=TaskState.choices, default=TaskState.QUEUED)

@@ -8,12 +8,16 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 from projects.render import markdown_render_many
+from protocol.computer import step_subject
 from tasks import ansi
 from tasks.diffview import FileDiff, file_diffs
 
 
-def step_label(step: dict) -> str:
-    """`fill #qty = 3`, `open https://...`: a browser step in a line."""
+def step_label(step: dict, kind: str = "browser") -> str:
+    """`fill #qty = 3`, `open https://...`: a browser step in a line; `click 120,45`,
+    `key ctrl+s`: a computer step."""
+    if kind == "computer":
+        return f"{step.get('action', '?')} {step_subject(step)}".strip()
     target = step.get("url") or step.get("selector") or step.get("text") or step.get("key") or ""
     value = f" = {step['value']}" if "value" in step else ""
     return f"{step.get('action', '?')} {target}{value}".strip()

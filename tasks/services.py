@@ -48,6 +48,10 @@ PROMPT_EMPTY = "Write what the task should do."
 PROMPT_TOO_LONG = f"The prompt is too long: at most {MAX_PROMPT // 1024} KiB."
 PROMPT_NUL = "The prompt contains a NUL character."
 STEPS_NEEDED = "{label} runs browser steps: add at least one, or choose a coding agent to send a prompt."
+COMPUTER_STEPS_NEEDED = (
+    "{label} runs desktop steps: add at least one, or choose a coding agent to send a prompt."
+)
+STEP_KINDS = ("browser", "computer")  # executors that take steps instead of a prompt
 TARGET_NOT_IN_PROJECT = "There is no file {path!r} in this project."
 TARGET_NEEDED = "{label} works on one file: choose the file first."
 QUEUE_FULL = "This host already has {count} tasks waiting. Wait for some to run, or cancel some."
@@ -115,14 +119,19 @@ def _target(project: Project, raw: str) -> str:
 
 
 def _steps(chosen: dict, raw: str | list) -> list[dict]:
-    if chosen["kind"] != "browser":
+    kind = chosen["kind"]
+    if kind not in STEP_KINDS:
         if raw:
             raise ServiceError(f"{chosen['label']} takes a prompt, not browser steps.")
         return []
     if isinstance(raw, str) and not raw.strip():
-        raise ServiceError(STEPS_NEEDED.format(label=chosen["label"]))
+        needed = COMPUTER_STEPS_NEEDED if kind == "computer" else STEPS_NEEDED
+        raise ServiceError(needed.format(label=chosen["label"]))
+    allowed = tuple(chosen.get("actions") or ())  # a computer executor's, as its host offers them
     try:
-        return parse_steps(raw) if isinstance(raw, str) else check_steps(raw)
+        if isinstance(raw, str):
+            return parse_steps(raw, kind, allowed)
+        return check_steps(raw, kind, allowed)
     except StepError as exc:
         raise ServiceError(str(exc)) from None
 
@@ -179,7 +188,7 @@ def task_create(
     host = project.host
     chosen = _executor(host, executor)
     steps = _steps(chosen, steps)
-    prompt = prompt or (steps_summary(steps) if steps else "")
+    prompt = prompt or (steps_summary(steps, chosen["kind"]) if steps else "")
     prompt = typed_text(prompt, empty=PROMPT_EMPTY, too_long=PROMPT_TOO_LONG, nul=PROMPT_NUL)
     target = _target(project, target)
     if worktree_of is not None:
@@ -204,6 +213,7 @@ def task_create(
             rerun_of=rerun_of,
             executor=chosen["name"],
             executor_label=chosen["label"],
+            executor_kind=chosen["kind"],
             target=target,
             prompt=prompt,
             steps=steps,

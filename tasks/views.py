@@ -125,7 +125,12 @@ def _render_task(request, task, template="tasks/task_detail.html", status=200, f
     logs = list(task.logs.all()) if template == "tasks/task_detail.html" else []
     results = {result["index"]: result for result in task.step_results}
     steps = [
-        {"n": index + 1, "step": step, "what": step_label(step), "result": results.get(index)}
+        {
+            "n": index + 1,
+            "step": step,
+            "what": step_label(step, task.executor_kind),
+            "result": results.get(index),
+        }
         for index, step in enumerate(task.steps)
     ]
     log_html, carry = ansi.render_all([log.text for log in logs])

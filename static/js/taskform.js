@@ -1,14 +1,26 @@
-// The task form: a prompt for program executors, steps for browser ones.
+// The task form: a prompt for program executors, steps for browser and computer ones.
 // The steps live in a JSON textarea (which works without this script); the
 // builder edits that list: add, move up, remove, and fields per action.
 "use strict";
 
 (function () {
+  // Per kind of executor: each action's fields. A field is text, unless NUMBERS or CHOICES say.
   const FIELDS = {
-    open: ["url"], click: ["selector"], fill: ["selector", "value"], press: ["key", "selector"],
-    select: ["selector", "value"], wait: ["selector", "text"], read: ["selector", "attribute"],
-    screenshot: ["selector"], pdf: [],
+    browser: {
+      open: ["url"], click: ["selector"], fill: ["selector", "value"], press: ["key", "selector"],
+      select: ["selector", "value"], wait: ["selector", "text"], read: ["selector", "attribute"],
+      screenshot: ["selector"], pdf: [],
+    },
+    computer: {
+      screenshot: [], move: ["x", "y"], click: ["x", "y", "button", "count"], type: ["text"], key: ["keys"],
+      scroll: ["direction", "amount", "x", "y"], drag: ["x", "y", "to_x", "to_y"], wait: ["seconds", "title"],
+      focus: ["title"],
+    },
   };
+  const FIRST = { browser: { action: "open", url: "https://" }, computer: { action: "screenshot" } };
+  const TITLES = { browser: "Browser steps", computer: "Desktop steps" };
+  const NUMBERS = ["x", "y", "to_x", "to_y", "count", "amount", "seconds"];
+  const CHOICES = { button: ["", "left", "middle", "right"], direction: ["down", "up", "left", "right"] };
 
   document.querySelectorAll("form.task-form").forEach((form) => {
     const select = form.querySelector("select[name=executor]");
@@ -19,9 +31,19 @@
     const optional = form.querySelector(".prompt-field [data-optional]");
     if (!select) return;
 
-    function isBrowser() {
+    // The kind of steps the chosen executor runs ("browser" or "computer"), or "" for a prompt.
+    function stepKind() {
       const option = select.selectedOptions[0];
-      return Boolean(option && option.dataset.kind === "browser");
+      const kind = option ? option.dataset.kind : "";
+      return FIELDS[kind] ? kind : "";
+    }
+    function isBrowser() { return stepKind() !== ""; }
+    // The actions the chosen executor offers: a computer executor may allow only some.
+    function actions() {
+      const kind = stepKind() || "browser";
+      const option = select.selectedOptions[0];
+      const offered = option && option.dataset.actions ? option.dataset.actions.split(" ") : null;
+      return Object.keys(FIELDS[kind]).filter((name) => !offered || offered.includes(name));
     }
     // A browser task's prompt is only its title (the hub names it after the
     // steps without one): marked optional there, required everywhere else.
@@ -73,13 +95,20 @@
       const browser = isBrowser();
       syncWhere();
       syncModel();
-      if (stepsField) stepsField.hidden = !browser;
+      if (stepsField) {
+        stepsField.hidden = !browser;
+        const kind = stepKind() || "browser";
+        stepsField.querySelector("[data-steps-title]").textContent = TITLES[kind];
+        stepsField.querySelectorAll("[data-steps-help]").forEach((help) => { help.hidden = help.dataset.stepsHelp !== kind; });
+        if (builder) { rendered = null; render(); }
+      }
       if (optional) optional.hidden = !browser;
       if (prompt) {
         prompt.required = !browser;
         prompt.placeholder = browser ? "What the steps are for" : "Turn this into a bulleted list";
       }
     }
+    let rendered = null;  // the JSON the builder shows: a blur that changed nothing must not rebuild it
     select.addEventListener("change", sync);
     sync();
     if (!stepsField) return;
@@ -89,7 +118,6 @@
     }
     function write(steps) { textarea.value = JSON.stringify(steps, null, 1); render(); }
 
-    let rendered = null;  // the JSON the builder shows: a blur that changed nothing must not rebuild it
     function render() {
       if (textarea.value === rendered) return;
       rendered = textarea.value;
@@ -102,7 +130,7 @@
       add.type = "button";
       add.className = "secondary small";
       add.textContent = "Add a step";
-      add.addEventListener("click", () => write([...steps, { action: "open", url: "https://" }]));
+      add.addEventListener("click", () => write([...steps, { ...FIRST[stepKind() || "browser"] }]));
       builder.append(add);
     }
 
@@ -114,17 +142,25 @@
       number.textContent = String(index + 1);
       const action = document.createElement("select");
       action.setAttribute("aria-label", `Step ${index + 1} action`);
-      Object.keys(FIELDS).forEach((name) => action.append(new Option(name, name, false, name === step.action)));
+      const fields = FIELDS[stepKind() || "browser"];
+      actions().forEach((name) => action.append(new Option(name, name, false, name === step.action)));
       action.addEventListener("change", () => { steps[index] = { action: action.value }; write(steps); });
       box.append(number, action);
-      (FIELDS[step.action] || []).forEach((field) => {
-        const input = document.createElement("input");
-        input.type = "text";
-        input.placeholder = field;
+      (fields[step.action] || []).forEach((field) => {
+        const input = field in CHOICES ? document.createElement("select") : document.createElement("input");
+        if (field in CHOICES) {
+          CHOICES[field].forEach((choice) => input.append(new Option(choice || `${field}: default`, choice)));
+        } else {
+          input.type = NUMBERS.includes(field) ? "number" : "text";
+          if (input.type === "number") { input.inputMode = "decimal"; input.min = "0"; input.step = "any"; }
+          input.placeholder = field;
+        }
         input.setAttribute("aria-label", `Step ${index + 1} ${field}`);
-        input.value = step[field] || "";
+        input.value = step[field] === undefined ? "" : String(step[field]);
         input.addEventListener("change", () => {
-          if (input.value) steps[index][field] = input.value; else delete steps[index][field];
+          // Numbers go as numbers (the hub refuses "12" for x); what does not parse is left as typed.
+          const value = NUMBERS.includes(field) && input.value !== "" && !Number.isNaN(Number(input.value)) ? Number(input.value) : input.value;
+          if (input.value !== "") steps[index][field] = value; else delete steps[index][field];
           textarea.value = rendered = JSON.stringify(steps, null, 1);
         });
         box.append(input);

@@ -32,14 +32,14 @@ def options(body: str) -> list[str]:
 def test_the_file_page_offers_only_what_changes_a_file(alice_client, project):
     body = page_text(alice_client.get(reverse("file_detail", args=[project.id, "plan.md"])))
     assert options(body) == ["claude"]
-    assert "Browser steps" not in body
+    assert "Browser actions" not in body
     assert 'name="target" value="plan.md"' in body
 
 
 def test_the_project_page_offers_every_executor_with_the_steps(alice_client, project):
     body = page_text(alice_client.get(reverse("project_detail", args=[project.id])))
     assert options(body) == ["browser", "claude"]
-    assert "Browser steps" in body
+    assert "Browser actions: open (url)" in body  # the steps field (titled by the script)
 
 
 def test_a_host_with_only_a_browser_says_so_on_a_file_page(alice_client, project):
