@@ -237,7 +237,8 @@
       if (message.type === "hello") {
         (message.hosts || []).forEach(renderHost);
         if (connectedBefore) refresh();  // catch up on what happened while away
-        else if (region && region.dataset.liveCodex !== undefined && region.dataset.waiting !== undefined) refreshRegion();
+        // A page waiting for its host may have missed the answer while it was loading.
+        else if (region && projectId === null && region.dataset.waiting !== undefined) refreshRegion();
         connectedBefore = true;
       }
       if (message.type === "subscribed") {

@@ -124,7 +124,7 @@ def test_sharing_a_listed_folder_sends_it_and_the_project_appears_when_the_host_
         "mirror.projects", {"projects": [{"name": "notes"}, {"name": "api", "git": True}]}
     )
     page = page_text(alice_client.get(reverse("host_manage", args=[host.id])))
-    assert "Share a folder api: done" in page, page[page.find("live-region") :][:1500]
+    assert "Now sharing api" in page, page[page.find("live-region") :][:1500]
     assert 'data-project="api"' in page
     audited = AuditEvent.objects.filter(action__startswith="host.manage").values_list("action", flat=True)
     assert sorted(audited) == ["host.manage.add_project.requested", "host.manage.add_project.succeeded"]
