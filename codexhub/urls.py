@@ -36,6 +36,7 @@ urlpatterns = [
     path("api/pairing/confirm/", device_api.pairing_confirm, name="api_pairing_confirm"),
     path("api/pairing/reject/", device_api.pairing_reject, name="api_pairing_reject"),
     path("api/host/unpair/", device_api.host_unpair, name="api_host_unpair"),
+    path("api/host/status/", device_api.host_status, name="api_host_status"),
     path(
         "api/host/tasks/<int:task_id>/artifacts/<str:name>",
         task_api.artifact_upload,

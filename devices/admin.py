@@ -4,6 +4,7 @@ from django.utils import timezone
 from codexhub.admin import ReadOnlyInline
 from devices.models import Host, HostState, PairingRequest, RefusedMessage
 from devices.services import host_revoke
+from devices.versions import HUB_AGENT_VERSION, is_older
 
 
 class OnlineFilter(admin.SimpleListFilter):
@@ -27,6 +28,25 @@ class OnlineFilter(admin.SimpleListFilter):
         return queryset
 
 
+class AgentFilter(admin.SimpleListFilter):
+    """Hosts whose agent is older than the one this hub serves (versions compared as versions)."""
+
+    title = "agent"
+    parameter_name = "agent"
+
+    def lookups(self, request, model_admin):
+        return [("outdated", f"Older than {HUB_AGENT_VERSION}"), ("current", "Current or unknown")]
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("outdated", "current"):
+            return queryset
+        versions = queryset.exclude(agent_version="").values_list("agent_version", flat=True).distinct()
+        older = [version for version in versions if is_older(version)]
+        if self.value() == "outdated":
+            return queryset.filter(agent_version__in=older)
+        return queryset.exclude(agent_version__in=older)
+
+
 class RefusedMessageInline(ReadOnlyInline):
     """The latest messages the hub refused from the host (read-only)."""
 
@@ -47,15 +67,24 @@ class HostAdmin(admin.ModelAdmin):
         "git_role",
         "platform",
         "agent_version",
+        "protocol_version",
         "last_seen_at",
         "refused_count",
     )
-    list_filter = ("team", OnlineFilter, "state", "platform")
+    list_filter = (
+        "team",
+        OnlineFilter,
+        "state",
+        AgentFilter,
+        "agent_version",
+        "protocol_version",
+        "platform",
+    )
     search_fields = ("name", "team__name", "platform")
     readonly_fields = (
         "team", "state", "token_hash", "token_issued_at", "approved_by", "created_at", "confirmed_at",
-        "revoked_at", "last_seen_at", "link_channel", "platform", "agent_version", "capabilities",
-        "refused_count", "last_refused_at", "last_refused_reason",
+        "revoked_at", "last_seen_at", "link_channel", "platform", "agent_version", "protocol_version",
+        "agent_clis", "capabilities", "refused_count", "last_refused_at", "last_refused_reason",
     )  # fmt: skip
     fields = ("name", "approve_role", "git_role", *readonly_fields)
     actions = ["revoke_hosts"]

@@ -7,13 +7,14 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 from django_ratelimit.decorators import ratelimit
 
 from accounts.validators import has_control_characters
 from codexhub.errors import ServiceError
 from codexhub.http import client_ip
-from devices import pairing, services
+from devices import agent_dist, pairing, services, versions
+from protocol.version import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
 
 logger = logging.getLogger("django.security.pairing")
 poll_logger = logging.getLogger("devices.api")
@@ -92,14 +93,14 @@ def bearer(request) -> str:
     return token if scheme == "Bearer" else ""
 
 
-def agent_api(rate: str):
-    """CSRF-exempt POST endpoint, rate limited per client address: a session
-    cookie never authenticates these (they read no session)."""
+def agent_api(rate: str, method: str = "POST"):
+    """CSRF-exempt endpoint (POST unless `method` says otherwise), rate limited per
+    client address: a session cookie never authenticates these (they read no session)."""
 
     def decorate(view):
         @csrf_exempt
-        @require_POST
-        @ratelimit(key="ip", rate=rate, method="POST", block=False)
+        @require_http_methods([method])
+        @ratelimit(key="ip", rate=rate, method=method, block=False)
         def wrapper(request, *args, **kwargs):
             if getattr(request, "limited", False):
                 return error("rate_limited", "Too many requests from this address. Wait a minute.", 429)
@@ -157,6 +158,28 @@ def pairing_confirm(request):
 def pairing_reject(request):
     pairing.host_reject(token=bearer(request))
     return JsonResponse({"status": "rejected"})
+
+
+INVALID_TOKEN = "This host's token is unknown or revoked on the hub: pair the host again."
+
+
+@agent_api("60/m", method="GET")
+def host_status(request):
+    """What the hub knows of the host whose token this is (`hostagent status` and `doctor`)."""
+    host = services.host_for_token(token=bearer(request))
+    if host is None:
+        return error("invalid_token", INVALID_TOKEN, 401)
+    return JsonResponse(
+        {
+            "host_id": host.id,
+            "host": host.name,
+            "team": host.team.name,
+            "hub_version": versions.HUB_AGENT_VERSION,
+            "protocol": PROTOCOL_VERSION,
+            "min_protocol": MIN_PROTOCOL_VERSION,
+            "update": versions.update_command(agent_dist.hub_url(request)),
+        }
+    )
 
 
 @agent_api("60/m")

@@ -11,11 +11,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from codexhub.consumers import DirectDispatch
-from devices import hooks, link, services
+from devices import hooks, link, services, versions
 from devices.applier import applier
 from devices.handlers import known_streams
 from devices.limits import LogBudget, TokenBucket, host_auth_failure_allowed, host_connect_allowed
 from devices.presence import presence
+from protocol import version as protocol_version
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if not await database_sync_to_async(host_connect_allowed)(token_key=token_key):
             await self.close(code=CLOSE_TOO_MANY_CONNECTS)
             return
+        if not await self._protocol_accepted(host):
+            return
         opened = await database_sync_to_async(link.host_link_opened)(
             host_id=host.id, channel_name=self.channel_name
         )
@@ -85,6 +88,28 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
         # After the welcome: what the host missed while it was away.
         for message in await database_sync_to_async(hooks.link_open_messages)(host_id=host.id):
             await self._send(**message)
+
+    async def _protocol_accepted(self, host) -> bool:
+        """Refuse an agent whose protocol version this hub does not take, before anything
+        of the link is recorded: say what to run, then close for good (4426)."""
+        offered = protocol_version.from_header(self._header(protocol_version.PROTOCOL_HEADER))
+        if offered is not None and protocol_version.accepted(offered):
+            return True
+        message, reason = versions.protocol_refusal(offered, versions.hub_url_of(self.scope))
+        await database_sync_to_async(services.host_protocol_refused)(
+            host=host, offered=offered, reason=reason, ip=self._client_ip()
+        )
+        await self._send(type="refused", error="protocol", message=message)
+        await self.close(code=protocol_version.CLOSE_INCOMPATIBLE, reason=reason)
+        return False
+
+    def _header(self, name: str) -> str | None:
+        """A handshake header's value; "" when it is sent more than once (unreadable)."""
+        key = name.lower().encode()
+        values = [value for header, value in self.scope.get("headers", []) if header == key]
+        if not values:
+            return None
+        return values[0].decode("latin1") if len(values) == 1 else ""
 
     def _client_ip(self) -> str:
         return (self.scope.get("client") or ["unknown"])[0]

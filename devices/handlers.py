@@ -65,6 +65,8 @@ def hello(*, host_id: int, message: Hello) -> None:
     executors = {executor.name: executor.model_dump() for executor in message.executors}
     Host.objects.filter(id=host_id).update(
         agent_version=message.agent_version,
+        protocol_version=message.protocol_version,
+        agent_clis=[cli.model_dump() for cli in message.clis],
         platform=message.platform,
         capabilities=sorted(set(message.capabilities)),
         executors=[executors[name] for name in sorted(executors)],

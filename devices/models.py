@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from accounts.models import Team
 from accounts.validators import validate_no_control_characters
+from devices.versions import is_older
 
 
 class HostState(models.TextChoices):
@@ -38,6 +39,9 @@ class Host(models.Model):
     name = models.CharField(max_length=64, validators=[validate_no_control_characters])
     platform = models.CharField(max_length=64, blank=True)
     agent_version = models.CharField(max_length=32, blank=True)
+    protocol_version = models.PositiveIntegerField(null=True, blank=True)  # as its last hello said
+    # The agent CLIs on its PATH ({"name", "version"} each), as its last hello said.
+    agent_clis = models.JSONField("agent CLIs", default=list, blank=True)
     capabilities = models.JSONField(default=list, blank=True)
     # What the host's agent offers to run tasks with (docs/protocol.md, "Tasks").
     executors = models.JSONField(default=list, blank=True)
@@ -102,6 +106,11 @@ class Host(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state == HostState.ACTIVE
+
+    @property
+    def agent_outdated(self) -> bool:
+        """Its agent is older than the one this hub serves (an unknown version is not)."""
+        return is_older(self.agent_version)
 
     @property
     def file_executors(self) -> list[dict]:

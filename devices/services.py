@@ -3,6 +3,7 @@ phones, and the sequenced messages of the link (applied exactly once).
 Pairing is in devices.pairing, the link's bookkeeping in devices.link."""
 
 import hashlib
+import ipaddress
 import logging
 import threading
 from collections.abc import Callable
@@ -129,6 +130,22 @@ def host_revoke_by_manager(*, host: Host, actor: Membership, otp_code: str, ip: 
 def _require_manager(host: Host, actor: Membership) -> None:
     if actor.team_id != host.team_id or not can_manage(actor):
         raise ServiceError(HOST_NOT_MANAGER, 403)
+
+
+def host_protocol_refused(*, host: Host, offered: int | None, reason: str, ip: str) -> None:
+    """The hub refused the host's link for its protocol version: audited, and counted with
+    the host's refused messages for the fleet admin."""
+    address = ip if _is_address(ip) else None
+    host_audit(host=host, action="host.protocol_refused", ip=address, offered=offered)
+    host_message_refused(host_id=host.id, host_name=host.name, reason=reason)
+
+
+def _is_address(ip: str) -> bool:
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return True
 
 
 # Presence and the live link -------------------------------------------------------------------

@@ -14,7 +14,7 @@ from accounts.services import membership_get, otp_is_enrolled
 from accounts.teams import current_membership
 from codexhub.errors import ServiceError
 from codexhub.http import client_ip
-from devices import agent_dist, hooks, pairing, services
+from devices import agent_dist, hooks, pairing, services, versions
 from devices.forms import ApproveForm, ApproveRoleForm, GitRoleForm, RenameForm, RevokeForm, UserCodeForm
 from devices.models import Host
 
@@ -43,10 +43,13 @@ def host_list(request):
     membership = current_membership(request)
     hosts = services.hosts_for_team(team_id=membership.team_id) if membership else []
     pending = services.hosts_pending_for_team(team_id=membership.team_id) if membership else []
+    outdated = [host for host in hosts if host.agent_outdated]
     context = {
         "membership": membership,
         "hosts": hosts,
         "pending_hosts": pending,
+        "outdated_hosts": outdated,
+        **(_agent_update(request) if outdated else {}),
         "otp_enrolled": otp_is_enrolled(user=request.user),
         **_agent_install(request),
         "hub_is_loopback": is_loopback(request.get_host()),
@@ -85,9 +88,16 @@ def _render_host(request, host, membership, *, status=200, **failed_forms):
         "revoke_form": RevokeForm(),
         "approve_form": ApproveRoleForm(instance=host),
         "git_form": GitRoleForm(instance=host),
+        **(_agent_update(request) if host.agent_outdated else {}),
         **failed_forms,
     }
     return render(request, "devices/host_detail.html", context, status=status)
+
+
+def _agent_update(request) -> dict:
+    """What a page that marks an outdated agent shows: the version served and the line to run."""
+    hub = agent_dist.hub_url(request)
+    return {"hub_agent_version": versions.HUB_AGENT_VERSION, "update_command": versions.update_command(hub)}
 
 
 def _visible_host(request, host_id: int) -> Host:

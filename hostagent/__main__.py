@@ -59,7 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="under a service manager that restarts any non-zero exit (launchd): exit 0 when "
         "stopping for good (not paired, revoked, replaced, protocol refused)",
     )
-    sub.add_parser("status", help="show the pairing and the number of unsent messages")
+    sub.add_parser(
+        "status",
+        help="ask the hub whether this host is still paired; show the unsent messages",
+        description="Exit codes: 0 paired and the hub agrees, 1 the hub could not be asked, "
+        "2 not paired here, 3 revoked on the hub.",
+    )
+    sub.add_parser(
+        "doctor",
+        help="check the config, the hub (address, TLS, token, protocol) and each executor",
+        description="One line per check: ok, or FIX and what to do. "
+        "Exit code 0 when all are ok, 1 otherwise.",
+    )
     sub.add_parser("unpair", help="revoke this host on the hub and forget its token")
     project = sub.add_parser(
         "project",
@@ -127,6 +138,7 @@ def cmd_pair(args: argparse.Namespace, path: Path) -> int:
 async def _serve(
     link: object, mirror: object = None, tasks: object = None, git: object = None, live: object = None
 ) -> None:
+    from hostagent.clis import cli_versions
     from hostagent.git.service import GitService
     from hostagent.link import HostLink
     from hostagent.liveconfig import LiveConfig
@@ -147,6 +159,7 @@ async def _serve(
         except (NotImplementedError, RuntimeError):  # Windows event loops
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(link.request_close))
     try:
+        link.clis = await cli_versions()  # before the first hello, which lists them
         if mirror is not None:
             await mirror.start()
         if tasks is not None:
@@ -171,7 +184,7 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
     from hostagent.fileserve import FileServer
     from hostagent.git.service import GitService
     from hostagent.git.worktrees import worktrees_dir
-    from hostagent.link import HostLink, HostRevoked, LinkReplaced, backoff_from_env
+    from hostagent.link import HostLink, HostRevoked, LinkReplaced, ProtocolRefused, backoff_from_env
     from hostagent.liveconfig import LiveConfig, log_problems
     from hostagent.manage import ManageService, reexec
     from hostagent.mirror.index import Index
@@ -244,29 +257,24 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         except LinkReplaced:
             print(REPLACED, file=sys.stderr)
             return 4
+        except ProtocolRefused as exc:
+            print(f"hostagent: the hub refused this agent: {clean(str(exc))}", file=sys.stderr)
+            return 5
     if manage.restart_requested:
         reexec()  # everything above is closed: the agent starts again in this process
     return 0
 
 
 def cmd_status(args: argparse.Namespace, path: Path) -> int:
-    from hostagent.outbox import count_pending
+    from hostagent import doctor
 
-    try:
-        cfg = config.load(path)
-    except config.ConfigError as exc:
-        print(f"hostagent: {exc}", file=sys.stderr)
-        return 2
-    print(f"Config: {path}")
-    if cfg is None:
-        print("Paired: no")
-        return 2
-    print(f"Hub: {clean(cfg.hub)}")
-    print(f"Host id: {cfg.host_id if cfg.host_id is not None else '-'}")
-    print(f"Name: {clean(cfg.name)}")
-    print(f"Paired: {'yes' if cfg.paired else 'no'}")
-    print(f"Unsent messages: {count_pending(config.outbox_path(path))}")
-    return 0 if cfg.paired else 2
+    return doctor.status(path)
+
+
+def cmd_doctor(args: argparse.Namespace, path: Path) -> int:
+    from hostagent import doctor
+
+    return doctor.doctor(path)
 
 
 def cmd_unpair(args: argparse.Namespace, path: Path) -> int:
@@ -427,6 +435,7 @@ COMMANDS = {
     "pair": cmd_pair,
     "run": cmd_run,
     "status": cmd_status,
+    "doctor": cmd_doctor,
     "unpair": cmd_unpair,
     "project": cmd_project,
     "executors": cmd_executors,

@@ -108,7 +108,7 @@ def _error_from(status: int, body: bytes, retry_after: str | None) -> ApiError:
 
 
 def _send(
-    hub: str, path: str, data: bytes, content_type: str, token: str | None, method: str, timeout: float
+    hub: str, path: str, data: bytes | None, content_type: str, token: str | None, method: str, timeout: float
 ) -> bytes:
     """The answer's body (at most MAX_ANSWER + 1 bytes). Raises ApiError, HubUnreachable, InsecureHubUrl."""
     url = check_hub_url(hub) + path
@@ -141,6 +141,14 @@ def _send(
 
 def post(hub: str, path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
     raw = _send(hub, path, json.dumps(body).encode(), "application/json", token, "POST", TIMEOUT)
+    return _object(raw)
+
+
+def get(hub: str, path: str, token: str | None = None, timeout: float = TIMEOUT) -> dict[str, Any]:
+    return _object(_send(hub, path, None, "application/json", token, "GET", timeout))
+
+
+def _object(raw: bytes) -> dict[str, Any]:
     if len(raw) > MAX_ANSWER:
         raise HubUnreachable("the hub's answer is too large")
     try:
@@ -170,6 +178,12 @@ def pairing_reject(hub: str, token: str) -> dict[str, Any]:
 
 def host_unpair(hub: str, token: str) -> dict[str, Any]:
     return post(hub, "/api/host/unpair/", {}, token=token)
+
+
+def host_status(hub: str, token: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+    """What the hub knows of this host: `{"host_id", "host", "team", "hub_version", "protocol",
+    "min_protocol", "update"}`; ApiError `invalid_token` (401) once it was revoked."""
+    return get(hub, "/api/host/status/", token=token, timeout=timeout)
 
 
 def put_artifact(

@@ -3,7 +3,9 @@
 `HostLink.run()` connects, reconnects after drops with full-jitter back-off,
 and returns once `request_close()` was called (SIGTERM/SIGINT in the CLI). It
 raises HostRevoked (close 4401, or HTTP 401/403 at the handshake: reconnecting
-with a dead token would only hammer the hub) and LinkReplaced (close 4409).
+with a dead token would only hammer the hub), LinkReplaced (close 4409) and
+ProtocolRefused (close 4426: the hub does not take this agent's protocol
+version; the `refused` frame before it says what to run).
 Hub messages go to handlers registered by type in `HANDLERS`.
 """
 
@@ -25,6 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from hostagent import __version__
 from hostagent.outbox import EncodedPayload, Message, Outbox, encode_payload
 from protocol import limits
+from protocol.version import CLOSE_INCOMPATIBLE, MAX_REFUSAL, PROTOCOL_HEADER, PROTOCOL_VERSION
 
 log = logging.getLogger("hostagent.link")
 
@@ -47,6 +50,10 @@ class HostRevoked(Exception):
 
 class LinkReplaced(Exception):
     """Another agent connected with the same token; the hub closed this link."""
+
+
+class ProtocolRefused(Exception):
+    """The hub does not take this agent's protocol version; the message says what to run."""
 
 
 Handler = Callable[["HostLink", dict[str, Any]], Awaitable[None]]
@@ -136,14 +143,18 @@ class HostLink:
         # `executors` ({"name", "label", "kind", "needs_file"} each) when it offers executors.
         self.capabilities: list[str] = []
         self.executors: list[dict[str, Any]] = []
+        self.clis: list[dict[str, str]] = []  # hostagent.clis: the agent CLIs on PATH and their versions
+        self.protocol_version = PROTOCOL_VERSION
+        self.refusal = ""  # what the hub's last `refused` frame said
         # Per stream, how to rebuild a payload as stored in the outbox before it is resent
         # (called in a worker thread): the mirror stores references to file text, not the text.
         self.restorers: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {}
-        self._headers = {"Authorization": f"Bearer {token}"}
+        self._headers = {"Authorization": f"Bearer {token}", PROTOCOL_HEADER: str(self.protocol_version)}
 
         self.state = State.DISCONNECTED
         self.close_requested = False
         self.welcomed = False  # on the current connection
+        self.close_reason = ""  # of the last connection
         self.attempt = 0
         self.delays: list[float] = []  # reconnect delays drawn so far
         self.drop_reasons: list[str] = []
@@ -173,6 +184,11 @@ class HostLink:
                 raise HostRevoked("closed with 4401")
             if code == 4409:
                 raise LinkReplaced("closed with 4409")
+            if code == CLOSE_INCOMPATIBLE:
+                # Reconnecting cannot help: the same agent would be refused again.
+                raise ProtocolRefused(
+                    self.refusal or self.close_reason or "the hub refused this agent's protocol"
+                )
             if self.welcomed or up_for >= STABLE_AFTER:
                 self.attempt = 0
             delay = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** min(self.attempt, 32)))
@@ -211,6 +227,7 @@ class HostLink:
                 await self._receive(ws)
             up_for = loop.time() - started
             code = ws.close_code
+            self.close_reason = ws.close_reason or ""
             reason = f"code {code} reason {ws.close_reason!r}"
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -336,6 +353,8 @@ class HostLink:
     def hello_payload(self) -> dict[str, Any]:
         return {
             "agent_version": self.agent_version,
+            "protocol_version": self.protocol_version,
+            "clis": [dict(cli) for cli in self.clis],
             "platform": self.platform,
             "capabilities": list(self.capabilities),
             "executors": [dict(executor) for executor in self.executors],
@@ -418,6 +437,14 @@ async def on_error(link: HostLink, message: dict[str, Any]) -> None:
         pending = link.outbox.pending(stream)
     log.info("resending %s from seq %d (%d messages)", stream, expected, len(pending))
     await link.resend(pending)
+
+
+@HANDLERS.on("refused")
+async def on_refused(link: HostLink, message: dict[str, Any]) -> None:
+    """The hub's words before it closes the link for good (4426): kept for the user."""
+    text = message.get("message")
+    if isinstance(text, str):
+        link.refusal = "".join(c for c in text[:MAX_REFUSAL] if c.isprintable())
 
 
 @HANDLERS.on("heartbeat_ack")

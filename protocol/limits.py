@@ -28,6 +28,9 @@ EFFORT = re.compile(r"[a-z]{1,16}")  # a reasoning effort: low, medium, high, ..
 MAX_EFFORTS = 10
 MAX_EXECUTOR_ENV = 32  # variable names in an executor's `env` and `env_missing` (more are cut)
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+MAX_CLIS = 8  # agent CLIs whose version hello carries (codex, claude, gemini, aider)
+CLI_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+MAX_CLI_VERSION = 64  # characters of a CLI's `--version` line, as the agent cuts it
 
 # The mirror ------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from pydantic import AfterValidator, Field, StrictInt, field_validator, model_va
 
 from protocol import limits
 from protocol.base import CutList, Display, Name, ProtocolModel, Sequenced, Token, refuse
+from protocol.version import PROTOCOL_VERSION, accepted, accepted_range
 
 SeqNumber = Annotated[StrictInt, Field(gt=0, lt=limits.MAX_SEQ)]
 Position = Annotated[StrictInt, Field(ge=0, lt=limits.MAX_SEQ)]
@@ -108,6 +109,16 @@ class Executor(ProtocolModel):
         return self
 
 
+CLI_NAME_REFUSED = "a CLI name is 1-32 of a-z, 0-9, - and _, starting with a letter"
+
+
+class Cli(ProtocolModel):
+    """An agent CLI on the host's PATH and the first line of its `--version`."""
+
+    name: Annotated[str, Token(limits.CLI_NAME, CLI_NAME_REFUSED)]
+    version: Annotated[str, Name(limits.MAX_CLI_VERSION, "a CLI version")]
+
+
 class Hello(Sequenced):
     """Sent after each `welcome`: what the agent is and offers."""
 
@@ -115,6 +126,9 @@ class Hello(Sequenced):
     type = "hello"
 
     agent_version: Annotated[str, Name(limits.MAX_AGENT_VERSION, "agent_version", empty=True)] = ""
+    # Left out by agents from before it: they speak the current protocol.
+    protocol_version: StrictInt = PROTOCOL_VERSION
+    clis: Annotated[list[Cli], Field(max_length=limits.MAX_CLIS)] = []
     platform: Annotated[str, Name(limits.MAX_PLATFORM, "platform", empty=True)] = ""
     capabilities: Annotated[list[str], Field(max_length=limits.MAX_CAPABILITIES)] = []
     executors: Annotated[list[Executor], Field(max_length=limits.MAX_EXECUTORS)] = []
@@ -126,3 +140,17 @@ class Hello(Sequenced):
         if unknown:
             raise refuse(f"unknown capabilities: {ascii(unknown)}"[:120])
         return capabilities
+
+    @field_validator("protocol_version")
+    @classmethod
+    def _compatible(cls, protocol_version: int) -> int:
+        if not accepted(protocol_version):
+            raise refuse(f"this hub takes agent protocol {accepted_range()}, not {protocol_version}"[:120])
+        return protocol_version
+
+    @field_validator("clis")
+    @classmethod
+    def _once_each(cls, clis: list[Cli]) -> list[Cli]:
+        if len({cli.name for cli in clis}) != len(clis):
+            raise refuse("each CLI is named once")
+        return clis

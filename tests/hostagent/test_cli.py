@@ -36,15 +36,17 @@ def test_it_prints_its_version(capsys):
 
 
 def test_it_shows_status_without_the_token(config_path, capsys):
-    paired(config_path)
-    with Outbox(config.outbox_path(config_path)) as box:
-        box.append("host", "hello", {})
-        box.append("host", "hello", {})
-    assert main(["status", "--config", str(config_path)]) == 0
+    with FakePairingApi() as fake:
+        paired(config_path, hub=fake.url)
+        with Outbox(config.outbox_path(config_path)) as box:
+            box.append("host", "hello", {})
+            box.append("host", "hello", {})
+        assert main(["status", "--config", str(config_path)]) == 0
+        assert fake.paths() == ["/api/host/status/"]
     out = capsys.readouterr().out
     assert out == (
-        f'Config: {config_path}\nHub: https://hub.example.com\nHost id: 12\nName: Mac "Pro"\n'
-        "Paired: yes\nUnsent messages: 2\n"
+        f'Config: {config_path}\nHub: {fake.url}\nHost id: 12\nName: Mac "Pro"\n'
+        f'Paired: yes (host "box" of team "Team A" on {fake.url})\nUnsent messages: 2\n'
     )
     assert TOKEN not in out
 

@@ -1,4 +1,5 @@
 from hostagent import __version__
+from protocol.version import PROTOCOL_VERSION
 from tests.kits.fakehub import FakeHub, seqs, start_link, stop_link, wait_for
 
 
@@ -18,6 +19,8 @@ async def test_it_sends_hello_after_welcome_and_heartbeats_at_its_interval(tmp_p
             "seq": 1,
             "payload": {
                 "agent_version": __version__,
+                "protocol_version": PROTOCOL_VERSION,
+                "clis": [],
                 "platform": "test-x86_64",
                 "capabilities": [],
                 "executors": [],

@@ -1,6 +1,7 @@
 """Helpers the tests share: people, second factors, signed-in clients."""
 
 import html
+import re
 from base64 import b32encode
 
 import pyotp
@@ -62,6 +63,12 @@ def login(client, user: User, *, verified: bool = True):
 def page_text(response) -> str:
     """The response body with HTML entities decoded, as a reader sees it."""
     return html.unescape(response.content.decode())
+
+
+def visible_text(response) -> str:
+    """The words of a page's body as a reader sees them: no tags, white space collapsed."""
+    body = re.sub(r"(?s)<(script|style)\b.*?</\1>|<[^>]+>", " ", response.content.decode())
+    return " ".join(html.unescape(body).split())
 
 
 def make_host(team, name: str = "Workstation", *, state: str = "active"):

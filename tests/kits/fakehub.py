@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -21,9 +22,11 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from hostagent import __version__
 from protocol import sequenced
 from protocol.base import reason
 from protocol.link import Envelope
+from protocol.version import PROTOCOL_VERSION
 from tests.kits import loopback
 
 TOKEN = "chub_test-token-0123456789abcdefghijklmnopqrstuvwxyz012"
@@ -127,6 +130,7 @@ class FakeHub:
         self.applied_messages: list[dict[str, Any]] = []
         self.seen: list[tuple[str, int, str]] = []
         self.refused: list[int] = []
+        self.handshakes: list[dict[str, str]] = []  # each handshake's headers, names lower-case
         self.invalid: list[str] = []  # sequenced messages the hub's models would refuse
         self.port = 0
         self._server: Server | None = None
@@ -138,6 +142,7 @@ class FakeHub:
     def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.path != "/ws/host/":
             return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
+        self.handshakes.append({name.lower(): value for name, value in request.headers.raw_items()})
         if self.refuse_status is not None:
             self.refused.append(self.refuse_status)
             return connection.respond(HTTPStatus(self.refuse_status), "refused\n")
@@ -215,8 +220,15 @@ class FakePairingApi(loopback.LoopbackServer):
     before the grant; the grant comes once `approve()` was called (or at once if
     `auto_approve`)."""
 
-    def __init__(self, *, interval: float = 0.05, expires_in: float = 30, team: str = "Team A"):
-        super().__init__()
+    def __init__(
+        self,
+        *,
+        interval: float = 0.05,
+        expires_in: float = 30,
+        team: str = "Team A",
+        tls: ssl.SSLContext | None = None,
+    ):
+        super().__init__(tls=tls)
         self.interval = interval
         self.expires_in = expires_in
         self.user_code = "WDJB-MJHT"
@@ -275,6 +287,18 @@ class FakePairingApi(loopback.LoopbackServer):
             if self.auto_approve or self.approved.is_set():
                 return 200, self.grant
             return 400, {"error": "authorization_pending", "error_description": "waiting"}
+        if path == "/api/host/status/":
+            if auth != f"Bearer {self.token}":
+                return 401, {"error": "invalid_token", "error_description": "unknown token"}
+            return 200, {
+                "host_id": 12,
+                "host": "box",
+                "team": self.grant["team"],
+                "hub_version": __version__,
+                "protocol": PROTOCOL_VERSION,
+                "min_protocol": PROTOCOL_VERSION,
+                "update": f"pipx install --force {self.url}/agent/codexhub_agent-{__version__}.whl",
+            }
         if path in ("/api/pairing/confirm/", "/api/pairing/reject/", "/api/host/unpair/"):
             if auth != f"Bearer {self.token}":
                 return 401, {"error": "invalid_token", "error_description": "unknown token"}

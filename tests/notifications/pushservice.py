@@ -15,7 +15,6 @@ mailto:/https: contact) and its body decrypted with the subscription's key.
 """
 
 import base64
-import datetime
 import json
 import secrets
 import ssl
@@ -24,20 +23,17 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import http_ece
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.kits.loopback import LoopbackServer, Reply, Request
+from tests.kits.loopback import LoopbackServer, Reply, Request, self_signed_certificate
 
 MAX_EXP_AHEAD = 24 * 60 * 60  # RFC 8292 section 2: exp no more than 24 hours ahead
 
@@ -114,7 +110,7 @@ class PushService(LoopbackServer):
 
     def __init__(self):
         self._tmp = tempfile.TemporaryDirectory(prefix="pushservice-")
-        self.ca_file, key_file = _self_signed_certificate(Path(self._tmp.name))
+        self.ca_file, key_file = self_signed_certificate(Path(self._tmp.name))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.ca_file, key_file)
         super().__init__(tls=context)
@@ -281,38 +277,3 @@ class PushService(LoopbackServer):
         if not str(claims.get("sub", "")).startswith(("mailto:", "https:")):
             raise Rejected(f"sub {claims.get('sub')!r} is not a mailto: or https: contact")
         return claims, fields["k"]
-
-
-def _self_signed_certificate(directory: Path) -> tuple[str, str]:
-    """A day-long certificate for 127.0.0.1 and localhost: (cert PEM, key PEM)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(IPv4Address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return str(cert_file), str(key_file)

@@ -22,6 +22,7 @@ SECTIONS = {
     link.Hello: ["The host link (`/ws/host/`)", "The executors a host offers"],
     link.Executor: ["The executors a host offers"],
     link.Model: ["The executors a host offers"],
+    link.Cli: ["The host link (`/ws/host/`)"],
     link.Welcome: ["The host link (`/ws/host/`)"],
     link.Ack: ["The host link (`/ws/host/`)"],
     link.Error: ["The host link (`/ws/host/`)"],
@@ -98,6 +99,8 @@ STATED = [
     (limits.MAX_AGENT_VERSION, "`agent_version` at most {n} characters"),
     (limits.MAX_PLATFORM, "`platform` at most {n}"),
     (limits.MAX_CAPABILITIES, "`capabilities` at most {n}"),
+    (limits.MAX_CLIS, "`clis` at\nmost {n} agent CLIs"),
+    (limits.MAX_CLI_VERSION, "the first line of its `--version`, 1-{n} characters"),
     (limits.MAX_LOG_PIECE, "`text` is at most {kib} KiB of UTF-8"),
     (limits.MAX_LOG_TEXT, "the hub keeps {kib} KiB"),
     (limits.MAX_LOG_SEQ, "(below 2^{log2})"),
@@ -237,7 +240,8 @@ def test_the_choices_the_doc_lists_are_the_protocols():
     ):
         for value in values:
             assert f"`{value}`" in text or f'"{value}"' in text, value
-    for pattern in (limits.EXECUTOR_NAME, limits.ITEM_KEY, limits.REQUEST_ID, limits.THREAD_ID):
+    patterns = (limits.EXECUTOR_NAME, limits.ITEM_KEY, limits.REQUEST_ID, limits.THREAD_ID, limits.CLI_NAME)
+    for pattern in patterns:
         assert f"`^{pattern.pattern}$`" in text
 
 
