@@ -35,6 +35,7 @@ COST = {
     "task.permission": (8, 31),
     "task.permission_closed": (7, 23),
     "git.result": (5, 14),  # a request the hub does not know: looked up (one query each), ignored
+    "host.manage_result": (5, 14),  # likewise
 }
 
 
