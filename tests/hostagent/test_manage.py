@@ -6,6 +6,7 @@ agent.toml is left exactly as it was."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,8 @@ def tree(tmp_path):
     (code / ".cache").mkdir()
     (code / "node_modules").mkdir()
     (code / "notes.txt").write_text("a file\n")
+    (code / "red\x1b[31mname").mkdir()  # a name the hub would refuse: never listed
+    os.mkdir(bytes(code) + b"/caf\xe9")  # not UTF-8: never listed
     outside = tmp_path / "elsewhere"
     (outside / "secret").mkdir(parents=True)
     (code / "escape").symlink_to(outside)
@@ -73,7 +76,8 @@ async def test_the_folder_list_holds_what_is_under_the_roots_and_nothing_else(tm
         "misc/deep/er": (False, None),
         "misc/tool": (True, None),
         "web": (True, "web"),
-    }  # not api/src (in a repository), misc/deep/er/est (too deep), symlinks, hidden, node_modules, a file
+    }  # not api/src (in a repository), misc/deep/er/est (too deep), symlinks, hidden, node_modules, a file,
+    # names with control characters or not in UTF-8
     assert all(f["root"] == str(code) for f in listed["folders"])
 
 
