@@ -35,8 +35,8 @@ def test_the_pair_card_gives_the_install_line_and_the_pair_line(browser, hub, ar
         f'codexhub-agent pair --hub {hub.url} --name "My laptop"'
     )
     expect(card.locator("#agent-wheel-missing")).to_have_count(0)
-    card.locator("#install-command").scroll_into_view_if_needed()
     shot(page, artifacts, "pair-card")
+    card.screenshot(path=str(artifacts / "pair-card-alone.png"))
 
     card.locator('[data-copy="#install-command"]').click()
     expect(card.locator('[data-copy="#install-command"]')).to_have_text("Copied")
@@ -49,3 +49,25 @@ def test_the_pair_card_gives_the_install_line_and_the_pair_line(browser, hub, ar
     assert response.status == 200
     assert response.body() == (tmp_path / WHEEL_NAME).read_bytes()
     context.close()
+
+
+def test_a_hub_that_has_not_built_the_agent_says_so_on_the_card(
+    browser, transactional_db, artifacts, tmp_path
+):
+    hub = Hub(hub_env(AGENT_WHEEL_DIR=str(tmp_path / "not-built")), artifacts)
+    try:
+        user, _ = make_owner("mia@example.com", "Mia's")
+        context = browser.new_context(**PHONE)
+        page = context.new_page()
+        sign_in(page, hub.url, user)
+        warning = page.locator("#pair-a-host #agent-wheel-missing")
+        expect(warning).to_contain_text("This hub has not built the agent yet")
+        expect(warning).to_contain_text("make agent")
+        shot(page, artifacts, "pair-card-not-built")
+        page.locator("#pair-a-host").screenshot(path=str(artifacts / "pair-card-not-built-alone.png"))
+        response = page.request.get(f"{hub.url}/agent/{WHEEL_NAME}")
+        assert response.status == 404
+        assert "run `make agent` where the hub runs" in response.text()
+        context.close()
+    finally:
+        hub.stop()
