@@ -5,7 +5,7 @@ the install and update lines are devices.agent_dist's."""
 from packaging.version import InvalidVersion, Version
 
 from devices.agent_dist import AGENT_VERSION as HUB_AGENT_VERSION
-from devices.agent_dist import update_command
+from devices.agent_dist import update_command, wheel_url
 from protocol.version import PROTOCOL_VERSION, accepted_range
 
 
@@ -16,6 +16,11 @@ def is_older(version: str, than: str = HUB_AGENT_VERSION) -> bool:
         return Version(version) < Version(than)
     except InvalidVersion:
         return False
+
+
+def uv_update_command(hub: str) -> str:
+    """update_command for an agent installed with uv."""
+    return f"uv tool install --force {wheel_url(hub)}"
 
 
 def hub_url_of(scope: dict) -> str:
@@ -42,4 +47,11 @@ def protocol_refusal(offered: int | None, hub_url: str) -> tuple[str, str]:
     return message, reason[:120]
 
 
-__all__ = ["HUB_AGENT_VERSION", "hub_url_of", "is_older", "protocol_refusal", "update_command"]
+__all__ = [
+    "HUB_AGENT_VERSION",
+    "hub_url_of",
+    "is_older",
+    "protocol_refusal",
+    "update_command",
+    "uv_update_command",
+]

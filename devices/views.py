@@ -97,7 +97,11 @@ def _render_host(request, host, membership, *, status=200, **failed_forms):
 def _agent_update(request) -> dict:
     """What a page that marks an outdated agent shows: the version served and the line to run."""
     hub = agent_dist.hub_url(request)
-    return {"hub_agent_version": versions.HUB_AGENT_VERSION, "update_command": versions.update_command(hub)}
+    return {
+        "hub_agent_version": versions.HUB_AGENT_VERSION,
+        "update_command": versions.update_command(hub),
+        "uv_update_command": versions.uv_update_command(hub),
+    }
 
 
 def _visible_host(request, host_id: int) -> Host:

@@ -316,7 +316,10 @@ def _program_finding(what: str, executor: Executor, which: Callable[[str], str |
 def browser_finding(what: str, executor: Executor, platform: str = sys.platform) -> Finding:
     if importlib.util.find_spec("playwright") is None:
         return Finding(
-            False, what, "the playwright package is not installed: install the agent with its browser extra"
+            False,
+            what,
+            "the playwright package is not installed: install the agent with its browser extra "
+            "(codexhub-agent[browser])",
         )
     if executor.executable_path:
         path = executor.executable_path

@@ -98,6 +98,7 @@ def test_an_older_agent_is_marked_with_the_line_that_updates_it(host, team_a, al
     assert f"Build box runs agent {older_than_the_hub()}; this hub serves {HUB_AGENT_VERSION}" in body
     assert f'<pre class="command" id="update-command">{UPDATE}</pre>' in page
     assert 'data-copy="#update-command"' in page
+    assert f"Or with uv: {versions.uv_update_command('http://testserver')}" in body
     response = alice_client.get(reverse("host_list"))
     listing, words = response.content.decode(), visible_text(response)
     assert words.count("Update the agent") == 2  # the card, and the outdated host's row
