@@ -45,8 +45,9 @@ def mirror_projects_apply(*, host_id: int, message: MirrorProjects) -> None:
         )
     gone = Project.objects.filter(host_id=host_id, removed_at__isnull=True).exclude(name__in=names)
     removed = list(gone.values_list("id", flat=True))
-    gone.update(removed_at=now)
-    _drop_mirror(removed)
+    if removed:
+        Project.objects.filter(id__in=removed).update(removed_at=now)
+        _drop_mirror(removed)
     current_batch().forget("projects")
     _notify_team(host_id)
 
