@@ -216,7 +216,8 @@ class ExecutorConfig:
     timeout: int | float | None = setting(None, _seconds(MAX_TIMEOUT))
     # command and acp: extra variables for the child
     env: list[str] = setting(check=_env_names, factory=list)
-    base_url: str | None = setting(None, _base_url)  # openai only
+    # openai, and a computer executor a model drives: the endpoint, the model, the variable holding the key
+    base_url: str | None = setting(None, _base_url)
     model: str | None = setting(None, _model)
     api_key_env: str | None = setting(None, _api_key_env)
     # browser only: the host's own Chrome or Chromium (one of executable_path and channel), never a download
@@ -256,7 +257,8 @@ class ExecutorConfig:
         ),
     )
     # acp and codex (docs/protocol.md, "Agent sessions (ACP)"): seconds a session waits for a follow-up
-    # (default 900) and a permission request waits (default 600), then "reject" (default) or "wait"
+    # (default 900) and a permission request waits (default 600), then "reject" (default) or "wait";
+    # the permission keys also for a computer executor a model drives
     idle_timeout: int | float | None = setting(None, _seconds(MAX_SESSION_WAIT))
     permission_timeout: int | float | None = setting(None, _seconds(MAX_SESSION_WAIT))
     on_permission_timeout: str | None = setting(
@@ -296,6 +298,12 @@ _EXECUTOR_KEYS = {
         "max_actions",
         "step_timeout",
         "screenshot_max_bytes",
+        # a model drives it from a goal in words (docs/protocol.md, "Computer tasks: the agent loop")
+        "base_url",
+        "model",
+        "api_key_env",
+        "permission_timeout",
+        "on_permission_timeout",
     },
     "acp": {
         *_COMMON_KEYS,
@@ -360,6 +368,20 @@ def _whole_openai(executor: ExecutorConfig) -> None:
         raise Invalid(".base_url must use https:// to send an API key (plain http only for a loopback host)")
 
 
+def _whole_computer(executor: ExecutorConfig) -> None:
+    """Off unless configured, every key has a default; with `model` (and `base_url`) a model drives
+    it from a goal in words, and the keys of that loop are for such an executor only."""
+    if executor.model is None:
+        loop_keys = ("base_url", "api_key_env", "permission_timeout", "on_permission_timeout")
+        given = [key for key in loop_keys if getattr(executor, key) is not None]
+        if given:
+            raise Invalid(f".{given[0]} is only for a computer executor a model drives: set model too")
+        return
+    if executor.base_url is None:
+        raise Invalid('.base_url is required with model, like "https://api.openai.com/v1"')
+    _whole_openai(executor)
+
+
 def _whole_browser(executor: ExecutorConfig) -> None:
     if (executor.executable_path is None) == (executor.channel is None):
         raise Invalid(
@@ -380,7 +402,7 @@ _WHOLE: dict[str, Callable[[ExecutorConfig], None]] = {
     "codex": lambda executor: None,  # every key has a default
     "openai": _whole_openai,
     "browser": _whole_browser,
-    "computer": lambda executor: None,  # off unless configured; every key has a default
+    "computer": _whole_computer,
 }
 
 

@@ -78,7 +78,8 @@ MAX_RESULT_TEXT = 10_000
 MAX_STEP_ACTION = 16  # characters of a result's action the hub keeps
 MAX_STEP_ERROR = 300  # characters of a result's error the hub keeps
 MAX_ARTIFACT = 5 * 1024 * 1024
-ARTIFACT_NAME = re.compile(r"step-\d{1,2}\.(png|pdf)")
+# a step's screenshot or PDF; a computer task's model-driven action's screenshot (up to 1000 actions)
+ARTIFACT_NAME = re.compile(r"(?:step-\d{1,2}|action-\d{1,4})\.(png|pdf)")
 
 # Computer tasks (docs/protocol.md, "Computer tasks") ----------------------------------------
 
@@ -146,7 +147,20 @@ MAX_STOP_REASON = 64
 ITEM_KINDS = ("user", "agent", "thought", "plan", "tool", "notice")
 PLAN_STATUSES = ("pending", "in_progress", "completed")
 PRIORITIES = ("high", "medium", "low")
-TOOL_KINDS = ("read", "edit", "delete", "move", "search", "execute", "think", "fetch", "switch_mode", "other")
+# ACP's tool kinds, and `computer`: an action on the desktop a model asked for ("Computer tasks")
+TOOL_KINDS = (
+    "read",
+    "edit",
+    "delete",
+    "move",
+    "search",
+    "execute",
+    "think",
+    "fetch",
+    "switch_mode",
+    "other",
+    "computer",
+)
 TOOL_STATUSES = ("pending", "in_progress", "completed", "failed")
 NOTICE_LEVELS = ("info", "error")
 OPTION_KINDS = ("allow_once", "allow_always", "reject_once", "reject_always")

@@ -101,6 +101,9 @@ class Executor(ProtocolModel):
     # a computer executor's actions (docs/protocol.md, "Computer tasks"); one this hub does not know
     # is left out, so a newer agent's hello still passes
     actions: Annotated[list[ActionName], CutList(MAX_ACTION_NAMES), AfterValidator(_known_actions)] = []
+    # a computer executor a model drives ("Computer tasks: the agent loop"): it takes a goal in words
+    # (the prompt), not steps
+    goal: bool = False
 
     @model_validator(mode="after")
     def _label_or_name(self) -> "Executor":

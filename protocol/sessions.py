@@ -9,7 +9,15 @@ default; a field of the wrong type or value refuses the whole message.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SkipValidation, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    SkipValidation,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from protocol import limits
 from protocol.base import (
@@ -28,6 +36,7 @@ from protocol.tasks import TasksMessage
 KEY_REFUSED = "key must be 1-80 of A-Z, a-z, 0-9, '.', '_', ':' and '-'"
 REQUEST_ID_REFUSED = "request_id must be 1-64 of A-Z, a-z, 0-9, '.', '_', ':' and '-'"
 DATA_REFUSED = "data must be an object"
+ARTIFACT_REFUSED = "artifact must be step-<n>.png or action-<n>.png"
 OPTION_IDS_DIFFER = "option ids must differ"
 
 # Timeline items ----------------------------------------------------------------------------------
@@ -72,6 +81,15 @@ class ToolData(ProtocolModel):
     locations: Annotated[list[Location], CutList(limits.MAX_LOCATIONS)] = []
     text: Annotated[str, Display(limits.MAX_TOOL_TEXT, null=True)] = ""
     diffs: Annotated[list[FileDiff], CutList(limits.MAX_DIFFS)] = []
+    # a computer task's action: the screenshot after it, uploaded as that artifact (action-<n>.png)
+    artifact: Annotated[str, Token(limits.ARTIFACT_NAME, ARTIFACT_REFUSED)] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_no_artifact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("artifact") is None:
+            data.pop("artifact", None)  # an agent's tool call: as before computer tasks
+        return data
 
 
 class NoticeData(ProtocolModel):

@@ -111,6 +111,11 @@ class Executor:
     allowed_classes: tuple[str, ...] = ()
     max_actions: int = DEFAULT_MAX_ACTIONS
 
+    @property
+    def drives_itself(self) -> bool:
+        """A computer executor a model drives: it takes a goal in words, not steps."""
+        return self.kind == "computer" and bool(self.model)
+
     def describe(self) -> dict[str, object]:
         """As `hello` offers it, with the names of its own variables that pass and of the needed
         ones that are unset (never a value)."""
@@ -124,6 +129,8 @@ class Executor:
             described["models"] = [dict(model) for model in self.models]
         if self.kind == "computer":
             described["actions"] = list(self.actions)
+            if self.drives_itself:
+                described["goal"] = True
         return {**described, **hello_fields(report(self))}
 
 
@@ -173,6 +180,11 @@ def _from_config(
             max_actions=spec.max_actions or DEFAULT_MAX_ACTIONS,
             step_timeout=float(spec.step_timeout or DEFAULT_STEP_TIMEOUT),
             screenshot_max_bytes=spec.screenshot_max_bytes or DEFAULT_SCREENSHOT_MAX,
+            base_url=spec.base_url or "",
+            model=spec.model or "",
+            api_key_env=spec.api_key_env or "",
+            permission_timeout=float(spec.permission_timeout or DEFAULT_PERMISSION_TIMEOUT),
+            on_permission_timeout=spec.on_permission_timeout or "reject",
         )
     if spec.type == "acp":
         return Executor(

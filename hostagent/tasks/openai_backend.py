@@ -60,7 +60,7 @@ def messages(prompt: str, target: str, content: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> bytes:
+def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) -> bytes:
     """In a worker thread. Raises EndpointError (without the key: the caller scrubs anyway)."""
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:
@@ -151,7 +151,7 @@ async def _run(
         await log.note(f"{executor.api_key_env} is not set: sending no API key\n")
     await log.note(f"asking model {executor.model} at {url} to rewrite {target} ({len(original)} bytes)\n")
     request: asyncio.Future[Any] = asyncio.ensure_future(
-        asyncio.to_thread(_post, url, body, headers, executor.timeout)
+        asyncio.to_thread(post_json, url, body, headers, executor.timeout)
     )
     cancelled = asyncio.ensure_future(cancel.wait())
     try:

@@ -80,6 +80,7 @@ from protocol.paths import path_error
 if TYPE_CHECKING:  # the acp package costs 0.3 s to import: only hosts with a session pay it
     from hostagent.tasks.acp_session import AcpSession
     from hostagent.tasks.codex_session import CodexSession
+    from hostagent.tasks.computer_agent import ComputerAgent
 
 log = logging.getLogger("hostagent.tasks")
 
@@ -174,7 +175,7 @@ class _Job:
     target: str
     steps: list[dict[str, Any]] | None = None  # a browser or a computer task's
     results: list[dict[str, Any]] = field(default_factory=list)  # what each step that ran gave
-    session: AcpSession | CodexSession | None = None  # an acp or codex executor's
+    session: AcpSession | CodexSession | ComputerAgent | None = None  # acp, codex, a model's computer
     workspace: str = WORKING_COPY
     base: str | None = None  # a new worktree's base branch (None: the working copy's)
     worktree_of: int | None = None  # a continuation: the task whose worktree it runs in
@@ -190,6 +191,10 @@ def _computer_error(assignment: dict[str, Any], executor: Executor) -> str | Non
     """Why a computer task cannot run (its steps are checked before any input), or None."""
     if assignment.get("workspace") == WORKTREE:
         return "a computer task uses no project files, so it cannot run in a worktree"
+    if executor.drives_itself:  # a model drives it: the prompt is its goal
+        if assignment.get("steps") or assignment.get("computer_steps"):
+            return f"executor {executor.name!r} takes a goal in words (a model drives it), not steps"
+        return None
     if assignment.get("steps"):
         return f"executor {executor.name!r} takes computer steps, not browser steps"
     from hostagent.tasks.computer import steps_error  # pydantic: on the first computer task
@@ -201,7 +206,7 @@ def _job_steps(assignment: dict[str, Any], executor: Executor) -> list[dict[str,
     if executor.kind == "browser":
         steps: list[dict[str, Any]] | None = assignment.get("steps")
         return steps
-    if executor.kind == "computer":
+    if executor.kind == "computer" and not executor.drives_itself:
         steps = assignment.get("computer_steps")
         return steps
     return None
@@ -448,7 +453,7 @@ class TaskService:
             await self._finish(task_id, RunResult("cancelled"), state=CANCELLED)
         # running (reported at the next welcome), finished or cancelled: nothing to do
 
-    def _session(self, message: dict[str, Any]) -> AcpSession | CodexSession | None:
+    def _session(self, message: dict[str, Any]) -> AcpSession | CodexSession | ComputerAgent | None:
         """The session a session message is for, or None (logged) if it is not one this agent holds."""
         task_id = message.get("task_id")
         job = self.jobs.get(task_id) if _is_id(task_id) else None  # type: ignore[arg-type]
@@ -578,6 +583,13 @@ class TaskService:
                 places=tuple(places),
                 project=job.project,
             )
+        if executor.drives_itself:
+            from hostagent.tasks.computer import display_of
+            from hostagent.tasks.computer_agent import ComputerAgent
+
+            upload = hub_uploader(self.hub, self.token, task_id)
+            lock = self.display_locks.setdefault(display_of(executor), asyncio.Lock())
+            job.session = ComputerAgent(executor, task_id, job.prompt, self._send, job.cancel, upload, lock)
         self.jobs[task_id] = job
         job.task = asyncio.create_task(self._run_job(job))
 
@@ -593,7 +605,11 @@ class TaskService:
     def running_in_working_copy(self, project: str) -> bool:
         """Whether a task is running in `project`'s working copy now."""
         return any(
-            job.started and job.project == project and job.workspace == WORKING_COPY and job.steps is None
+            job.started
+            and job.project == project
+            and job.workspace == WORKING_COPY
+            and job.steps is None
+            and job.executor.kind != "computer"
             for job in self.jobs.values()
         )
 
@@ -718,6 +734,8 @@ class TaskService:
                 job.executor, job.steps, task_log, job.cancel, upload, job.results, display_lock=lock
             )
             return result, []
+        if job.executor.drives_itself and job.session is not None:  # the desktop: no project scan
+            return await job.session.run(job.root, task_log), []
         if job.steps is not None:  # a browser drives web sites: nothing in the project to compare
             upload = hub_uploader(self.hub, self.token, job.id)
             return await run_browser(job.executor, job.steps, task_log, job.cancel, upload, job.results), []

@@ -43,8 +43,8 @@ def read_back(model, payload: dict) -> dict:
 
 def hello_as_kept(payload: dict) -> dict:
     """hello as the hub keeps it: an executor that is not codex's lists no models, one that is not
-    a computer no actions."""
-    kept = [{"models": [], "actions": [], **executor} for executor in payload["executors"]]
+    a computer no actions, and one no model drives takes no goal."""
+    kept = [{"models": [], "actions": [], "goal": False, **executor} for executor in payload["executors"]]
     return {**payload, "executors": kept}
 
 
@@ -56,7 +56,8 @@ def test_hello_with_every_kind_of_executor(tmp_path):
         '[executors.codex]\ntype = "acp"\ncommand = ["codex-acp"]\n'
         '[executors.threads]\ntype = "codex"\n'
         '[executors.local]\ntype = "openai"\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "m"\n'
-        '[executors.desk]\ntype = "computer"\nactions = ["screenshot", "click"]\n',
+        '[executors.desk]\ntype = "computer"\nactions = ["screenshot", "click"]\n'
+        '[executors.pilot]\ntype = "computer"\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "cua"\n',
     )
     link = HostLink("http://127.0.0.1:1", "t", Outbox(tmp_path / "o.sqlite3"), platform="linux-x86_64")
     link.capabilities = ["agent", "browser", "mirror"]
@@ -64,6 +65,7 @@ def test_hello_with_every_kind_of_executor(tmp_path):
     payload = link.hello_payload()
     assert read_back(Hello, payload) == hello_as_kept(payload)
     assert {e["kind"] for e in payload["executors"]} == set(limits.EXECUTOR_KINDS)
+    assert [e.get("goal") for e in payload["executors"] if e["kind"] == "computer"] == [None, True]
     link.outbox.close()
 
 

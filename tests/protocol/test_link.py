@@ -14,6 +14,7 @@ CLAUDE = {
     "env_missing": [],
     "models": [],
     "actions": [],
+    "goal": False,
 }
 
 
