@@ -4,6 +4,8 @@ projects and tasks a page subscribes to; the apps send their events there.
 It sits above the apps (beside codexhub.asgi) and reads their current state
 through their selectors."""
 
+import time
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -11,10 +13,11 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from accounts.groups import session_group, team_group, user_group
 from accounts.services import otp_session_is_verified, teams_for_user
 from codexhub.consumers import DirectDispatch
-from devices.services import host_state_for_ui, hosts_for_team
+from devices.services import host_group, host_state_for_ui, hosts_for_team
 from projects.models import Project
 from projects.services import mirror_changes_seen, project_group
 from protocol.paths import path_error
+from tasks.live import watch_message, watched_task_host
 from tasks.models import Task
 from tasks.selectors import task_get
 from tasks.services import task_group
@@ -59,6 +62,8 @@ def _page_scope(content: dict) -> dict[str, str] | None:
 
 # What a page may subscribe to: who may see one, and its group.
 SUBSCRIPTIONS = {"project": (_can_see_project, project_group), "task": (_can_see_task, task_group)}
+WATCH_GAP = 2.0  # seconds between two `watch` of one task from one page that reach its host
+FRAME_SHOWN_WAIT = 2.0  # seconds a page may take to show a live frame before it is sent the next
 
 
 def _layer_failures(layer) -> int:
@@ -79,6 +84,9 @@ class UIConsumer(DirectDispatch, AsyncJsonWebsocketConsumer):
             return
         teams, hosts = state
         self.scopes: dict[int, dict[str, str]] = {}  # project -> what the page shows of it
+        self.watch_sent: dict[int, float] = {}  # task -> when its host was last told
+        self.frame_sent: dict[int, float] = {}  # task -> when the page was sent a frame not shown yet
+        self.frame_waiting: dict[int, dict] = {}  # task -> the latest frame that came meanwhile
         self.groups_joined = [user_group(user.id), session_group(self.scope["session"].session_key)]
         self.groups_joined += [team_group(t["id"]) for t in teams]
         for group in self.groups_joined:
@@ -126,6 +134,10 @@ class UIConsumer(DirectDispatch, AsyncJsonWebsocketConsumer):
             await self._renew_groups()
         elif kind == "subscribe":
             await self._subscribe("task" if "task" in content else "project", content)
+        elif kind == "watch":
+            await self._watch(content.get("task"))
+        elif kind == "frame.shown":
+            await self._frame_shown(content.get("task"))
         else:
             await self.send_json({"type": "error", "error": "unknown message type"})
 
@@ -150,6 +162,47 @@ class UIConsumer(DirectDispatch, AsyncJsonWebsocketConsumer):
         if group not in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
+
+    # Watching a computer task live (tasks.live) --------------------------------------------
+
+    async def _watch(self, task_id) -> None:
+        """The page shows task `task_id` live: tell its host (at most every WATCH_GAP seconds),
+        only for a computer task this page follows that has not ended; else nothing."""
+        if type(task_id) is not int or task_group(task_id) not in self.groups_joined:
+            await self.send_json({"type": "error", "error": "no such task"})
+            return
+        now = time.monotonic()
+        if now - self.watch_sent.get(task_id, -WATCH_GAP) < WATCH_GAP:
+            return
+        self.watch_sent[task_id] = now
+        host_id = await database_sync_to_async(watched_task_host)(user=self.scope["user"], task_id=task_id)
+        if host_id is not None:
+            await self.channel_layer.group_send(host_group(host_id), watch_message(task_id))
+
+    async def computer_frame(self, event):
+        """A frame of a task this page follows. One at a time: until the page says it showed the
+        last one (or FRAME_SHOWN_WAIT passed), the latest waits and replaces any older."""
+        task = event["task"]
+        if time.monotonic() - self.frame_sent.get(task, -FRAME_SHOWN_WAIT) < FRAME_SHOWN_WAIT:
+            self.frame_waiting[task] = event
+            return
+        await self._send_frame(event)
+
+    async def _send_frame(self, event) -> None:
+        self.frame_sent[event["task"]] = time.monotonic()
+        fields = ("task", "frame", "mime", "width", "height", "data")
+        await self.send_json({"type": "computer.frame", **{key: event[key] for key in fields}})
+
+    async def _frame_shown(self, task_id) -> None:
+        if type(task_id) is not int or task_id not in self.frame_sent:
+            return
+        del self.frame_sent[task_id]
+        waiting = self.frame_waiting.pop(task_id, None)
+        if waiting is not None:
+            await self._send_frame(waiting)
+
+    async def task_step(self, event):
+        await self.send_json({"type": "task.step", "task": event["task"], "index": event["index"]})
 
     async def task_changed(self, event):
         await self.send_json({"type": "task.changed", "task": event["task"], "state": event["state"]})

@@ -15,6 +15,7 @@ from devices import hooks, link, services, versions
 from devices.applier import applier
 from devices.handlers import known_streams
 from devices.limits import LogBudget, TokenBucket, host_auth_failure_allowed, host_connect_allowed
+from devices.live import FrameRelay, Refused
 from devices.presence import presence
 from protocol import version as protocol_version
 
@@ -71,6 +72,7 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
         host, previous = opened
         self.host_id, self.host_name, self.group = host.id, host.name, services.host_group(host.id)
         self.bucket = TokenBucket(settings.HOST_LINK_RATE, settings.HOST_LINK_BURST)
+        self.frames = FrameRelay(host.id)
         self.last_heard = time.monotonic()
         # Without the layer the link still works; the heartbeat renews the group later.
         self.layer_failures = getattr(self.channel_layer, "failures", 0)
@@ -158,6 +160,8 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self._refuse("send JSON objects as text frames")
         elif message.get("type") == "heartbeat":
             await self._heartbeat()
+        elif message.get("type") == "computer.frame" and "seq" not in message:
+            await self._frame(message)
         elif "seq" in message or "stream" in message:
             await self._sequenced(message)
         else:
@@ -172,6 +176,16 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
         except (ValueError, RecursionError):
             return None
         return message if isinstance(message, dict) else None
+
+    async def _frame(self, message: dict):
+        """A live frame: relayed to its task's pages, never stored or acked (devices.live)."""
+        try:
+            relayed = await self.frames.event(message)
+        except Refused as exc:
+            await self._refuse(str(exc))
+            return
+        if relayed is not None:
+            await self._layer("group_send", *relayed)
 
     async def _heartbeat(self):
         """Answered from memory, ahead of any data this link has waiting:
@@ -209,6 +223,8 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self._refuse("seq must be a positive integer", message, stream=stream)
             return
         assert self.host_id is not None  # set when the link opened, before any message
+        if kind == "task.finished" and isinstance(payload, dict):
+            self.frames.forget(payload.get("task_id"))  # its frames stop here
         incoming = services.Incoming(host_id=self.host_id, stream=stream, seq=seq, kind=kind, payload=payload)
         self.unacked.append((message, applier().submit(incoming)))
         if self.acker is None or self.acker.done():
@@ -236,6 +252,8 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self._send(type="error", error="gap", stream=stream, seq=seq, expected=result.expected)
             return
         await self._send(type="ack", stream=stream, seq=seq)
+        if message.get("type") == "task.finished" and isinstance(message.get("payload"), dict):
+            self.frames.forget(message["payload"].get("task_id"))  # ended: no frame goes on
         if result.outcome == services.REJECTED:
             await self._refuse(result.error, message, stream=stream, seq=seq)
 
@@ -287,6 +305,10 @@ class HostConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     async def task_cancel(self, event):
         await self._send(type="task.cancel", task_id=event["task_id"])
+
+    async def computer_watch(self, event):
+        """Someone watches a computer task of this host live (tasks.live): send frames."""
+        await self._send(type="computer.watch", task_id=event["task_id"], seconds=event["seconds"])
 
     # Agent sessions: the phone's answers and follow-ups (tasks.services).
 

@@ -77,6 +77,9 @@ OUTPUTS = ("plain", "codex-jsonl", "claude-stream-json")  # a command's stdout (
 COMPUTER_ACTIONS = limits.COMPUTER_ACTIONS
 MAX_COMPUTER_ACTIONS = limits.MAX_COMPUTER_ACTIONS
 DEFAULT_MAX_ACTIONS = limits.MAX_STEPS
+MAX_LIVE_FPS = limits.MAX_LIVE_FPS  # the live view: frames a second while someone watches (0: none)
+MAX_LIVE_FRAME = limits.MAX_LIVE_FRAME
+DEFAULT_LIVE_MAX = 160 * 1024
 X_DISPLAY = re.compile(r":\d{1,4}(\.\d{1,2})?")  # a local X11 display: `:0`, `:99.0`
 MAX_WINDOWS = 100
 MAX_OUTPUT_CAP = 256 * 1024 * 1024
@@ -236,6 +239,16 @@ class ExecutorConfig:
     # $DISPLAY; macOS: the main display), the actions it may take (default all), the windows it may
     # act on (titles, `*` matching any text; WM_CLASS names; default any), actions per task
     display: str | None = setting(None, _display)
+    # the live view while someone watches: frames a second (0: none) and bytes a frame may take
+    live_fps: int | None = setting(
+        None, checks.number(0, MAX_LIVE_FPS, f"must be an integer between 0 and {MAX_LIVE_FPS}", integer=True)
+    )
+    live_max_bytes: int | None = setting(
+        None,
+        checks.number(
+            1024, MAX_LIVE_FRAME, f"must be an integer between 1024 and {MAX_LIVE_FRAME}", integer=True
+        ),
+    )
     actions: list[str] | None = setting(None, _actions)
     allowed_titles: list[str] | None = setting(None, _windows("window titles"))
     allowed_classes: list[str] | None = setting(None, _windows("window classes"))
@@ -292,6 +305,8 @@ _EXECUTOR_KEYS = {
     "computer": {
         *_COMMON_KEYS,
         "display",
+        "live_fps",
+        "live_max_bytes",
         "actions",
         "allowed_titles",
         "allowed_classes",

@@ -282,6 +282,18 @@ class HostLink:
             raise ConnectionError("not connected")
         await self.ws.send(json.dumps(message))
 
+    async def send_live(self, message: dict[str, Any]) -> bool:
+        """Send a message that may be lost (a live frame: docs/protocol.md, "Watching a computer
+        task live"): now if the link is up and welcomed, else never. Returns whether it went."""
+        ws = self.ws
+        if ws is None or not self.welcomed:
+            return False
+        try:
+            await ws.send(json.dumps(message))
+        except (ConnectionClosed, ConnectionError):
+            return False
+        return True
+
     async def send(self, stream: str, type_: str, payload: dict[str, Any]) -> int:
         """Queue a sequenced message in the outbox; send it now if the link is up. Returns its seq.
 

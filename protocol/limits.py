@@ -94,6 +94,13 @@ MAX_KEYS = 64  # characters of a key combination (`ctrl+shift+t`)
 MAX_WAIT = MAX_STEP_TIMEOUT  # seconds a `wait` step waits
 MAX_WINDOW_TITLE = 200
 MAX_COMPUTER_ACTIONS = 1000  # actions per task an executor may allow (`max_actions`)
+# Watching a computer task live: frames are never stored, and dropped when someone is slower.
+MAX_LIVE_FPS = 4  # frames a second the agent sends at most (an executor's `live_fps`)
+LIVE_WIDTH, LIVE_HEIGHT = 780, 1600  # pixels: a frame is scaled down to fit (a phone's screen)
+MAX_LIVE_FRAME = 256 * 1024  # bytes of one frame's image
+LIVE_MIMES = ("image/jpeg", "image/png")
+MAX_LIVE_NUMBER = 2**31  # a frame's `frame` number, exclusive
+LIVE_WATCH = 15  # seconds the agent sends frames after the hub said someone watches (pages say it every 5 s)
 
 # Git (task branches, review, commit, merge, push) -----------------------------------------
 

@@ -231,6 +231,15 @@ class StepResult(ProtocolModel):
     artifact: Annotated[str, Token(limits.ARTIFACT_NAME, ARTIFACT_REFUSED)] | None = None
 
 
+class TaskStep(TasksMessage):
+    """A step of a computer task ran: its result at once, so the page fills in while the task
+    runs (`task.finished` still carries them all)."""
+
+    type = "task.step"
+
+    step: StepResult
+
+
 class TaskFinished(TasksMessage):
     type = "task.finished"
 

@@ -104,6 +104,22 @@ def task_log_apply(*, host_id: int, message: protocol_tasks.TaskLog) -> None:
     group_send_on_commit(task_group(task.id), {"type": "task.log", "task": task.id, "seq": message.seq})
 
 
+@handles(protocol_tasks.TaskStep)
+def task_step_apply(*, host_id: int, message: protocol_tasks.TaskStep) -> None:
+    """One step's result while the task runs: the page shows it at once."""
+    task = host_task(host_id, message.task_id)
+    if message.step.index >= len(task.steps):
+        raise InvalidMessage(f"task {task.id} has {len(task.steps)} steps, not step {message.step.index}")
+    if task.state in FINISHED_STATES:
+        return  # task.finished's results stand
+    result = message.step.model_dump()
+    others = [kept for kept in task.step_results if kept.get("index") != result["index"]]
+    task.step_results = sorted([*others, result], key=lambda kept: kept["index"])
+    task.save(update_fields=["step_results"])
+    event = {"type": "task.step", "task": task.id, "index": result["index"]}
+    group_send_on_commit(task_group(task.id), event)
+
+
 @handles(protocol_tasks.TaskFinished)
 def task_finished_apply(*, host_id: int, message: protocol_tasks.TaskFinished) -> None:
     task = host_task(host_id, message.task_id)

@@ -134,9 +134,12 @@ def _render_task(request, task, template="tasks/task_detail.html", status=200, f
         for index, step in enumerate(task.steps)
     ]
     log_html, carry = ansi.render_all([log.text for log in logs])
+    running = task.state == TaskState.RUNNING
     context = {
         "task": task,
         "steps": steps,
+        # the step the host is on (its results come one by one: task.step)
+        "running_step": next((s["n"] for s in steps if s["result"] is None), None) if running else None,
         "changes": changes,
         "log_html": log_html,
         "log_carry": carry.token(),  # what the page sends back for the pieces after last_seq

@@ -11,6 +11,10 @@ the mouse, the focused one for keys) must be on the list, else the step fails be
 The screenshot after each step goes to the hub (`step-<index>.png`); the first failed step ends
 the task naming it and why. Cancel and the task's timeout stop input at once: the next input
 never starts, the one in flight (a piece of typing) ends within about 0.2 s.
+
+Each step's result also goes out as it happens (`on_step`: the service sends `task.step`), and
+while the steps run a LiveView (computer_live) sends the screen to whoever watches; it stops
+with the steps, and at once on a Stop.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hostagent.tasks.browser import Upload, UploadError
+from hostagent.tasks.computer_live import LiveView
 from hostagent.tasks.desktop import DesktopError, Shot, Window, X11Desktop
 from hostagent.tasks.executors import Executor, RunResult, seconds
 from hostagent.tasks.output import TaskLog
@@ -299,10 +304,14 @@ async def run_computer(
     results: list[dict[str, Any]],
     *,
     display_lock: asyncio.Lock | None = None,
+    live: LiveView | None = None,
+    on_step: Callable[[dict[str, Any]], Awaitable[object]] | None = None,
 ) -> RunResult:
-    """Run `steps` (checked by steps_error), appending one result per step that ran to `results`.
-    `display_lock`: held while the steps run, so two tasks never type into one display at once."""
+    """Run `steps` (checked by steps_error), appending one result per step that ran to `results`
+    and passing each to `on_step` as it comes. `display_lock`: held while the steps run, so two
+    tasks never type into one display at once; `live`: shows the screen meanwhile."""
     session = _Session(executor, task_log, upload, results)
+    session.live, session.on_step = live, on_step
     runner = asyncio.create_task(session.run(steps, display_lock or asyncio.Lock()))
     cancelled = asyncio.create_task(cancel.wait())
     try:
@@ -339,6 +348,8 @@ class _Session:
         self.windows = WindowList(executor.allowed_titles, executor.allowed_classes)
         self.interrupted: str | None = None
         self.stop = asyncio.Event()
+        self.live: LiveView | None = None
+        self.on_step: Callable[[dict[str, Any]], Awaitable[object]] | None = None
 
     def halt(self, why: str) -> None:
         self.interrupted = why
@@ -362,14 +373,21 @@ class _Session:
             await self.task_log.note(
                 f"display {self.desktop.display} ({self.desktop.width}x{self.desktop.height}) ready\n"
             )
-            for index, step in enumerate(steps):
-                if self.interrupted:
-                    return RunResult("failed", error=self.interrupted)
-                result = await self._step(index, step)
-                self.results.append(result)
-                if not result["ok"]:
-                    return RunResult("failed", error=result["error"])
-            return RunResult("succeeded")
+            showing = self.live.showing(self.stop) if self.live else contextlib.nullcontext()
+            async with showing:
+                return await self._steps(steps)
+
+    async def _steps(self, steps: list[dict[str, Any]]) -> RunResult:
+        for index, step in enumerate(steps):
+            if self.interrupted:
+                return RunResult("failed", error=self.interrupted)
+            result = await self._step(index, step)
+            self.results.append(result)
+            if self.on_step is not None:
+                await self.on_step(dict(result))
+            if not result["ok"]:
+                return RunResult("failed", error=result["error"])
+        return RunResult("succeeded")
 
     async def _step(self, index: int, step: dict[str, Any]) -> dict[str, Any]:
         timeout = float(step.get("timeout", self.executor.step_timeout))

@@ -26,11 +26,13 @@ from typing import Any
 from hostagent.config import (
     COMPUTER_ACTIONS,
     DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_LIVE_MAX,
     DEFAULT_MAX_ACTIONS,
     DEFAULT_PERMISSION_TIMEOUT,
     DEFAULT_SCREENSHOT_MAX,
     DEFAULT_STEP_TIMEOUT,
     MAX_EXECUTORS,
+    MAX_LIVE_FPS,
     Config,
     ExecutorConfig,
     TasksConfig,
@@ -96,6 +98,8 @@ class Executor:
     downloads_dir: str = ""
     step_timeout: float = DEFAULT_STEP_TIMEOUT
     screenshot_max_bytes: int = DEFAULT_SCREENSHOT_MAX
+    live_fps: int = MAX_LIVE_FPS  # computer: the live view's frames a second (0: none)
+    live_max_bytes: int = DEFAULT_LIVE_MAX
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # acp
     permission_timeout: float = DEFAULT_PERMISSION_TIMEOUT
     on_permission_timeout: str = "reject"
@@ -174,6 +178,8 @@ def _from_config(
             False,
             timeout,
             display=spec.display or "",
+            live_fps=MAX_LIVE_FPS if spec.live_fps is None else spec.live_fps,
+            live_max_bytes=spec.live_max_bytes or DEFAULT_LIVE_MAX,
             actions=tuple(spec.actions or COMPUTER_ACTIONS),
             allowed_titles=tuple(spec.allowed_titles or ()),
             allowed_classes=tuple(spec.allowed_classes or ()),

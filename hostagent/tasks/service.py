@@ -59,6 +59,7 @@ from hostagent.link import HostLink
 from hostagent.mirror.scan import RootMissing, Scanner, Scope, is_within
 from hostagent.tasks.browser import hub_uploader, run_browser
 from hostagent.tasks.changes import compare_recorded, take_snapshot
+from hostagent.tasks.computer_live import LiveView, Watches
 from hostagent.tasks.executors import Executor, RunResult, run_command
 from hostagent.tasks.ledger import (
     CANCELLED,
@@ -292,6 +293,7 @@ class TaskService:
         self.locks: dict[str, asyncio.Lock] = {}
         self.worktree_locks: dict[int, asyncio.Lock] = {}
         self.display_locks: dict[str, asyncio.Lock] = {}  # computer tasks: one at a time per display
+        self.watches = Watches()  # computer tasks someone watches live (computer.watch)
         self.worktrees = worktrees if worktrees is not None else ledger.path.parent / WORKTREES_NAME
         self.jobs: dict[int, _Job] = {}
         self.threads: Any = None  # a codex_threads.ThreadLister, when the host offers codex
@@ -355,6 +357,7 @@ class TaskService:
             "task.interrupt": self.on_interrupt,
             "task.end": self.on_end,
             "codex.threads": self.on_threads,
+            "computer.watch": self.on_watch,
         }
         link.extend(handlers, after_welcome=self.on_welcome)
         self.link = link
@@ -416,6 +419,31 @@ class TaskService:
         await self._send("task.received", {"task_id": task_id})
         self.ledger.mark_acked(task_id)
         await self._accept(task_id, assignment)
+
+    async def on_watch(self, message: dict[str, Any]) -> None:
+        """Someone watches a computer task live: its frames go for `seconds` more, from when it
+        runs (only a computer task this agent holds; anything else is ignored)."""
+        task_id, seconds = message.get("task_id"), message.get("seconds")
+        job = self.jobs.get(task_id) if _is_id(task_id) else None  # type: ignore[arg-type]
+        if job is None or job.executor.kind != "computer":
+            return
+        if type(seconds) is not int or not 1 <= seconds <= limits.LIVE_WATCH:
+            seconds = limits.LIVE_WATCH
+        self.watches.watch(job.id, seconds)
+
+    def live_view(self, task_id: int, executor: Executor, task_log: TaskLog) -> LiveView:
+        """The live view of a computer task (computer_live): its frames go out on the link."""
+        from hostagent.tasks.computer import display_of
+
+        return LiveView(
+            display_of(executor),
+            task_id,
+            self.link.send_live,
+            self.watches,
+            fps=executor.live_fps,
+            max_bytes=executor.live_max_bytes,
+            note=task_log.note,
+        )
 
     async def on_threads(self, message: dict[str, Any]) -> None:
         """The hub asks for a codex executor's threads (the lister, and its imports, on the first ask)."""
@@ -731,7 +759,15 @@ class TaskService:
             upload = hub_uploader(self.hub, self.token, job.id)
             lock = self.display_locks.setdefault(display_of(job.executor), asyncio.Lock())
             result = await run_computer(
-                job.executor, job.steps, task_log, job.cancel, upload, job.results, display_lock=lock
+                job.executor,
+                job.steps,
+                task_log,
+                job.cancel,
+                upload,
+                job.results,
+                display_lock=lock,
+                live=self.live_view(job.id, job.executor, task_log),
+                on_step=lambda step: self._send("task.step", {"task_id": job.id, "step": step}),
             )
             return result, []
         if job.executor.drives_itself and job.session is not None:  # the desktop: no project scan

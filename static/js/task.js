@@ -178,9 +178,56 @@ window.codexhubGitPanel = function () {
   return { refresh };
 };
 
+// A computer task's screen, live (tasks/live.py): while the card is shown the page asks for
+// frames every 5 s (the host sends them for 15 s after each ask), and says when it showed each
+// one, so a slow phone gets the latest frame, never a backlog. Frames are data: URLs of the
+// JPEG or PNG the host sent; nothing is kept. The card says when the task ended.
+window.codexhubLiveView = function (taskId) {
+  const card = document.getElementById("live-view");
+  if (!card) return null;
+  const image = document.getElementById("live-frame");
+  const badge = document.getElementById("live-state");
+  const note = document.getElementById("live-note");
+  let send = null;
+  let ended = false;
+
+  function watch() {
+    if (send && !ended && document.visibilityState === "visible") send({ type: "watch", task: taskId });
+  }
+  function shown() { if (send) send({ type: "frame.shown", task: taskId }); }
+  image.addEventListener("load", shown);
+  image.addEventListener("error", shown);
+  setInterval(watch, 5000);
+  document.addEventListener("visibilitychange", watch);
+
+  return {
+    open(sender) { send = sender; watch(); },
+    frame(message) {
+      if (ended) return;
+      image.src = `data:${message.mime};base64,${message.data}`;
+      image.dataset.frame = String(message.frame);
+      image.hidden = false;
+      card.dataset.state = "live";
+      badge.textContent = "Live";
+    },
+    end(words) {
+      if (ended) return;
+      ended = true;
+      image.hidden = true;
+      image.removeAttribute("src");
+      card.dataset.state = "ended";
+      badge.textContent = "Ended";
+      note.textContent = `The task ${words}: the screen is no longer shown. Each step's screenshot is in the list.`;
+      const stop = document.getElementById("live-stop");
+      if (stop) stop.hidden = true;
+    },
+  };
+};
+
 (function () {
   const region = document.getElementById("task-region");
   if (!region) return;
+  const ENDED = { succeeded: "succeeded", failed: "failed", cancelled: "was stopped", expired: "expired" };
   const taskId = Number(region.dataset.task);
   const logUrl = region.dataset.logUrl;
   const log = document.getElementById("task-log");
@@ -192,7 +239,6 @@ window.codexhubGitPanel = function () {
     const status = root.querySelector("[data-state]");
     return status ? status.dataset.state : "";
   }
-  document.body.dataset.taskState = stateOf(region);
 
   const pullLog = window.codexhubSingleFlight(async () => {
     let more = true;
@@ -219,18 +265,28 @@ window.codexhubGitPanel = function () {
     const response = await fetch(`${location.pathname}?fragment=1`, { credentials: "same-origin" });
     if (!response.ok) return;
     region.innerHTML = await response.text();  // HTML rendered and escaped by the hub
-    document.body.dataset.taskState = stateOf(region);
+    followState();
   });
 
   const session = window.codexhubSession ? window.codexhubSession() : null;
   const gitPanel = window.codexhubGitPanel ? window.codexhubGitPanel() : null;
+  const liveView = window.codexhubLiveView ? window.codexhubLiveView(taskId) : null;
+  let sender = null;
+
+  function followState() {
+    const state = stateOf(region);
+    document.body.dataset.taskState = state;
+    if (liveView && ENDED[state]) liveView.end(ENDED[state]);
+  }
+  followState();
 
   window.codexhubSocket({
     openWhenConnected: false,  // open once subscribed to this task
-    onOpen: (send) => send({ type: "subscribe", task: taskId }),
+    onOpen: (send) => { sender = send; send({ type: "subscribe", task: taskId }); },
     onMessage: (message) => {
       const subscribed = message.type === "subscribed" && message.task === taskId;
       if (subscribed) document.body.dataset.live = "open";
+      if (subscribed && liveView) liveView.open(sender);
       // Subscribed (after each connect), or a hello while connected: the hub
       // may have lost events meanwhile (Redis went away), so catch up.
       if (subscribed || (message.type === "hello" && document.body.dataset.live === "open")) {
@@ -240,6 +296,8 @@ window.codexhubGitPanel = function () {
       }
       if (message.task !== taskId) return;
       if (message.type === "task.log") pullLog();
+      if (message.type === "task.step") refreshStatus();  // a step's result, as it happens
+      if (message.type === "computer.frame" && liveView) liveView.frame(message);
       if (message.type === "task.changed") {
         pullLog().then(refreshStatus);
         if (gitPanel) gitPanel.refresh();

@@ -30,6 +30,7 @@ COST = {
     "task.started": (7, 21),
     "task.log": (6, 6),
     "task.finished": (7, 21),
+    "task.step": (6, 15),
     "task.item": (8, 31),
     "task.turn": (6, 15),
     "task.permission": (8, 31),
@@ -43,7 +44,8 @@ COST = {
 def fleet(team_a, alice):
     project = session_project(team_a)
     now = timezone.now()
-    plain = [make_task(project, alice, state=TaskState.ASSIGNED, received_at=now, assigned_at=now)
+    assigned = {"state": TaskState.ASSIGNED, "received_at": now, "assigned_at": now}
+    plain = [make_task(project, alice, steps=[{"action": "screenshot"}], **assigned)  # steps: for task.step
              for _ in range(10)]  # fmt: skip
     sessions = [make_session(project, alice) for _ in range(10)]
     for session in sessions:

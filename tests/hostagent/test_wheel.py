@@ -89,6 +89,7 @@ def test_its_dependencies_are_pinned_as_requirements_txt_pins_them(wheel):
         assert pins.get(canonical(match.group(1))) == match.group(2), requirement
     assert "playwright==1.65.2; extra == 'browser'" in required
     assert "mss==10.2.0; extra == 'computer'" in required
+    assert "pillow==13.0.0; extra == 'computer'" in required
     assert metadata(wheel).get_all("Provides-Extra") == ["browser", "computer"]
 
 

@@ -26,6 +26,7 @@ from hostagent import __version__
 from protocol import sequenced
 from protocol.base import reason
 from protocol.link import Envelope
+from protocol.live import ComputerFrame
 from protocol.version import PROTOCOL_VERSION
 from tests.kits import loopback
 
@@ -75,6 +76,8 @@ class Conn:
         self.received.append(message)
         if "seq" in message:
             self.hub.seen.append((message["stream"], message["seq"], message["type"]))
+        if message.get("type") == "computer.frame":
+            self.hub.frame(message)
         return message
 
     async def recv_until(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict:
@@ -132,6 +135,7 @@ class FakeHub:
         self.refused: list[int] = []
         self.handshakes: list[dict[str, str]] = []  # each handshake's headers, names lower-case
         self.invalid: list[str] = []  # sequenced messages the hub's models would refuse
+        self.frames: list[tuple[float, dict[str, Any]]] = []  # live frames: (monotonic time, frame)
         self.port = 0
         self._server: Server | None = None
 
@@ -196,6 +200,14 @@ class FakeHub:
             model.model_validate(json.loads(json.dumps(envelope.payload)))
         except ValidationError as exc:
             self.invalid.append(f"{envelope.type}: {reason(exc)}")
+
+    def frame(self, message: dict[str, Any]) -> None:
+        """A live frame, kept with when it came, checked as the hub does."""
+        self.frames.append((time.monotonic(), message))
+        try:
+            ComputerFrame.model_validate(message)
+        except ValidationError as exc:
+            self.invalid.append(f"computer.frame: {reason(exc)}")
 
     def mirror_messages(self, type_: str | None = None) -> list[dict[str, Any]]:
         """The applied messages of stream `mirror` (each once, in seq order), optionally of one type."""

@@ -26,6 +26,8 @@ def payloads(kind: str, project: Project, tasks: list, n: int) -> dict:
         "task.started": {"task_id": task_id},
         "task.log": {"task_id": task_id, "seq": 1, "text": "building\n"},
         "task.finished": {"task_id": task_id, "outcome": "succeeded", "exit_code": 0, "duration": 2.0},
+        "task.step": {"task_id": task_id, "step": {"index": 0, "action": "screenshot", "ok": True,
+                                                   "artifact": "step-0.png"}},
         "task.item": {"task_id": task_id, "key": "agent:1", "kind": "agent", "data": {"text": "Done."}},
         "task.turn": {"task_id": task_id, "state": "working", "message_id": None, "stop_reason": None},
         "task.permission": {"task_id": task_id, "request_id": "p2", "title": "Edit notes.md",

@@ -11,7 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from protocol import codex, computer, files, git, limits, link, manage, mirror, sequenced, sessions, tasks
+from protocol import (
+    codex,
+    computer,
+    files,
+    git,
+    limits,
+    link,
+    live,
+    manage,
+    mirror,
+    sequenced,
+    sessions,
+    tasks,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 BEGIN = "<!-- limits: generated from protocol/limits.py by `python -m tests.protocol.test_docs` -->"
@@ -40,6 +53,9 @@ SECTIONS = {
     tasks.TaskFinished: ["Tasks (stream `tasks`)", "Browser tasks"],
     tasks.FileChange: ["Tasks (stream `tasks`)"],
     tasks.StepResult: ["Browser tasks"],
+    tasks.TaskStep: ["Each step as it ends"],
+    live.ComputerFrame: ["Watching a computer task live"],
+    live.ComputerWatch: ["Watching a computer task live"],
     tasks.BrowserStep: ["Browser tasks"],
     computer.ComputerStep: ["Computer tasks"],
     tasks.Assignment: [
@@ -159,6 +175,12 @@ STATED = [
     (limits.MAX_KEYS, "at most {n} characters. Any other name"),
     (limits.MAX_WAIT, "`seconds` (0.1-{n})"),
     (limits.MAX_WINDOW_TITLE, "`title` (1-{n} characters)"),
+    (limits.MAX_LIVE_FPS, "at most {n} times a second"),
+    (limits.LIVE_WIDTH, "`width` (1-{n})"),
+    (limits.LIVE_HEIGHT, "`height` (1-{n})"),
+    (limits.MAX_LIVE_FRAME, "at most {kib} KiB once decoded"),
+    (limits.MAX_LIVE_NUMBER, "per task (below 2^{log2})"),
+    (limits.LIVE_WATCH, "`seconds` (1-{n})"),
     (limits.MAX_MANAGE_ERROR, "`error` is kept to {n} characters; a request"),
 ]
 
