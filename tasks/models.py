@@ -158,6 +158,12 @@ class Task(models.Model):
         return bool(self.session_state)
 
     @property
+    def model_drives(self) -> bool:
+        """A computer task a model drives toward the prompt (no steps): a session whose timeline
+        shows each action, that takes no follow-ups (docs/protocol.md, "Computer tasks")."""
+        return self.executor_kind == "computer" and not self.steps
+
+    @property
     def session_open(self) -> bool:
         """A session that still takes follow-ups."""
         return (

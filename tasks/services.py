@@ -52,6 +52,7 @@ COMPUTER_STEPS_NEEDED = (
     "{label} runs desktop steps: add at least one, or choose a coding agent to send a prompt."
 )
 STEP_KINDS = ("browser", "computer")  # executors that take steps instead of a prompt
+GOAL_NOT_STEPS = "{label} takes a goal in words (a model drives the desktop), not steps."
 TARGET_NOT_IN_PROJECT = "There is no file {path!r} in this project."
 TARGET_NEEDED = "{label} works on one file: choose the file first."
 QUEUE_FULL = "This host already has {count} tasks waiting. Wait for some to run, or cancel some."
@@ -118,8 +119,17 @@ def _target(project: Project, raw: str) -> str:
     return path
 
 
+def drives_itself(chosen: dict) -> bool:
+    """A computer executor a model drives: its task is a goal in words, and a session."""
+    return chosen["kind"] == "computer" and chosen.get("goal") is True
+
+
 def _steps(chosen: dict, raw: str | list) -> list[dict]:
     kind = chosen["kind"]
+    if drives_itself(chosen):
+        if raw and (not isinstance(raw, str) or raw.strip()):
+            raise ServiceError(GOAL_NOT_STEPS.format(label=chosen["label"]))
+        return []
     if kind not in STEP_KINDS:
         if raw:
             raise ServiceError(f"{chosen['label']} takes a prompt, not browser steps.")
@@ -226,7 +236,7 @@ def task_create(
             effort=effort,
             expires_at=timezone.now() + timedelta(seconds=settings.TASK_TTL),
             # The prompt is the session's first turn: it works on it from the start.
-            session_state=SessionState.WORKING if chosen["kind"] in ("acp", "codex") else "",
+            session_state=SessionState.WORKING if _is_session(chosen) else "",
         )
         audit_record(
             action="task.created",
@@ -247,6 +257,12 @@ def task_create(
         tell_phones(task)
         dispatch_on_commit(host.id)
     return task
+
+
+def _is_session(chosen: dict) -> bool:
+    """A session from the start: an agent's, or a model's on the desktop (its timeline and permission
+    requests)."""
+    return chosen["kind"] in ("acp", "codex") or drives_itself(chosen)
 
 
 def dispatch_on_commit(host_id: int) -> None:
@@ -326,7 +342,7 @@ def artifact_store(*, host: Host, task_id: int, name: str, content_type: str, da
         raise ServiceError("This task is not running.", status=409)
     match = limits.ARTIFACT_NAME.fullmatch(name)
     if match is None:
-        raise ServiceError("An artifact is named step-<n>.png or step-<n>.pdf.")
+        raise ServiceError("An artifact is named step-<n>.png, step-<n>.pdf or action-<n>.png.")
     expected_type, magic = ARTIFACT_TYPES[match.group(1)]
     if content_type != expected_type or not data.startswith(magic):
         raise ServiceError(f"{name} must be sent as {expected_type}, and be one.", status=415)

@@ -27,6 +27,7 @@ from tasks.services import (
 
 MAX_UNDELIVERED = 20
 NOT_A_SESSION = "Only an agent session takes this: this task runs a command once."
+NO_MESSAGES = "A model drives this task toward its goal: it takes no messages. Send a new task instead."
 SESSION_ENDED = "This session has ended: run the task again to start a new one."
 NOT_WORKING = "The agent is not working on a turn."
 MESSAGE_EMPTY = "Write a message."
@@ -88,6 +89,8 @@ def task_message_send(*, user: User, task: Task, text: str) -> TaskMessage:
     """A follow-up for the session: the agent takes it when its turn ends. Raises ServiceError."""
     if not task.is_session:
         raise ServiceError(NOT_A_SESSION, status=409)
+    if task.model_drives:
+        raise ServiceError(NO_MESSAGES, status=409)
     text = typed_text(text, empty=MESSAGE_EMPTY, too_long=MESSAGE_TOO_LONG, nul=MESSAGE_NUL)
     with transaction.atomic():
         task = Task.objects.select_for_update().get(id=task.id)  # one count at a time

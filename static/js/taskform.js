@@ -1,4 +1,5 @@
-// The task form: a prompt for program executors, steps for browser and computer ones.
+// The task form: a prompt for program executors, steps for browser and computer ones, and a
+// goal in words for a computer executor a model drives (data-goal).
 // The steps live in a JSON textarea (which works without this script); the
 // builder edits that list: add, move up, remove, and fields per action.
 "use strict";
@@ -34,10 +35,13 @@
     // The kind of steps the chosen executor runs ("browser" or "computer"), or "" for a prompt.
     function stepKind() {
       const option = select.selectedOptions[0];
-      const kind = option ? option.dataset.kind : "";
+      const kind = option && !option.dataset.goal ? option.dataset.kind : "";
       return FIELDS[kind] ? kind : "";
     }
     function isBrowser() { return stepKind() !== ""; }
+    // A computer executor a model drives: a goal in words, and no project files either.
+    function isGoal() { const option = select.selectedOptions[0]; return Boolean(option && option.dataset.goal); }
+    const goalHelp = form.querySelector("[data-goal-help]");
     // The actions the chosen executor offers: a computer executor may allow only some.
     function actions() {
       const kind = stepKind() || "browser";
@@ -54,7 +58,7 @@
     const base = where && where.querySelector("[data-base]");
     function syncWhere() {
       if (!where) return;
-      const browser = isBrowser();
+      const browser = isBrowser() || isGoal();
       where.hidden = browser;
       where.disabled = browser;
       const chosen = where.querySelector("input[name=workspace]:checked");
@@ -103,9 +107,12 @@
         if (builder) { rendered = null; render(); }
       }
       if (optional) optional.hidden = !browser;
+      if (goalHelp) goalHelp.hidden = !isGoal();
       if (prompt) {
         prompt.required = !browser;
-        prompt.placeholder = browser ? "What the steps are for" : "Turn this into a bulleted list";
+        prompt.placeholder = browser
+          ? "What the steps are for"
+          : isGoal() ? "Open the Notes window and write milk in it" : "Turn this into a bulleted list";
       }
     }
     let rendered = null;  // the JSON the builder shows: a blur that changed nothing must not rebuild it
