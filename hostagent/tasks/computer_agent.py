@@ -43,6 +43,7 @@ from hostagent.tasks.computer import (
     outside_error,
     perform,
 )
+from hostagent.tasks.computer_live import LiveView
 from hostagent.tasks.computer_model import (
     Call,
     ModelError,
@@ -119,6 +120,7 @@ class ComputerAgent:
         self.timeline: Timeline | None = None
         self.permissions: Permissions | None = None
         self.actions = 0
+        self.live: LiveView | None = None  # the screen to whoever watches while the loop runs
 
     # From the hub ------------------------------------------------------------------------
 
@@ -200,6 +202,12 @@ class ComputerAgent:
             f"display {self.desktop.display} ({screen[0]}x{screen[1]}) ready; model {self.executor.model} "
             f"at {self.executor.base_url} drives it, at most {self.executor.max_actions} actions\n"
         )
+        showing = self.live.showing(self.stop) if self.live else contextlib.nullcontext()
+        async with showing:
+            return await self._converse(screen, task_log)
+
+    async def _converse(self, screen: tuple[int, int], task_log: TaskLog) -> RunResult:
+        assert self.timeline is not None
         items = first_input(self.goal, (await self.desktop.screenshot()).png)
         previous: str | None = None
         while True:

@@ -771,6 +771,10 @@ class TaskService:
             )
             return result, []
         if job.executor.drives_itself and job.session is not None:  # the desktop: no project scan
+            from hostagent.tasks.computer_agent import ComputerAgent
+
+            if isinstance(job.session, ComputerAgent):
+                job.session.live = self.live_view(job.id, job.executor, task_log)
             return await job.session.run(job.root, task_log), []
         if job.steps is not None:  # a browser drives web sites: nothing in the project to compare
             upload = hub_uploader(self.hub, self.token, job.id)

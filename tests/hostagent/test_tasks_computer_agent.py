@@ -340,6 +340,21 @@ async def test_cancel_halts_the_models_input_at_once(tmp_path, display, tk):
     assert 20 <= typed < 2000 and len(tk.text()) == typed
 
 
+async def test_the_screen_goes_live_to_whoever_watches_while_the_model_drives(tmp_path, display, tk):
+    ex, ey = tk.layout["entry"]
+    script = [[cm.click(ex, ey)], [cm.type_text("the quick brown fox " * 4)], [cm.message("Typed.")]]
+    with cm.ComputerModel(script) as model:
+        cfg = model_config(tmp_path, display, model, allowed_classes=["Tk"])
+        async with running(tmp_path, cfg) as (agent, hub, _):
+            await send_goal(hub, 1)
+            await hub.connections[-1].send({"type": "computer.watch", "task_id": 1, "seconds": 15})
+            done = await finished(hub, 1, 30)
+            frames = [frame for _, frame in hub.frames if frame["task_id"] == 1]
+    assert done["outcome"] == "succeeded" and tk.text() == "the quick brown fox " * 4
+    assert len(frames) >= 2 and [f["frame"] for f in frames] == list(range(1, len(frames) + 1))
+    assert {(f["mime"], f["width"], f["height"]) for f in frames} == {("image/jpeg", 780, 585)}
+
+
 # The config, without a display ---------------------------------------------------------------
 
 
