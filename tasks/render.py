@@ -36,7 +36,7 @@ TOOL_KINDS = {
     "fetch": ("↓", "Fetch"),
     "switch_mode": ("⇆", "Mode"),
     "other": ("•", "Tool"),
-    "computer": ("⌖", "Desktop"),  # an action a model asked for on a computer task
+    "computer": ("▣", "Desktop"),  # an action a model asked for on a computer task
 }
 TOOL_STATUSES = {
     "pending": "Pending",
