@@ -59,10 +59,14 @@ def summary(executor: Executor) -> str:
     windows = [f'"{title}"' for title in executor.allowed_titles] + [
         f"class {name}" for name in executor.allowed_classes
     ]
-    return (
+    said = (
         f"display {display}; {', '.join(executor.actions)}; "
         f"windows: {', '.join(windows) if windows else 'any'}; at most {executor.max_actions} actions"
     )
+    if executor.drives_itself:
+        key = f"${executor.api_key_env}" if executor.api_key_env else "no key"
+        said += f"; driven by model {executor.model} at {executor.base_url} ({key})"
+    return said
 
 
 def steps_error(executor: Executor, steps: object) -> str | None:

@@ -105,7 +105,7 @@ async def test_a_model_clicks_types_and_presses_keys_toward_its_goal(tmp_path, d
         cfg = model_config(tmp_path, display, model)
         async with running(tmp_path, cfg) as (agent, hub, artifacts):
             await send_goal(hub, 1)
-            asked = await permission(hub, 1)
+            asked = await permission(hub, 1, timeout=20)
             assert tk.acted() == []  # nothing before the answer
             await agent.tell("task.answer", 1, request_id=asked["request_id"], option_id="allow")
             done = await finished(hub, 1, 30)
@@ -179,9 +179,9 @@ async def test_an_action_the_host_does_not_offer_asks_and_a_denied_one_is_not_do
         cfg = model_config(tmp_path, display, model, actions=["screenshot", "click"], allowed_classes=["Tk"])
         async with running(tmp_path, cfg) as (agent, hub, _):
             await send_goal(hub, 1)
-            first = await permission(hub, 1)
+            first = await permission(hub, 1, timeout=20)
             await agent.tell("task.answer", 1, request_id="p1", option_id="deny")
-            second = await permission(hub, 1, 2)
+            second = await permission(hub, 1, 2, timeout=20)
             typed_before = tk.text()
             await agent.tell("task.answer", 1, request_id="p2", option_id="allow")
             done = await finished(hub, 1, 30)
@@ -211,7 +211,7 @@ async def test_a_window_off_the_allow_list_asks_and_no_answer_rejects(tmp_path, 
         cfg = model_config(tmp_path, display, model, allowed_titles=["Notes"], permission_timeout=1)
         async with running(tmp_path, cfg) as (agent, hub, _):
             await send_goal(hub, 1)
-            asked = await permission(hub, 1)
+            asked = await permission(hub, 1, timeout=20)
             done = await finished(hub, 1, 30)
             closed = applied(hub, "task.permission_closed", 1)
     assert asked["title"] == (
@@ -231,7 +231,7 @@ async def test_a_safety_check_asks_before_it_is_acknowledged(tmp_path, display, 
         cfg = model_config(tmp_path, display, model, allowed_classes=["Tk"])
         async with running(tmp_path, cfg) as (agent, hub, _):
             await send_goal(hub, 1)
-            asked = await permission(hub, 1)
+            asked = await permission(hub, 1, timeout=20)
             assert tk.acted() == []
             await agent.tell("task.answer", 1, request_id="p1", option_id="allow")
             done = await finished(hub, 1, 30)
@@ -252,7 +252,7 @@ async def test_a_refused_safety_check_ends_the_task_with_nothing_done(tmp_path, 
         cfg = model_config(tmp_path, display, model, allowed_classes=["Tk"])
         async with running(tmp_path, cfg) as (agent, hub, _):
             await send_goal(hub, 1)
-            await permission(hub, 1)
+            await permission(hub, 1, timeout=20)
             await agent.tell("task.answer", 1, request_id="p1", option_id="deny")
             done = await finished(hub, 1, 30)
         requests = model.requests()
@@ -359,6 +359,7 @@ async def test_the_screen_goes_live_to_whoever_watches_while_the_model_drives(tm
 
 
 def test_it_reads_a_computer_executor_a_model_drives(tmp_path):
+    from hostagent.tasks.computer import summary
     from hostagent.tasks.executors import offered
 
     toml = executor_toml(
@@ -378,6 +379,10 @@ def test_it_reads_a_computer_executor_a_model_drives(tmp_path):
     )
     assert (pilot.permission_timeout, pilot.on_permission_timeout, pilot.max_actions) == (120, "wait", 30)
     assert pilot.describe()["goal"] is True
+    assert summary(pilot).endswith(
+        "at most 30 actions; driven by model computer-use-preview at https://api.openai.com/v1 "
+        "($OPENAI_API_KEY)"
+    )
     steps = offered(load_config(tmp_path, executor_toml("desk", type="computer")), which=lambda _: None)
     assert not steps["desk"].drives_itself and "goal" not in steps["desk"].describe()
 
