@@ -280,7 +280,11 @@ def executor_findings(
     if env.missing:
         problem = environment.problems(executor, env)[0]
         yield Finding(False, f"{what} variables", problem)
-    elif executor.kind == "openai" and executor.api_key_env and not environ.get(executor.api_key_env):
+    elif (
+        (executor.kind == "openai" or executor.drives_itself)
+        and executor.api_key_env
+        and not environ.get(executor.api_key_env)
+    ):
         yield Finding(
             False,
             f"{what} variables",

@@ -149,7 +149,9 @@ def test_doctor_names_a_missing_program_and_a_missing_variable(live_host, config
         '[executors.gone]\ncommand = ["no-such-agent", "{prompt}"]\n'
         '[executors.claude]\ntemplate = "claude"\n'
         '[executors.local]\ntype = "openai"\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "m"\n'
-        'api_key_env = "MY_KEY"\n',
+        'api_key_env = "MY_KEY"\n'
+        '[executors.pilot]\ntype = "computer"\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "cua"\n'
+        'api_key_env = "PILOT_KEY"\n',
     )
     program(bin_path, "claude")
     code, lines = run(capsys, "doctor", config_path=config_path)
@@ -166,6 +168,10 @@ def test_doctor_names_a_missing_program_and_a_missing_variable(live_host, config
     assert (
         "FIX  executor local variables: MY_KEY (its api_key_env) is not set: set it in the environment that "
         "starts the agent"
+    ) in lines
+    assert (
+        "FIX  executor pilot variables: PILOT_KEY (its api_key_env) is not set: set it in the environment "
+        "that starts the agent"
     ) in lines
     assert "ok   executor gone variables: needs none" in lines  # one line per check, in order
     assert lines.index("ok   executor gone variables: needs none") > lines.index(
