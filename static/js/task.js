@@ -217,7 +217,7 @@ window.codexhubLiveView = function (taskId) {
       image.removeAttribute("src");
       card.dataset.state = "ended";
       badge.textContent = "Ended";
-      note.textContent = `The task ${words}: the screen is no longer shown. Each step's screenshot is in the list.`;
+      note.textContent = `The task ${words}: the screen is no longer shown. The screenshot after each step is kept with the task.`;
       const stop = document.getElementById("live-stop");
       if (stop) stop.hidden = true;
     },
@@ -261,10 +261,16 @@ window.codexhubLiveView = function (taskId) {
     }
   });
 
+  let statusHtml = null;
   const refreshStatus = window.codexhubSingleFlight(async () => {
     const response = await fetch(`${location.pathname}?fragment=1`, { credentials: "same-origin" });
     if (!response.ok) return;
-    region.innerHTML = await response.text();  // HTML rendered and escaped by the hub
+    const html = await response.text();
+    // The same again (one change rings the page more than once; each answer masks its CSRF token
+    // anew): the screenshots stay as they are.
+    const same = html.replace(/name="csrfmiddlewaretoken" value="[^"]*"/g, "");
+    if (same !== statusHtml) region.innerHTML = html;  // HTML rendered and escaped by the hub
+    statusHtml = same;
     followState();
   });
 

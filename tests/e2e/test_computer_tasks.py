@@ -61,7 +61,8 @@ def test_a_computer_task_from_the_phone(world, browser, tmp_path, artifacts, dis
         expect(images).to_have_count(6)
         for index in range(6):
             expect(images.nth(index)).to_be_visible()
-            assert images.nth(index).evaluate("img => img.complete && img.naturalWidth === 1024")
+            images.nth(index).scroll_into_view_if_needed()  # they load lazily, once near the screen
+            assert images.nth(index).evaluate("img => img.decode().then(() => img.naturalWidth)") == 1024
         expect(page.locator("#task-steps")).to_contain_text(f"click {button[0]},{button[1]}")
         expect(page.locator("#task-steps")).to_contain_text('type "sent from a phone"')
         shot(page, artifacts, "02-desktop-task")
