@@ -246,6 +246,9 @@
         // A page waiting for its host (the repository page) may have missed the answer
         // while it was subscribing: look again once subscribed.
         if (region && region.dataset.waiting !== undefined) refreshRegion();
+        // An empty listing (a project just shared) may have missed its first files while
+        // the page subscribed: look again.
+        else if (region && folder !== undefined && !region.querySelector("li.entry")) refresh();
       }
       if (message.type === "host.presence") renderHost(message.host);
       if (message.type === "mirror.changed") onChanged(message);

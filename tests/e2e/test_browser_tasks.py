@@ -89,7 +89,7 @@ def test_a_browser_task_from_the_phone(world, browser, tmp_path, artifacts, site
     expect(page.locator("#task-steps .step-text")).to_have_text("Thanks, Ada (large)")
     image = page.locator("#task-steps img")
     expect(image).to_be_visible()
-    assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert image.evaluate("img => img.decode().then(() => img.naturalWidth > 0)")  # loaded and drawn
     shot(page, artifacts, "02-task")
     task = Task.objects.get()
     assert [step["action"] for step in task.steps][-1] == "screenshot" and len(task.steps) == 7

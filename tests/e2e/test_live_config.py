@@ -51,7 +51,7 @@ def test_the_phone_sees_projects_and_executors_change_while_the_agent_runs(
     print(f"project add to the phone: {time.monotonic() - started:.2f} s (CLI start included)")
     shot(page, artifacts, "live-config-added")
     project_link(page, "recipes").click()
-    expect(page.get_by_role("tree").get_by_role("link", name="soup.md")).to_be_visible(timeout=LIVE)
+    expect(page.get_by_role("tree").get_by_role("link", name="soup.md")).to_be_visible(timeout=5_000)
 
     agent.config.write_text(agent.config.read_text() + "\n" + TIDY)  # as an editor saves it
     host = world["host"]

@@ -75,13 +75,18 @@ def test_it_picks_the_path_by_precedence(tmp_path, monkeypatch):
 
 def test_it_uses_config_over_the_env_var_on_the_command_line(tmp_path, monkeypatch, capsys):
     env_path, cli_path = tmp_path / "env" / "agent.toml", tmp_path / "cli" / "agent.toml"
+    shared = {"from-env": str(tmp_path / "a")}, {"from-cli": str(tmp_path / "b")}
     config.save(env_path, config.Config(hub="https://env.example", host_id=1, name="env", token="t"))
     config.save(cli_path, config.Config(hub="https://cli.example", host_id=2, name="cli", token="t"))
+    for path, projects in zip((env_path, cli_path), shared, strict=True):
+        cfg = config.load(path)
+        cfg.projects.update(projects)
+        config.save(path, cfg)
     monkeypatch.setenv("CODEXHUB_AGENT_CONFIG", str(env_path))
-    assert main(["status"]) == 0
-    assert "Hub: https://env.example" in capsys.readouterr().out
-    assert main(["status", "--config", str(cli_path)]) == 0
-    assert "Hub: https://cli.example" in capsys.readouterr().out
+    assert main(["project", "list"]) == 0
+    assert capsys.readouterr().out.startswith("from-env  ")
+    assert main(["project", "list", "--config", str(cli_path)]) == 0
+    assert capsys.readouterr().out.startswith("from-cli  ")
 
 
 def test_it_keeps_the_outbox_beside_the_config(tmp_path):
