@@ -114,6 +114,8 @@ def task_step_apply(*, host_id: int, message: protocol_tasks.TaskStep) -> None:
         return  # task.finished's results stand
     result = message.step.model_dump()
     others = [kept for kept in task.step_results if kept.get("index") != result["index"]]
+    if len(others) == len(task.step_results):
+        _audit_desktop_steps(task, [result])
     task.step_results = sorted([*others, result], key=lambda kept: kept["index"])
     task.save(update_fields=["step_results"])
     event = {"type": "task.step", "task": task.id, "index": result["index"]}
@@ -131,7 +133,9 @@ def task_finished_apply(*, host_id: int, message: protocol_tasks.TaskFinished) -
     task.duration = message.duration
     task.log_truncated = message.log_truncated
     task.finished_at = timezone.now()
+    known = {kept.get("index") for kept in task.step_results}
     task.step_results = [result.model_dump() for result in message.steps or []]
+    _audit_desktop_steps(task, [r for r in task.step_results if r["index"] not in known])
     fields = ["state", "exit_code", "error", "duration", "log_truncated", "finished_at", "step_results"]
     task.save(update_fields=fields)
     TaskFileChange.objects.bulk_create(
@@ -139,6 +143,22 @@ def task_finished_apply(*, host_id: int, message: protocol_tasks.TaskFinished) -
     )
     end_session(task)
     record_end(task, reason=task.error)
+
+
+def _audit_desktop_steps(task: Task, results: list[dict]) -> None:
+    """Each input on a host's desktop is in the audit trail (a browser's steps are not input
+    on the machine; their results are on the task)."""
+    if task.executor_kind != "computer":
+        return
+    for result in results:
+        task_audit(
+            task=task,
+            action="computer.step",
+            index=result["index"],
+            step=result["action"],
+            ok=result["ok"],
+            error=result["error"],
+        )
 
 
 # Agent sessions -----------------------------------------------------------------------
@@ -157,6 +177,8 @@ def task_item_apply(*, host_id: int, message: protocol_sessions.TaskItem) -> Non
     key, kind, data = message.key, message.kind, message.data.model_dump()
     if task.finished:
         return
+    if kind == "tool" and data.get("tool_kind") == "computer":
+        _audit_model_action(task, key, data)
     replaced = TaskItem.objects.filter(task=task, key=key).update(
         kind=kind, data=data, updated_at=timezone.now()
     )
@@ -165,6 +187,18 @@ def task_item_apply(*, host_id: int, message: protocol_sessions.TaskItem) -> Non
             return  # the timeline keeps its first entries; the log still has everything
         TaskItem.objects.create(task=task, key=key, kind=kind, data=data)
     tell_timeline(task, key)
+
+
+def _audit_model_action(task: Task, key: str, data: dict) -> None:
+    """An action a computer-use model took on the host's desktop, once it ended."""
+    if data.get("status") not in ("completed", "failed"):
+        return
+    before = TaskItem.objects.filter(task=task, key=key).values_list("data", flat=True).first() or {}
+    if before.get("status") == data["status"]:
+        return  # the same end, sent again
+    task_audit(
+        task=task, action="computer.action", item=key, title=data.get("title", ""), status=data["status"]
+    )
 
 
 @handles(protocol_sessions.TaskTurn)

@@ -195,3 +195,42 @@ def test_run_again_sends_the_same_desktop_steps(alice_client, alice, project):
     again = Task.objects.exclude(id=first.id).get()
     assert response.status_code == 302 and again.steps == STEPS and again.executor_kind == "computer"
     assert assignment(again)["computer_steps"] == STEPS
+
+
+def test_each_desktop_step_is_in_the_audit_trail_once(alice, host, project):
+    from accounts.models import AuditEvent
+
+    task = make_task(
+        project, alice, executor="desk", executor_kind="computer", steps=STEPS[:3], state=TaskState.RUNNING
+    )
+    stream = TaskStream(host.id)
+    first = {
+        "index": 0,
+        "action": 'focus "Invoices"',
+        "ok": True,
+        "error": "",
+        "text": None,
+        "artifact": None,
+    }
+    stream.send("task.step", {"task_id": task.id, "step": first})
+    stream.send("task.step", {"task_id": task.id, "step": first})  # the same step told again
+    second = {**first, "index": 1, "action": "click 120,45"}
+    third = {**first, "index": 2, "action": 'type "42.00"', "ok": False, "error": "the window is gone"}
+    stream.send(
+        "task.finished",
+        {
+            "task_id": task.id,
+            "outcome": "failed",
+            "exit_code": None,
+            "error": "step 3 failed",
+            "duration": 1.0,
+            "steps": [first, second, third],
+        },
+    )
+    audited = AuditEvent.objects.filter(action="computer.step").order_by("id")
+    assert [(e.detail["index"], e.detail["step"], e.detail["ok"], e.detail["error"]) for e in audited] == [
+        (0, 'focus "Invoices"', True, ""),
+        (1, "click 120,45", True, ""),
+        (2, 'type "42.00"', False, "the window is gone"),
+    ]
+    assert {e.target for e in audited} == {f"task {task.id} on host {host.id}"}

@@ -165,3 +165,38 @@ def test_action_screenshots_are_named_so_and_the_teams_only(alice, charlie, host
     url = reverse("task_artifact", args=[task.id, "action-1000.png"])
     assert login(Client(), charlie).get(url).status_code == 404
     assert login(Client(), alice).get(url).status_code == 200
+
+
+def test_each_action_the_model_took_is_in_the_audit_trail_once(alice, host, project):
+    from accounts.models import AuditEvent
+
+    task = make_task(
+        project,
+        alice,
+        executor="pilot",
+        executor_kind="computer",
+        prompt=GOAL,
+        state=TaskState.RUNNING,
+        session_state=SessionState.WORKING,
+    )
+    stream = TaskStream(host.id)
+    click = {"title": "click 120,45", "tool_kind": "computer", "status": "in_progress"}
+    stream.send("task.item", item(task, "action:1", "tool", click))  # not done yet: not audited
+    stream.send("task.item", item(task, "action:1", "tool", {**click, "status": "completed"}))
+    stream.send("task.item", item(task, "action:1", "tool", {**click, "status": "completed"}))
+    denied = {
+        "title": 'type "milk"',
+        "tool_kind": "computer",
+        "status": "failed",
+        "text": "Denied: not done.",
+    }
+    stream.send("task.item", item(task, "action:2", "tool", denied))
+    stream.send(
+        "task.item",
+        item(task, "edit:1", "tool", {"title": "Edit x", "tool_kind": "edit", "status": "completed"}),
+    )
+    audited = AuditEvent.objects.filter(action="computer.action").order_by("id")
+    assert [(e.detail["title"], e.detail["status"]) for e in audited] == [
+        ("click 120,45", "completed"),
+        ('type "milk"', "failed"),
+    ]
