@@ -92,6 +92,7 @@ bench: migrate
 	$(BIN)/python bench/mirror_browse.py
 	$(BIN)/python bench/git_worktree.py
 	$(BIN)/python bench/config_reload.py
+	$(BIN)/python bench/computer_live.py
 	$(BIN)/python bench/tasks.py
 	$(BIN)/python bench/apply.py
 	$(BIN)/python bench/load.py 200 5 20
