@@ -20,7 +20,7 @@ from tests.kits.fakehub import FakeArtifactApi, wait_for
 from tests.kits.live_view import most_in_a_second, noise, picture
 from tests.kits.xvfb import recorder, xvfb
 
-TYPED = "the quick brown fox jumps over the lazy dog " * 3  # ~2 s of typing: the screen keeps changing
+TYPED = "the quick brown fox jumps over the lazy dog " * 6  # ~3 s of typing: the screen keeps changing
 
 
 @pytest.fixture(scope="module")
@@ -72,16 +72,18 @@ async def test_frames_go_at_most_four_a_second_while_someone_watches(tmp_path, d
     times = [at for at, _ in frames]
     assert done["outcome"] == "succeeded" and tk.text() == TYPED
     # The screen changed all along: frames came, never more than 4 within any second.
-    assert len(frames) >= 4, len(frames)
+    assert len(frames) >= 8, len(frames)
     assert most_in_a_second(times) <= 4 + 1, times  # +1: a window may hold both of its ends
-    assert (len(times) - 1) / (times[-1] - times[0]) <= 4.4
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert 2.5 <= rate <= 4.4, rate  # about the cap: the screen changed all along
     assert [frame["frame"] for _, frame in frames] == list(range(1, len(frames) + 1))
-    # Each is a JPEG of the whole 1024x768 screen fitted into 780 px, and they differ.
+    # Each is a JPEG of the whole 1024x768 screen fitted into 780 px, each unlike the one before.
     for _, frame in frames:
         image = picture(frame)
         assert (frame["mime"], image.format, image.size) == ("image/jpeg", "JPEG", (780, 585))
         assert (frame["width"], frame["height"]) == image.size
-    assert len({frame["data"] for _, frame in frames}) == len(frames)
+    datas = [frame["data"] for _, frame in frames]
+    assert all(a != b for a, b in zip(datas, datas[1:], strict=False)), "an unchanged screen is sent again"
     # None came after the task's end: the last frame precedes task.finished on the link.
     ends = [i for i, m in enumerate(received) if m.get("type") == "task.finished"]
     last_frame = max(i for i, m in enumerate(received) if m.get("type") == "computer.frame")
