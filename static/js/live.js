@@ -57,6 +57,16 @@
     region.classList.add("gone");
   }
 
+  // A page of a project its host stopped sharing says so (the hub answers 404 for it now).
+  const checkProjectShared = window.codexhubSingleFlight(async () => {
+    const response = await fetchPart({ fragment: "1" });
+    if (response.status !== 404 || !status) return;
+    status.textContent = "This project is no longer shared by its host.";
+    status.classList.replace("muted", "error");
+    document.querySelectorAll(".task-card").forEach((card) => { card.hidden = true; });  // it takes no task
+    region.classList.add("gone");
+  });
+
   async function fetchPart(params) {
     const url = new URL(location.href);
     Object.entries(params).forEach(([key, value]) => {
@@ -253,6 +263,7 @@
       if (message.type === "host.presence") renderHost(message.host);
       if (message.type === "mirror.changed") onChanged(message);
       if (message.type === "projects.changed" && region && region.dataset.liveProjects !== undefined) refreshRegion();
+      if (message.type === "projects.changed" && projectId !== null) checkProjectShared();
       if (message.type === "task.changed" && region && region.dataset.liveTasks !== undefined) refreshRegion();
       if (message.type === "codex.threads" && region && region.dataset.liveCodex === String(message.host)) refreshRegion();
     },

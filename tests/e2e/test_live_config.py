@@ -67,11 +67,19 @@ def test_the_phone_sees_projects_and_executors_change_while_the_agent_runs(
 
     page.goto(f"{world['hub'].url}/projects/")
     wait_live(page)
+    left_open = page.context.new_page()  # a second tab, on the project about to go
+    left_open.goto(f"{world['hub'].url}/projects/{project.id}/")
+    wait_live(left_open)
     removed = Agent(agent.config, "project", "remove", "recipes", log_dir=artifacts)
     assert removed.exit_code(timeout=20) == 0, removed.output()
     expect(project_link(page, "recipes")).to_have_count(0, timeout=LIVE)
     expect(project_link(page, "notes")).to_be_visible()
     shot(page, artifacts, "live-config-removed")
+    expect(left_open.locator("[data-live-status]")).to_have_text(
+        "This project is no longer shared by its host.", timeout=LIVE
+    )
+    expect(left_open.get_by_text("Send a task")).to_be_hidden()
+    shot(left_open, artifacts, "live-config-removed-open-page")
     page.goto(f"{world['hub'].url}/projects/{project.id}/")
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()  # its page is gone too
 
