@@ -39,6 +39,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from hostagent import config
+from hostagent.requests import HubRequests, Invalid
 from protocol import limits
 from protocol.text import CONTROL, unencodable
 
@@ -70,7 +71,6 @@ NAME_TAKEN = "a project named {name!r} exists already"
 BAD_NAME = "cannot name a project {name}: {error}"
 TOO_MANY = f"at most {config.MAX_PROJECTS} projects can be shared"
 NO_SUCH_PROJECT = "this host shares no project named {name!r}"
-UNREPORTABLE = "the agent could not report the result ({error})"
 
 
 class Refused(Exception):
@@ -91,7 +91,10 @@ def result_payload(fields: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"host.manage_result: {reason(exc)}") from None
 
 
-class ManageService:
+class ManageService(HubRequests):
+    kind, request_type, result_type, stream = "manage", "host.manage", "host.manage_result", STREAM
+    request_id, stopped = REQUEST_ID, STOPPED
+
     def __init__(
         self,
         path: Path,
@@ -100,15 +103,12 @@ class ManageService:
         allowed: bool,
         reload: Callable[[], Awaitable[object]] | None = None,
     ):
+        super().__init__(ledger)
         self.path = path  # agent.toml
-        self.ledger = ledger
         self.allowed = allowed  # what agent.toml said at start: `hello`'s capability
         self.reload = reload  # applies agent.toml to the running agent; None: its watcher does
-        self.link: Any = None  # a HostLink, or anything with `async send(stream, type, payload)`
         self.restart_requested = False
         self.lock = asyncio.Lock()  # one request at a time: agent.toml is edited by one
-        self.doing: set[str] = set()
-        self.running: set[asyncio.Task[None]] = set()
 
     def attach(self, link: HostLink) -> None:
         # Attached even when not allowed: a request then gets a clear refusal.
@@ -122,66 +122,48 @@ class ManageService:
         if self.link is not None:
             self.link.offer("manage", allowed)
 
-    async def idle(self) -> None:
-        """Wait until no request is in hand (for tests)."""
-        while self.running:
-            await asyncio.gather(*list(self.running), return_exceptions=True)
-
     async def stop(self) -> None:
         await self.idle()  # a request in hand is short: let it write agent.toml whole
 
-    # Hub messages ------------------------------------------------------------------------------
+    # Serving -----------------------------------------------------------------------------------
 
-    async def on_welcome(self) -> None:
-        for request in self.ledger.manage_requests_running():
-            if request not in self.doing:
-                log.warning("manage request %s was running when the agent stopped: reporting it", request)
-                await self._answer(request, {"ok": False, "error": STOPPED})
-
-    async def on_request(self, message: dict[str, Any]) -> None:
-        request_id = message.get("request")
-        if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
-            log.warning("ignoring a host.manage without a readable request id")
-            return
-        if request_id in self.doing or self.ledger.manage_request_state(request_id) is not None:
-            return  # a copy of one in hand or done: its result is (or will be) in the outbox
+    def parse(self, message: dict[str, Any]) -> ManageRequest:
         from pydantic import ValidationError
 
         from protocol.base import reason
         from protocol.manage import ManageRequest
 
         try:
-            request = ManageRequest.model_validate(message)
+            return ManageRequest.model_validate(message)
         except ValidationError as exc:
-            log.warning("refusing manage request %s: %s", request_id, reason(exc))
-            self.ledger.manage_request_start(request_id)
-            await self._answer(request_id, {"ok": False, "error": f"refused: {reason(exc)}"})
-            return
-        self.doing.add(request_id)
-        task = asyncio.create_task(self._serve(request))
-        self.running.add(task)
-        task.add_done_callback(self.running.discard)
+            raise Invalid(reason(exc)) from None
 
-    # Serving -----------------------------------------------------------------------------------
+    async def serve(self, request: ManageRequest) -> None:
+        async with self.lock:
+            if not self.ledger.request_start(self.kind, request.request):
+                return
+            log.info("manage %s (request %s)", request.action, request.request)
+            try:
+                fields = {"ok": True, **await asyncio.to_thread(self._do, request)}
+            except Refused as exc:
+                log.warning("refused manage %s: %s", request.action, exc)
+                fields = {"ok": False, "error": str(exc)}
+            if fields["ok"] and request.action in ("add_project", "remove_project") and self.reload:
+                await self.reload()
+            await self.answer(request.request, fields)
+            if fields["ok"] and request.action == "restart":
+                self.restart()
 
-    async def _serve(self, request: ManageRequest) -> None:
-        try:
-            async with self.lock:
-                if not self.ledger.manage_request_start(request.request):
-                    return
-                log.info("manage %s (request %s)", request.action, request.request)
-                try:
-                    fields = {"ok": True, **await asyncio.to_thread(self._do, request)}
-                except Refused as exc:
-                    log.warning("refused manage %s: %s", request.action, exc)
-                    fields = {"ok": False, "error": str(exc)}
-                if fields["ok"] and request.action in ("add_project", "remove_project") and self.reload:
-                    await self.reload()
-                await self._answer(request.request, fields)
-                if fields["ok"] and request.action == "restart":
-                    self.restart()
-        finally:
-            self.doing.discard(request.request)
+    def result_payload(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return result_payload(fields)
+
+    def shrink(self, fields: dict[str, Any]) -> bool:
+        """Only a folder list can be too large for a frame: halve it."""
+        folders = fields.get("folders")
+        if not folders:
+            return False
+        fields["folders"], fields["truncated"] = folders[: len(folders) // 2], True
+        return True
 
     def _do(self, request: ManageRequest) -> dict[str, Any]:
         """The action, in a worker thread: the result's fields, or Refused."""
@@ -238,27 +220,6 @@ class ManageService:
             config.save(self.path, cfg)
         except OSError as exc:
             raise Refused(UNWRITABLE.format(error=exc)) from None
-
-    async def _answer(self, request: str, fields: dict[str, Any]) -> None:
-        """Send the result (a folder list halved until it fits one frame), then record the
-        request done: a crash in between answers it again, as stopped, which the hub ignores."""
-        fields = {"request": request, **fields}
-        while True:
-            try:
-                payload = result_payload(fields)
-            except ValueError as exc:  # a bug of ours: the hub must still hear an answer
-                log.error("manage request %s: %s", request, exc)
-                fields = {"request": request, "ok": False, "error": UNREPORTABLE.format(error=exc)}
-                payload = result_payload(fields)
-            try:
-                await self.link.send(STREAM, "host.manage_result", payload)
-                break
-            except ValueError:  # larger than one frame: only a folder list can be
-                folders = fields.get("folders")
-                if not folders:
-                    raise
-                fields["folders"], fields["truncated"] = folders[: len(folders) // 2], True
-        self.ledger.manage_request_done(request)
 
     def restart(self) -> None:
         """Close the link cleanly; the command line then runs the agent again (reexec)."""

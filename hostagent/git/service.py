@@ -32,6 +32,7 @@ from hostagent import git as gitops
 from hostagent.git import gh, review
 from hostagent.git.worktrees import Worktree
 from hostagent.link import HostLink
+from hostagent.requests import HubRequests, Invalid
 from hostagent.tasks.ledger import WORKING_COPY, Ledger, Workspace
 from protocol import limits
 from protocol.branches import branch_error
@@ -55,7 +56,6 @@ WC_TASK_RUNNING = "a task is running in the working copy of {project!r}: try aga
 NOT_WORKING_COPY_TASK = "task {task_id} did not run in the working copy of {project!r} on this host"
 NOT_RECORDED = "this host keeps no record of what task {task_id} changed, so nothing was restored"
 DISCARDED = "task {task_id}'s changes were discarded already"
-UNREPORTABLE = "the agent could not report the result ({error})"
 
 
 class _Refused(gitops.Refused):
@@ -92,15 +92,15 @@ class _Work:
     workspace: Workspace | None  # the ledger's record of that task
 
 
-class GitService:
+class GitService(HubRequests):
+    kind, request_type, result_type, stream = "git", "git.request", "git.result", STREAM
+    request_id, stopped = REQUEST_ID, STOPPED
+
     def __init__(self, projects: dict[str, str], ledger: Ledger, *, tasks: TaskService | None = None):
+        super().__init__(ledger)
         self.projects = dict(projects)
-        self.ledger = ledger
         self.tasks = tasks  # to keep out of a worktree (or working copy) a task is running in
-        self.link: Any = None  # a HostLink, or anything with `async send(stream, type, payload)`
         self.locks: dict[str, asyncio.Lock] = {}
-        self.doing: set[str] = set()  # request ids in hand in this process
-        self.running: set[asyncio.Task[None]] = set()
 
     def attach(self, link: HostLink) -> None:
         link.extend({"git.request": self.on_request}, after_welcome=self.on_welcome)
@@ -116,55 +116,38 @@ class GitService:
         self.link.offer("git", bool(self.projects))
         self.link.offer("gh", bool(self.projects) and gh.gh_installed())
 
-    async def idle(self) -> None:
-        """Wait until no request is in hand (for tests)."""
-        while self.running:
-            await asyncio.gather(*list(self.running), return_exceptions=True)
-
     async def stop(self) -> None:
         for task in list(self.running):
             task.cancel()
         await asyncio.gather(*list(self.running), return_exceptions=True)
 
-    # Hub messages ------------------------------------------------------------------------------
+    # Serving -----------------------------------------------------------------------------------
 
-    async def on_welcome(self) -> None:
-        for request in self.ledger.git_requests_running():
-            if request not in self.doing:
-                log.warning("git request %s was running when the agent stopped: reporting it", request)
-                await self._answer(request, {"ok": False, "error": STOPPED})
-
-    async def on_request(self, message: dict[str, Any]) -> None:
-        request_id = message.get("request")
-        if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
-            log.warning("ignoring a git.request without a readable request id")
-            return
-        if request_id in self.doing or self.ledger.git_request_state(request_id) is not None:
-            return  # a copy of one in hand or done: its result is (or will be) in the outbox
+    def parse(self, message: dict[str, Any]) -> GitRequest:
         from pydantic import ValidationError
 
         from protocol.base import reason
         from protocol.git import GitRequest
 
         try:
-            request = GitRequest.model_validate(message)
+            return GitRequest.model_validate(message)
         except ValidationError as exc:
-            log.warning("refusing git request %s: %s", request_id, reason(exc))
-            await self._answer(request_id, {"ok": False, "error": f"refused: {reason(exc)}"})
-            return
-        self.doing.add(request_id)
-        task = asyncio.create_task(self._serve(request))
-        self.running.add(task)
-        task.add_done_callback(self.running.discard)
+            raise Invalid(reason(exc)) from None
 
-    # Serving -----------------------------------------------------------------------------------
+    async def serve(self, request: GitRequest) -> None:
+        await self.answer(request.request, await self._outcome(request))
 
-    async def _serve(self, request: GitRequest) -> None:
-        try:
-            fields = await self._outcome(request)
-            await self._answer(request.request, fields)
-        finally:
-            self.doing.discard(request.request)
+    def result_payload(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return result_payload(fields)
+
+    def shrink(self, fields: dict[str, Any]) -> bool:
+        """Only a state's diff can be too large for a frame: halve it, at a line's end."""
+        state = fields.get("state")
+        if not state or not state.get("diff"):
+            return False
+        diff = state["diff"][: len(state["diff"]) // 2]
+        state["diff"], state["diff_truncated"] = diff[: diff.rfind("\n") + 1], True
+        return True
 
     async def _outcome(self, request: GitRequest) -> dict[str, Any]:
         """The result's fields: ok, or the refusal or git's error (with the files it names)."""
@@ -214,7 +197,7 @@ class GitService:
         """Mark the request running, then do it in a worker thread; the ledger is written here,
         on the loop's thread, before and after."""
         request = work.request
-        if not self.ledger.git_request_start(request.request):
+        if not self.ledger.request_start(self.kind, request.request):
             raise _Refused(STOPPED)  # cannot happen: on_request checked it
         log.info("git %s in %s (request %s)", request.action, request.project, request.request)
         if request.action == "discard" and request.workspace == WORKING_COPY:
@@ -247,28 +230,6 @@ class GitService:
         restored = await asyncio.to_thread(gitops.discard_in_working_copy, work.root, changes)
         self.ledger.mark_discarded(request.task_id)
         return {"restored": sorted(restored)}
-
-    async def _answer(self, request: str, fields: dict[str, Any]) -> None:
-        """Send the `git.result` (a state's diff halved until it fits one frame), then record the
-        request done: a crash in between answers it again, as stopped, which the hub ignores."""
-        fields = {"request": request, **fields}
-        while True:
-            try:
-                payload = result_payload(fields)
-            except ValueError as exc:  # a bug of ours: the hub must still hear an answer
-                log.error("git request %s: %s", request, exc)
-                fields = {"request": request, "ok": False, "error": UNREPORTABLE.format(error=exc)}
-                payload = result_payload(fields)
-            try:
-                await self.link.send(STREAM, "git.result", payload)
-                break
-            except ValueError:  # larger than one frame: only a state's diff can be
-                state = fields.get("state")
-                if not state or not state.get("diff"):
-                    raise
-                diff = state["diff"][: len(state["diff"]) // 2]
-                state["diff"], state["diff_truncated"] = diff[: diff.rfind("\n") + 1], True
-        self.ledger.git_request_done(request)
 
 
 # The actions, each in a worker thread ----------------------------------------------------------

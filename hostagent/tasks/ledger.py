@@ -38,7 +38,8 @@ from hostagent.sqlite import SqliteFile, connect_private
 
 RECEIVED, RUNNING, FINISHED, CANCELLED = "received", "running", "finished", "cancelled"
 WORKING_COPY, WORKTREE = "working_copy", "worktree"
-GIT_RUNNING, GIT_DONE = "running", "done"
+REQUEST_RUNNING, REQUEST_DONE = "running", "done"
+REQUEST_TABLES = {"git": "git_requests", "manage": "manage_requests"}  # by kind: never from input
 SCHEMA = 3
 KEPT_CHANGES = 200  # working-copy tasks whose changes a discard can still put back
 KEPT_TEXT = 64 * 1024 * 1024  # bytes of earlier file text kept in all, newest tasks first
@@ -232,47 +233,27 @@ class Ledger(SqliteFile):
         ).fetchall()
         return [Change(*row) for row in rows]
 
-    # Git requests ------------------------------------------------------------------------------
+    # Requests from the hub (hostagent.requests): git's, and those managing the host -------------
 
-    def git_request_state(self, request: str) -> str | None:
-        row = self._db.execute("SELECT state FROM git_requests WHERE request = ?", (request,)).fetchone()
+    # The table names below come from REQUEST_TABLES, never from input (hence the noqa: S608).
+
+    def request_state(self, kind: str, request: str) -> str | None:
+        sql = f"SELECT state FROM {REQUEST_TABLES[kind]} WHERE request = ?"  # noqa: S608
+        row = self._db.execute(sql, (request,)).fetchone()
         return row[0] if row else None
 
-    def git_request_start(self, request: str) -> bool:
+    def request_start(self, kind: str, request: str) -> bool:
         """Record `request` as running; False if the ledger knows it (never run twice)."""
-        cursor = self._db.execute("INSERT OR IGNORE INTO git_requests VALUES (?, ?)", (request, GIT_RUNNING))
-        return cursor.rowcount == 1
+        sql = f"INSERT OR IGNORE INTO {REQUEST_TABLES[kind]} VALUES (?, ?)"  # noqa: S608
+        return self._db.execute(sql, (request, REQUEST_RUNNING)).rowcount == 1
 
-    def git_request_done(self, request: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO git_requests VALUES (?, ?)", (request, GIT_DONE))
+    def request_done(self, kind: str, request: str) -> None:
+        sql = f"INSERT OR REPLACE INTO {REQUEST_TABLES[kind]} VALUES (?, ?)"  # noqa: S608
+        self._db.execute(sql, (request, REQUEST_DONE))
 
-    def git_requests_running(self) -> list[str]:
-        rows = self._db.execute(
-            "SELECT request FROM git_requests WHERE state = ? ORDER BY request", (GIT_RUNNING,)
-        ).fetchall()
-        return [row[0] for row in rows]
-
-    # Requests to manage the host -----------------------------------------------------------------
-
-    def manage_request_state(self, request: str) -> str | None:
-        row = self._db.execute("SELECT state FROM manage_requests WHERE request = ?", (request,)).fetchone()
-        return row[0] if row else None
-
-    def manage_request_start(self, request: str) -> bool:
-        """Record `request` as running; False if the ledger knows it (never run twice)."""
-        cursor = self._db.execute(
-            "INSERT OR IGNORE INTO manage_requests VALUES (?, ?)", (request, GIT_RUNNING)
-        )
-        return cursor.rowcount == 1
-
-    def manage_request_done(self, request: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO manage_requests VALUES (?, ?)", (request, GIT_DONE))
-
-    def manage_requests_running(self) -> list[str]:
-        rows = self._db.execute(
-            "SELECT request FROM manage_requests WHERE state = ? ORDER BY request", (GIT_RUNNING,)
-        ).fetchall()
-        return [row[0] for row in rows]
+    def requests_running(self, kind: str) -> list[str]:
+        sql = f"SELECT request FROM {REQUEST_TABLES[kind]} WHERE state = ? ORDER BY request"  # noqa: S608
+        return [row[0] for row in self._db.execute(sql, (REQUEST_RUNNING,)).fetchall()]
 
 
 def known_tasks(path: Path) -> set[int]:

@@ -271,7 +271,7 @@ async def test_a_request_runs_once_however_often_it_comes(project, tmp_path):
 async def test_a_request_running_when_the_agent_stopped_is_answered_stopped_not_run(project, tmp_path):
     request = "R" * 24
     with Ledger(tmp_path / "tasks.sqlite3", owner="test") as ledger:
-        assert ledger.git_request_start(request)
+        assert ledger.request_start("git", request)
     before = state(project, tmp_path)
     async with git_agent(tmp_path, edit_config(tmp_path), {"docs": project}) as (hub, agent):
         done = await result(hub, request)

@@ -247,7 +247,7 @@ async def test_a_request_running_when_the_agent_stopped_is_reported_not_run_agai
     from hostagent.tasks.ledger import Ledger
 
     with Ledger(tmp_path / "tasks.sqlite3", owner="test") as ledger:
-        ledger.manage_request_start("s" * 24)
+        ledger.request_start("manage", "s" * 24)
     async with manage_agent(tmp_path, toml) as (hub, agent):
         stopped = await result(hub, "s" * 24)
     assert (stopped["ok"], stopped["error"]) == (False, manage.STOPPED)

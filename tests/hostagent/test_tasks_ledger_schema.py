@@ -24,11 +24,11 @@ def test_an_older_ledger_gains_the_new_tables_and_keeps_its_tasks(tmp_path):
         assert ledger.entries(RECEIVED) == [(5, {"project": "docs", "prompt": "p"}, True)]
         ledger.set_workspace(Workspace(5, "docs", WORKING_COPY))
         ledger.record_changes(5, [Change("a.txt", "1" * 64, None, b"before")])
-        assert ledger.git_request_start("r" * 16)
+        assert ledger.request_start("git", "r" * 16)
     with Ledger(path, owner="hub 12") as ledger:
         assert ledger.changes(5) == [Change("a.txt", "1" * 64, None, b"before")]
         assert ledger.workspace(5) == Workspace(5, "docs", WORKING_COPY, recorded=True)
-        assert ledger.git_requests_running() == ["r" * 16]
+        assert ledger.requests_running("git") == ["r" * 16]
     db = sqlite3.connect(path)
     assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (str(SCHEMA),)
     db.close()
@@ -40,10 +40,10 @@ def test_another_owner_starts_with_nothing(tmp_path):
         ledger.add(1, RECEIVED)
         ledger.set_workspace(Workspace(1, "docs", WORKING_COPY))
         ledger.record_changes(1, [Change("a.txt", None, "2" * 64)])
-        ledger.git_request_start("r" * 16)
+        ledger.request_start("git", "r" * 16)
     with Ledger(path, owner="hub 13") as ledger:
         assert ledger.state(1) is None and ledger.workspace(1) is None
-        assert ledger.changes(1) == [] and ledger.git_requests_running() == []
+        assert ledger.changes(1) == [] and ledger.requests_running("git") == []
 
 
 def test_only_the_last_working_copy_tasks_keep_their_changes(tmp_path, monkeypatch):
