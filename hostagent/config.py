@@ -25,6 +25,7 @@ from hostagent import checks
 from hostagent.api import is_loopback
 from hostagent.checks import Invalid, setting
 from hostagent.files import write_atomic
+from hostagent.tasks.desktop import INPUTS as DESKTOP_INPUTS
 from hostagent.tasks.sites import SiteError, SitePattern
 from protocol import limits
 from protocol.text import CONTROL
@@ -158,6 +159,12 @@ def _display(value: object) -> str:
     return value
 
 
+def _input(value: object) -> str:
+    if value not in DESKTOP_INPUTS:
+        raise Invalid(f"must be {' or '.join(repr(name) for name in DESKTOP_INPUTS)}")
+    return str(value)
+
+
 def _actions(value: object) -> list[str]:
     actions = checks.strings(value)
     unknown = [action for action in actions if action not in COMPUTER_ACTIONS]
@@ -239,6 +246,8 @@ class ExecutorConfig:
     # $DISPLAY; macOS: the main display), the actions it may take (default all), the windows it may
     # act on (titles, `*` matching any text; WM_CLASS names; default any), actions per task
     display: str | None = setting(None, _display)
+    # how input reaches it: "xdotool" (Linux's default) or "pynput" (macOS's only one)
+    input: str | None = setting(None, _input)
     # the live view while someone watches: frames a second (0: none) and bytes a frame may take
     live_fps: int | None = setting(
         None, checks.number(0, MAX_LIVE_FPS, f"must be an integer between 0 and {MAX_LIVE_FPS}", integer=True)
@@ -305,6 +314,7 @@ _EXECUTOR_KEYS = {
     "computer": {
         *_COMMON_KEYS,
         "display",
+        "input",
         "live_fps",
         "live_max_bytes",
         "actions",

@@ -30,7 +30,7 @@ from typing import Any
 
 from hostagent.tasks.browser import Upload, UploadError
 from hostagent.tasks.computer_live import LiveView
-from hostagent.tasks.desktop import DesktopError, Shot, Window, X11Desktop
+from hostagent.tasks.desktop import MACOS, Desktop, DesktopError, Shot, Window, desktop_for, input_of
 from hostagent.tasks.executors import Executor, RunResult, seconds
 from hostagent.tasks.output import TaskLog
 from protocol.limits import MAX_STEPS
@@ -48,19 +48,24 @@ class StepFailed(Exception):
 
 
 def display_of(executor: Executor, environ: dict[str, str] | None = None) -> str:
-    """The display the executor drives: its own, else the agent's $DISPLAY ("" for none)."""
+    """The X11 display the executor drives: its own, else the agent's $DISPLAY ("" for none; on
+    macOS always the main display, whatever XQuartz set $DISPLAY to)."""
     environ = dict(os.environ if environ is None else environ)
+    if MACOS:
+        return executor.display
     return executor.display or environ.get("DISPLAY", "")
 
 
 def summary(executor: Executor) -> str:
     """What `python -m hostagent executors` says of it."""
-    display = executor.display or f"$DISPLAY ({os.environ.get('DISPLAY') or 'not set'})"
+    display = executor.display or (
+        "the main display" if MACOS else f"$DISPLAY ({os.environ.get('DISPLAY') or 'not set'})"
+    )
     windows = [f'"{title}"' for title in executor.allowed_titles] + [
         f"class {name}" for name in executor.allowed_classes
     ]
     said = (
-        f"display {display}; {', '.join(executor.actions)}; "
+        f"display {display}; input {input_of(executor.input)}; {', '.join(executor.actions)}; "
         f"windows: {', '.join(windows) if windows else 'any'}; at most {executor.max_actions} actions"
     )
     if executor.drives_itself:
@@ -142,7 +147,7 @@ class Context:
     """What an action works with: the desktop, the window list, its time limit, and whether the
     task was stopped (checked before each piece of input)."""
 
-    desktop: X11Desktop
+    desktop: Desktop
     windows: WindowList
     timeout: float
     stopped: Callable[[], bool]
@@ -348,7 +353,7 @@ class _Session:
         self.task_log = task_log
         self.upload = upload
         self.results = results
-        self.desktop = X11Desktop(display_of(executor))
+        self.desktop = desktop_for(display_of(executor), executor.input)
         self.windows = WindowList(executor.allowed_titles, executor.allowed_classes)
         self.interrupted: str | None = None
         self.stop = asyncio.Event()

@@ -54,7 +54,7 @@ from hostagent.tasks.computer_model import (
     first_input,
     step_of,
 )
-from hostagent.tasks.desktop import DesktopError, Shot, Window, X11Desktop
+from hostagent.tasks.desktop import DesktopError, Shot, Window, desktop_for
 from hostagent.tasks.executors import Executor, RunResult, seconds
 from hostagent.tasks.output import TaskLog
 from protocol.limits import MAX_AGENT_TEXT, MAX_TITLE, MAX_TOOL_TEXT
@@ -111,7 +111,7 @@ class ComputerAgent:
         self.cancel = cancel
         self.upload = upload
         self.display_lock = display_lock
-        self.desktop = X11Desktop(display_of(executor))
+        self.desktop = desktop_for(display_of(executor), executor.input)
         self.windows = WindowList(executor.allowed_titles, executor.allowed_classes)
         self.named = {name.lower() for name in executor.allowed_classes}
         self.seen: set[str] = set()  # the applications (window classes) acted on in this task

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from hostagent.tasks.desktop import open_screen, whole_screen
 from protocol import limits
 
 log = logging.getLogger("hostagent.tasks.computer_live")
@@ -113,12 +114,11 @@ class _Grabber:
     def frame(self, forced: bool) -> Frame | None:
         """The screen as a frame; None if it did not change since the last (unless `forced`).
         Raises FrameTooLarge (once per screen) and whatever mss raises."""
-        import mss
         from PIL import Image
 
         if self.screen is None:
-            self.screen = mss.MSS(display=self.display)
-        shot = self.screen.grab(self.screen.monitors[0])
+            self.screen = open_screen(self.display)
+        shot = self.screen.grab(whole_screen(self.screen))
         checksum = zlib.crc32(shot.raw)
         if checksum == self.last and not forced:
             return None

@@ -110,6 +110,7 @@ class Executor:
     # codex: the models its Codex offers (hostagent/tasks/codex_models.py), as hello lists them
     models: tuple[dict[str, Any], ...] = ()
     display: str = ""  # computer: the X11 display ("": the agent's $DISPLAY)
+    input: str | None = None  # computer: "xdotool" or "pynput" (None: the platform's default)
     actions: tuple[str, ...] = ()
     allowed_titles: tuple[str, ...] = ()  # () and (): any window
     allowed_classes: tuple[str, ...] = ()
@@ -178,6 +179,7 @@ def _from_config(
             False,
             timeout,
             display=spec.display or "",
+            input=spec.input,
             live_fps=MAX_LIVE_FPS if spec.live_fps is None else spec.live_fps,
             live_max_bytes=spec.live_max_bytes or DEFAULT_LIVE_MAX,
             actions=tuple(spec.actions or COMPUTER_ACTIONS),

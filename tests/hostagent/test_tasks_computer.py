@@ -28,6 +28,9 @@ def tk(display, tmp_path):
         yield program
 
 
+BACKENDS = ("xdotool", "pynput")  # input through xdotool (Linux's default) or pynput (macOS's)
+
+
 def computer_config(tmp_path, display, **keys):
     keys.setdefault("step_timeout", 10)
     return load_config(tmp_path, executor_toml("desk", type="computer", display=display.name, **keys))
@@ -64,7 +67,8 @@ def at(point, **step):
     return {"x": point[0], "y": point[1], **step}
 
 
-async def test_it_clicks_types_and_presses_keys_in_a_real_program(tmp_path, display, tk):
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_it_clicks_types_and_presses_keys_in_a_real_program(tmp_path, display, tk, backend):
     steps = [
         {"action": "screenshot"},
         at(tk.layout["button"], action="click"),
@@ -74,7 +78,8 @@ async def test_it_clicks_types_and_presses_keys_in_a_real_program(tmp_path, disp
         {"action": "key", "keys": "ctrl+shift+t"},
         {"action": "key", "keys": "BackSpace"},
     ]
-    async with running(tmp_path, computer_config(tmp_path, display)) as (agent, hub, artifacts):
+    cfg = computer_config(tmp_path, display, input=backend)
+    async with running(tmp_path, cfg) as (agent, hub, artifacts):
         done = await run_steps(agent, hub, 1, steps)
         hello = [m["payload"] for m in hub.applied_messages if m["type"] == "hello"][0]
         text = log_text(hub, 1)
@@ -101,7 +106,8 @@ def steps_actions():
     return ("screenshot", "move", "click", "type", "key", "scroll", "drag", "wait", "focus")
 
 
-async def test_it_drags_scrolls_and_focuses_a_window_by_title(tmp_path, display, tk):
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_it_drags_scrolls_and_focuses_a_window_by_title(tmp_path, display, tk, backend):
     left, top, right, bottom = tk.layout["canvas"]
     steps = [
         {"action": "drag", "x": left + 10, "y": top + 10, "to_x": right - 20, "to_y": bottom - 20},
@@ -111,7 +117,7 @@ async def test_it_drags_scrolls_and_focuses_a_window_by_title(tmp_path, display,
         at(tk.layout["notes"], action="move"),
         {"action": "type", "text": "milk"},
     ]
-    async with running(tmp_path, computer_config(tmp_path, display)) as (agent, hub, _):
+    async with running(tmp_path, computer_config(tmp_path, display, input=backend)) as (agent, hub, _):
         done = await run_steps(agent, hub, 1, steps)
     assert done["outcome"] == "succeeded", done
     assert tk.events("drag") == [
@@ -243,13 +249,15 @@ async def test_a_failed_step_stops_the_task_naming_it(tmp_path, display, tk):
     assert tk.text() == ""
 
 
-async def test_cancel_halts_input_at_once(tmp_path, display, tk):
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_cancel_halts_input_at_once(tmp_path, display, tk, backend):
     steps = [
         at(tk.layout["entry"], action="click"),
         {"action": "type", "text": "a" * 2000},
         at(tk.layout["button"], action="click"),
     ]
-    async with running(tmp_path, computer_config(tmp_path, display, step_timeout=120)) as (agent, hub, _):
+    cfg = computer_config(tmp_path, display, step_timeout=120, input=backend)
+    async with running(tmp_path, cfg) as (agent, hub, _):
         task = {
             "id": 1,
             "project": "docs",
@@ -271,8 +279,9 @@ async def test_cancel_halts_input_at_once(tmp_path, display, tk):
     assert len(tk.text()) == typed
 
 
-async def test_a_display_that_is_not_there_fails_the_task_saying_so(tmp_path, display):
-    cfg = load_config(tmp_path, executor_toml("desk", type="computer", display=":9999"))
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_display_that_is_not_there_fails_the_task_saying_so(tmp_path, display, backend):
+    cfg = load_config(tmp_path, executor_toml("desk", type="computer", display=":9999", input=backend))
     async with running(tmp_path, cfg) as (agent, hub, _):
         done = await run_steps(agent, hub, 1, [{"action": "screenshot"}])
     assert done["outcome"] == "failed" and done["error"].startswith("cannot open the display :9999")

@@ -6,7 +6,8 @@ import pytest
 from hostagent.__main__ import main
 from hostagent.config import ConfigError, ExecutorConfig
 from hostagent.tasks.computer import WindowList, display_of, outside_error, steps_error
-from hostagent.tasks.desktop import Window, keysym
+from hostagent.tasks.desktop import Window
+from hostagent.tasks.desktop_x11 import keysym
 from hostagent.tasks.executors import offered
 from protocol.keys import BadKeys, parse_keys
 from tests.kits.agent_tasks import NO_ENV, load_config, running_agent
@@ -16,6 +17,7 @@ FULL = """
 type = "computer"
 label = "Desktop"
 display = ":99"
+input = "pynput"
 actions = ["screenshot", "click", "type", "key"]
 allowed_titles = ["Invoices - *", "Calculator"]
 allowed_classes = ["gnome-calculator"]
@@ -38,6 +40,7 @@ def test_it_reads_a_computer_executor(tmp_path):
         type="computer",
         label="Desktop",
         display=":99",
+        input="pynput",
         actions=["screenshot", "click", "type", "key"],
         allowed_titles=["Invoices - *", "Calculator"],
         allowed_classes=["gnome-calculator"],
@@ -56,7 +59,8 @@ def test_it_reads_a_computer_executor(tmp_path):
         "actions": ["screenshot", "click", "type", "key"],
         **NO_ENV,
     }
-    assert (desk.display, desk.max_actions, desk.step_timeout) == (":99", 20, 10)
+    assert (desk.display, desk.input, desk.max_actions, desk.step_timeout) == (":99", "pynput", 20, 10)
+    assert default.input is None  # the platform's own: xdotool on Linux, pynput on macOS
     assert default.actions == (
         "screenshot",
         "move",
@@ -83,6 +87,8 @@ BASE = '[executors.c]\ntype = "computer"\n'
         (BASE + 'display = "0"', 'executors.c.display must be a local X11 display, like ":0" or ":99"'),
         (BASE + 'display = "evil.example:0"', "executors.c.display must be a local X11 display"),
         (BASE + "display = 0", "executors.c.display must be a local X11 display"),
+        (BASE + 'input = "uinput"', "executors.c.input must be 'xdotool' or 'pynput'"),
+        (BASE + "input = 1", "executors.c.input must be 'xdotool' or 'pynput'"),
         (BASE + "actions = []", "executors.c.actions must hold some of screenshot, move, click"),
         (BASE + 'actions = ["click", "shell"]', "executors.c.actions must hold some of"),
         (BASE + "allowed_titles = []", "executors.c.allowed_titles must hold 1-100 window titles"),
@@ -113,10 +119,10 @@ def test_it_lists_the_computer_executor_on_the_command_line(tmp_path, capsys, mo
     load_config(tmp_path, FULL)
     assert main(["executors", "--config", str(tmp_path / "cfg" / "agent.toml")]) == 0
     assert capsys.readouterr().out == (
-        "any  any  computer  (display $DISPLAY (:7); screenshot, move, click, type, key, scroll, drag, wait, "
-        "focus; windows: any; at most 50 actions)\n"
-        'desk  Desktop  computer  (display :99; screenshot, click, type, key; windows: "Invoices - *", '
-        '"Calculator", class gnome-calculator; at most 20 actions)\n'
+        "any  any  computer  (display $DISPLAY (:7); input xdotool; screenshot, move, click, type, key, "
+        "scroll, drag, wait, focus; windows: any; at most 50 actions)\n"
+        "desk  Desktop  computer  (display :99; input pynput; screenshot, click, type, key; windows: "
+        '"Invoices - *", "Calculator", class gnome-calculator; at most 20 actions)\n'
     )
 
 
