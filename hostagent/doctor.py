@@ -274,6 +274,8 @@ def executor_findings(
     environ = dict(os.environ) if environ is None else environ
     if executor.kind == "browser":
         yield browser_finding(what, executor, platform)
+    elif executor.kind == "computer":
+        yield computer_finding(what, executor, which, environ, platform)
     elif executor.kind != "openai":
         yield _program_finding(what, executor, which)
     env = environment.report(executor, environ, platform=platform, which=which)
@@ -315,6 +317,59 @@ def _program_finding(what: str, executor: Executor, which: Callable[[str], str |
             "(the agent's PATH is the one of the shell or service that starts it)",
         )
     return Finding(True, what, f"runs {clean(found)}")
+
+
+def computer_finding(
+    what: str,
+    executor: Executor,
+    which: Callable[[str], str | None] = shutil.which,
+    environ: dict[str, str] | None = None,
+    platform: str = sys.platform,
+) -> Finding:
+    """What a computer executor needs before its first task: the computer extra's packages, and
+    a display with its input program (Linux) or the two permissions macOS asks for."""
+    from hostagent.tasks.desktop import input_of
+
+    mac = platform == "darwin"
+    backend = "pynput" if mac else input_of(executor.input)
+    packages = ["mss", "PIL", *(["pynput"] if backend == "pynput" else []), "Quartz" if mac else "Xlib"]
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
+    if missing:
+        return Finding(
+            False,
+            what,
+            f"{', '.join(missing)} not installed: install the agent with its computer extra "
+            "(codexhub-agent[computer])",
+        )
+    if mac:
+        return _mac_permissions_finding(what)
+    environ = dict(os.environ) if environ is None else environ
+    display = executor.display or environ.get("DISPLAY", "")
+    if not display:
+        return Finding(
+            False, what, 'no display: set display = ":0" in the executor, or DISPLAY for the agent'
+        )
+    if backend == "xdotool":
+        found = which("xdotool")
+        if not found:
+            return Finding(
+                False, what, 'xdotool is not installed (apt-get install xdotool), or set input = "pynput"'
+            )
+        return Finding(True, what, f"display {clean(display)}, input through xdotool at {clean(found)}")
+    return Finding(True, what, f"display {clean(display)}, input through pynput")
+
+
+def _mac_permissions_finding(what: str) -> Finding:
+    from hostagent.tasks.desktop import DesktopError
+    from hostagent.tasks.desktop_mac import check_permissions
+
+    try:
+        check_permissions()
+    except DesktopError as exc:
+        return Finding(False, what, str(exc))
+    return Finding(
+        True, what, "the main display, input through pynput (Accessibility and Screen Recording allowed)"
+    )
 
 
 def browser_finding(what: str, executor: Executor, platform: str = sys.platform) -> Finding:

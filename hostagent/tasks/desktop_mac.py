@@ -144,6 +144,15 @@ class MacWindows:
 
 def _open() -> tuple[int, int]:
     import Quartz
+
+    check_permissions()
+    bounds = Quartz.CGDisplayBounds(Quartz.CGMainDisplayID())
+    return int(bounds.size.width), int(bounds.size.height)
+
+
+def check_permissions() -> None:
+    """Raise DesktopError saying which of macOS's two permissions the agent lacks, and where."""
+    import Quartz
     from ApplicationServices import AXIsProcessTrusted
 
     if not AXIsProcessTrusted():
@@ -151,8 +160,6 @@ def _open() -> tuple[int, int]:
     preflight = getattr(Quartz, "CGPreflightScreenCaptureAccess", None)  # macOS 10.15 and later
     if preflight is not None and not preflight():
         raise DesktopError(SCREEN_RECORDING)
-    bounds = Quartz.CGDisplayBounds(Quartz.CGMainDisplayID())
-    return int(bounds.size.width), int(bounds.size.height)
 
 
 def _window_list() -> list[dict[str, Any]]:

@@ -309,3 +309,27 @@ def test_doctor_checks_the_browser_and_the_codex_sandbox(
         "FIX  executor edge: channel msedge-canary is not installed here: install it, or set executable_path "
         '(like "/usr/bin/chromium") instead of channel'
     ) in lines
+
+
+def test_doctor_checks_what_a_computer_executor_needs(config_path, bin_path, monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    write_paired_config(config_path, f"http://127.0.0.1:{closed_port()}")
+    executors(
+        config_path,
+        '[executors.desk]\ntype = "computer"\ndisplay = ":5"\n'
+        '[executors.typed]\ntype = "computer"\ndisplay = ":5"\ninput = "pynput"\n'
+        '[executors.nowhere]\ntype = "computer"\n',
+    )
+    code, lines = run(capsys, "doctor", config_path=config_path)
+    assert code == 1
+    assert (
+        'FIX  executor desk: xdotool is not installed (apt-get install xdotool), or set input = "pynput"'
+    ) in lines
+    assert "ok   executor typed: display :5, input through pynput" in lines
+    assert (
+        'FIX  executor nowhere: no display: set display = ":0" in the executor, or DISPLAY for the agent'
+    ) in lines
+    program(bin_path, "xdotool")
+    _, lines = run(capsys, "doctor", config_path=config_path)
+    assert f"ok   executor desk: display :5, input through xdotool at {bin_path}/xdotool" in lines
+    assert not any("no command" in line for line in lines)  # a computer executor runs no program
