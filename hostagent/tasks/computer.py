@@ -30,7 +30,16 @@ from typing import Any
 
 from hostagent.tasks.browser import Upload, UploadError
 from hostagent.tasks.computer_live import LiveView
-from hostagent.tasks.desktop import MACOS, Desktop, DesktopError, Shot, Window, desktop_for, input_of
+from hostagent.tasks.desktop import (
+    MACOS,
+    Desktop,
+    DesktopError,
+    Shot,
+    Window,
+    desktop_for,
+    input_of,
+    screen_name,
+)
 from hostagent.tasks.executors import Executor, RunResult, seconds
 from hostagent.tasks.output import TaskLog
 from protocol.limits import MAX_STEPS
@@ -367,7 +376,7 @@ class _Session:
     async def run(self, steps: list[dict[str, Any]], display_lock: asyncio.Lock) -> RunResult:
         if display_lock.locked():
             await self.task_log.note(
-                f"waiting for the display {self.desktop.display}: another task uses it\n"
+                f"waiting for {screen_name(self.desktop.display)}: another task uses it\n"
             )
         async with display_lock:
             try:
@@ -380,7 +389,7 @@ class _Session:
                 await self.task_log.note(f"{error}\n")
                 return RunResult("failed", error=error)
             await self.task_log.note(
-                f"display {self.desktop.display} ({self.desktop.width}x{self.desktop.height}) ready\n"
+                f"{screen_name(self.desktop.display)} ({self.desktop.width}x{self.desktop.height}) ready\n"
             )
             showing = self.live.showing(self.stop) if self.live else contextlib.nullcontext()
             async with showing:

@@ -54,7 +54,7 @@ from hostagent.tasks.computer_model import (
     first_input,
     step_of,
 )
-from hostagent.tasks.desktop import DesktopError, Shot, Window, desktop_for
+from hostagent.tasks.desktop import DesktopError, Shot, Window, desktop_for, screen_name
 from hostagent.tasks.executors import Executor, RunResult, seconds
 from hostagent.tasks.output import TaskLog
 from protocol.limits import MAX_AGENT_TEXT, MAX_TITLE, MAX_TOOL_TEXT
@@ -179,7 +179,7 @@ class ComputerAgent:
 
     async def _locked(self, task_log: TaskLog, display_lock: asyncio.Lock) -> RunResult:
         if display_lock.locked():
-            await task_log.note(f"waiting for the display {self.desktop.display}: another task uses it\n")
+            await task_log.note(f"waiting for {screen_name(self.desktop.display)}: another task uses it\n")
         async with display_lock:
             try:
                 return await self._loop(task_log)
@@ -198,8 +198,9 @@ class ComputerAgent:
         self.timeline.user(self.goal, None)
         await self.desktop.open()
         screen = (self.desktop.width, self.desktop.height)
+        name = screen_name(self.desktop.display)
         await task_log.note(
-            f"display {self.desktop.display} ({screen[0]}x{screen[1]}) ready; model {self.executor.model} "
+            f"{name} ({screen[0]}x{screen[1]}) ready; model {self.executor.model} "
             f"at {self.executor.base_url} drives it, at most {self.executor.max_actions} actions\n"
         )
         showing = self.live.showing(self.stop) if self.live else contextlib.nullcontext()

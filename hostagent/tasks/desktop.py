@@ -71,6 +71,11 @@ class Desktop(Protocol):
     async def focus(self, window: Window, timeout: float) -> None: ...
 
 
+def screen_name(display: str) -> str:
+    """How a task's log names the screen: `display :5`, or macOS's `the main display`."""
+    return f"display {display}" if display else "the main display"
+
+
 def input_of(chosen: str | None) -> str:
     """The input backend: the executor's `input`, else xdotool on Linux and pynput on macOS."""
     return chosen or ("pynput" if MACOS else "xdotool")

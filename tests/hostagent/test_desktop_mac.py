@@ -8,7 +8,7 @@ through pynput itself is tested on a real X server (test_tasks_computer.py, inpu
 import pytest
 
 from hostagent.tasks import computer, desktop
-from hostagent.tasks.desktop import DesktopError, Window, desktop_for, input_of
+from hostagent.tasks.desktop import DesktopError, Window, desktop_for, input_of, screen_name
 from hostagent.tasks.desktop_mac import MacWindows, front_window_of, owner_of, window_at, windows_of
 from hostagent.tasks.desktop_pynput import PynputDesktop, pynput_key
 from hostagent.tasks.desktop_x11 import X11Desktop
@@ -103,6 +103,7 @@ def test_on_macos_the_display_is_the_main_one_whatever_xquartz_set(monkeypatch):
     executor = Executor(name="desk", label="Desk", kind="computer", needs_file=False, timeout=60)
     assert computer.display_of(executor, {"DISPLAY": "/private/tmp/com.apple.launchd.x/org.xquartz:0"}) == ""
     assert "display the main display" in computer.summary(executor)
+    assert (screen_name(""), screen_name(":5")) == ("the main display", "display :5")  # in the task's log
 
 
 async def test_xdotool_on_macos_says_to_use_pynput(monkeypatch):
