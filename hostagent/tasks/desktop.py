@@ -12,13 +12,15 @@ No X protocol or Quartz event of our own: input always goes through one of those
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 MACOS = sys.platform == "darwin"
 INPUTS = ("xdotool", "pynput")
+TYPE_PIECE = 16  # characters per input: how long a Stop may wait for the piece in flight
 Point = tuple[int, int]
 
 
@@ -69,6 +71,21 @@ class Desktop(Protocol):
     async def scroll(self, direction: str, amount: int, at: Point | None, timeout: float) -> None: ...
     async def drag(self, start: Point, end: Point, button: str, timeout: float) -> None: ...
     async def focus(self, window: Window, timeout: float) -> None: ...
+
+
+async def type_in_pieces(
+    text: str, timeout: float, stopped: Callable[[], bool], send: Callable[[str, float], Awaitable[None]]
+) -> None:
+    """Type `text` through `send(piece, seconds left)` in pieces of TYPE_PIECE characters, asking
+    `stopped()` before each: a Stop halts typing within one piece."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    for start in range(0, len(text), TYPE_PIECE):
+        if stopped():
+            return
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise DesktopError(f"typing took longer than {timeout:g} s")
+        await send(text[start : start + TYPE_PIECE], left)
 
 
 def screen_name(display: str) -> str:

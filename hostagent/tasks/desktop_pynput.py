@@ -20,9 +20,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from hostagent.tasks.desktop import MACOS, DesktopError, Shot, Window
+from hostagent.tasks.desktop import MACOS, DesktopError, Shot, Window, type_in_pieces
 
-TYPE_PIECE = 16  # characters per thread hop: how long a Stop may wait for the piece in flight
 SCROLL_GAP = 0.03  # seconds between notches, as xdotool's click --delay 30
 DRAG_GAP = 0.03  # between the moves of a drag: a program sees the pointer travel
 MODIFIERS = ("ctrl", "shift", "alt", "super")
@@ -146,16 +145,8 @@ class PynputDesktop:
         await self._do(timeout, _click, x, y, button, count)
 
     async def type(self, text: str, timeout: float, stopped: Callable[[], bool]) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        for start in range(0, len(text), TYPE_PIECE):
-            if stopped():
-                return
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                raise DesktopError(f"typing took longer than {timeout:g} s")
-            if start == 0:
-                await self.source.keyboard_to_pointer()
-            await self._do(left, _type, text[start : start + TYPE_PIECE])
+        await self.source.keyboard_to_pointer()
+        await type_in_pieces(text, timeout, stopped, lambda piece, left: self._do(left, _type, piece))
 
     async def key(self, names: Sequence[str], timeout: float) -> None:
         keys = [pynput_key(name) for name in names]

@@ -19,13 +19,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hostagent.tasks.desktop import MACOS, DesktopError, Shot, Window, grab
+from hostagent.tasks.desktop import MACOS, DesktopError, Shot, Window, grab, type_in_pieces
 from hostagent.tasks.environment import BASE_ENV
 
 XDOTOOL = "xdotool"
 BUTTONS = {"left": "1", "middle": "2", "right": "3"}
 SCROLL_BUTTONS = {"up": "4", "down": "5", "left": "6", "right": "7"}
-TYPE_PIECE = 16  # characters per xdotool run: how long a Stop may wait for the piece in flight
 TYPE_DELAY_MS = 12  # between keystrokes, xdotool's own default
 CLICK_DELAY_MS = 80  # between the clicks of a double or triple click
 KILL_GRACE = 1.0
@@ -200,15 +199,10 @@ class X11Desktop:
         await self._run([*argv, BUTTONS[button]], timeout)
 
     async def type(self, text: str, timeout: float, stopped: Callable[[], bool]) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        for start in range(0, len(text), TYPE_PIECE):
-            if stopped():
-                return
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                raise DesktopError(f"typing took longer than {timeout:g} s")
-            piece = text[start : start + TYPE_PIECE]
+        async def send(piece: str, left: float) -> None:
             await self._run(["type", "--delay", str(TYPE_DELAY_MS), "--", piece], left)
+
+        await type_in_pieces(text, timeout, stopped, send)
 
     async def key(self, names: Sequence[str], timeout: float) -> None:
         await self._run(["key", "--delay", "0", "+".join(keysym(name) for name in names)], timeout)
