@@ -193,9 +193,9 @@ class X11Desktop:
         await self._run(["mousemove", "--sync", str(x), str(y)], timeout)
 
     async def click(self, x: int, y: int, button: str, count: int, timeout: float) -> None:
-        argv = ["mousemove", "--sync", str(x), str(y), "click"]
-        if count > 1:
-            argv += ["--repeat", str(count), "--delay", str(CLICK_DELAY_MS)]
+        # xdotool's click sleeps its delay after the last click too (100 ms unless told)
+        delay = ["--delay", str(CLICK_DELAY_MS if count > 1 else 0)]
+        argv = ["mousemove", "--sync", str(x), str(y), "click", "--repeat", str(count), *delay]
         await self._run([*argv, BUTTONS[button]], timeout)
 
     async def type(self, text: str, timeout: float, stopped: Callable[[], bool]) -> None:

@@ -128,6 +128,14 @@ async def test_it_drags_scrolls_and_focuses_a_window_by_title(tmp_path, display,
     assert done["steps"][3]["text"] == 'focused "Notes", class Toplevel'
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_double_click_reaches_the_program_as_two_clicks(tmp_path, display, tk, backend):
+    async with running(tmp_path, computer_config(tmp_path, display, input=backend)) as (agent, hub, _):
+        done = await run_steps(agent, hub, 1, [at(tk.layout["button"], action="click", count=2)])
+    assert done["outcome"] == "succeeded", done
+    assert tk.events("click") == [{"event": "click", "button": "Press me"}] * 2
+
+
 HOSTILE = [
     (
         [{"action": "click", "x": 5000, "y": 10}],
