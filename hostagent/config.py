@@ -81,6 +81,7 @@ DEFAULT_MAX_ACTIONS = limits.MAX_STEPS
 MAX_LIVE_FPS = limits.MAX_LIVE_FPS  # the live view: frames a second while someone watches (0: none)
 MAX_LIVE_FRAME = limits.MAX_LIVE_FRAME
 DEFAULT_LIVE_MAX = 160 * 1024
+MONITOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # an X11 output: HDMI-1, DP-2-1, eDP1
 X_DISPLAY = re.compile(r":\d{1,4}(\.\d{1,2})?")  # a local X11 display: `:0`, `:99.0`
 MAX_WINDOWS = 100
 MAX_OUTPUT_CAP = 256 * 1024 * 1024
@@ -163,6 +164,12 @@ def _input(value: object) -> str:
     if value not in DESKTOP_INPUTS:
         raise Invalid(f"must be {' or '.join(repr(name) for name in DESKTOP_INPUTS)}")
     return str(value)
+
+
+def _monitor(value: object) -> str:
+    if not isinstance(value, str) or not MONITOR_NAME.fullmatch(value):
+        raise Invalid('must be a monitor\'s output name, like "HDMI-1" or "DP-2", or "primary"')
+    return value
 
 
 def _actions(value: object) -> list[str]:
@@ -248,6 +255,9 @@ class ExecutorConfig:
     display: str | None = setting(None, _display)
     # how input reaches it: "xdotool" (Linux's default) or "pynput" (macOS's only one)
     input: str | None = setting(None, _input)
+    # X11: one monitor of the display, by its output's name (`xrandr --listmonitors`) or
+    # "primary"; its pixels are the steps' coordinates (default: the whole screen)
+    monitor: str | None = setting(None, _monitor)
     # the live view while someone watches: frames a second (0: none) and bytes a frame may take
     live_fps: int | None = setting(
         None, checks.number(0, MAX_LIVE_FPS, f"must be an integer between 0 and {MAX_LIVE_FPS}", integer=True)
@@ -315,6 +325,7 @@ _EXECUTOR_KEYS = {
         *_COMMON_KEYS,
         "display",
         "input",
+        "monitor",
         "live_fps",
         "live_max_bytes",
         "actions",

@@ -70,6 +70,8 @@ def summary(executor: Executor) -> str:
     display = executor.display or (
         "the main display" if MACOS else f"$DISPLAY ({os.environ.get('DISPLAY') or 'not set'})"
     )
+    if executor.monitor:
+        display += f", monitor {executor.monitor}"
     windows = [f'"{title}"' for title in executor.allowed_titles] + [
         f"class {name}" for name in executor.allowed_classes
     ]
@@ -362,7 +364,7 @@ class _Session:
         self.task_log = task_log
         self.upload = upload
         self.results = results
-        self.desktop = desktop_for(display_of(executor), executor.input)
+        self.desktop = desktop_for(display_of(executor), executor.input, executor.monitor)
         self.windows = WindowList(executor.allowed_titles, executor.allowed_classes)
         self.interrupted: str | None = None
         self.stop = asyncio.Event()

@@ -111,7 +111,7 @@ class ComputerAgent:
         self.cancel = cancel
         self.upload = upload
         self.display_lock = display_lock
-        self.desktop = desktop_for(display_of(executor), executor.input)
+        self.desktop = desktop_for(display_of(executor), executor.input, executor.monitor)
         self.windows = WindowList(executor.allowed_titles, executor.allowed_classes)
         self.named = {name.lower() for name in executor.allowed_classes}
         self.seen: set[str] = set()  # the applications (window classes) acted on in this task

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from hostagent.tasks.desktop import open_screen, whole_screen
+from hostagent.tasks.desktop import open_screen, screen_region
 from protocol import limits
 
 log = logging.getLogger("hostagent.tasks.computer_live")
@@ -105,8 +105,9 @@ class Watches:
 class _Grabber:
     """The screen through one mss connection; used from one thread only."""
 
-    def __init__(self, display: str, max_bytes: int) -> None:
+    def __init__(self, display: str, max_bytes: int, monitor: str | None = None) -> None:
         self.display = display
+        self.monitor = monitor
         self.max_bytes = max_bytes
         self.screen: Any = None
         self.last: int | None = None  # a checksum of the last screen encoded (sent or refused)
@@ -118,7 +119,7 @@ class _Grabber:
 
         if self.screen is None:
             self.screen = open_screen(self.display)
-        shot = self.screen.grab(whole_screen(self.screen))
+        shot = self.screen.grab(screen_region(self.screen, self.monitor))
         checksum = zlib.crc32(shot.raw)
         if checksum == self.last and not forced:
             return None
@@ -150,8 +151,10 @@ class LiveView:
         fps: int = limits.MAX_LIVE_FPS,
         max_bytes: int = limits.MAX_LIVE_FRAME,
         note: Note | None = None,
+        monitor: str | None = None,
     ) -> None:
         self.display = display
+        self.monitor = monitor
         self.task_id = task_id
         self.send = send
         self.watches = watches
@@ -183,7 +186,7 @@ class LiveView:
     async def _run(self, done: asyncio.Event, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         thread = ThreadPoolExecutor(1, thread_name_prefix=f"live-{self.task_id}")
-        grabber = _Grabber(self.display, self.max_bytes)
+        grabber = _Grabber(self.display, self.max_bytes, self.monitor)
         told = False
         tick = loop.time()
         try:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 MACOS = sys.platform == "darwin"
 INPUTS = ("xdotool", "pynput")
+PRIMARY = "primary"  # `monitor`: whichever monitor X11 calls its primary one
 TYPE_PIECE = 16  # characters per input: how long a Stop may wait for the piece in flight
 Point = tuple[int, int]
 
@@ -98,16 +99,19 @@ def input_of(chosen: str | None) -> str:
     return chosen or ("pynput" if MACOS else "xdotool")
 
 
-def desktop_for(display: str, chosen_input: str | None = None) -> Desktop:
-    """The desktop a computer executor drives (`display`: X11's; none on macOS). A platform or
-    input it cannot drive says so when it opens."""
+def desktop_for(display: str, chosen_input: str | None = None, monitor: str | None = None) -> Desktop:
+    """The desktop a computer executor drives (`display`: X11's; none on macOS), all of its
+    monitors or the one named. A platform or input it cannot drive says so when it opens."""
+    desktop: Desktop
     if input_of(chosen_input) == "pynput":
         from hostagent.tasks.desktop_pynput import PynputDesktop
 
-        return PynputDesktop(display)
-    from hostagent.tasks.desktop_x11 import X11Desktop
+        desktop = PynputDesktop(display)
+    else:
+        from hostagent.tasks.desktop_x11 import X11Desktop
 
-    return X11Desktop(display)
+        desktop = X11Desktop(display)
+    return OnMonitor(desktop, monitor) if monitor else desktop
 
 
 def open_screen(display: str) -> Any:
@@ -117,22 +121,113 @@ def open_screen(display: str) -> Any:
     return mss.MSS() if MACOS else mss.MSS(display=display)
 
 
-def whole_screen(screen: Any) -> dict[str, int]:
-    """The region steps' coordinates cover: X11's root window (every monitor), macOS's main
-    display (CGEvent's points start at its top left)."""
-    monitor: dict[str, int] = screen.monitors[1] if MACOS else screen.monitors[0]
-    return monitor
+def screen_region(screen: Any, monitor: str | None = None) -> dict[str, int]:
+    """The region steps' coordinates cover, on an open mss `screen`: with `monitor` (X11: an
+    output's name such as "HDMI-1", or "primary") that monitor; else X11's root window (every
+    monitor) or macOS's main display (CGEvent's points start at its top left). Raises
+    DesktopError naming the monitors there are."""
+    if not monitor:
+        whole: dict[str, int] = screen.monitors[1] if MACOS else screen.monitors[0]
+        return whole
+    if MACOS:
+        raise DesktopError(
+            "monitor is for X11 displays: on macOS the computer executor drives the main display"
+        )
+    for found in screen.monitors[1:]:
+        if found.get("output") == monitor or (monitor == PRIMARY and found.get("is_primary")):
+            return {key: found[key] for key in ("left", "top", "width", "height")}
+    names = [str(found.get("output")) for found in screen.monitors[1:] if found.get("output")]
+    there = f"its monitors are {', '.join(names)}" if names else "it reports no monitors"
+    raise DesktopError(
+        f'the display has no monitor "{monitor}": {there} (set monitor to one, or leave it out)'
+    )
 
 
-def grab(display: str) -> Shot:
+def grab(display: str, monitor: str | None = None) -> Shot:
     """A screenshot as PNG (in a worker thread: mss blocks)."""
     import mss.tools
 
     try:
         with open_screen(display) as screen:
-            image = screen.grab(whole_screen(screen))
+            image = screen.grab(screen_region(screen, monitor))
             png = mss.tools.to_png(image.rgb, image.size)
+    except DesktopError:
+        raise
     except Exception as exc:  # mss raises ScreenShotError, or its X or Quartz calls fail
         raise DesktopError(f"cannot take a screenshot of {display or 'the screen'}: {exc}") from None
     assert png is not None
     return Shot(png, image.size.width, image.size.height)
+
+
+class OnMonitor:
+    """One monitor of a desktop: steps' coordinates count from its top left corner and stop at
+    its edges, and its screenshots show it alone (a phone sees one screen, not a strip of two).
+    Everything else is the desktop's own."""
+
+    def __init__(self, desktop: Desktop, monitor: str) -> None:
+        self.desktop = desktop
+        self.monitor = monitor
+        self.display = desktop.display
+        self.width = self.height = self.left = self.top = 0
+
+    async def open(self) -> None:
+        await self.desktop.open()
+        try:
+            region = await asyncio.to_thread(_region_of, self.display, self.monitor)
+        except DesktopError:
+            await self.desktop.close()
+            raise
+        self.left, self.top, self.width, self.height = (
+            region["left"],
+            region["top"],
+            region["width"],
+            region["height"],
+        )
+
+    async def close(self) -> None:
+        await self.desktop.close()
+
+    def _on_screen(self, point: Point) -> Point:
+        return point[0] + self.left, point[1] + self.top
+
+    async def screenshot(self) -> Shot:
+        return await asyncio.to_thread(grab, self.display, self.monitor)
+
+    async def windows(self) -> list[Window]:
+        return await self.desktop.windows()
+
+    async def window_at(self, x: int, y: int) -> Window | None:
+        return await self.desktop.window_at(*self._on_screen((x, y)))
+
+    async def pointer(self) -> Point:
+        x, y = await self.desktop.pointer()
+        return x - self.left, y - self.top
+
+    async def focused(self) -> Window | None:
+        return await self.desktop.focused()
+
+    async def move(self, x: int, y: int, timeout: float) -> None:
+        await self.desktop.move(*self._on_screen((x, y)), timeout)
+
+    async def click(self, x: int, y: int, button: str, count: int, timeout: float) -> None:
+        await self.desktop.click(*self._on_screen((x, y)), button, count, timeout)
+
+    async def type(self, text: str, timeout: float, stopped: Callable[[], bool]) -> None:
+        await self.desktop.type(text, timeout, stopped)
+
+    async def key(self, names: Sequence[str], timeout: float) -> None:
+        await self.desktop.key(names, timeout)
+
+    async def scroll(self, direction: str, amount: int, at: Point | None, timeout: float) -> None:
+        await self.desktop.scroll(direction, amount, self._on_screen(at) if at else None, timeout)
+
+    async def drag(self, start: Point, end: Point, button: str, timeout: float) -> None:
+        await self.desktop.drag(self._on_screen(start), self._on_screen(end), button, timeout)
+
+    async def focus(self, window: Window, timeout: float) -> None:
+        await self.desktop.focus(window, timeout)
+
+
+def _region_of(display: str, monitor: str) -> dict[str, int]:
+    with open_screen(display) as screen:
+        return screen_region(screen, monitor)

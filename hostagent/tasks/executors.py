@@ -111,6 +111,7 @@ class Executor:
     models: tuple[dict[str, Any], ...] = ()
     display: str = ""  # computer: the X11 display ("": the agent's $DISPLAY)
     input: str | None = None  # computer: "xdotool" or "pynput" (None: the platform's default)
+    monitor: str | None = None  # computer: one monitor of the display, by name (None: all of them)
     actions: tuple[str, ...] = ()
     allowed_titles: tuple[str, ...] = ()  # () and (): any window
     allowed_classes: tuple[str, ...] = ()
@@ -180,6 +181,7 @@ def _from_config(
             timeout,
             display=spec.display or "",
             input=spec.input,
+            monitor=spec.monitor,
             live_fps=MAX_LIVE_FPS if spec.live_fps is None else spec.live_fps,
             live_max_bytes=spec.live_max_bytes or DEFAULT_LIVE_MAX,
             actions=tuple(spec.actions or COMPUTER_ACTIONS),

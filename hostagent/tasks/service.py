@@ -443,6 +443,7 @@ class TaskService:
             fps=executor.live_fps,
             max_bytes=executor.live_max_bytes,
             note=task_log.note,
+            monitor=executor.monitor,
         )
 
     async def on_threads(self, message: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ type = "computer"
 label = "Desktop"
 display = ":99"
 input = "pynput"
+monitor = "primary"
 actions = ["screenshot", "click", "type", "key"]
 allowed_titles = ["Invoices - *", "Calculator"]
 allowed_classes = ["gnome-calculator"]
@@ -41,6 +42,7 @@ def test_it_reads_a_computer_executor(tmp_path):
         label="Desktop",
         display=":99",
         input="pynput",
+        monitor="primary",
         actions=["screenshot", "click", "type", "key"],
         allowed_titles=["Invoices - *", "Calculator"],
         allowed_classes=["gnome-calculator"],
@@ -121,8 +123,8 @@ def test_it_lists_the_computer_executor_on_the_command_line(tmp_path, capsys, mo
     assert capsys.readouterr().out == (
         "any  any  computer  (display $DISPLAY (:7); input xdotool; screenshot, move, click, type, key, "
         "scroll, drag, wait, focus; windows: any; at most 50 actions)\n"
-        "desk  Desktop  computer  (display :99; input pynput; screenshot, click, type, key; windows: "
-        '"Invoices - *", "Calculator", class gnome-calculator; at most 20 actions)\n'
+        "desk  Desktop  computer  (display :99, monitor primary; input pynput; screenshot, click, type, "
+        'key; windows: "Invoices - *", "Calculator", class gnome-calculator; at most 20 actions)\n'
     )
 
 

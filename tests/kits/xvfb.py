@@ -25,6 +25,8 @@ from typing import Any
 from tests.kits.processes import wait_until
 
 XVFB = "/usr/bin/Xvfb"
+XORG = "/usr/bin/Xorg"
+XRANDR = "/usr/bin/xrandr"
 TK_PYTHON = "/usr/bin/python3"  # Debian's, with python3-tk
 SCREEN = (1024, 768)
 START_TIMEOUT = 15.0
@@ -41,9 +43,39 @@ class Display:
 @contextlib.contextmanager
 def xvfb(size: tuple[int, int] = SCREEN) -> Iterator[Display]:
     """Xvfb on a free display, stopped on the way out."""
+    screen = ["-screen", "0", f"{size[0]}x{size[1]}x24"]
+    with _x_server([XVFB, *screen, "-nolisten", "tcp"], "Xvfb") as (name, process):
+        yield Display(name, size[0], size[1], process)
+
+
+@contextlib.contextmanager
+def two_monitors(folder: Path) -> Iterator[Display]:
+    """A screen of two monitors side by side, as a desk with two displays has: Xorg with its
+    dummy driver (Xvfb has one monitor only), DUMMY0 1024x768 at 0,0 (the primary) and DUMMY1
+    800x600 at 1024,0, arranged with xrandr as on a real desktop."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "xorg.conf").write_text(XORG_DUMMY)
+    argv = [XORG, "-noreset", "-nolisten", "tcp", "-config", str(folder / "xorg.conf")]
+    argv += ["-configdir", str(folder), "-logfile", str(folder / "xorg.log")]
+    with _x_server(argv, "Xorg") as (name, process):
+        env = {"DISPLAY": name, "PATH": os.environ.get("PATH", "")}
+        for command in (
+            ["--addmode", "DUMMY1", "800x600"],
+            ["--output", "DUMMY0", "--mode", "1024x768", "--pos", "0x0", "--primary"],
+            ["--output", "DUMMY1", "--mode", "800x600", "--pos", "1024x0"],
+        ):
+            subprocess.run(
+                [XRANDR, *command], env=env, check=True, capture_output=True, timeout=START_TIMEOUT
+            )
+        yield Display(name, 1824, 768, process)
+
+
+@contextlib.contextmanager
+def _x_server(argv: list[str], what: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """An X server on a display number it picks itself (`-displayfd`), stopped on the way out."""
     read, write = os.pipe()
     process = subprocess.Popen(
-        [XVFB, "-displayfd", str(write), "-screen", "0", f"{size[0]}x{size[1]}x24", "-nolisten", "tcp"],
+        [argv[0], "-displayfd", str(write), *argv[1:]],
         pass_fds=(write,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -55,8 +87,8 @@ def xvfb(size: tuple[int, int] = SCREEN) -> Iterator[Display]:
         if not number.isdigit():
             process.kill()
             _, err = process.communicate(timeout=5)
-            raise RuntimeError(f"Xvfb did not start: {err.decode(errors='replace')[-500:]}")
-        yield Display(f":{number}", size[0], size[1], process)
+            raise RuntimeError(f"{what} did not start: {err.decode(errors='replace')[-500:]}")
+        yield f":{number}", process
     finally:
         os.close(read)
         process.terminate()
@@ -67,10 +99,34 @@ def xvfb(size: tuple[int, int] = SCREEN) -> Iterator[Display]:
             process.wait()
 
 
+XORG_DUMMY = """
+Section "Device"
+    Identifier "dummy"
+    Driver "dummy"
+    VideoRam 64000
+EndSection
+Section "Monitor"
+    Identifier "monitor"
+    HorizSync 5.0-1000.0
+    VertRefresh 5.0-200.0
+EndSection
+Section "Screen"
+    Identifier "screen"
+    Device "dummy"
+    Monitor "monitor"
+    DefaultDepth 24
+    SubSection "Display"
+        Depth 24
+        Virtual 2048 768
+    EndSubSection
+EndSection
+"""
+
 RECORDER = r"""
 import json, sys, tkinter as tk
 
 record = open(sys.argv[1], "a", buffering=1)
+left, top = int(sys.argv[2]), int(sys.argv[3])  # where on the screen its windows start
 
 
 def note(**event):
@@ -79,7 +135,7 @@ def note(**event):
 
 root = tk.Tk()
 root.title("Recorder")
-root.geometry("420x320+0+0")
+root.geometry(f"420x320+{left}+{top}")
 entry = tk.Entry(root, width=30)
 entry.place(x=20, y=20)
 button = tk.Button(root, text="Press me", command=lambda: pressed())
@@ -88,7 +144,7 @@ canvas = tk.Canvas(root, width=300, height=150, background="white")
 canvas.place(x=20, y=130)
 notes = tk.Toplevel(root)
 notes.title("Notes")
-notes.geometry("300x120+520+0")
+notes.geometry(f"300x120+{left + 520}+{top}")
 notes_entry = tk.Entry(notes, width=25)
 notes_entry.place(x=20, y=20)
 
@@ -97,7 +153,7 @@ def pressed():
     note(event="click", button="Press me")
     thanks = tk.Toplevel(root)
     thanks.title("Thanks")
-    thanks.geometry("200x80+520+200")
+    thanks.geometry(f"200x80+{left + 520}+{top + 200}")
     tk.Label(thanks, text="Thanks!").pack()
 
 
@@ -148,14 +204,16 @@ root.mainloop()
 class Recorder:
     """The Tk program on `display`, recording to `path`."""
 
-    def __init__(self, display: Display, folder: Path):
+    def __init__(self, display: Display, folder: Path, origin: tuple[int, int] = (0, 0)):
         self.path = folder / "record.jsonl"
         self.path.touch()
         script = folder / "recorder.py"
         script.write_text(RECORDER)
         env = {"DISPLAY": display.name, "PATH": os.environ.get("PATH", ""), "HOME": str(folder)}
         self.process = subprocess.Popen(
-            [TK_PYTHON, str(script), str(self.path)], env=env, stderr=subprocess.PIPE
+            [TK_PYTHON, str(script), str(self.path), str(origin[0]), str(origin[1])],
+            env=env,
+            stderr=subprocess.PIPE,
         )
         self.layout = self._wait_ready()
 
@@ -193,9 +251,10 @@ class Recorder:
 
 
 @contextlib.contextmanager
-def recorder(display: Display, folder: Path) -> Iterator[Recorder]:
+def recorder(display: Display, folder: Path, origin: tuple[int, int] = (0, 0)) -> Iterator[Recorder]:
+    """The Tk program, its windows from `origin` on (screen pixels)."""
     folder.mkdir(parents=True, exist_ok=True)
-    program = Recorder(display, folder)
+    program = Recorder(display, folder, origin)
     try:
         yield program
     finally:
