@@ -90,6 +90,7 @@ def test_its_dependencies_are_pinned_as_requirements_txt_pins_them(wheel):
     assert "playwright==1.65.2; extra == 'browser'" in required
     assert "mss==10.2.0; extra == 'computer'" in required
     assert "pillow==13.0.0; extra == 'computer'" in required
+    assert "pynput==1.8.2; extra == 'computer'" in required
     assert metadata(wheel).get_all("Provides-Extra") == ["browser", "computer"]
 
 
@@ -115,6 +116,10 @@ def requires(distribution: str) -> list[str]:
     return [r for r in importlib.metadata.requires(distribution) or [] if "extra ==" not in r]
 
 
+# AppKit is pyobjc-framework-Cocoa's, which pyobjc-framework-ApplicationServices needs.
+MACOS_ONLY = {"Quartz", "AppKit", "ApplicationServices"}
+
+
 def test_every_library_the_agent_imports_is_one_it_asks_for(wheel):
     with zipfile.ZipFile(wheel) as archive:
         modules = set()
@@ -125,6 +130,13 @@ def test_every_library_the_agent_imports_is_one_it_asks_for(wheel):
     # What a declared library itself pins exactly comes with it (pydantic brings pydantic-core).
     declared |= {canonical(re.split(r"[ ;<>=!~\[]", r)[0]) for d in set(declared) for r in requires(d)}
     distributions = importlib.metadata.packages_distributions()
+    # macOS's frameworks (hostagent/tasks/desktop_mac.py) come with pynput there, not here.
+    darwin = [r for r in requires("pynput") if "sys_platform == \"darwin\"" in r]
+    assert {canonical(re.split(r"[ ;<>=]", r)[0]) for r in darwin} >= {
+        "pyobjc-framework-quartz",
+        "pyobjc-framework-applicationservices",
+    }
+    modules -= MACOS_ONLY
     for module in sorted(modules):
         owners = {canonical(d) for d in distributions.get(module, [])}
         where = owners or "not installed"
