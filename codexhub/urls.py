@@ -46,6 +46,7 @@ urlpatterns = [
     path("api/host/files/<str:request_id>/refused", raw_views.file_refused, name="api_file_refused"),
     path("api/push/answer/", task_views.api_permission_answer, name="api_permission_answer"),
     path("projects/<int:project_id>/repo/", task_views.project_repo, name="project_repo"),
+    path("projects/<int:project_id>/screen/", task_views.project_screen, name="project_screen"),
     path("hosts/<int:host_id>/codex/", thread_views.host_codex_threads, name="host_codex_threads"),
     path("hosts/<int:host_id>/codex/resume/", thread_views.host_codex_resume, name="host_codex_resume"),
     path("hosts/<int:host_id>/manage/", manage_views.host_manage, name="host_manage"),

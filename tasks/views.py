@@ -242,6 +242,21 @@ def task_artifact(request, task_id: int, name: str):
     return response
 
 
+@login_required
+@require_GET
+def project_screen(request, project_id: int):
+    """The task form's "Pick on screen": the newest screenshot of the project's host's screen
+    through the computer executor `?executor=` (served by task_artifact), or how to get one."""
+    projects = Project.objects.visible_to(request.user).select_related("host")
+    project = get_object_or_404(projects, id=project_id)
+    executor = selectors.computer_executor(host=project.host, name=request.GET.get("executor", ""))
+    if executor is None:
+        raise Http404("This host has no such desktop executor.")
+    shot = selectors.desktop_screenshot_latest(host=project.host, executor=executor["name"])
+    context = {"host": project.host, "executor": executor, "shot": shot}
+    return render(request, "tasks/_screen_pick.html", context)
+
+
 # Agent sessions and git decisions ---------------------------------------------------------
 
 

@@ -126,6 +126,7 @@ def test_the_urlconf_has_detail_urls_to_check():
         "task_git",
         "task_continue",
         "project_repo",
+        "project_screen",
         "host_git_role",
         "host_manage",
         "host_folders",

@@ -22,6 +22,13 @@
   const TITLES = { browser: "Browser steps", computer: "Desktop steps" };
   const NUMBERS = ["x", "y", "to_x", "to_y", "count", "amount", "seconds"];
   const CHOICES = { button: ["", "left", "middle", "right"], direction: ["down", "up", "left", "right"] };
+  // Desktop actions with points on the screen, the fields each tap on a screenshot fills (a drag
+  // takes two: where it starts, then where it ends) and what to tap for.
+  const POINTS = {
+    move: [["x", "y", "where the pointer goes"]], click: [["x", "y", "where to click"]],
+    scroll: [["x", "y", "where to scroll"]],
+    drag: [["x", "y", "where the drag starts"], ["to_x", "to_y", "where it ends"]],
+  };
 
   document.querySelectorAll("form.task-form").forEach((form) => {
     const select = form.querySelector("select[name=executor]");
@@ -30,6 +37,7 @@
     const textarea = stepsField && stepsField.querySelector("textarea");
     const builder = stepsField && stepsField.querySelector("[data-step-builder]");
     const optional = form.querySelector(".prompt-field [data-optional]");
+    const screenUrl = form.dataset.screenUrl;  // the newest screenshot of an executor's screen
     if (!select) return;
 
     // The kind of steps the chosen executor runs ("browser" or "computer"), or "" for a prompt.
@@ -116,6 +124,7 @@
       }
     }
     let rendered = null;  // the JSON the builder shows: a blur that changed nothing must not rebuild it
+    let picker = null;  // the open "Pick on screen" (below)
     select.addEventListener("change", sync);
     sync();
     if (!stepsField) return;
@@ -131,6 +140,7 @@
       const steps = read();
       builder.hidden = steps === null;
       if (steps === null) return;  // hand-written JSON that does not parse: leave it to the hub's message
+      picker = null;  // it goes with the rows
       builder.replaceChildren();
       steps.forEach((step, index) => builder.append(row(steps, step, index)));
       const add = document.createElement("button");
@@ -153,6 +163,7 @@
       actions().forEach((name) => action.append(new Option(name, name, false, name === step.action)));
       action.addEventListener("change", () => { steps[index] = { action: action.value }; write(steps); });
       box.append(number, action);
+      const inputs = {};
       (fields[step.action] || []).forEach((field) => {
         const input = field in CHOICES ? document.createElement("select") : document.createElement("input");
         if (field in CHOICES) {
@@ -169,9 +180,20 @@
           const value = NUMBERS.includes(field) && input.value !== "" && !Number.isNaN(Number(input.value)) ? Number(input.value) : input.value;
           if (input.value !== "") steps[index][field] = value; else delete steps[index][field];
           textarea.value = rendered = JSON.stringify(steps, null, 1);
+          if (picker && picker.step === step) picker.place();
         });
+        inputs[field] = input;
         box.append(input);
       });
+      if (stepKind() === "computer" && POINTS[step.action] && screenUrl) {
+        const pick = document.createElement("button");
+        pick.type = "button";
+        pick.className = "secondary small";
+        pick.textContent = "Pick on screen";
+        pick.setAttribute("aria-expanded", "false");
+        pick.addEventListener("click", () => togglePicker(box, pick, step, index, inputs));
+        box.append(pick);
+      }
       const up = document.createElement("button");
       up.type = "button";
       up.className = "link";
@@ -186,6 +208,142 @@
       box.append(up, remove);
       return box;
     }
+
+    // "Pick on screen": under a step, the newest screenshot of the chosen executor's screen (the
+    // hub's fragment); a tap fills the step's fields in the screenshot's own pixels, whatever
+    // size the phone shows it at, and a marker shows each point. One open at a time (picker).
+    function closePicker() {
+      if (!picker) return;
+      picker.panel.remove();
+      picker.button.setAttribute("aria-expanded", "false");
+      picker = null;
+    }
+
+    async function togglePicker(box, button, step, index, inputs) {
+      const again = picker && picker.step === step;
+      closePicker();
+      if (again) return;
+      const panel = document.createElement("div");
+      panel.className = "screen-picker";
+      panel.setAttribute("role", "group");
+      panel.setAttribute("aria-label", `Pick on screen for step ${index + 1}`);
+      const hint = document.createElement("p");
+      hint.className = "screen-hint";
+      hint.setAttribute("aria-live", "polite");
+      hint.textContent = "Loading the newest screenshot…";
+      const body = document.createElement("div");
+      const tools = document.createElement("div");
+      tools.className = "screen-tools";
+      const zoom = document.createElement("button");
+      zoom.type = "button";
+      zoom.className = "secondary small";
+      zoom.textContent = "Actual size";
+      zoom.hidden = true;
+      const close = document.createElement("button");
+      close.type = "button";
+      close.className = "secondary small";
+      close.textContent = "Done";
+      close.addEventListener("click", () => { closePicker(); button.focus(); });
+      tools.append(zoom, close);
+      panel.append(hint, body, tools);
+      box.after(panel);
+      button.setAttribute("aria-expanded", "true");
+      const mine = { panel, button, step, place() {} };
+      picker = mine;
+      let html = null;
+      try {
+        const query = new URLSearchParams({ executor: select.value });
+        const response = await fetch(`${screenUrl}?${query}`, { credentials: "same-origin" });
+        html = response.ok ? await response.text() : null;
+        if (!response.ok && picker === mine) hint.textContent = `The hub gave no screenshot (${response.status}): reload the page and try again.`;
+      } catch {
+        if (picker === mine) hint.textContent = "Could not reach the hub. Check the connection and tap Pick on screen again.";
+      }
+      if (picker !== mine || html === null) return;  // closed, or the rows rebuilt, while it loaded
+      body.innerHTML = html;  // rendered and escaped by the hub
+      const image = body.querySelector("[data-screen-image]");
+      if (!image) { hint.hidden = true; return; }  // the fragment says how to get one
+      const points = POINTS[step.action];
+      hint.textContent = points.length > 1
+        ? `Step ${index + 1}: tap ${points[0][2]}, then ${points[1][2]}.`
+        : `Step ${index + 1}: tap ${points[0][2]}.`;
+      wirePicker(mine, image, zoom, step, points, inputs);
+    }
+
+    function wirePicker(mine, image, zoom, step, points, inputs) {
+      const canvas = image.closest("[data-screen-canvas]");
+      const frame = image.closest("[data-screen-frame]");
+      // What was picked goes under the image: a longer line above it would move it under the finger.
+      const readout = document.createElement("p");
+      readout.className = "screen-readout";
+      readout.setAttribute("aria-live", "polite");
+      frame.after(readout);
+      let next = 0;  // the point the next tap sets
+      const markers = points.map((_, n) => {
+        const marker = document.createElement("span");
+        marker.className = "screen-marker";
+        if (points.length > 1) marker.append(Object.assign(document.createElement("b"), { textContent: String(n + 1) }));
+        marker.hidden = true;
+        canvas.append(marker);
+        return marker;
+      });
+      function at(n) {
+        const [fx, fy] = points[n];
+        return Number.isInteger(step[fx]) && Number.isInteger(step[fy]) ? [step[fx], step[fy]] : null;
+      }
+      function say() {
+        const size = `${image.naturalWidth}×${image.naturalHeight}`;
+        const done = points.map((_, n) => at(n));
+        if (points.length === 1) {
+          readout.textContent = done[0] ? `At ${done[0].join(", ")} of ${size}. Tap again to change it.` : "";
+        } else if (next === 1) {
+          readout.textContent = `Starts at ${done[0].join(", ")}. Now tap ${points[1][2]}.`;
+        } else {
+          readout.textContent = done[0] && done[1]
+            ? `From ${done[0].join(", ")} to ${done[1].join(", ")} of ${size}. Tap again to start over.`
+            : "";
+        }
+        readout.hidden = !readout.textContent;
+      }
+      mine.place = () => {
+        if (!image.naturalWidth) return;
+        markers.forEach((marker, n) => {
+          const point = at(n);
+          marker.hidden = !point;
+          if (!point) return;
+          marker.style.left = `${((point[0] + 0.5) / image.naturalWidth) * 100}%`;
+          marker.style.top = `${((point[1] + 0.5) / image.naturalHeight) * 100}%`;
+        });
+        say();
+      };
+      image.addEventListener("click", (event) => {
+        if (!image.naturalWidth) return;  // not loaded yet
+        // The image is shown at the phone's size: scale by its natural size over its shown size.
+        const box = image.getBoundingClientRect();
+        const x = pixel(event.clientX - box.left, image.naturalWidth / box.width, image.naturalWidth);
+        const y = pixel(event.clientY - box.top, image.naturalHeight / box.height, image.naturalHeight);
+        const [fx, fy] = points[next];
+        fill(inputs[fx], x);
+        fill(inputs[fy], y);
+        next = (next + 1) % points.length;
+        mine.place();
+      });
+      zoom.addEventListener("click", () => {
+        const actual = frame.classList.toggle("actual");
+        zoom.textContent = actual ? "Fit to screen" : "Actual size";
+      });
+      function loaded() {
+        zoom.hidden = image.naturalWidth <= image.clientWidth;  // already shown at its own size
+        mine.place();
+        mine.panel.scrollIntoView({ block: "nearest" });
+      }
+      if (image.complete && image.naturalWidth) loaded(); else image.addEventListener("load", loaded, { once: true });
+      image.addEventListener("error", () => { readout.hidden = false; readout.textContent = "The screenshot did not load. Tap Pick on screen again."; }, { once: true });
+    }
+
+    // A pixel of the screenshot: rounded, and inside it (a tap on the very edge rounds out).
+    function pixel(offset, scale, size) { return Math.min(size - 1, Math.max(0, Math.round(offset * scale))); }
+    function fill(input, value) { input.value = String(value); input.dispatchEvent(new Event("change")); }
 
     // Follow the JSON as it is typed or pasted, not on blur: a rebuild on blur
     // would move the Send button out from under the tap that caused it.
