@@ -232,8 +232,8 @@ class StepResult(ProtocolModel):
 
 
 class TaskStep(TasksMessage):
-    """A step of a computer task ran: its result at once, so the page fills in while the task
-    runs (`task.finished` still carries them all)."""
+    """A step of a computer or browser task ran: its result at once, so the page fills in while
+    the task runs (`task.finished` still carries them all)."""
 
     type = "task.step"
 

@@ -19,7 +19,8 @@ Downloads are accepted only with `downloads_dir`, and saved there under the
 name the site suggests (made safe, never overwriting); without it they are
 refused. A step fails when its own page navigation was blocked (`blocked by the
 allow-list: URL`, `redirected to HOST, not allowed`); other blocked requests
-are written to the task log. The first failed step ends the task.
+are written to the task log. The first failed step ends the task. Each step's
+result also goes out as it ends (`on_step`: the service sends `task.step`).
 Screenshots and PDFs are uploaded to the hub (`api.put_artifact`) during their
 step; a failed upload fails the step.
 """
@@ -114,9 +115,13 @@ async def run_browser(
     cancel: asyncio.Event,
     upload: Upload,
     results: list[dict[str, Any]],
+    *,
+    on_step: Callable[[dict[str, Any]], Awaitable[object]] | None = None,
 ) -> RunResult:
-    """Run `steps`, appending one result per step that ran to `results`; the browser is closed on return."""
+    """Run `steps`, appending one result per step that ran to `results` and passing each to
+    `on_step` as it comes; the browser is closed on return."""
     session = _Session(executor, task_log, upload, results)
+    session.on_step = on_step
     runner = asyncio.create_task(session.run(steps))
     cancelled = asyncio.create_task(cancel.wait())
     try:
@@ -158,6 +163,7 @@ class _Session:
         self.page: Any = None
         self._closing: asyncio.Task[None] | None = None
         self._saves: set[asyncio.Task[None]] = set()
+        self.on_step: Callable[[dict[str, Any]], Awaitable[object]] | None = None
 
     # Lifecycle ---------------------------------------------------------------------
 
@@ -172,6 +178,8 @@ class _Session:
                     return RunResult("failed", error=self.interrupted)
                 result = await self._step(index, step)
                 self.results.append(result)
+                if self.on_step is not None:
+                    await self.on_step(dict(result))
                 if not result["ok"]:
                     return RunResult("failed", error=result["error"])
             return RunResult("succeeded")

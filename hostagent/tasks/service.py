@@ -22,10 +22,11 @@
   `received` was never started and runs now.
 - A `browser` executor's task carries `steps` (docs/protocol.md, "Browser
   tasks"): checked here like the rest of the assignment, then run by
-  `browser.run_browser`; no project scan (`changes: []`), and `task.finished`
-  carries the step results. A `computer` executor's task carries `computer_steps`
-  (docs/protocol.md, "Computer tasks"), run by `computer.run_computer` the same way,
-  one task at a time per display.
+  `browser.run_browser`; no project scan (`changes: []`); each step's result
+  goes out as `task.step` as it ends, and `task.finished` carries them all. A
+  `computer` executor's task carries `computer_steps` (docs/protocol.md,
+  "Computer tasks"), run by `computer.run_computer` the same way, one task at a
+  time per display.
 - An `acp` executor's task is a session with a coding agent (docs/protocol.md,
   "Agent sessions (ACP)"; acp_session), a `codex` executor's a Codex thread
   ("Codex threads"; codex_session): `task.message`, `task.answer`,
@@ -46,7 +47,7 @@ import contextlib
 import dataclasses
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -387,6 +388,10 @@ class TaskService:
     async def _send(self, type_: str, payload: dict[str, Any]) -> None:
         """Send on stream `tasks`, through the protocol's model of `type_`."""
         await self.link.send(STREAM, type_, checked(type_, payload))
+
+    def _step_sender(self, task_id: int) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        """What a browser or computer run calls with each step's result as it ends."""
+        return lambda step: self._send("task.step", {"task_id": task_id, "step": step})
 
     # Hub messages ----------------------------------------------------------------
 
@@ -768,7 +773,7 @@ class TaskService:
                 job.results,
                 display_lock=lock,
                 live=self.live_view(job.id, job.executor, task_log),
-                on_step=lambda step: self._send("task.step", {"task_id": job.id, "step": step}),
+                on_step=self._step_sender(job.id),
             )
             return result, []
         if job.executor.drives_itself and job.session is not None:  # the desktop: no project scan
@@ -779,7 +784,16 @@ class TaskService:
             return await job.session.run(job.root, task_log), []
         if job.steps is not None:  # a browser drives web sites: nothing in the project to compare
             upload = hub_uploader(self.hub, self.token, job.id)
-            return await run_browser(job.executor, job.steps, task_log, job.cancel, upload, job.results), []
+            result = await run_browser(
+                job.executor,
+                job.steps,
+                task_log,
+                job.cancel,
+                upload,
+                job.results,
+                on_step=self._step_sender(job.id),
+            )
+            return result, []
         root = job.root
         # Checked again: the file may have gone or changed while the task waited.
         error = await asyncio.to_thread(target_error, root, job.target, self.exclude)

@@ -18,6 +18,7 @@ from tests.kits.agent_tasks import (
     NO_ENV,
     Site,
     alive,
+    applied,
     browser_config,
     browser_processes,
     events,
@@ -76,6 +77,11 @@ async def run_steps(agent, hub, task_id, steps, timeout=30):
 
 def ok(index, action, text=None, artifact=None):
     return {"index": index, "action": action, "ok": True, "error": "", "text": text, "artifact": artifact}
+
+
+def sent_steps(hub, task_id):
+    """The step results the agent sent as `task.step`, in order."""
+    return [payload["step"] for payload in applied(hub, "task.step", task_id)]
 
 
 async def test_it_runs_the_form_flow_and_uploads_the_artifacts(tmp_path, site):
@@ -138,6 +144,31 @@ async def test_it_runs_the_form_flow_and_uploads_the_artifacts(tmp_path, site):
     assert elapsed < 15
 
 
+async def test_it_sends_each_steps_result_as_it_ends(tmp_path, site):
+    steps = [
+        {"action": "open", "url": f"{site.url}/later"},
+        {"action": "read", "selector": "#first"},
+        {"action": "wait", "text": "Released", "timeout": 30},
+        {"action": "read", "selector": "#later"},
+    ]
+    async with running(tmp_path, browser_config(tmp_path, site)) as (agent, hub, _):
+        await agent.assign(1, "docs", "browser", "Wait for the release", steps=steps)
+        await wait_for(lambda: len(sent_steps(hub, 1)) >= 2, 20, "the first two steps")
+        # Step 3 waits for text the page shows only once released: it still runs.
+        assert sent_steps(hub, 1) == [ok(0, "open"), ok(1, "read", text="Ready")]
+        assert ("task.finished", 1) not in events(hub, 1)
+        site.gate.release()
+        done = await finished(hub, 1, 30)
+        sent, order = sent_steps(hub, 1), events(hub, 1)
+    assert done["outcome"] == "succeeded", done["error"]
+    assert (
+        sent
+        == done["steps"]
+        == [ok(0, "open"), ok(1, "read", "Ready"), ok(2, "wait"), ok(3, "read", "Released")]
+    )
+    assert [kind for kind, _ in order if kind != "task.log"][-5:] == ["task.step"] * 4 + ["task.finished"]
+
+
 async def test_it_presses_keys_and_waits_for_a_selector(tmp_path, site):
     steps = [
         {"action": "open", "url": f"{site.url}/form"},
@@ -175,13 +206,14 @@ async def test_it_fails_a_step_that_times_out_and_stops_there(tmp_path, site):
     ]
     async with running(tmp_path, browser_config(tmp_path, site)) as (agent, hub, _):
         done = await run_steps(agent, hub, 1, steps)
-        text = log_text(hub, 1)
+        text, sent = log_text(hub, 1), sent_steps(hub, 1)
     error = 'step 2 (wait "Never there"): timed out after 1 s'
     assert (done["outcome"], done["error"], done["exit_code"]) == ("failed", error, None)
     assert done["steps"] == [
         ok(0, "open"),
         {"index": 1, "action": "wait", "ok": False, "error": error, "text": None, "artifact": None},
     ]
+    assert sent == done["steps"]  # the failed step's result went out too, and nothing after it
     assert 'step 2 wait "Never there": failed: timed out after 1 s\n' in text
 
 

@@ -25,6 +25,7 @@ from hostagent.tasks.service import TaskService
 from tests.hostagent.conftest import ROOT
 from tests.kits.agent_toml import executor_toml
 from tests.kits.fakehub import TOKEN, FakeHub, start_link, stop_link, wait_for
+from tests.kits.gated_page import Gate
 from tests.kits.loopback import LoopbackServer, Reply, Request, html_reply, redirect_reply
 
 BIN = ROOT / "tests" / "bin"
@@ -243,6 +244,11 @@ class Site(LoopbackServer):
     def __init__(self, other: Site | None = None):
         super().__init__()
         self.other = other  # the site that must never be reached
+        self.gate = Gate()  # /later shows "Released" once the test opens it
+
+    def clear(self) -> None:
+        super().clear()
+        self.gate.close()
 
     def seen(self) -> list[str]:
         """Paths requested so far, but not the favicon the browser asks for by itself."""
@@ -251,6 +257,9 @@ class Site(LoopbackServer):
 
     def answer(self, request: Request) -> Reply:
         path, query = request.route, request.query
+        gated = self.gate.answer(path)
+        if gated is not None:
+            return gated
         elsewhere = self.other.url if self.other else "http://127.0.0.1:9"
         if path == "/form":
             return _page(FORM.format(elsewhere=elsewhere))

@@ -2,7 +2,8 @@
 computer task live"): a page of the task's team asks for frames (`watch` -> the host's
 `computer.watch`), the host's frames reach that page and no other, one at a time; a frame for
 another host's task, a finished task, or a frame the model refuses is dropped and nothing is
-relayed; nothing of a frame is stored. `task.step` fills the step list as each step ends."""
+relayed; nothing of a frame is stored. `task.step` fills the step list as each step of a
+computer or browser task ends."""
 
 import base64
 
@@ -21,6 +22,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 DESK = {"name": "desk", "label": "Desktop", "kind": "computer", "needs_file": False, "actions": ["click"]}
 STEPS = [{"action": "click", "x": 10, "y": 20}, {"action": "screenshot"}]
+BROWSER_STEPS = [{"action": "open", "url": "https://shop.example.com/"}, {"action": "read", "selector": "h1"}]
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 60  # what the hub checks of an image: its first bytes
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 60
 
@@ -55,14 +57,16 @@ def relayed(message: dict) -> dict:
 
 
 def two_teams() -> dict:
-    """Team A (mia, her host Studio with a computer executor and a running desktop task, and a
-    finished one) and team B (carl, his host Garage with its own running desktop task)."""
+    """Team A (mia, her host Studio with a computer executor, a running desktop task and a
+    finished one, and the same of browser tasks) and team B (carl, his host Garage with its own
+    running desktop and browser tasks)."""
     mia, team_a = make_owner("mia@example.com", "Team A")
     carl, team_b = make_owner("carl@example.com", "Team B")
     studio, studio_token = make_host(team_a, "Studio")
     garage, garage_token = make_host(team_b, "Garage")
     ours, theirs = shared_project(offering(studio, DESK)), shared_project(offering(garage, DESK))
     desktop = {"executor": "desk", "executor_kind": "computer", "steps": STEPS}
+    browser = {"executor": "browser", "executor_kind": "browser", "steps": BROWSER_STEPS}
     return {
         "mia": mia,
         "carl": carl,
@@ -73,6 +77,9 @@ def two_teams() -> dict:
         "done": make_task(ours, mia, state=TaskState.SUCCEEDED, **desktop),
         "prompt": make_task(ours, mia, state=TaskState.RUNNING),
         "garage_task": make_task(theirs, carl, state=TaskState.RUNNING, **desktop),
+        "browsing": make_task(ours, mia, state=TaskState.RUNNING, **browser),
+        "browsed": make_task(ours, mia, state=TaskState.SUCCEEDED, **browser),
+        "garage_browsing": make_task(theirs, carl, state=TaskState.RUNNING, **browser),
     }
 
 
@@ -216,23 +223,40 @@ async def test_a_page_watching_tells_the_host_and_only_for_its_own_running_deskt
         await communicator.disconnect()
 
 
-async def test_each_step_fills_the_page_as_it_ends(world):
-    task = world["running"]
+STEP_TASKS = {
+    "computer": ("running", "done", "garage_task"),
+    "browser": ("browsing", "browsed", "garage_browsing"),
+}
+
+
+@pytest.mark.parametrize("kind", list(STEP_TASKS))
+async def test_each_step_fills_the_page_as_it_ends(world, kind):
+    from accounts.models import AuditEvent
+
+    task, done, theirs = (world[name] for name in STEP_TASKS[kind])
     mine = await page(world["mia"], task)
     stream = TaskStream(world["studio"].id)
-    step = {"index": 0, "action": "click", "ok": True, "error": "", "text": None, "artifact": "step-0.png"}
+    action = task.steps[0]["action"]
+    step = {"index": 0, "action": action, "ok": True, "error": "", "text": None, "artifact": "step-0.png"}
     result = await database_sync_to_async(stream.send)("task.step", {"task_id": task.id, "step": step})
     assert await heard(mine) == {"type": "task.step", "task": task.id, "index": 0}
     await database_sync_to_async(task.refresh_from_db)()
     assert task.step_results == [step] and task.state == TaskState.RUNNING
-    # A step the task does not have is refused; one after the end leaves the final list alone.
+    # Only input on a desktop is audited as such.
+    audited = AuditEvent.objects.filter(action="computer.step").acount()
+    assert await audited == (1 if kind == "computer" else 0)
+    # A step the task does not have, or of another host's task, is refused; one after the end
+    # leaves the final list alone.
     beyond = await database_sync_to_async(stream.send)(
         "task.step", {"task_id": task.id, "step": {**step, "index": 2}}
     )
-    done = world["done"]
+    other = await database_sync_to_async(stream.send)("task.step", {"task_id": theirs.id, "step": step})
     late = await database_sync_to_async(stream.send)("task.step", {"task_id": done.id, "step": step})
-    await database_sync_to_async(done.refresh_from_db)()
-    assert result.outcome == "applied" and late.outcome == "applied" and done.step_results == []
+    for each in (task, done, theirs):
+        await database_sync_to_async(each.refresh_from_db)()
+    assert result.outcome == "applied" and late.outcome == "applied"
+    assert (task.step_results, done.step_results, theirs.step_results) == ([step], [], [])
     assert (beyond.outcome, beyond.error) == ("rejected", f"task {task.id} has 2 steps, not step 2")
+    assert (other.outcome, other.error) == ("rejected", f"no task {theirs.id} for this host")
     assert await quiet(mine)
     await mine.disconnect()
