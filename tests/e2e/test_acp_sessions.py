@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from tasks.models import PermissionRequest, Task, TaskMessage
 from tests.kits.agent_toml import executor_toml
 from tests.kits.notes_host import NOTES, open_file, phone, run_agent, wait_mirrored
-from tests.kits.phone import shot
+from tests.kits.phone import shot, sideways
 from tests.kits.processes import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,7 @@ def permission_card(page: Page):
 
 
 def no_horizontal_scroll(page: Page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert sideways(page) <= 0
 
 
 def test_a_session_asks_before_it_edits_and_the_phone_allows_it(world, browser, tmp_path, artifacts):

@@ -13,9 +13,8 @@ from tasks.models import Task, TaskArtifact
 from tests.kits.agent_toml import executor_toml
 from tests.kits.gated_page import Gate
 from tests.kits.loopback import LoopbackServer, Reply, Request, html_reply
-from tests.kits.notes_host import phone, run_agent
+from tests.kits.notes_host import phone, run_agent_ready, task_form
 from tests.kits.phone import shot
-from tests.kits.processes import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -66,21 +65,13 @@ def start_browser_agent(world, tmp_path, artifacts, site, **keys):
         allowed_sites=[site],
         **keys,
     )
-    run_agent(world, tmp_path, artifacts, executors)
-    wait_until(
-        lambda: world["host"].projects.filter(name="notes").exists()
-        and type(world["host"]).objects.get(id=world["host"].id).executors,
-        timeout=20,
-        what="the host's project and executors",
-    )
+    run_agent_ready(world, tmp_path, artifacts, executors)
 
 
 def browser_task_form(browser, world):  # noqa: F811
     """A phone on project notes' task form, the browser executor chosen."""
     page = phone(browser, world)
-    page.goto(f"{world['hub'].url}/projects/")
-    page.get_by_role("link", name="notes").click()
-    page.get_by_label("Run with").select_option(value="browser")
+    task_form(page, world, "browser")
     return page
 
 
@@ -120,12 +111,7 @@ def test_a_step_outside_the_allowed_sites_fails_naming_it(world, browser, tmp_pa
     executors = executor_toml(
         "browser", type="browser", label="Chromium", executable_path="/usr/bin/chromium", allowed_sites=[site]
     )
-    run_agent(world, tmp_path, artifacts, executors)
-    wait_until(
-        lambda: type(world["host"]).objects.get(id=world["host"].id).executors,
-        timeout=20,
-        what="the host's executors",
-    )
+    run_agent_ready(world, tmp_path, artifacts, executors)
     page = browser_task_form(browser, world)
     steps = [
         {"action": "open", "url": f"http://{site}/form"},

@@ -7,7 +7,7 @@ from playwright.sync_api import Page, expect
 
 from tasks.models import PermissionRequest, Task, TaskMessage
 from tests.kits.notes_host import NOTES, open_file, phone, run_agent, send_task, wait_mirrored
-from tests.kits.phone import shot
+from tests.kits.phone import shot, sideways
 from tests.kits.responses_api import (
     CODEX,
     HOLD,
@@ -27,7 +27,7 @@ ADD_MILK = "*** Update File: groceries.md\n@@\n Bread\n Coffee\n+Milk\n"
 
 
 def no_horizontal_scroll(page: Page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert sideways(page) <= 0
 
 
 def test_a_codex_thread_edits_the_file_after_the_phone_allows_it(world, browser, tmp_path, artifacts):

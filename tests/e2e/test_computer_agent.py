@@ -11,9 +11,8 @@ from playwright.sync_api import expect
 from tasks.models import Task, TaskArtifact
 from tests.kits import computer_model as cm
 from tests.kits.agent_toml import executor_toml
-from tests.kits.notes_host import phone, run_agent
-from tests.kits.phone import shot
-from tests.kits.processes import wait_until
+from tests.kits.notes_host import phone, run_agent_ready, task_form
+from tests.kits.phone import shot, sideways
 from tests.kits.xvfb import recorder, xvfb
 
 pytestmark = pytest.mark.e2e
@@ -47,17 +46,9 @@ def test_a_goal_from_the_phone_with_an_action_allowed_from_the_page(
                 allowed_classes=["Tk"],
                 step_timeout=10,
             )
-            run_agent(world, tmp_path, artifacts, executors, env={"CUA_TEST_KEY": "sk-e2e"})
-            wait_until(
-                lambda: world["host"].projects.filter(name="notes").exists()
-                and type(world["host"]).objects.get(id=world["host"].id).executors,
-                timeout=20,
-                what="the host's project and executors",
-            )
+            run_agent_ready(world, tmp_path, artifacts, executors, env={"CUA_TEST_KEY": "sk-e2e"})
             page = phone(browser, world)
-            page.goto(f"{world['hub'].url}/projects/")
-            page.get_by_role("link", name="notes").click()
-            page.get_by_label("Run with").select_option(value="pilot")
+            task_form(page, world, "pilot")
             expect(page.locator("[data-steps]")).to_be_hidden()  # a goal in words, no steps
             expect(page.get_by_text("A model drives the host's desktop toward this goal")).to_be_visible()
             page.get_by_label("What should it do?").fill(GOAL)
@@ -72,7 +63,7 @@ def test_a_goal_from_the_phone_with_an_action_allowed_from_the_page(
             expect(page.locator(".tl.tool").first).to_contain_text(f"click {ex},{ey}")
             expect(page.locator(".tl.tool .action-shot img").first).to_be_visible()
             assert tk.text() == "" and tk.events("click") == []  # clicked the field only: nothing typed
-            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            assert sideways(page) <= 0
             shot(page, artifacts, "02-computer-permission")
             asking.get_by_role("button", name="Allow").click()
             expect(page.locator('body[data-task-state="succeeded"]')).to_have_count(1, timeout=30_000)

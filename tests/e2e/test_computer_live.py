@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from tasks.models import Task, TaskState
 from tests.kits.agent_toml import executor_toml
-from tests.kits.notes_host import phone, run_agent
+from tests.kits.notes_host import phone, run_agent_ready, task_form
 from tests.kits.phone import shot
 from tests.kits.processes import wait_until
 from tests.kits.xvfb import recorder, xvfb
@@ -32,18 +32,10 @@ def frame_of(page) -> str:
 
 def test_a_computer_task_is_watched_live_and_stopped(world, browser, tmp_path, artifacts, display):
     executors = executor_toml("desk", type="computer", label="Desktop", display=display.name, step_timeout=60)
-    run_agent(world, tmp_path, artifacts, executors)
-    wait_until(
-        lambda: world["host"].projects.filter(name="notes").exists()
-        and type(world["host"]).objects.get(id=world["host"].id).executors,
-        timeout=20,
-        what="the host's project and executors",
-    )
+    run_agent_ready(world, tmp_path, artifacts, executors)
     with recorder(display, tmp_path / "tk") as tk:
         page = phone(browser, world)
-        page.goto(f"{world['hub'].url}/projects/")
-        page.get_by_role("link", name="notes").click()
-        page.get_by_label("Run with").select_option(value="desk")
+        task_form(page, world, "desk")
         entry = tk.layout["entry"]
         steps = [
             {"action": "screenshot"},

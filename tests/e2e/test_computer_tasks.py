@@ -10,9 +10,8 @@ from playwright.sync_api import expect
 
 from tasks.models import Task, TaskArtifact
 from tests.kits.agent_toml import executor_toml
-from tests.kits.notes_host import phone, run_agent
+from tests.kits.notes_host import phone, run_agent_ready, task_form
 from tests.kits.phone import shot
-from tests.kits.processes import wait_until
 from tests.kits.xvfb import recorder, xvfb
 
 pytestmark = pytest.mark.e2e
@@ -26,18 +25,10 @@ def display():
 
 def test_a_computer_task_from_the_phone(world, browser, tmp_path, artifacts, display):
     executors = executor_toml("desk", type="computer", label="Desktop", display=display.name, step_timeout=10)
-    run_agent(world, tmp_path, artifacts, executors)
-    wait_until(
-        lambda: world["host"].projects.filter(name="notes").exists()
-        and type(world["host"]).objects.get(id=world["host"].id).executors,
-        timeout=20,
-        what="the host's project and executors",
-    )
+    run_agent_ready(world, tmp_path, artifacts, executors)
     with recorder(display, tmp_path / "tk") as tk:
         page = phone(browser, world)
-        page.goto(f"{world['hub'].url}/projects/")
-        page.get_by_role("link", name="notes").click()
-        page.get_by_label("Run with").select_option(value="desk")
+        task_form(page, world, "desk")
         button, entry = tk.layout["button"], tk.layout["entry"]
         steps = [
             {"action": "click", "x": button[0], "y": button[1]},

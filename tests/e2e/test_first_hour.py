@@ -6,7 +6,7 @@ the host also offers a browser."""
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from accounts.models import Membership, Role, Team
 from devices.models import Host, HostState
@@ -14,7 +14,7 @@ from devices.pairing import pairing_start
 from tasks.models import Task
 from tests.e2e.conftest import PHONE, off_the_loop
 from tests.kits.common import make_host, make_user
-from tests.kits.phone import sign_in
+from tests.kits.phone import shot, sign_in
 from tests.kits.task_stream import make_task, shared_project
 
 pytestmark = pytest.mark.e2e
@@ -41,12 +41,6 @@ def owner(transactional_db):
     return {"user": user, "team": team, "host": host, "project": project}
 
 
-def no_sideways_scroll(page: Page, folder, name: str) -> None:
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{name}: the page scrolls sideways by {overflow}px"
-
-
 @pytest.mark.parametrize("size", VIEWPORTS)
 def test_signed_out_pages_fit_and_keep_their_width(live_hub, browser, artifacts, size):
     context = browser.new_context(**VIEWPORTS[size])
@@ -59,7 +53,7 @@ def test_signed_out_pages_fit_and_keep_their_width(live_hub, browser, artifacts,
     ]
     for name, path in signed_out:
         page.goto(f"{live_hub.url}{path}")
-        no_sideways_scroll(page, artifacts, f"{size}-{name}")
+        shot(page, artifacts, f"{size}-{name}")
         card = page.locator(".card.narrow").bounding_box()
         # The card is as wide as the screen allows, up to its 440 px, and centred.
         assert card["width"] >= min(440, width - 40) - 1, f"{size} {name}: the card is {card['width']}px wide"
@@ -99,7 +93,7 @@ def test_signed_in_pages_fit(live_hub, browser, artifacts, owner, size):
             expect(page.locator("#first-run")).to_contain_text("4 of 6 done")
             expect(page.locator("[data-host-id]", has_text="new laptop")).to_contain_text("Pending")
             expect(page.locator("#loopback-note")).to_be_visible()  # the hub runs on 127.0.0.1
-        no_sideways_scroll(page, artifacts, f"{size}-{name}")
+        shot(page, artifacts, f"{size}-{name}")
     context.close()
 
 
@@ -112,7 +106,7 @@ def test_the_file_page_sends_a_typed_prompt_to_the_agent(live_hub, browser, arti
     expect(page.get_by_label("Run with")).to_have_value("claude")
     expect(page.get_by_label("Browser steps")).to_be_hidden()
     page.get_by_label("What should it do?").fill("Turn this into a bulleted list")
-    no_sideways_scroll(page, artifacts, "file-form")
+    shot(page, artifacts, "file-form")
     page.get_by_role("button", name="Send to studio").click()
     expect(page).to_have_url(re.compile(r"/tasks/\d+/$"))
     task = Task.objects.get()
@@ -133,7 +127,7 @@ def test_the_browser_tasks_prompt_is_marked_as_optional_only_when_it_is(live_hub
     page.get_by_label("Run with").select_option(value="browser")
     expect(prompt).not_to_have_attribute("required", re.compile(".*"))
     expect(mark).to_be_visible()
-    no_sideways_scroll(page, artifacts, "browser-form")
+    shot(page, artifacts, "browser-form")
     # And it is optional: steps alone make a task.
     page.get_by_label("Browser steps").fill('[{"action": "open", "url": "https://example.com/"}]')
     expect(page.get_by_label("Step 1 action")).to_have_value("open")  # the builder has followed the JSON

@@ -13,7 +13,7 @@ from projects.models import Project
 from tests.e2e.conftest import off_the_loop
 from tests.kits.common import make_host, make_owner
 from tests.kits.mirror_stream import delete, dir_change, file_change
-from tests.kits.phone import shot, sign_in
+from tests.kits.phone import shot, sideways, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -107,5 +107,5 @@ def test_open_pages_follow_a_2000_change_batch(hub, mirrored, phones, artifacts)
     shot(folder, artifacts, "02-folder-after")
     shot(pages["old"], artifacts, "03-deleted-file")
     for page in pages.values():
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert sideways(page) <= 0
     assert not phones.errors, phones.errors

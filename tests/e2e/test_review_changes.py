@@ -12,7 +12,7 @@ from tasks.models import TaskFileChange
 from tests.e2e.conftest import off_the_loop
 from tests.kits.common import make_host, make_owner
 from tests.kits.mirror_stream import Stream, file_change
-from tests.kits.phone import shot, sign_in
+from tests.kits.phone import shot, sideways, sign_in
 from tests.kits.task_stream import make_task
 
 pytestmark = pytest.mark.e2e
@@ -105,7 +105,7 @@ def test_a_phone_reviews_the_whole_diff_in_the_page(hub, reviewed, phones, artif
     expect(changes).to_contain_text("Renamed from a/moved.md")
     expect(changes).to_contain_text("Binary file: no text to show.")
     page.set_viewport_size({"width": 390, "height": 844})
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert sideways(page) <= 0
     assert phones.errors == []
 
 

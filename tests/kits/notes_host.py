@@ -58,6 +58,25 @@ def run_agent(world, tmp_path, artifacts, executors: str, env: dict[str, str] | 
     return agent
 
 
+def run_agent_ready(world, tmp_path, artifacts, executors: str, env: dict[str, str] | None = None) -> Agent:
+    """run_agent, once the hub has the host's notes project and its executors."""
+    agent = run_agent(world, tmp_path, artifacts, executors, env)
+    wait_until(
+        lambda: world["host"].projects.filter(name="notes").exists()
+        and type(world["host"]).objects.get(id=world["host"].id).executors,
+        timeout=20,
+        what="the host's project and executors",
+    )
+    return agent
+
+
+def task_form(page: Page, world, executor: str) -> None:
+    """The notes project's task form on the phone, with `executor` chosen."""
+    page.goto(f"{world['hub'].url}/projects/")
+    page.get_by_role("link", name="notes").click()
+    page.get_by_label("Run with").select_option(value=executor)
+
+
 def open_file(page: Page, world) -> None:
     page.goto(f"{world['hub'].url}/projects/")
     page.get_by_role("link", name="notes").click()
