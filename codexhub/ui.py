@@ -254,6 +254,10 @@ class UIConsumer(DirectDispatch, AsyncJsonWebsocketConsumer):
     async def host_presence(self, event):
         await self.send_json({"type": "host.presence", "host": event["host"]})
 
+    async def host_changed(self, event):
+        """A host's agent told the hub something new of itself: its page fetches it again."""
+        await self.send_json({"type": "host.changed", "host": event["host"]})
+
     async def force_close(self, event):
         """Sent to user.<id> when the session ends (sign-out, deactivation)."""
         await self.close(code=event.get("code", 4403))

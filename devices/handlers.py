@@ -8,6 +8,8 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from accounts.groups import team_group
+from codexhub.events import group_send_on_commit
 from devices.models import Host
 from protocol.base import Sequenced, reason
 from protocol.link import Hello
@@ -62,12 +64,19 @@ def handler_for(stream: str, kind: str) -> Handler:
 
 @handles(Hello)
 def hello(*, host_id: int, message: Hello) -> None:
+    """What the agent says of itself. When it changed (another version, an executor added to
+    agent.toml while it runs), the team's open host pages fetch it again."""
     executors = {executor.name: executor.model_dump() for executor in message.executors}
-    Host.objects.filter(id=host_id).update(
-        agent_version=message.agent_version,
-        protocol_version=message.protocol_version,
-        agent_clis=[cli.model_dump() for cli in message.clis],
-        platform=message.platform,
-        capabilities=sorted(set(message.capabilities)),
-        executors=[executors[name] for name in sorted(executors)],
-    )
+    said = {
+        "agent_version": message.agent_version,
+        "protocol_version": message.protocol_version,
+        "agent_clis": [cli.model_dump() for cli in message.clis],
+        "platform": message.platform,
+        "capabilities": sorted(set(message.capabilities)),
+        "executors": [executors[name] for name in sorted(executors)],
+    }
+    host = Host.objects.only("team_id", *said).get(id=host_id)
+    if all(getattr(host, field) == value for field, value in said.items()):
+        return  # the same agent again, as on every reconnect
+    Host.objects.filter(id=host_id).update(**said)
+    group_send_on_commit(team_group(host.team_id), {"type": "host.changed", "host": host_id})

@@ -76,9 +76,9 @@
   }
 
   // The live region as the hub renders it now, or null: the fragment view, or
-  // for pages without one (the task list) the whole page's region.
+  // for pages without one (the task list, a host's page) the whole page's region.
   async function fetchRegion() {
-    const wholePage = region.dataset.liveTasks !== undefined;
+    const wholePage = region.dataset.liveTasks !== undefined || region.dataset.liveHost !== undefined;
     const url = new URL(location.href);
     if (!wholePage) url.searchParams.set("fragment", "1");
     const response = await fetch(url, { headers: { "X-Requested-With": "live" }, credentials: "same-origin" });
@@ -266,6 +266,7 @@
       if (message.type === "projects.changed" && projectId !== null) checkProjectShared();
       if (message.type === "task.changed" && region && region.dataset.liveTasks !== undefined) refreshRegion();
       if (message.type === "codex.threads" && region && region.dataset.liveCodex === String(message.host)) refreshRegion();
+      if (message.type === "host.changed" && region && region.dataset.liveHost === String(message.host)) refreshRegion();
     },
   });
 })();

@@ -1,7 +1,7 @@
 """Live configuration, end to end: while the host's agent runs (real daphne, worker and agent),
 a folder shared with `project add` shows on the phone within moments, an executor added to
-agent.toml is offered by the task form, and a folder removed disappears; the agent is never
-restarted."""
+agent.toml is offered by the task form and shows on the host's open page, and a folder removed
+disappears; the agent is never restarted."""
 
 import time
 
@@ -53,8 +53,17 @@ def test_the_phone_sees_projects_and_executors_change_while_the_agent_runs(
     project_link(page, "recipes").click()
     expect(page.get_by_role("tree").get_by_role("link", name="soup.md")).to_be_visible(timeout=5_000)
 
-    agent.config.write_text(agent.config.read_text() + "\n" + TIDY)  # as an editor saves it
     host = world["host"]
+    host_page = page.context.new_page()  # the host's page, left open while agent.toml changes
+    host_page.goto(f"{world['hub'].url}/hosts/{host.id}/")
+    wait_live(host_page)
+    expect(host_page.locator("#live-region .badge", has_text="Tidy up")).to_have_count(0)
+    agent.config.write_text(agent.config.read_text() + "\n" + TIDY)  # as an editor saves it
+    expect(host_page.locator("#live-region .badge", has_text="Tidy up")).to_be_visible(timeout=LIVE)
+    expect(host_page.locator("#live-region")).to_have_count(1)  # its part, not a page in the page
+    expect(host_page.get_by_role("heading", name="Rename")).to_have_count(1)
+    shot(host_page, artifacts, "live-config-host-page")
+    host_page.close()
     wait_until(
         lambda: "tidy" in [e["name"] for e in Host.objects.get(id=host.id).executors],
         timeout=LIVE / 1000,
