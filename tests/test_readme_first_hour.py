@@ -18,6 +18,7 @@ def test_the_status_line_names_agent_sessions_as_in_place():
     status = one_line(README.split("**Status.**", 1)[1].split("\n\n", 1)[0])
     assert "next issue" not in status
     assert "agent sessions over ACP" in status
+    assert "Codex threads" in status and "desktop tasks" in status
 
 
 def test_the_readme_says_what_is_appended_to_a_prompt_on_stdin():
