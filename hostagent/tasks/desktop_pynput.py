@@ -5,8 +5,8 @@ list: python-xlib on X11 (desktop_x11.X11Windows), Quartz on macOS (desktop_mac.
 pynput blocks, so each input runs in a worker thread, one at a time. A thread cannot be killed:
 an input that overruns its step's time is reported as failed and the modifiers are let go.
 Typing goes in short pieces, asking `stopped()` before each, so a Stop halts input within one
-piece. On X11, pynput reads $DISPLAY when it is imported and when its controllers are made:
-both happen once, under a lock, with $DISPLAY set to the executor's display for that moment.
+piece. On X11, pynput reads $DISPLAY when it is imported (once) and when a task's controllers
+are made: each under a lock, with $DISPLAY set to the executor's display for that moment.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _display_env(display: str) -> Iterator[None]:
 
 def pynput_key(name: str) -> Any:
     """pynput's key for one of protocol/keys.py's canonical names. Raises DesktopError for a key
-    this platform's pynput lacks (f21-f24 everywhere, insert and menu on macOS)."""
+    this platform's pynput lacks (f21-f24 everywhere; insert, menu and printscreen on macOS)."""
     from pynput.keyboard import Key, KeyCode
 
     from protocol.keys import PUNCTUATION
