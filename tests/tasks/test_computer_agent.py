@@ -28,6 +28,8 @@ PILOT = {
 DESK = {**PILOT, "name": "desk", "label": "Desktop", "goal": False}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 GOAL = "Open the Notes window and write milk in it"
+# An action the person refused on the phone, as the agent reports it.
+DENIED = {"title": 'type "milk"', "tool_kind": "computer", "status": "failed", "text": "Denied: not done."}
 
 
 @pytest.fixture
@@ -105,13 +107,7 @@ def test_the_page_shows_each_action_with_its_screen_and_the_permission_request(
         "artifact": "action-1.png",
     }
     stream.send("task.item", item(task, "action:1", "tool", click))
-    denied = {
-        "title": 'type "milk"',
-        "tool_kind": "computer",
-        "status": "failed",
-        "text": "Denied: not done.",
-    }
-    stream.send("task.item", item(task, "action:2", "tool", denied))
+    stream.send("task.item", item(task, "action:2", "tool", DENIED))
     stream.send(
         "task.permission",
         {
@@ -184,13 +180,7 @@ def test_each_action_the_model_took_is_in_the_audit_trail_once(alice, host, proj
     stream.send("task.item", item(task, "action:1", "tool", click))  # not done yet: not audited
     stream.send("task.item", item(task, "action:1", "tool", {**click, "status": "completed"}))
     stream.send("task.item", item(task, "action:1", "tool", {**click, "status": "completed"}))
-    denied = {
-        "title": 'type "milk"',
-        "tool_kind": "computer",
-        "status": "failed",
-        "text": "Denied: not done.",
-    }
-    stream.send("task.item", item(task, "action:2", "tool", denied))
+    stream.send("task.item", item(task, "action:2", "tool", DENIED))
     stream.send(
         "task.item",
         item(task, "edit:1", "tool", {"title": "Edit x", "tool_kind": "edit", "status": "completed"}),
