@@ -163,11 +163,12 @@ class X11Desktop:
     async def open(self) -> None:
         if MACOS:
             raise DesktopError('xdotool is for X11: on macOS leave out input, or set input = "pynput"')
+        self.width, self.height = await self.x11.open()  # no display, or not Linux: says so
         found = shutil.which(XDOTOOL)
-        if found is None and self.display and sys.platform != "win32":
+        if found is None:
+            await self.x11.close()
             raise DesktopError('xdotool is not installed (apt-get install xdotool), or set input = "pynput"')
-        self.width, self.height = await self.x11.open()
-        self._xdotool = found or XDOTOOL
+        self._xdotool = found
 
     async def close(self) -> None:
         await self.x11.close()
